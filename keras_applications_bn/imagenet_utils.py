@@ -1,0 +1,349 @@
+"""ImageNet preprocessing, prediction decoding, and the argument checks and
+input/top builders that every architecture shares."""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from keras_applications_bn import weights as weights_lib
+
+__all__ = [
+    "preprocess_input",
+    "decode_predictions",
+    "obtain_input_shape",
+    "validate_arguments",
+    "image_input",
+    "pooling_head",
+    "classifier_head",
+    "create_model",
+]
+
+_MODES = ("caffe", "tf", "torch")
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+_class_index = None
+
+
+# --------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------
+
+
+def _data_format(data_format):
+    if data_format is None:
+        return keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last', 'channels_first' or None "
+            f"(Keras' image_data_format), got {data_format!r}."
+        )
+    return data_format
+
+
+def preprocess_input(x, data_format=None, mode="caffe"):
+    """Preprocess a batch of RGB images with values in [0, 255].
+
+    Args:
+        x: NumPy array (or nested list) or tensor, 3D (one image) or 4D (a batch),
+            with 3 colour channels in RGB order.
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None`` for
+            Keras' ``image_data_format()``.
+        mode: one of
+            - ``"caffe"``: RGB to BGR, then subtract the ImageNet mean of each
+              channel (no scaling) — VGG, ResNet.
+            - ``"tf"``: scale to [-1, 1] — Inception, MobileNet.
+            - ``"torch"``: scale to [0, 1], then normalise each channel with the
+              ImageNet mean and standard deviation.
+
+    Returns:
+        A new float array or tensor; unlike Keras, a NumPy input is never
+        modified in place.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}.")
+    data_format = _data_format(data_format)
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if isinstance(x, np.ndarray):
+        return _preprocess_numpy(x, data_format, mode)
+    return _preprocess_tensor(x, data_format, mode)
+
+
+def _check_rank(ndim):
+    if ndim not in (3, 4):
+        raise ValueError(
+            f"`x` must be one image (3D) or a batch of images (4D), got {ndim}D input."
+        )
+
+
+def _per_channel(values, data_format):
+    """A per-channel constant shaped to broadcast against 3D or 4D images."""
+    shape = (3,) if data_format == "channels_last" else (3, 1, 1)
+    return np.asarray(values, dtype="float32").reshape(shape)
+
+
+def _preprocess_numpy(x, data_format, mode):
+    _check_rank(x.ndim)
+    if np.issubdtype(x.dtype, np.floating):
+        x = x.copy()
+    else:
+        x = x.astype(keras.config.floatx())
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
+    if mode == "torch":
+        mean, std = _TORCH_MEAN, _TORCH_STD
+        x = x / 255.0
+    else:
+        x = np.flip(x, axis=channel_axis)
+        mean, std = _CAFFE_MEAN_BGR, None
+    x = x - _per_channel(mean, data_format).astype(x.dtype)
+    if std is not None:
+        x = x / _per_channel(std, data_format).astype(x.dtype)
+    return x
+
+
+def _preprocess_tensor(x, data_format, mode):
+    ops = keras.ops
+    x = ops.convert_to_tensor(x)
+    _check_rank(len(x.shape))
+    if not keras.backend.is_float_dtype(x.dtype):
+        x = ops.cast(x, keras.config.floatx())
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    ndim = len(x.shape)
+    channel_axis = -1 if data_format == "channels_last" else ndim - 3
+    if mode == "torch":
+        mean, std = _TORCH_MEAN, _TORCH_STD
+        x = x / 255.0
+    else:
+        x = ops.flip(x, axis=channel_axis)
+        mean, std = _CAFFE_MEAN_BGR, None
+    x = x - ops.cast(_per_channel(mean, data_format), x.dtype)
+    if std is not None:
+        x = x / ops.cast(_per_channel(std, data_format), x.dtype)
+    return x
+
+
+def preprocessor(mode, family):
+    """The ``preprocess_input`` a model module exports: this module's, in ``mode``."""
+
+    def preprocess(x, data_format=None):
+        return preprocess_input(x, data_format=data_format, mode=mode)
+
+    preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
+    preprocess.__doc__ = (
+        f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
+        "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
+        "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
+        "    data_format: 'channels_last', 'channels_first' or None.\n"
+    )
+    return preprocess
+
+
+# --------------------------------------------------------------------------
+# Decoding predictions
+# --------------------------------------------------------------------------
+
+
+def _load_class_index():
+    global _class_index
+    if _class_index is None:
+        path = weights_lib.fetch("imagenet_class_index")
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+        _class_index = {int(k): tuple(v) for k, v in index.items()}
+    return _class_index
+
+
+def decode_predictions(preds, top=5):
+    """Turn ImageNet class scores into readable ``(wnid, name, score)`` tuples.
+
+    Args:
+        preds: array or tensor of shape ``(batch, 1000)``.
+        top: how many of the best classes to return per sample.
+
+    Returns:
+        One list per sample of ``(class_id, class_name, score)`` tuples, best
+        first. The class index (``imagenet_class_index.json``) is fetched once
+        through the weights cache, so it works offline once cached.
+    """
+    preds = keras.ops.convert_to_numpy(preds) if not isinstance(preds, np.ndarray) else preds
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            "`decode_predictions` expects a batch of ImageNet predictions of shape "
+            f"(samples, 1000), got shape {tuple(preds.shape)}."
+        )
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 1000:
+        raise ValueError(f"`top` must be an integer in [1, 1000], got {top!r}.")
+    index = _load_class_index()
+    results = []
+    for row in preds:
+        best = np.argsort(row)[::-1][:top]
+        results.append([index[int(i)] + (row[i],) for i in best])
+    return results
+
+
+# --------------------------------------------------------------------------
+# Argument validation shared by every model
+# --------------------------------------------------------------------------
+
+
+def validate_arguments(
+    *, weights, include_top, classes, classifier_activation, pooling=None
+):
+    """Check the arguments every model function takes; raise a clear error."""
+    if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
+        if not isinstance(weights, (str, os.PathLike)):
+            raise TypeError(
+                "`weights` must be None, 'imagenet' or the path to a weights file, "
+                f"got {type(weights).__name__}."
+            )
+        if not os.path.exists(weights):
+            raise ValueError(
+                f"`weights` file not found: {os.fspath(weights)!r}. Pass None (random "
+                "initialisation), 'imagenet' (official ImageNet weights) or the path "
+                "to an existing weights file."
+            )
+    if not isinstance(include_top, bool):
+        raise TypeError(f"`include_top` must be True or False, got {include_top!r}.")
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
+    if include_top:
+        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+            raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+        if weights == "imagenet" and classes != 1000:
+            raise ValueError(
+                "With weights='imagenet' and include_top=True, `classes` must be 1000 "
+                f"(got {classes}). For another number of classes use include_top=False "
+                "and add your own classifier, or weights=None."
+            )
+        if weights is not None:
+            act = keras.activations.get(classifier_activation)
+            if act not in (keras.activations.get("softmax"), keras.activations.get(None)):
+                raise ValueError(
+                    "With pretrained weights and include_top=True, "
+                    "`classifier_activation` must be 'softmax' or None (logits), "
+                    f"got {classifier_activation!r}."
+                )
+
+
+def obtain_input_shape(
+    input_shape, *, default_size, min_size, include_top, weights, data_format=None
+):
+    """The model's input shape (without batch), checked for the architecture.
+
+    ``include_top`` models need a static shape; with ``weights="imagenet"`` and a
+    top the shape must be the one the classifier was trained at. Spatial sizes
+    below ``min_size`` and channel counts other than 3 with ImageNet weights are
+    refused with an error that says what is allowed.
+    """
+    data_format = _data_format(data_format)
+    channels_last = data_format == "channels_last"
+
+    def shape_of(size, channels=3):
+        return (size, size, channels) if channels_last else (channels, size, size)
+
+    if input_shape is not None:
+        try:
+            input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`input_shape` must be a tuple of 3 integers, got {input_shape!r}."
+            ) from None
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"`input_shape` must have 3 entries ({'(height, width, channels)' if channels_last else '(channels, height, width)'}), "
+                f"got {input_shape}."
+            )
+    default = shape_of(default_size)
+
+    if weights == "imagenet" and include_top:
+        if input_shape is not None and input_shape != default:
+            raise ValueError(
+                f"With weights='imagenet' and include_top=True the input shape must be "
+                f"{default}, got input_shape={input_shape}. Use include_top=False for "
+                "other image sizes."
+            )
+        return default
+
+    if input_shape is None:
+        if include_top:
+            return default
+        return shape_of(None)
+
+    channels = input_shape[-1] if channels_last else input_shape[0]
+    spatial = input_shape[:2] if channels_last else input_shape[1:]
+    if weights == "imagenet" and channels != 3:
+        raise ValueError(
+            f"ImageNet weights need 3 input channels, got input_shape={input_shape}."
+        )
+    if channels is None:
+        raise ValueError(f"The channel dimension of `input_shape` must be known, got {input_shape}.")
+    if any(s is not None and s < min_size for s in spatial):
+        raise ValueError(
+            f"Input size must be at least {min_size}x{min_size} for this model; "
+            f"got input_shape={input_shape}."
+        )
+    if include_top and None in spatial:
+        raise ValueError(
+            "With include_top=True the input needs a static size: pass "
+            f"input_shape with height and width, got {input_shape}."
+        )
+    return input_shape
+
+
+def image_input(
+    input_tensor, input_shape, *, default_size, min_size, include_top, weights
+):
+    """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated."""
+    if input_shape is None and input_tensor is not None:
+        tensor_shape = getattr(input_tensor, "shape", None)
+        if tensor_shape is not None and len(tensor_shape) == 4:
+            input_shape = tuple(tensor_shape[1:])
+    shape = obtain_input_shape(
+        input_shape,
+        default_size=default_size,
+        min_size=min_size,
+        include_top=include_top,
+        weights=weights,
+    )
+    if input_tensor is None:
+        return keras.Input(shape=shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=shape)
+    return input_tensor
+
+
+def pooling_head(x, pooling):
+    """Global pooling of a headless model's features (``pooling`` None/avg/max)."""
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def classifier_head(x, *, include_top, pooling, classes, classifier_activation):
+    """Global average pooling and a ``predictions`` Dense layer, or ``pooling_head``."""
+    if not include_top:
+        return pooling_head(x, pooling)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+def create_model(
+    img_input, outputs, *, input_tensor, name, weights, weights_name, include_top
+):
+    """Build the functional model and load ``weights`` into it.
+
+    ``weights_name`` is the registry key of the file with top; the headless file
+    is ``weights_name + "_notop"``.
+    """
+    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
+    model = keras.Model(inputs, outputs, name=name)
+    return weights_lib.load_weights(model, weights, name=weights_name, include_top=include_top)

@@ -1,0 +1,85 @@
+"""The BatchNormalization layer that owns its inference mode.
+
+Keras 3 forwards the ``training`` flag of an outer call (``model(x, training=True)``,
+``fit``, a nested model) into every layer of a functional model, overriding any
+``training=False`` written in the graph. A layer that must stay in inference mode
+therefore has to decide that itself. :class:`BatchNormalization` does: when its
+``inference_mode`` is on it always normalises with the moving mean and variance
+and never updates them, whatever ``training`` it is called with, while gamma and
+beta remain ordinary trainable weights. The mode is part of the layer's config,
+so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
+"""
+
+import keras
+
+__all__ = ["BatchNormalization", "batch_norm", "channel_axis"]
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` with a mode that the layer owns.
+
+    Args:
+        inference_mode: when ``True`` the layer ignores the ``training`` argument
+            and runs as in inference: it normalises with ``moving_mean`` and
+            ``moving_variance`` and never updates them. ``gamma`` and ``beta`` keep
+            their ``trainable`` status and still receive gradients. When ``False``
+            (the default) the layer behaves exactly like Keras' own layer.
+        **kwargs: every argument of `keras.layers.BatchNormalization`.
+
+    The mode is read when a model's call is traced. After changing
+    ``inference_mode`` on a layer of a model that already ran ``fit``/``predict``,
+    use :func:`keras_applications_bn.set_inference_bn`, which also drops the
+    model's traced functions so the next call sees the new mode.
+    """
+
+    def __init__(self, *args, inference_mode=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inference_mode = inference_mode
+
+    @property
+    def inference_mode(self):
+        """Whether the layer always runs in inference mode."""
+        return self._inference_mode
+
+    @inference_mode.setter
+    def inference_mode(self, value):
+        if not isinstance(value, bool):
+            raise TypeError(
+                "`inference_mode` must be True or False, "
+                f"got {value!r} of type {type(value).__name__}."
+            )
+        self._inference_mode = value
+
+    def call(self, inputs, training=None, mask=None):
+        if self._inference_mode:
+            training = False
+        return super().call(inputs, training=training, mask=mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config["inference_mode"] = self._inference_mode
+        return config
+
+
+def channel_axis():
+    """The channel axis of 4D image tensors under Keras' image data format."""
+    return 1 if keras.config.image_data_format() == "channels_first" else -1
+
+
+def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
+    """Normalise ``x`` with a new :class:`BatchNormalization` layer.
+
+    This is the one place where architectures create BN layers. With
+    ``inference_bn`` the layer is pinned to inference mode (and, so the intent reads
+    in the graph, is also called with ``training=False``; the pin is what makes it
+    hold under ``fit`` and nesting). ``axis`` defaults to the channel axis.
+    """
+    if axis is None:
+        axis = 3 if channel_axis() == -1 else 1
+    layer = BatchNormalization(
+        axis=axis, inference_mode=bool(inference_bn), name=name, **kwargs
+    )
+    if inference_bn:
+        return layer(x, training=False)
+    return layer(x)

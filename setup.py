@@ -1,0 +1,36 @@
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
+).group(1)
+
+TEST_EXTRAS = ["pytest>=7", "scikit-learn>=1.3", "mlxtend>=0.23"]
+
+setup(
+    name="keras-applications-bn",
+    version=VERSION,
+    description=(
+        "Keras applications (ResNet, VGG, Inception, MobileNet, ...) whose "
+        "BatchNormalization layers can be pinned to inference mode for fine-tuning."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["keras_applications_bn", "keras_applications_bn.*"]),
+    python_requires=">=3.10",
+    install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
+    extras_require={
+        "demo": ["scikit-learn>=1.3"],
+        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23"],
+        "test": TEST_EXTRAS,
+    },
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
