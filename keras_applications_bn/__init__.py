@@ -4,18 +4,21 @@ pinned to inference mode for fine-tuning.
     from keras_applications_bn import ResNet50
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
-Everything is imported lazily: ``import keras_applications_bn`` does not import
-Keras or TensorFlow until a model or tool is first used.
+Importing the package registers its BatchNormalization layer with Keras (so
+``keras.saving.load_model`` can rebuild saved models after a plain
+``import keras_applications_bn``); model modules and tools are imported lazily,
+on first use.
 """
 
 import importlib
+
+from keras_applications_bn.layers import BatchNormalization
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
     "ResNet50": "resnet50",
-    "BatchNormalization": "layers",
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
     "decode_predictions": "imagenet_utils",
@@ -30,7 +33,7 @@ _SUBMODULES = {
     "weights",
 }
 
-__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+__all__ = ["BatchNormalization"] + sorted(_EXPORTS) + sorted(_SUBMODULES)
 
 
 def __getattr__(name):
