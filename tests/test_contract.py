@@ -1,0 +1,231 @@
+"""The inference_bn contract, over every architecture (tests/architectures.py)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_applications_bn as kab
+from keras_applications_bn.layers import BatchNormalization
+
+from architectures import ARCHITECTURES, CONTRACT, bn_state, images, randomize_bn
+from conftest import run_python
+
+
+def pinned_base(arch, **kwargs):
+    kwargs = {"weights": None, "include_top": False, "input_shape": arch.shape, "inference_bn": True, **kwargs}
+    return randomize_bn(arch.ours(**kwargs))
+
+
+def with_head(base, shape, training=None, classes=3):
+    inputs = keras.Input(shape)
+    x = base(inputs) if training is None else base(inputs, training=training)
+    if len(x.shape) == 4:
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(classes, name="head")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def labels(n=4, classes=3):
+    return np.arange(n) % classes
+
+
+def assert_same_state(before, after):
+    assert len(before) == len(after) > 0
+    for (m0, v0), (m1, v1) in zip(before, after):
+        np.testing.assert_array_equal(m0, m1)
+        np.testing.assert_array_equal(v0, v1)
+
+
+def trainable_bn_values(model):
+    return [w.numpy().copy() for layer in kab.bn_layers(model) for w in layer.trainable_weights]
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_every_bn_layer_is_pinned(arch):
+    ours = arch.ours(weights=None, include_top=False, input_shape=arch.shape, inference_bn=True)
+    reference = arch.keras(weights=None, include_top=False, input_shape=arch.shape)
+    layers = kab.bn_layers(ours)
+    assert len(layers) == len(kab.bn_layers(reference)) > 0
+    assert all(isinstance(layer, BatchNormalization) and layer.inference_mode for layer in layers)
+    # weighted layers: same names, same order, same weight shapes (official files load by order)
+    weighted = lambda m: [(l.name, [tuple(w.shape) for w in l.weights]) for l in m.layers if l.weights]
+    assert weighted(ours) == weighted(reference)
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_training_call_uses_moving_statistics(arch):
+    base = pinned_base(arch)
+    x = images(arch.shape)
+    before = bn_state(base)
+    train_out = keras.ops.convert_to_numpy(base(x, training=True))
+    infer_out = keras.ops.convert_to_numpy(base(x, training=False))
+    np.testing.assert_allclose(train_out, infer_out, rtol=1e-5, atol=1e-5)
+    assert_same_state(before, bn_state(base))
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_fit_keeps_statistics_and_trains_gamma_beta(arch):
+    base = pinned_base(arch)
+    model = with_head(base, arch.shape)
+    x, y = images(arch.shape, n=8), labels(8)
+    before, params = bn_state(base), trainable_bn_values(base)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.train_on_batch(x[:4], y[:4])
+    assert_same_state(before, bn_state(base))
+    after = trainable_bn_values(base)
+    assert params and all(not np.array_equal(a, b) for a, b in zip(params, after))
+    # what fit saw is what inference sees
+    np.testing.assert_allclose(model(x, training=True), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_gradients_reach_gamma_and_beta(arch):
+    base = pinned_base(arch)
+    x = images(arch.shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(base(x, training=True)))
+    variables = [w for layer in kab.bn_layers(base) for w in layer.trainable_weights]
+    grads = tape.gradient(loss, [v.value for v in variables])
+    assert variables and all(g is not None for g in grads)
+    assert sum(float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads) >= len(grads) // 2
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_nested_model_fit_keeps_statistics(arch):
+    base = pinned_base(arch)
+    # even an explicit training=True from the outer graph cannot unpin it
+    model = with_head(base, arch.shape, training=True)
+    x, y = images(arch.shape, n=8), labels(8)
+    before = bn_state(base)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert_same_state(before, bn_state(base))
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_clone_model_keeps_mode(arch):
+    base = pinned_base(arch)
+    model = with_head(base, arch.shape)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    layers = kab.bn_layers(clone)
+    assert layers and all(isinstance(l, BatchNormalization) and l.inference_mode for l in layers)
+    x = images(arch.shape)
+    before = bn_state(clone)
+    np.testing.assert_allclose(clone(x, training=True), model(x, training=False), rtol=1e-4, atol=1e-5)
+    assert_same_state(before, bn_state(clone))
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_save_and_reload_in_new_process(arch, tmp_path):
+    base = pinned_base(arch)
+    model = with_head(base, arch.shape)
+    x = images(arch.shape)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", keras.ops.convert_to_numpy(model(x, training=False)))
+    model.save(tmp_path / "model.keras")
+    model.save(tmp_path / "model.h5")
+    code = f"""
+import json, numpy as np, keras
+import keras_applications_bn as kab
+from keras_applications_bn.layers import BatchNormalization
+x = np.load({str(tmp_path / 'x.npy')!r}); expected = np.load({str(tmp_path / 'expected.npy')!r})
+result = {{}}
+for name in ("model.keras", "model.h5"):
+    model = keras.saving.load_model({str(tmp_path)!r} + "/" + name)
+    layers = kab.bn_layers(model)
+    stats = [l.moving_variance.numpy().copy() for l in layers]
+    train_out = keras.ops.convert_to_numpy(model(x, training=True))
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, np.arange(len(x)) % 3, epochs=1, verbose=0)
+    result[name] = dict(
+        n=len(layers),
+        pinned=all(isinstance(l, BatchNormalization) and l.inference_mode for l in layers),
+        max_diff=float(np.max(np.abs(train_out - expected))),
+        stats_kept=all(np.array_equal(s, l.moving_variance.numpy()) for s, l in zip(stats, layers)),
+    )
+print("RESULT" + json.dumps(result))
+"""
+    out = run_python(code).stdout
+    result = json.loads(out.split("RESULT", 1)[1])
+    n = len(kab.bn_layers(base))
+    for name in ("model.keras", "model.h5"):
+        r = result[name]
+        assert r["n"] == n, name
+        assert r["pinned"], name
+        assert r["max_diff"] < 1e-4, name
+        assert r["stats_kept"], name
+
+
+@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+def test_default_behaves_like_keras(arch):
+    reference = randomize_bn(arch.keras(weights=None, include_top=False, input_shape=arch.shape))
+    ours = arch.ours(weights=None, include_top=False, input_shape=arch.shape)
+    ours.set_weights(reference.get_weights())
+    assert not any(l.inference_mode for l in kab.bn_layers(ours))
+    x = images(arch.shape)
+    np.testing.assert_allclose(ours(x, training=False), reference(x, training=False), rtol=1e-4, atol=1e-5)
+    # training mode: batch statistics, and the moving statistics move the same way
+    np.testing.assert_allclose(ours(x, training=True), reference(x, training=True), rtol=1e-4, atol=1e-4)
+    for (m0, v0), (m1, v1) in zip(bn_state(ours), bn_state(reference)):
+        np.testing.assert_allclose(m0, m1, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(v0, v1, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(
+        ours(x, training=True), ours(x, training=False), rtol=1e-3, atol=1e-3
+    ), "training mode should differ from inference mode when BN is not pinned"
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES, ids=str)
+def test_every_model_accepts_inference_bn(arch):
+    for flag in (False, True):
+        model = arch.ours(weights=None, include_top=False, input_shape=arch.shape, inference_bn=flag)
+        assert all(l.inference_mode == flag for l in kab.bn_layers(model))
+        assert bool(kab.bn_layers(model)) == arch.has_bn
+
+
+def test_set_inference_bn_takes_effect_after_compile_and_fit():
+    arch = CONTRACT[0]
+    base = randomize_bn(arch.ours(weights=None, include_top=False, input_shape=arch.shape))
+    model = with_head(base, arch.shape)
+    x, y = images(arch.shape, n=8), labels(8)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # traced with BN in training mode
+    assert kab.set_inference_bn(model) == len(kab.bn_layers(base))
+    before = bn_state(base)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # no recompile
+    assert_same_state(before, bn_state(base))
+    np.testing.assert_allclose(model(x, training=True), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    kab.set_inference_bn(model, enabled=False)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    after = bn_state(base)
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(before, after))
+
+
+def test_set_inference_bn_converts_keras_applications_models(tmp_path):
+    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    weights = [w.copy() for w in model.get_weights()]
+    n = kab.set_inference_bn(model)
+    assert n == 53
+    assert all(isinstance(l, BatchNormalization) and l.inference_mode for l in kab.bn_layers(model))
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    randomize_bn(model)
+    x = images((32, 32, 3))
+    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+    # the mode is saved with the model
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert all(l.inference_mode for l in kab.bn_layers(reloaded))
+
+
+def test_set_inference_bn_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="enabled"):
+        kab.set_inference_bn(keras.Sequential([keras.layers.BatchNormalization()]), enabled="yes")
+    with pytest.raises(TypeError, match="model"):
+        kab.set_inference_bn("resnet50")
