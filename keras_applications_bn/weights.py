@@ -46,6 +46,7 @@ Environment variables:
 """
 
 import dataclasses
+import difflib
 import hashlib
 import http.client
 import ipaddress
@@ -199,7 +200,7 @@ def get(name):
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        close = sorted(n for n in REGISTRY if n.split("_")[0] == str(name).split("_")[0])
+        close = difflib.get_close_matches(str(name), REGISTRY, n=8, cutoff=0.6)
         hint = f" Similar names: {', '.join(close[:8])}." if close else ""
         raise ValueError(
             f"Unknown weight file name={name!r}.{hint} "
