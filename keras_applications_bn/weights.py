@@ -52,10 +52,12 @@ import http.client
 import ipaddress
 import json
 import os
+import queue
 import random
 import ssl
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -708,6 +710,39 @@ def _content_range_start(value):
         return None
 
 
+class _Sink:
+    """Writes and hashes chunks on a worker thread, so that disk writes and hashing
+    (both release the GIL) overlap with reading the network."""
+
+    def __init__(self, out, hasher):
+        self.out = out
+        self.hasher = hasher
+        self.error = None
+        self.queue = queue.Queue(maxsize=16)
+        self.thread = threading.Thread(target=self._run, name="weights-sink", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while (chunk := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.out.write(chunk)
+                    self.hasher.update(chunk)
+                except BaseException as e:  # reported to the reading thread
+                    self.error = e
+
+    def put(self, chunk):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class _Download:
     """One file's download into ``<cache>/.keras_applications_bn/files/<fname>.part``.
 
@@ -824,23 +859,30 @@ class _Download:
                     "The download was not started; check that your mirror serves the official file."
                 )
             self.progress.begin(self.offset, total)
+            overflow = False
             with open(self.part, mode) as out:
-                while True:
-                    try:
-                        chunk = response.read1(_CHUNK)
-                    except (OSError, http.client.HTTPException) as e:
-                        raise _Retry(f"{type(e).__name__} after {self.offset} bytes: {e}") from e
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    self.hasher.update(chunk)
-                    self.offset += len(chunk)
-                    self.progress.update(len(chunk))
-                    if total is not None and self.offset > total:
-                        self._restart()
-                        raise _Retry(f"the server sent more than the announced {total} bytes")
+                sink = _Sink(out, self.hasher)
+                try:
+                    while True:
+                        try:
+                            chunk = response.read1(_CHUNK)
+                        except (OSError, http.client.HTTPException) as e:
+                            raise _Retry(f"{type(e).__name__} after {self.offset} bytes: {e}") from e
+                        if not chunk:
+                            break
+                        sink.put(chunk)
+                        self.offset += len(chunk)
+                        self.progress.update(len(chunk))
+                        if total is not None and self.offset > total:
+                            overflow = True
+                            break
+                finally:
+                    sink.close()  # every queued chunk is written and hashed
                 out.flush()
                 os.fsync(out.fileno())
+            if overflow:
+                self._restart()
+                raise _Retry(f"the server sent more than the announced {total} bytes")
             if total is not None and self.offset < total:
                 raise _Retry(f"connection closed after {self.offset} of {total} bytes")
             self.progress.finish()
