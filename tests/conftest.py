@@ -85,10 +85,7 @@ def run_python(code, *, cwd=None, env=None, timeout=300):
 
     Returns the completed process; fails the test with its output if it fails.
     """
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT)] + [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
+    full_env = python_env()
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", code],

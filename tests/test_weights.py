@@ -209,6 +209,20 @@ def test_server_without_range_support_restarts_from_scratch(fault_server):
     assert visible_files() == ["w.h5"] and partials() == []
 
 
+def test_stale_partial_longer_than_the_file_starts_over(fault_server):
+    data = payload()
+    url = fault_server.add("w.h5", data)
+    files = os.path.join(cache_dir(), weights.STATE_DIR, "files")
+    os.makedirs(files)
+    with open(os.path.join(files, "w.h5.part"), "wb") as f:
+        f.write(b"\0" * (len(data) + 10))
+    with open(os.path.join(files, "w.h5.partinfo"), "w") as f:
+        json.dump({"url": url, "expected": md5(data)}, f)
+    assert open(weights.fetch_file(url, md5(data)), "rb").read() == data
+    assert [r["range"] for r in fault_server.log] == [f"bytes={len(data) + 10}-", None]
+    assert visible_files() == ["w.h5"] and partials() == []
+
+
 def test_server_error_then_success_is_retried(fault_server):
     data = payload()
     url = fault_server.add("w.h5", data, faults=[("status", 500), ("status", 503)])
