@@ -55,7 +55,9 @@ def visible_files():
 
 def partials():
     files = os.path.join(cache_dir(), weights.STATE_DIR, "files")
-    return sorted(f for f in os.listdir(files) if not f.endswith(".lock")) if os.path.isdir(files) else []
+    if not os.path.isdir(files):
+        return []
+    return sorted(f for f in os.listdir(files) if not f.endswith(".lock"))
 
 
 def manifest():
@@ -159,7 +161,8 @@ def test_verify_reports_pinned_first_use_and_corrupt(fault_server, monkeypatch):
     with open(os.path.join(cache_dir(), registry_file.fname), "wb") as f:
         f.write(b"{}")  # not the pinned bytes
     checks = {c.fname: c for c in weights.verify()}
-    assert (checks["a.h5"].status, checks["a.h5"].trust, checks["a.h5"].algorithm) == ("ok", "pinned", "md5")
+    a_check = checks["a.h5"]
+    assert (a_check.status, a_check.trust, a_check.algorithm) == ("ok", "pinned", "md5")
     assert (checks["b.h5"].status, checks["b.h5"].trust) == ("ok", "first-use")
     bad = checks[registry_file.fname]
     assert (bad.status, bad.trust, bad.name) == ("corrupt", "pinned", "imagenet_class_index")
@@ -168,7 +171,8 @@ def test_verify_reports_pinned_first_use_and_corrupt(fault_server, monkeypatch):
     assert os.path.exists(bad.path)  # verify reports; the next fetch replaces
     with open(path_b, "r+b") as f:
         f.write(b"rot")
-    os.utime(path_b, ns=(0, manifest()["b.h5"]["mtime_ns"]))  # same size and mtime: only a re-hash sees it
+    # Same size and mtime as recorded: only a re-hash sees the damage.
+    os.utime(path_b, ns=(0, manifest()["b.h5"]["mtime_ns"]))
     assert {c.fname: c.status for c in weights.verify()}["b.h5"] == "corrupt"
 
 
@@ -408,7 +412,9 @@ def test_redirect_to_plain_http_elsewhere_is_refused(fault_server):
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("fname", ["../evil.h5", "a/b.h5", "..", ".", "", "a\\b", "x\0y", weights.STATE_DIR])
+@pytest.mark.parametrize(
+    "fname", ["../evil.h5", "a/b.h5", "..", ".", "", "a\\b", "x\0y", weights.STATE_DIR]
+)
 def test_file_names_cannot_escape_the_cache(fault_server, fname):
     with pytest.raises(ValueError, match="fname"):
         weights.fetch_file(fault_server.url("w.h5"), fname=fname)
@@ -494,7 +500,8 @@ def test_resolve_names_accepts_names_models_and_patterns():
 def test_cached_path_and_manifest_stay_small_and_hidden(fault_server):
     data = payload()
     weights.fetch_file(fault_server.add("w.h5", data), md5(data))
-    assert weights.cached_path("resnet50") == os.path.join(cache_dir(), "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
+    expected = os.path.join(cache_dir(), "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
+    assert weights.cached_path("resnet50") == expected
     state = os.path.join(cache_dir(), weights.STATE_DIR)
     with open(os.path.join(state, "manifest.json")) as f:
         assert json.load(f)["files"].keys() == {"w.h5"}
