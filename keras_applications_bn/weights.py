@@ -4,47 +4,105 @@ Every file that ``weights="imagenet"`` may load is listed in :data:`REGISTRY`,
 keyed by a short name (``"resnet50"``, ``"resnet50_notop"``, ...), with the URL
 Keras downloads it from and the hash Keras pins for it. :func:`fetch_file`
 downloads into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``,
-the same file names as Keras, so an existing Keras cache is reused), checks the
-hash while the bytes stream, and moves a file into place only once it is
-complete and verified.
+the same file names as Keras, so an existing Keras cache is reused).
+
+What a download guarantees:
+
+* **Integrity.** The hash is computed while the bytes stream (no second read). A
+  file without a pinned hash (Keras pins none for MobileNet) is trusted on first
+  use: the sha256 of its first complete download is recorded and enforced from
+  then on. A cached file is hashed once; afterwards its size and mtime are
+  remembered, so a warm load does not re-hash it.
+* **Atomicity.** Bytes go to a hidden partial file inside the cache directory,
+  are fsync'ed, verified, and only then renamed to their final name: at any
+  moment the cache holds either no file or a complete, verified one.
+* **Resume.** An interrupted download (dropped connection, timeout, killed
+  process, Ctrl-C) continues with an HTTP ``Range`` request where the server
+  supports it, and starts over where it does not.
+* **Concurrency.** Processes that ask for the same file at once share one
+  download: the others wait on a file lock and use its result.
+* **Retries.** Connection errors, timeouts and HTTP 5xx/408/429 are retried with
+  exponential backoff (bounded); 4xx answers and hash mismatches are not.
+
+Bookkeeping lives in a hidden ``.keras_applications_bn`` directory inside the
+cache directory: ``manifest.json`` (one small record per verified file), lock
+files and partial downloads. Keras never looks there.
 
 Environment variables:
 
 ``KERAS_APPLICATIONS_BN_MIRROR``
     A base URL that replaces the official origin ``https://storage.googleapis.com/``
     for registry files; the relative paths stay the same, and hashes are still
-    enforced.
+    enforced. Plain ``http://`` is accepted here because you chose it.
 ``KERAS_APPLICATIONS_BN_OFFLINE``
-    ``1`` (or ``true``/``yes``): never touch the network. A file missing from the
-    cache is an error that says how to get it there.
+    ``1`` (or ``true``/``yes``/``on``): never touch the network. A file missing
+    from the cache is an error that says how to get it there.
+``KERAS_APPLICATIONS_BN_TIMEOUT``
+    Seconds to wait for the server to connect or send more bytes (default 60).
+``KERAS_APPLICATIONS_BN_RETRIES``
+    How many times a failed attempt is retried (default 4).
+``KERAS_APPLICATIONS_BN_QUIET``
+    ``1``: no progress bar (it is shown only when stderr is a terminal anyway).
 """
 
 import dataclasses
+import difflib
 import hashlib
+import http.client
+import ipaddress
+import json
 import os
+import queue
+import random
+import ssl
+import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
+
 __all__ = [
     "ORIGIN",
     "REGISTRY",
+    "CacheCheck",
     "WeightFile",
     "WeightsError",
+    "cached_path",
     "default_cache_dir",
     "fetch_file",
     "fetch",
+    "forget",
     "get",
     "load_weights",
+    "resolve_names",
+    "verify",
 ]
 
 #: Where Keras' official weight files live; a mirror replaces this prefix.
 ORIGIN = "https://storage.googleapis.com/"
 MIRROR_ENV = "KERAS_APPLICATIONS_BN_MIRROR"
 OFFLINE_ENV = "KERAS_APPLICATIONS_BN_OFFLINE"
+TIMEOUT_ENV = "KERAS_APPLICATIONS_BN_TIMEOUT"
+RETRIES_ENV = "KERAS_APPLICATIONS_BN_RETRIES"
+QUIET_ENV = "KERAS_APPLICATIONS_BN_QUIET"
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = 4
+#: Name of the hidden bookkeeping directory inside a cache directory.
+STATE_DIR = ".keras_applications_bn"
 
 _CHUNK = 1 << 20
+_BACKOFF_BASE = 0.5  # seconds; doubled after every failed attempt
+_BACKOFF_MAX = 8.0
+_USER_AGENT = "keras-applications-bn"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +116,8 @@ class WeightFile:
             pins none (every MobileNet file).
         model: the model function the file belongs to (``None`` for data files).
         include_top: whether the file holds the classifier (``None`` for data).
+        size: the file's size in bytes where known (``None`` otherwise); a download
+            whose announced size differs is refused before it starts.
     """
 
     name: str
@@ -65,6 +125,7 @@ class WeightFile:
     file_hash: str | None
     model: str | None = None
     include_top: bool | None = None
+    size: int | None = None
 
     @property
     def fname(self):
@@ -140,8 +201,8 @@ def get(name):
     """The :class:`WeightFile` registered as ``name``."""
     try:
         return REGISTRY[name]
-    except KeyError:
-        close = sorted(n for n in REGISTRY if n.split("_")[0] == str(name).split("_")[0])
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), REGISTRY, n=8, cutoff=0.6)
         hint = f" Similar names: {', '.join(close[:8])}." if close else ""
         raise ValueError(
             f"Unknown weight file name={name!r}.{hint} "
@@ -149,8 +210,60 @@ def get(name):
         ) from None
 
 
+def resolve_names(patterns):
+    """Registry names matching ``patterns``, in registry order, without repeats.
+
+    Each pattern is a registry name (``"resnet50_notop"``), a model name
+    (``"ResNet50"``, any case: every file of that model) or a shell-style pattern
+    (``"mobilenet_1_0_*"``). A pattern that matches nothing raises ``ValueError``.
+    """
+    import fnmatch
+
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    chosen = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise TypeError(f"Weight file names must be non-empty strings, got {pattern!r}.")
+        if pattern in REGISTRY:
+            matches = [pattern]
+        else:
+            matches = [
+                name
+                for name, entry in REGISTRY.items()
+                if (entry.model or "").lower() == pattern.lower()
+                or fnmatch.fnmatchcase(name, pattern)
+            ]
+        if not matches:
+            get(pattern)  # raises the ValueError with suggestions
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+# --------------------------------------------------------------------------- settings
+
+
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _setting(value, argument, env, default, kind):
+    """``value`` if given, else ``$env``, else ``default``; checked to be >= 0."""
+    source = f"`{argument}`"
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        source = f"${env}"
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"{source} must be a {kind.__name__} >= 0, got {raw!r}.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise TypeError(f"{source} must be a {kind.__name__} >= 0, got {value!r}.")
+    if value < 0 or (kind is float and value == 0):
+        raise ValueError(f"{source} must be a positive {kind.__name__}, got {value!r}.")
+    return kind(value)
 
 
 def default_cache_dir():
@@ -171,58 +284,336 @@ def default_cache_dir():
     return path
 
 
-def _hasher(file_hash, argument="file_hash"):
+# --------------------------------------------------------------------------- digests
+
+
+@dataclasses.dataclass(frozen=True)
+class _Digest:
+    algorithm: str  # "md5" or "sha256"
+    hexdigest: str
+
+    def new(self):
+        return hashlib.new(self.algorithm)
+
+
+def _parse_digest(file_hash, argument="file_hash"):
     if file_hash is None:
         return None
     if not isinstance(file_hash, str):
         raise TypeError(f"`{argument}` must be a hex string or None, got {type(file_hash).__name__}.")
     digest = file_hash.strip().lower()
-    try:
-        int(digest, 16)
-    except ValueError:
-        digest = ""
-    if len(digest) == 32:
-        return hashlib.md5()
-    if len(digest) == 64:
-        return hashlib.sha256()
+    if digest and all(c in "0123456789abcdef" for c in digest):
+        if len(digest) == 32:
+            return _Digest("md5", digest)
+        if len(digest) == 64:
+            return _Digest("sha256", digest)
     raise ValueError(
         f"`{argument}` must be an md5 (32 hex digits) or sha256 (64 hex digits) "
         f"digest, got {file_hash!r}."
     )
 
 
-def _file_digest(path, file_hash):
-    hasher = _hasher(file_hash)
+def _hash_file(path, algorithm):
+    hasher = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             hasher.update(chunk)
-    return hasher.hexdigest()
+    return hasher
+
+
+# --------------------------------------------------------------------------- cache layout
 
 
 def _safe_fname(fname, url):
     if fname is None:
         fname = os.path.basename(urllib.parse.urlsplit(url).path)
+    if not isinstance(fname, (str, os.PathLike)):
+        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
     fname = os.fspath(fname)
     if (
         not fname
-        or fname in {".", ".."}
+        or fname in {".", "..", STATE_DIR}
         or "/" in fname
         or "\\" in fname
-        or "\0" in fname
+        or ":" in fname
+        or any(ord(c) < 32 for c in fname)
         or os.path.basename(fname) != fname
     ):
         raise ValueError(
             f"`fname` must be a plain file name inside the cache directory, got {fname!r}; "
-            "pass fname='something.h5' (no directories, no '..')."
+            "pass fname='something.h5' (no directories, no '..', no control characters)."
         )
     return fname
 
 
-def _apply_mirror(url):
+def _cache_directory(cache_dir):
+    if cache_dir is None:
+        return default_cache_dir()
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"`cache_dir` must be a path or None, got {type(cache_dir).__name__}.")
+    directory = os.path.abspath(os.fspath(cache_dir))
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+def _state_path(directory, *parts):
+    path = os.path.join(directory, STATE_DIR, *parts)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def _fsync_dir(directory):
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomic(path, data):
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class _FileLock:
+    """An exclusive lock on ``path`` between processes (and threads), released on exit
+    or when the holder dies; ``on_wait`` is called once if the lock is busy."""
+
+    def __init__(self, path, on_wait=None):
+        self.path = path
+        self.on_wait = on_wait
+        self.fd = None
+
+    def _try(self):
+        try:
+            if fcntl is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:  # pragma: no cover - Windows
+                msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not self._try():
+                if self.on_wait is not None:
+                    self.on_wait()
+                if fcntl is not None:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX)
+                else:  # pragma: no cover - Windows
+                    while not self._try():
+                        time.sleep(0.1)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if fcntl is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            else:  # pragma: no cover - Windows
+                msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(self.fd)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _manifest(directory):
+    """``{fname: record}`` of every verified file in ``directory``."""
+    data = _read_json(os.path.join(directory, STATE_DIR, "manifest.json"))
+    return {k: v for k, v in data.get("files", {}).items() if isinstance(v, dict)}
+
+
+def _update_manifest(directory, fname, record):
+    """Set (or, with ``record=None``, drop) the record of ``fname``."""
+    path = _state_path(directory, "manifest.json")
+    with _FileLock(_state_path(directory, "manifest.lock")):
+        files = _manifest(directory)
+        if record is None:
+            if files.pop(fname, None) is None:
+                return
+        else:
+            files[fname] = record
+        _write_json_atomic(path, {"version": 1, "files": files})
+
+
+def _record(path, digest, trust, url=None):
+    st = os.stat(path)
+    return {
+        "algorithm": digest.algorithm,
+        "digest": digest.hexdigest,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "trust": trust,
+        "url": url,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheCheck:
+    """The state of one file in the cache, as :func:`verify` reports it.
+
+    Attributes:
+        fname: the file name in the cache.
+        path: its full path.
+        status: ``"ok"``, ``"corrupt"`` or ``"missing"``.
+        trust: ``"pinned"`` (checked against the hash Keras pins or the caller
+            passed), ``"first-use"`` (checked against the sha256 recorded at its
+            first download) or ``None`` (missing and never recorded).
+        algorithm: ``"md5"`` or ``"sha256"`` (``None`` when nothing was checked).
+        expected: the digest the file must have (``None`` before first use).
+        actual: the digest it has (``None`` when missing or trusted by size+mtime).
+        size: its size in bytes (``None`` when missing).
+        name: its registry name, ``None`` for files fetched by URL.
+        recorded_now: ``True`` when this check recorded the file for the first time.
+    """
+
+    fname: str
+    path: str
+    status: str
+    trust: str | None
+    algorithm: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+    size: int | None = None
+    name: str | None = None
+    recorded_now: bool = False
+
+
+def _check_cached(directory, fname, pinned, *, force=False, name=None):
+    """Check the cached ``fname`` against ``pinned`` or its manifest record.
+
+    Trusts a recorded file whose size and mtime are unchanged unless ``force``;
+    otherwise hashes it and, when it passes, records it (trust on first use for
+    files without a pinned hash).
+    """
+    path = os.path.join(directory, fname)
+    record = _manifest(directory).get(fname)
+    if pinned is not None:
+        expected, trust = pinned, "pinned"
+    elif record:
+        expected, trust = _Digest(record["algorithm"], record["digest"]), record.get("trust")
+    else:
+        expected, trust = None, "first-use"
+    common = dict(fname=fname, path=path, trust=trust, name=name)
+    if expected is not None:
+        common.update(algorithm=expected.algorithm, expected=expected.hexdigest)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return CacheCheck(status="missing", **dict(common, trust=trust if expected else None))
+    if not os.path.isfile(path):
+        return CacheCheck(status="corrupt", **common)
+    if (
+        not force
+        and record
+        and expected is not None
+        and record.get("algorithm") == expected.algorithm
+        and record.get("digest") == expected.hexdigest
+        and record.get("size") == st.st_size
+        and record.get("mtime_ns") == st.st_mtime_ns
+    ):
+        return CacheCheck(status="ok", size=st.st_size, **common)
+    actual = _hash_file(path, expected.algorithm if expected else "sha256").hexdigest()
+    if expected is not None and actual != expected.hexdigest:
+        # Keep the digest (a fresh download is checked against it) but forget the
+        # size+mtime, so that nothing trusts this file without hashing it again.
+        if record and record.get("mtime_ns") is not None:
+            _update_manifest(directory, fname, dict(record, size=None, mtime_ns=None))
+        return CacheCheck(status="corrupt", actual=actual, size=st.st_size, **common)
+    digest = expected or _Digest("sha256", actual)
+    url = (record or {}).get("url")
+    _update_manifest(directory, fname, _record(path, digest, trust, url))
+    common.update(algorithm=digest.algorithm, expected=digest.hexdigest)
+    return CacheCheck(
+        status="ok", actual=actual, size=st.st_size, recorded_now=expected is None, **common
+    )
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _is_loopback(host):
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_scheme(url, http_host=None, what="`url`"):
+    """Raise unless ``url`` is https, or http to a loopback host or ``http_host``."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return
+    if scheme == "http" and parts.hostname:
+        if _is_loopback(parts.hostname) or (http_host and parts.hostname == http_host):
+            return
+        raise ValueError(
+            f"{what} must use https for a remote host, got {url!r}. Plain http is accepted "
+            f"only for loopback hosts or a mirror you set in ${MIRROR_ENV}."
+        )
+    raise ValueError(f"{what} must be an https:// (or loopback http://) URL, got {url!r}.")
+
+
+def _source_url(url):
+    """The URL to download ``url`` from (the mirror's, when set) and the host for
+    which plain http was explicitly allowed (``None`` if none)."""
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     if mirror and url.startswith(ORIGIN):
-        return mirror.rstrip("/") + "/" + url[len(ORIGIN):]
-    return url
+        parts = urllib.parse.urlsplit(mirror)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"${MIRROR_ENV} must be an http(s) base URL such as "
+                f"'https://mirror.example.com/keras/', got {mirror!r}."
+            )
+        return mirror.rstrip("/") + "/" + url[len(ORIGIN):], parts.hostname
+    _check_scheme(url)
+    return url, None
+
+
+class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to URLs the scheme policy accepts (no https->http)."""
+
+    def __init__(self, http_host):
+        super().__init__()
+        self.http_host = http_host
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        try:
+            _check_scheme(newurl, self.http_host, what="A redirect target")
+        except ValueError as e:
+            raise WeightsError(f"Refusing redirect from {req.full_url}: {e}") from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _env_help():
@@ -233,17 +624,328 @@ def _env_help():
     )
 
 
-def fetch_file(url, file_hash=None, cache_dir=None, fname=None):
+# --------------------------------------------------------------------------- progress
+
+
+def _format_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+class _Progress:
+    """A one-line progress bar on ``stream`` (a no-op when disabled)."""
+
+    def __init__(self, label, enabled, stream=None):
+        self.label = label
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.total = None
+        self.done = 0
+        self.start_done = 0
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def begin(self, done, total):
+        self.done = self.start_done = done
+        self.total = total
+        self.start = time.monotonic()
+        self.show(force=True)
+
+    def update(self, n):
+        self.done += n
+        self.show()
+
+    def show(self, force=False, end=""):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        rate = (self.done - self.start_done) / max(now - self.start, 1e-6)
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * 20)
+            amount = f"[{bar:<20}] {_format_bytes(self.done)}/{_format_bytes(self.total)}"
+        else:
+            amount = _format_bytes(self.done)
+        self.stream.write(f"\r{self.label}: {amount} {_format_bytes(rate)}/s{end}")
+        self.stream.flush()
+
+    def finish(self):
+        self.show(force=True, end="\n")
+
+
+def _progress_enabled(progress):
+    if progress is None:
+        return not _env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be True, False or None (automatic), got {progress!r}.")
+    return progress
+
+
+# --------------------------------------------------------------------------- download
+
+
+class _Retry(Exception):
+    """A failed attempt worth retrying (network trouble, 5xx, truncated body)."""
+
+
+def _backoff(attempt):
+    delay = min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _content_range_start(value):
+    """``(start, total)`` from ``bytes start-end/total`` (``total`` may be None)."""
+    try:
+        unit, _, rest = value.strip().partition(" ")
+        span, _, total = rest.partition("/")
+        start = int(span.split("-")[0])
+        return (start, None if total.strip() == "*" else int(total)) if unit == "bytes" else None
+    except (AttributeError, ValueError):
+        return None
+
+
+class _Sink:
+    """Writes and hashes chunks on a worker thread, so that disk writes and hashing
+    (both release the GIL) overlap with reading the network."""
+
+    def __init__(self, out, hasher):
+        self.out = out
+        self.hasher = hasher
+        self.error = None
+        self.queue = queue.Queue(maxsize=16)
+        self.thread = threading.Thread(target=self._run, name="weights-sink", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while (chunk := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.out.write(chunk)
+                    self.hasher.update(chunk)
+                except BaseException as e:  # reported to the reading thread
+                    self.error = e
+
+    def put(self, chunk):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _Download:
+    """One file's download into ``<cache>/.keras_applications_bn/files/<fname>.part``.
+
+    The partial file and a small ``.partinfo`` (source URL, expected digest, the
+    server's validators) survive an interrupted run, so that the next run resumes.
+    """
+
+    def __init__(
+        self, source, target, expected, *, http_host, timeout, retries, progress, size, hint=""
+    ):
+        self.source = source
+        self.hint = hint
+        self.target = target
+        self.expected = expected
+        self.timeout = timeout
+        self.retries = retries
+        self.size = size
+        self.opener = urllib.request.build_opener(_RedirectPolicy(http_host))
+        fname = os.path.basename(target)
+        self.part = _state_path(os.path.dirname(target), "files", fname + ".part")
+        self.info_path = self.part + "info"
+        self.progress = _Progress(fname, progress)
+        self.algorithm = expected.algorithm if expected else "sha256"
+        self.hasher = hashlib.new(self.algorithm)
+        self.offset = 0
+        self.info = {}
+
+    # state of the partial file
+    def _resume_state(self):
+        info = _read_json(self.info_path)
+        wanted = self.expected.hexdigest if self.expected else None
+        if (
+            os.path.isfile(self.part)
+            and info.get("url") == self.source
+            and info.get("expected") == wanted
+        ):
+            self.info = info
+            self.hasher = _hash_file(self.part, self.algorithm)
+            self.offset = os.path.getsize(self.part)
+        else:
+            self._restart()
+
+    def _restart(self):
+        self.discard()
+        self.info = {"url": self.source, "expected": self.expected.hexdigest if self.expected else None}
+        self.hasher = hashlib.new(self.algorithm)
+        self.offset = 0
+
+    def discard(self):
+        for path in (self.part, self.info_path):
+            if os.path.exists(path):
+                os.remove(path)
+
+    # one HTTP request
+    def _open(self):
+        headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+        if self.offset:
+            headers["Range"] = f"bytes={self.offset}-"
+            etag = self.info.get("etag")
+            validator = etag if etag and not etag.startswith("W/") else self.info.get("last_modified")
+            if validator:
+                headers["If-Range"] = validator
+        request = urllib.request.Request(self.source, headers=headers)
+        try:
+            return self.opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            e.close()
+            if e.code == 416 and self.offset:
+                self._restart()  # our partial is not a prefix of what the server has
+                return self._open()
+            if e.code >= 500 or e.code in (408, 429):
+                raise _Retry(f"HTTP {e.code} {e.reason}") from e
+            self.discard()
+            raise WeightsError(
+                f"Could not download {self.source}: HTTP {e.code} {e.reason} (not retried). "
+                f"Check the URL, or your mirror. {_env_help()}"
+            ) from e
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, ssl.SSLCertVerificationError):
+                raise WeightsError(
+                    f"Could not download {self.source}: TLS certificate check failed ({e.reason}). "
+                    f"{_env_help()}"
+                ) from e
+            raise _Retry(f"{e.reason}") from e
+        except (OSError, http.client.HTTPException) as e:
+            raise _Retry(f"{type(e).__name__}: {e}") from e
+
+    def _attempt(self):
+        response = self._open()
+        with response:
+            total = None
+            if self.offset and response.status == 206:
+                parsed = _content_range_start(response.headers.get("Content-Range", ""))
+                if parsed is None or parsed[0] != self.offset:
+                    self._restart()
+                    raise _Retry("the server answered with an unexpected range")
+                total = parsed[1]
+                mode = "ab"
+            else:
+                if self.offset:  # the server ignored Range (or the file changed): start over
+                    self._restart()
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                self.info.update(
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                )
+                _write_json_atomic(self.info_path, self.info)
+                mode = "wb"
+            if self.size is not None and total is not None and total != self.size:
+                self.discard()
+                raise WeightsError(
+                    f"{self.source} is {total} bytes, but the registry expects {self.size}. "
+                    "The download was not started; check that your mirror serves the official file."
+                )
+            self.progress.begin(self.offset, total)
+            overflow = False
+            with open(self.part, mode) as out:
+                sink = _Sink(out, self.hasher)
+                try:
+                    while True:
+                        try:
+                            chunk = response.read1(_CHUNK)
+                        except (OSError, http.client.HTTPException) as e:
+                            raise _Retry(f"{type(e).__name__} after {self.offset} bytes: {e}") from e
+                        if not chunk:
+                            break
+                        sink.put(chunk)
+                        self.offset += len(chunk)
+                        self.progress.update(len(chunk))
+                        if total is not None and self.offset > total:
+                            overflow = True
+                            break
+                finally:
+                    sink.close()  # every queued chunk is written and hashed
+                out.flush()
+                os.fsync(out.fileno())
+            if overflow:
+                self._restart()
+                raise _Retry(f"the server sent more than the announced {total} bytes")
+            if total is not None and self.offset < total:
+                raise _Retry(f"connection closed after {self.offset} of {total} bytes")
+            self.progress.finish()
+
+    def run(self):
+        """Download, verify and move into place; return the digest of the file."""
+        self._resume_state()
+        attempt = 0
+        while True:
+            try:
+                self._attempt()
+                break
+            except _Retry as e:
+                attempt += 1
+                if attempt > self.retries:
+                    raise WeightsError(
+                        f"Could not download {self.source} after {attempt} attempt(s): {e}. "
+                        f"The {self.offset} bytes received so far are kept and the next try "
+                        f"resumes from there. Check your network, raise {TIMEOUT_ENV} / "
+                        f"{RETRIES_ENV}, or: {_env_help()}"
+                    ) from e
+                time.sleep(_backoff(attempt))
+        actual = self.hasher.hexdigest()
+        if self.expected is not None and actual != self.expected.hexdigest:
+            self.discard()
+            raise WeightsError(
+                f"Hash mismatch for {self.source}: expected {self.algorithm} "
+                f"{self.expected.hexdigest}, got {actual}. The download was discarded; "
+                f"nothing was written to {self.target}. Retry later; if it persists, your "
+                f"network or mirror serves a different file (a mirror must serve the "
+                f"official bytes).{self.hint}"
+            )
+        os.replace(self.part, self.target)
+        _fsync_dir(os.path.dirname(self.target))
+        if os.path.exists(self.info_path):
+            os.remove(self.info_path)
+        return _Digest(self.algorithm, actual)
+
+
+def fetch_file(
+    url, file_hash=None, cache_dir=None, fname=None, *, timeout=None, retries=None, progress=None
+):
     """Return the local path of ``url``, downloading it into the cache if needed.
 
     Args:
-        url: where the file lives. URLs under :data:`ORIGIN` are redirected to
-            ``$KERAS_APPLICATIONS_BN_MIRROR`` when that is set.
-        file_hash: the expected md5 or sha256 hex digest, or ``None`` to accept
-            any content. A cached file that does not match is downloaded again; a
-            download that does not match is deleted and reported.
+        url: where the file lives (https; plain http only for loopback hosts). URLs
+            under :data:`ORIGIN` are redirected to ``$KERAS_APPLICATIONS_BN_MIRROR``
+            when that is set.
+        file_hash: the expected md5 or sha256 hex digest. With ``None``, the sha256
+            of the first complete download is recorded and enforced from then on
+            (trust on first use).
         cache_dir: directory to cache into; defaults to :func:`default_cache_dir`.
         fname: file name in the cache; defaults to the last part of the URL path.
+            It can never point outside ``cache_dir``.
+        timeout: seconds to wait for the server to connect or send more bytes
+            (default ``$KERAS_APPLICATIONS_BN_TIMEOUT`` or 60).
+        retries: how often a failed attempt (connection error, timeout, HTTP 5xx,
+            truncated body) is retried with backoff (default
+            ``$KERAS_APPLICATIONS_BN_RETRIES`` or 4). HTTP 4xx answers and hash
+            mismatches are never retried.
+        progress: ``True``/``False`` to show or hide the progress bar on stderr;
+            ``None`` shows it when stderr is a terminal and
+            ``$KERAS_APPLICATIONS_BN_QUIET`` is not set.
 
     Returns:
         The path of a complete, verified file.
@@ -251,68 +953,131 @@ def fetch_file(url, file_hash=None, cache_dir=None, fname=None):
     Raises:
         WeightsError: the file is not cached and cannot be downloaded (offline,
             network error, HTTP error, hash mismatch).
-        ValueError/TypeError: a malformed argument.
+        ValueError/TypeError: a malformed argument or environment variable.
     """
+    return _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, None)
+
+
+def _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, entry):
     if not isinstance(url, str) or not url:
         raise TypeError(f"`url` must be a non-empty string, got {url!r}.")
-    _hasher(file_hash)  # validates the digest before any I/O
+    pinned = _parse_digest(file_hash)
     fname = _safe_fname(fname, url)
-    directory = default_cache_dir() if cache_dir is None else os.fspath(cache_dir)
-    os.makedirs(directory, exist_ok=True)
+    timeout = _setting(timeout, "timeout", TIMEOUT_ENV, DEFAULT_TIMEOUT, float)
+    retries = _setting(retries, "retries", RETRIES_ENV, DEFAULT_RETRIES, int)
+    show = _progress_enabled(progress)
+    source, http_host = _source_url(url)
+    directory = _cache_directory(cache_dir)
     target = os.path.join(directory, fname)
+    name = entry.name if entry else None
 
-    if os.path.exists(target):
-        if file_hash is None or _file_digest(target, file_hash) == file_hash.lower():
+    if _check_cached(directory, fname, pinned, name=name).status == "ok":
+        return target
+
+    def waiting():
+        if show:
+            sys.stderr.write(f"Waiting for another process to finish downloading {fname} ...\n")
+
+    with _FileLock(_state_path(directory, "files", fname + ".lock"), on_wait=waiting):
+        check = _check_cached(directory, fname, pinned, name=name)
+        if check.status == "ok":
             return target
-
-    source = _apply_mirror(url)
-    if _env_flag(OFFLINE_ENV):
-        state = "is corrupt (hash mismatch)" if os.path.exists(target) else "is not in the cache"
-        raise WeightsError(
-            f"{fname} {state} and {OFFLINE_ENV} is set, so it will not be downloaded. "
-            f"Expected at {target}. Fetch it on a machine with network access "
-            f"(`python -m keras_applications_bn fetch ...` or a download of {url}) "
-            f"and copy it there, or unset {OFFLINE_ENV}. {_env_help()}"
+        if check.status == "corrupt":
+            if os.path.isdir(target):
+                raise WeightsError(f"{target} is a directory; remove it and retry.")
+            os.remove(target)  # never leave a file that fails its check
+        if _env_flag(OFFLINE_ENV):
+            state = "was corrupt (removed)" if check.status == "corrupt" else "is not in the cache"
+            raise WeightsError(
+                f"{fname} {state} and {OFFLINE_ENV} is set, so it will not be downloaded. "
+                f"Expected at {target}. Fetch it on a machine with network access "
+                f"(`python -m keras_applications_bn fetch ...` or a download of {url}) "
+                f"and copy it there, or unset {OFFLINE_ENV}. {_env_help()}"
+            )
+        expected = pinned
+        if expected is None and check.expected is not None:
+            expected = _Digest(check.algorithm, check.expected)
+        download = _Download(
+            source,
+            target,
+            expected,
+            http_host=http_host,
+            timeout=timeout,
+            retries=retries,
+            progress=show,
+            size=entry.size if entry else None,
+            hint=""
+            if pinned is not None or expected is None
+            else (
+                " This file has no pinned hash; its digest was recorded at its first "
+                "download. If the publisher really changed it, run "
+                f"`python -m keras_applications_bn forget {name or fname}` and fetch again."
+            ),
         )
-    _download(source, target, file_hash)
+        digest = download.run()
+        trust = "pinned" if pinned else (check.trust or "first-use")
+        _update_manifest(directory, fname, _record(target, digest, trust, url))
     return target
 
 
-def _download(url, target, file_hash):
-    """Stream ``url`` into a temp file beside ``target``, verify, then rename."""
-    directory = os.path.dirname(target)
-    hasher = _hasher(file_hash) or hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        hasher.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                raise WeightsError(
-                    f"Could not download {url} into {target}: {e}. {_env_help()}"
-                ) from e
-            out.flush()
-            os.fsync(out.fileno())
-        if file_hash is not None and hasher.hexdigest() != file_hash.lower():
-            raise WeightsError(
-                f"Hash mismatch for {url}: expected {file_hash.lower()}, got "
-                f"{hasher.hexdigest()}. The download was discarded; nothing was written to "
-                f"{target}. Retry, or check that your mirror serves the official file."
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
+    """Download (or find in the cache) the registry file ``name``; return its path.
 
-
-def fetch(name):
-    """Download (or find in the cache) the registry file ``name``; return its path."""
+    Keyword arguments are those of :func:`fetch_file`.
+    """
     entry = get(name)
-    return fetch_file(entry.url, file_hash=entry.file_hash, fname=entry.fname)
+    return _fetch(
+        entry.url, entry.file_hash, cache_dir, entry.fname, timeout, retries, progress, entry
+    )
+
+
+def cached_path(name, *, cache_dir=None):
+    """Where the registry file ``name`` lives in the cache (whether or not it is there)."""
+    return os.path.join(_cache_directory(cache_dir), get(name).fname)
+
+
+def verify(names=None, *, cache_dir=None):
+    """Re-hash cached files and return one :class:`CacheCheck` per file.
+
+    With ``names=None`` it checks every registry file and every other file the
+    manifest knows (files fetched by URL); otherwise the registry files matching
+    ``names`` (see :func:`resolve_names`). Files that pass are recorded (files
+    without a pinned hash are trusted from their first check on); corrupt files
+    are reported, left in place, and replaced by the next ``fetch``.
+    """
+    directory = _cache_directory(cache_dir)
+    selected = REGISTRY.keys() if names is None else resolve_names(names)
+    results = []
+    seen = set()
+    for name in selected:
+        entry = REGISTRY[name]
+        results.append(
+            _check_cached(directory, entry.fname, _parse_digest(entry.file_hash), force=True, name=name)
+        )
+        seen.add(entry.fname)
+    if names is None:
+        for fname in sorted(set(_manifest(directory)) - seen):
+            results.append(_check_cached(directory, fname, None, force=True))
+    return results
+
+
+def forget(name, *, cache_dir=None):
+    """Drop the record of a registry file (or cached file name) and delete the file.
+
+    Use it when a file without a pinned hash legitimately changed upstream: the
+    next fetch downloads it again and trusts that download. Returns ``True`` when
+    there was something to drop.
+    """
+    fname = get(name).fname if name in REGISTRY else _safe_fname(name, "")
+    directory = _cache_directory(cache_dir)
+    path = os.path.join(directory, fname)
+    with _FileLock(_state_path(directory, "files", fname + ".lock")):
+        known = fname in _manifest(directory)
+        _update_manifest(directory, fname, None)
+        existed = os.path.isfile(path)
+        if existed:
+            os.remove(path)
+    return known or existed
 
 
 def load_weights(model, weights, *, name, include_top=True):

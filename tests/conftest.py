@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -84,10 +85,7 @@ def run_python(code, *, cwd=None, env=None, timeout=300):
 
     Returns the completed process; fails the test with its output if it fails.
     """
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT)] + [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
+    full_env = python_env()
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -102,3 +100,158 @@ def run_python(code, *, cwd=None, env=None, timeout=300):
             f"subprocess failed ({proc.returncode})\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+class _FaultHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files`` and misbehaves as each path's fault queue says."""
+
+    protocol_version = "HTTP/1.0"  # one request per connection; the body ends at close
+
+    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
+        pass
+
+    def _send(self, payload):
+        try:
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:  # the client went away
+            return
+        with self.server.lock:
+            self.server.sent[self.path] = self.server.sent.get(self.path, 0) + len(payload)
+
+    def do_GET(self):  # noqa: N802 - name from the base class
+        srv = self.server
+        with srv.lock:
+            srv.log.append(
+                {
+                    "path": self.path,
+                    "range": self.headers.get("Range"),
+                    "if_range": self.headers.get("If-Range"),
+                }
+            )
+            queue = srv.faults.get(self.path)
+            fault = queue.pop(0) if queue else srv.defaults.get(self.path, ("ok", None))
+        kind, arg = fault
+        data = srv.files.get(self.path)
+        if kind == "status":
+            self.send_error(arg)
+            return
+        if kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", arg)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if data is None:
+            self.send_error(404)
+            return
+        if kind == "wrong":
+            data = bytes(len(data))  # same length, other bytes
+        start = 0
+        requested = self.headers.get("Range")
+        if requested and srv.range_support:
+            start = int(requested.split("=", 1)[1].split("-", 1)[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", srv.etags[self.path])
+        self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+        self.end_headers()
+        if kind == "truncate":  # announce the whole body, send ``arg`` bytes, hang up
+            self._send(body[:arg])
+        elif kind == "hold":  # send ``arg`` bytes, then stall until released (bounded)
+            self._send(body[:arg])
+            srv.release.wait(timeout=20)
+        elif kind == "slow":  # the whole body in 16 KB pieces, ``arg`` seconds apart
+            for i in range(0, len(body), 1 << 14):
+                self._send(body[i : i + (1 << 14)])
+                time.sleep(arg)
+        else:
+            self._send(body)
+
+
+class FaultServer:
+    """A loopback HTTP server that injects faults, for the downloader's tests.
+
+    ``add(path, data, faults=[...], default=...)`` serves ``data`` at ``path``; each
+    request pops the next fault (``("ok", None)`` once the queue is empty, or
+    ``default``). Faults: ``("truncate", n)``, ``("hold", n)``, ``("slow", delay)``,
+    ``("status", code)``, ``("redirect", location)``, ``("wrong", None)``.
+    ``log`` lists every request (path, Range, If-Range); ``sent`` counts body bytes
+    sent per path; ``range_support = False`` makes it ignore Range headers.
+    """
+
+    def __init__(self):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FaultHandler)
+        self.httpd.daemon_threads = True
+        srv = self.httpd
+        srv.lock = threading.Lock()
+        srv.files, srv.faults, srv.defaults, srv.etags = {}, {}, {}, {}
+        srv.log, srv.sent = [], {}
+        srv.range_support = True
+        srv.release = threading.Event()
+        self.thread = threading.Thread(
+            target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __getattr__(self, name):
+        if name in {"log", "sent", "files", "faults", "release"}:
+            return getattr(self.httpd, name)
+        raise AttributeError(name)
+
+    @property
+    def range_support(self):
+        return self.httpd.range_support
+
+    @range_support.setter
+    def range_support(self, value):
+        self.httpd.range_support = value
+
+    def url(self, path):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/{path.lstrip('/')}"
+
+    @property
+    def base_url(self):
+        return self.url("")
+
+    def add(self, path, data, faults=(), default=("ok", None)):
+        path = "/" + path.lstrip("/")
+        with self.httpd.lock:
+            self.httpd.files[path] = data
+            self.httpd.faults[path] = list(faults)
+            self.httpd.defaults[path] = default
+            self.httpd.etags[path] = f'"{len(data)}-{hash(data) & 0xFFFFFFFF:x}"'
+        return self.url(path)
+
+    def requests_for(self, path):
+        path = "/" + path.lstrip("/")
+        return [r for r in self.httpd.log if r["path"] == path]
+
+
+@pytest.fixture
+def fault_server():
+    """A loopback server with per-request fault injection (see :class:`FaultServer`)."""
+    server = FaultServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.release.set()
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def python_env():
+    """``os.environ`` plus a PYTHONPATH that imports this checkout first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    return env
