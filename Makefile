@@ -23,6 +23,14 @@ $(VENV)/.installed-test: $(PY) setup.py
 demo: $(VENV)/.installed-demo
 	KERAS_APPLICATIONS_BN_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m keras_applications_bn.demo
 
+$(VENV)/.installed-bench: $(PY) setup.py
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $@
+
+# Compare with keras.applications (about 12 minutes on 2 cores); see README "Performance".
+bench: $(VENV)/.installed-bench
+	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 ../$(PY) run_all.py --plot ../docs/performance.png
+
 test: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
 

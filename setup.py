@@ -27,6 +27,7 @@ setup(
         "demo": ["scikit-learn>=1.3"],
         "examples": ["scikit-learn>=1.3", "mlxtend>=0.23"],
         "test": TEST_EXTRAS,
+        "bench": ["matplotlib>=3.7"],
     },
     classifiers=[
         "License :: OSI Approved :: MIT License",
