@@ -29,7 +29,7 @@ $(VENV)/.installed-bench: $(PY) setup.py
 
 # Compare with keras.applications (about 12 minutes on 2 cores); see README "Performance".
 bench: $(VENV)/.installed-bench
-	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 ../$(PY) run_all.py --plot ../docs/performance.png
+	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 $(abspath $(PY)) run_all.py --plot ../docs/performance.png
 
 test: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
