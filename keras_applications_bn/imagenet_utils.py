@@ -86,25 +86,25 @@ def _per_channel(values, data_format):
     return np.asarray(values, dtype="float32").reshape(shape)
 
 
-def _preprocess_numpy(x, data_format, mode):
-    _check_rank(x.ndim)
-    if np.issubdtype(x.dtype, np.floating):
-        x = x.copy()
-    else:
-        x = x.astype(keras.config.floatx())
+def _normalize(x, ndim, data_format, mode, flip, constant):
+    """The arithmetic of each mode, written once for NumPy and for tensors."""
     if mode == "tf":
         return x / 127.5 - 1.0
-    channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
     if mode == "torch":
-        mean, std = _TORCH_MEAN, _TORCH_STD
         x = x / 255.0
-    else:
-        x = np.flip(x, axis=channel_axis)
-        mean, std = _CAFFE_MEAN_BGR, None
-    x = x - _per_channel(mean, data_format).astype(x.dtype)
-    if std is not None:
-        x = x / _per_channel(std, data_format).astype(x.dtype)
-    return x
+        return (x - constant(_TORCH_MEAN)) / constant(_TORCH_STD)
+    channel_axis = -1 if data_format == "channels_last" else ndim - 3
+    return flip(x, channel_axis) - constant(_CAFFE_MEAN_BGR)  # RGB -> BGR, centre
+
+
+def _preprocess_numpy(x, data_format, mode):
+    _check_rank(x.ndim)
+    x = x.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else keras.config.floatx())
+    return _normalize(
+        x, x.ndim, data_format, mode,
+        flip=np.flip,
+        constant=lambda v: _per_channel(v, data_format).astype(x.dtype),
+    )
 
 
 def _preprocess_tensor(x, data_format, mode):
@@ -113,20 +113,11 @@ def _preprocess_tensor(x, data_format, mode):
     _check_rank(len(x.shape))
     if not keras.backend.is_float_dtype(x.dtype):
         x = ops.cast(x, keras.config.floatx())
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    ndim = len(x.shape)
-    channel_axis = -1 if data_format == "channels_last" else ndim - 3
-    if mode == "torch":
-        mean, std = _TORCH_MEAN, _TORCH_STD
-        x = x / 255.0
-    else:
-        x = ops.flip(x, axis=channel_axis)
-        mean, std = _CAFFE_MEAN_BGR, None
-    x = x - ops.cast(_per_channel(mean, data_format), x.dtype)
-    if std is not None:
-        x = x / ops.cast(_per_channel(std, data_format), x.dtype)
-    return x
+    return _normalize(
+        x, len(x.shape), data_format, mode,
+        flip=lambda t, axis: ops.flip(t, axis=axis),
+        constant=lambda v: ops.cast(_per_channel(v, data_format), x.dtype),
+    )
 
 
 def preprocessor(mode, family):
