@@ -2,7 +2,8 @@
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``resnet50_weights_tf_dim_ordering_tf_kernels*.h5``.
-With ``inference_bn=True`` every BatchNormalization runs in inference mode.
+Default input 224x224 (any size from 32x32 without the top); preprocessing:
+``"caffe"`` mode. With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
 from keras import layers
