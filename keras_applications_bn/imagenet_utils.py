@@ -17,6 +17,7 @@ __all__ = [
     "weights_size",
     "validate_arguments",
     "image_input",
+    "model_input",
     "pooling_head",
     "classifier_head",
     "create_model",
@@ -368,6 +369,25 @@ def image_input(
     if not keras.backend.is_keras_tensor(input_tensor):
         return keras.Input(tensor=input_tensor, shape=shape)
     return input_tensor
+
+
+def model_input(
+    *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
+    pooling, **shape_rules,
+):
+    """What every model function starts with: :func:`validate_arguments`, then
+    :func:`image_input` under the family's ``shape_rules`` (``default_size``,
+    ``min_size``, optional ``weight_sizes``); returns the model's input tensor."""
+    validate_arguments(
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
+    )
+    return image_input(
+        input_tensor, input_shape, include_top=include_top, weights=weights, **shape_rules
+    )
 
 
 def pooling_head(x, pooling):

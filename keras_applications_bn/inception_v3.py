@@ -172,16 +172,10 @@ def InceptionV3(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.inception_v3.preprocess_input` (``"tf"`` mode).
     """
-    imagenet_utils.validate_arguments(
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pooling=pooling,
-    )
-    img_input = imagenet_utils.image_input(
-        input_tensor, input_shape, default_size=299, min_size=75,
-        include_top=include_top, weights=weights,
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
+        min_size=75, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
     )
 
     x = stem(img_input, inference_bn=inference_bn)

@@ -163,16 +163,11 @@ def MobileNet(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
     """
-    imagenet_utils.validate_arguments(
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pooling=pooling,
-    )
-    img_input = imagenet_utils.image_input(
-        input_tensor, input_shape, default_size=DEFAULT_SIZE, min_size=32,
-        include_top=include_top, weights=weights, weight_sizes=WEIGHT_SIZES,
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+        weight_sizes=WEIGHT_SIZES,
     )
     if weights == "imagenet":
         check_imagenet_options(alpha, depth_multiplier)

@@ -56,16 +56,10 @@ def vgg(
     name,
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
-    imagenet_utils.validate_arguments(
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pooling=pooling,
-    )
-    img_input = imagenet_utils.image_input(
-        input_tensor, input_shape, default_size=224, min_size=32,
-        include_top=include_top, weights=weights,
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
     )
 
     x = img_input

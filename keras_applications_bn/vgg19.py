@@ -2,13 +2,10 @@
 Image Recognition", ICLR 2015): the VGG network of :mod:`.vgg16` with four
 convolutions in each of its last three blocks ("configuration E").
 
-Layer names, order and weights match Keras' official ImageNet files, so
-``weights="imagenet"`` loads ``vgg19_weights_tf_dim_ordering_tf_kernels.h5`` (with
-the top) or ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``. Default input
-224x224 (any size from 32x32 without the top); preprocessing: ``"caffe"`` mode.
-
-VGG has no BatchNormalization: ``inference_bn`` is accepted, so that every model of
-this package has one signature, and has nothing to change here.
+``weights="imagenet"`` loads ``vgg19_weights_tf_dim_ordering_tf_kernels.h5`` or its
+``_notop.h5`` twin. Input size (224x224 default, 32x32 minimum), ``"caffe"``
+preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are as
+for VGG16.
 """
 
 from keras_applications_bn import imagenet_utils

@@ -190,3 +190,9 @@ def test_mobilenet_headless_other_sizes_load_224_weights_with_a_warning(shape, m
     with pytest.warns(UserWarning, match="weights for 224x224"):
         with pytest.raises(WeightsError, match="mobilenet_2_5_224_tf_no_top.h5"):
             MOBILENET.ours(weights="imagenet", include_top=False, alpha=0.25, input_shape=shape)
+
+
+def test_mobilenet_input_tensor_size_selects_the_weights(monkeypatch):
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="mobilenet_5_0_160_tf.h5"):
+        MOBILENET.ours(weights="imagenet", alpha=0.5, input_tensor=keras.Input((160, 160, 3)))
