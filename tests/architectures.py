@@ -80,7 +80,7 @@ def randomize_bn(model, seed=0):
     for layer in pinned:
         layer.inference_mode = False
     try:
-        probe = keras.Model(model.inputs, [layer.input for layer in layers])
+        probe = keras.Model(model.input, [layer.input for layer in layers])
         x = images(model.input_shape[1:], n=8, seed=seed + 100)
         bn_inputs = probe(x, training=True)
     finally:
