@@ -1,7 +1,7 @@
 """keras-applications-bn: Keras applications whose BatchNormalization can be
 pinned to inference mode for fine-tuning.
 
-    from keras_applications_bn import ResNet50
+    from keras_applications_bn import ResNet50  # also VGG16, VGG19, InceptionV3, MobileNet
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
 Importing the package registers its BatchNormalization layer with Keras (so
@@ -18,7 +18,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "InceptionV3": "inception_v3",
+    "MobileNet": "mobilenet",
     "ResNet50": "resnet50",
+    "VGG16": "vgg16",
+    "VGG19": "vgg19",
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
     "decode_predictions": "imagenet_utils",
@@ -28,8 +32,12 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "imagenet_utils",
+    "inception_v3",
     "layers",
+    "mobilenet",
     "resnet50",
+    "vgg16",
+    "vgg19",
     "weights",
 }
 

@@ -13,8 +13,11 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
     "obtain_input_shape",
+    "spatial_size",
+    "weights_size",
     "validate_arguments",
     "image_input",
+    "model_input",
     "pooling_head",
     "classifier_head",
     "create_model",
@@ -223,15 +226,45 @@ def validate_arguments(
                 )
 
 
+def spatial_size(input_shape, data_format=None):
+    """``(rows, cols)`` of an image shape without batch, in ``data_format``."""
+    if _data_format(data_format) == "channels_last":
+        return tuple(input_shape[:2])
+    return tuple(input_shape[1:])
+
+
+def weights_size(input_shape, *, default_size, weight_sizes, data_format=None):
+    """The square size of the ImageNet weights that fit ``input_shape``.
+
+    Families with weights for several input sizes (``weight_sizes``, e.g.
+    MobileNet's 128, 160, 192 and 224) use the file of the input's own size when
+    the input is square and of one of those sizes, else ``default_size``.
+    """
+    if input_shape is not None and len(input_shape) == 3:
+        rows, cols = spatial_size(input_shape, data_format)
+        if rows == cols and rows in weight_sizes:
+            return rows
+    return default_size
+
+
 def obtain_input_shape(
-    input_shape, *, default_size, min_size, include_top, weights, data_format=None
+    input_shape,
+    *,
+    default_size,
+    min_size,
+    include_top,
+    weights,
+    data_format=None,
+    weight_sizes=None,
 ):
     """The model's input shape (without batch), checked for the architecture.
 
     ``include_top`` models need a static shape; with ``weights="imagenet"`` and a
-    top the shape must be the one the classifier was trained at. Spatial sizes
-    below ``min_size`` and channel counts other than 3 with ImageNet weights are
-    refused with an error that says what is allowed.
+    top the shape must be the one the classifier was trained at: ``default_size``
+    square, or, for families with weights at several sizes, any of the square
+    ``weight_sizes`` (a square input of one of those sizes is then its own
+    default). Spatial sizes below ``min_size`` and channel counts other than 3
+    with ImageNet weights are refused with an error that says what is allowed.
     """
     data_format = _data_format(data_format)
     channels_last = data_format == "channels_last"
@@ -251,13 +284,22 @@ def obtain_input_shape(
                 f"`input_shape` must have 3 entries ({'(height, width, channels)' if channels_last else '(channels, height, width)'}), "
                 f"got {input_shape}."
             )
+    if weight_sizes:
+        default_size = weights_size(
+            input_shape, default_size=default_size, weight_sizes=weight_sizes,
+            data_format=data_format,
+        )
     default = shape_of(default_size)
 
     if weights == "imagenet" and include_top:
         if input_shape is not None and input_shape != default:
+            allowed = (
+                " or ".join(str(shape_of(s)) for s in sorted(weight_sizes))
+                if weight_sizes else str(default)
+            )
             raise ValueError(
                 f"With weights='imagenet' and include_top=True the input shape must be "
-                f"{default}, got input_shape={input_shape}. Use include_top=False for "
+                f"{allowed}, got input_shape={input_shape}. Use include_top=False for "
                 "other image sizes."
             )
         return default
@@ -289,9 +331,18 @@ def obtain_input_shape(
 
 
 def image_input(
-    input_tensor, input_shape, *, default_size, min_size, include_top, weights
+    input_tensor,
+    input_shape,
+    *,
+    default_size,
+    min_size,
+    include_top,
+    weights,
+    weight_sizes=None,
 ):
-    """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated."""
+    """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
+    by :func:`obtain_input_shape` (``input_tensor``'s shape when ``input_shape`` is
+    None)."""
     if input_shape is None and input_tensor is not None:
         tensor_shape = getattr(input_tensor, "shape", None)
         if tensor_shape is not None and len(tensor_shape) == 4:
@@ -302,12 +353,32 @@ def image_input(
         min_size=min_size,
         include_top=include_top,
         weights=weights,
+        weight_sizes=weight_sizes,
     )
     if input_tensor is None:
         return keras.Input(shape=shape)
     if not keras.backend.is_keras_tensor(input_tensor):
         return keras.Input(tensor=input_tensor, shape=shape)
     return input_tensor
+
+
+def model_input(
+    *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
+    pooling, **shape_rules,
+):
+    """What every model function starts with: :func:`validate_arguments`, then
+    :func:`image_input` under the family's ``shape_rules`` (``default_size``,
+    ``min_size``, optional ``weight_sizes``); returns the model's input tensor."""
+    validate_arguments(
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
+    )
+    return image_input(
+        input_tensor, input_shape, include_top=include_top, weights=weights, **shape_rules
+    )
 
 
 def pooling_head(x, pooling):

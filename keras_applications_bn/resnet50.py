@@ -2,7 +2,8 @@
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``resnet50_weights_tf_dim_ordering_tf_kernels*.h5``.
-With ``inference_bn=True`` every BatchNormalization runs in inference mode.
+Default input 224x224 (any size from 32x32 without the top); preprocessing:
+``"caffe"`` mode. With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
 from keras import layers
@@ -96,16 +97,10 @@ def ResNet50(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.resnet50.preprocess_input`.
     """
-    imagenet_utils.validate_arguments(
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pooling=pooling,
-    )
-    img_input = imagenet_utils.image_input(
-        input_tensor, input_shape, default_size=224, min_size=32,
-        include_top=include_top, weights=weights,
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
     )
 
     x = stem(img_input, inference_bn=inference_bn)

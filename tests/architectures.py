@@ -29,12 +29,23 @@ class Arch:
     def keras(self, **kwargs):
         return getattr(keras.applications, self.fn)(**{**self.kwargs, **kwargs})
 
+    def layer_table(self, build, **kwargs):
+        """(class, name, weight shapes) of every layer of a model built in a fresh
+        Keras session, so automatic layer names (InceptionV3) are comparable."""
+        keras.backend.clear_session()
+        model = build(**kwargs)
+        return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
+
     def __str__(self):
         return self.id
 
 
 ARCHITECTURES = [
     Arch("resnet50", "resnet50", "ResNet50", (32, 32, 3)),
+    Arch("vgg16", "vgg16", "VGG16", (32, 32, 3), has_bn=False),
+    Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
+    Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
+    Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
 ]
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
@@ -42,24 +53,48 @@ CONTRACT = [a for a in WITH_BN if a.contract]
 
 
 def randomize_bn(model, seed=0):
-    """Give every BN layer distinctive statistics and gamma/beta, so that training
-    and inference modes, and a wrong weight order, change the outputs visibly."""
+    """Give every BN layer distinctive gamma/beta and moving statistics, so that
+    training and inference modes, and a wrong weight order, change the outputs
+    visibly.
+
+    The moving statistics are those of each layer's inputs on sample images (with
+    every BN normalising by batch statistics), perturbed: like a trained network's,
+    they keep activations near unit scale, so signals and gradients neither vanish
+    nor explode through deep stacks (MobileNet's 27 BN + ReLU6 units), yet they
+    differ from any batch's statistics.
+    """
     rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            values = []
-            for w in layer.weights:
-                n = w.path.rsplit("/", 1)[-1]
-                shape = tuple(w.shape)
-                if n == "gamma":
-                    values.append(rng.uniform(0.8, 1.2, shape))
-                elif n == "beta":
-                    values.append(rng.normal(0.0, 0.1, shape))
-                elif n == "moving_mean":
-                    values.append(rng.normal(0.0, 0.2, shape))
-                else:  # moving_variance
-                    values.append(rng.uniform(0.5, 1.5, shape))
-            layer.set_weights([v.astype("float32") for v in values])
+    layers = [
+        layer for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    for layer in layers:
+        for w in layer.trainable_weights:
+            n = w.path.rsplit("/", 1)[-1]
+            value = rng.uniform(0.8, 1.2, w.shape) if n == "gamma" else rng.normal(0.0, 0.1, w.shape)
+            w.assign(value.astype("float32"))
+    if not layers:
+        return model
+
+    pinned = [layer for layer in layers if getattr(layer, "inference_mode", False)]
+    for layer in pinned:
+        layer.inference_mode = False
+    try:
+        probe = keras.Model(model.input, [layer.input for layer in layers])
+        x = images(model.input_shape[1:], n=8, seed=seed + 100)
+        bn_inputs = probe(x, training=True)
+    finally:
+        for layer in pinned:
+            layer.inference_mode = True
+
+    for layer, a in zip(layers, bn_inputs):
+        a = np.moveaxis(keras.ops.convert_to_numpy(a), layer.axis, -1)
+        a = a.reshape(-1, a.shape[-1])
+        mean, std = a.mean(axis=0), a.std(axis=0)
+        std = np.maximum(std, 0.1 * std.mean()) + 1e-3  # channels that barely vary
+        # a mild perturbation: its effect compounds through 50-100 layers
+        layer.moving_mean.assign(mean.astype("float32"))
+        layer.moving_variance.assign((std**2 * rng.uniform(0.9, 1.1, mean.shape)).astype("float32"))
     return model
 
 
@@ -82,6 +117,14 @@ def bn_state(model):
                 (np.array(layer.moving_mean.numpy()), np.array(layer.moving_variance.numpy()))
             )
     return out
+
+
+def assert_same_outputs(actual, expected, rtol=1e-4):
+    """Equal within ``rtol``, relative to each element and to the outputs' scale:
+    float32 rounding differs between eager and compiled calls by about 1e-6 of
+    the largest activations, which can be far from an element near zero."""
+    actual, expected = keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * float(np.abs(expected).max()))
 
 
 def images(shape, n=4, seed=0):

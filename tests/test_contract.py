@@ -55,9 +55,9 @@ def test_every_bn_layer_is_pinned(arch):
     layers = kab.bn_layers(ours)
     assert len(layers) == len(kab.bn_layers(reference)) > 0
     assert all(isinstance(layer, BatchNormalization) and layer.inference_mode for layer in layers)
-    # weighted layers: same names, same order, same weight shapes (official files load by order)
-    weighted = lambda m: [(l.name, [tuple(w.shape) for w in l.weights]) for l in m.layers if l.weights]
-    assert weighted(ours) == weighted(reference)
+    # every layer: same class, name, order and weight shapes (official files load by order)
+    kwargs = dict(weights=None, include_top=False, input_shape=arch.shape)
+    assert arch.layer_table(arch.ours, inference_bn=True, **kwargs) == arch.layer_table(arch.keras, **kwargs)
 
 
 @pytest.mark.parametrize("arch", CONTRACT, ids=str)

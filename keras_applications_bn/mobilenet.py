@@ -1,0 +1,194 @@
+"""MobileNet (Howard et al., "MobileNets: Efficient Convolutional Neural Networks
+for Mobile Vision Applications", 2017).
+
+Layer names, order and weights match Keras' official ImageNet files: with
+``weights="imagenet"`` the model loads ``mobilenet_{a}_{size}_tf.h5`` (with the top)
+or ``mobilenet_{a}_{size}_tf_no_top.h5``, where ``a`` is ``1_0``, ``7_5``, ``5_0`` or
+``2_5`` for ``alpha`` 1.0, 0.75, 0.5 or 0.25 and ``size`` is 128, 160, 192 or 224
+(32 files; Keras pins no hash for any of them). Default input 224x224 (any size
+from 32x32 without the top); preprocessing: ``"tf"`` mode. With
+``inference_bn=True`` every BatchNormalization runs in inference mode.
+"""
+
+import warnings
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import batch_norm
+
+__all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
+
+preprocess_input = imagenet_utils.preprocessor("tf", "MobileNet")
+
+#: The width multipliers with official weights, and their part of the file names.
+ALPHA_NAMES = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+#: The square input sizes with official weights.
+WEIGHT_SIZES = (128, 160, 192, 224)
+DEFAULT_SIZE = 224
+
+#: ``(filters, strides)`` of the 13 depthwise separable blocks (Table 1 of the paper).
+BLOCKS = (
+    (64, 1),
+    (128, 2), (128, 1),
+    (256, 2), (256, 1),
+    (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
+    (1024, 2), (1024, 1),
+)
+
+
+def bn_relu6(x, inference_bn, *, name):
+    """BN (``{name}_bn``), then ReLU capped at 6 (``{name}_relu``)."""
+    x = batch_norm(x, inference_bn, name=f"{name}_bn")
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def conv_block(x, filters, *, inference_bn, strides=2):
+    """The first layer: full 3x3 convolution, BN, ReLU6 (``conv1``)."""
+    x = layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False, name="conv1"
+    )(x)
+    return bn_relu6(x, inference_bn, name="conv1")
+
+
+def depthwise_separable_block(
+    x, filters, *, inference_bn, depth_multiplier=1, strides=1, block_id
+):
+    """3x3 depthwise convolution, BN, ReLU6, then 1x1 pointwise convolution to
+    ``filters`` channels, BN, ReLU6. A strided block pads bottom/right first."""
+    if strides == 1:
+        padding = "same"
+    else:
+        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
+        padding = "valid"
+    x = layers.DepthwiseConv2D(
+        3, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+        use_bias=False, name=f"conv_dw_{block_id}",
+    )(x)
+    x = bn_relu6(x, inference_bn, name=f"conv_dw_{block_id}")
+
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
+    return bn_relu6(x, inference_bn, name=f"conv_pw_{block_id}")
+
+
+def classifier_top(x, *, classes, dropout, classifier_activation):
+    """Global average pooling, dropout and a 1x1 convolution as the classifier."""
+    x = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((classes,), name="reshape_2")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def check_imagenet_options(alpha, depth_multiplier):
+    """Official weights exist only for depth_multiplier 1 and four widths."""
+    if depth_multiplier != 1:
+        raise ValueError(
+            "With weights='imagenet', `depth_multiplier` must be 1 (the only value "
+            f"with official weights), got depth_multiplier={depth_multiplier!r}. Use "
+            "weights=None or a weights file for other values."
+        )
+    if alpha not in ALPHA_NAMES:
+        raise ValueError(
+            "With weights='imagenet', `alpha` must be one of 0.25, 0.5, 0.75 or 1.0 "
+            f"(the widths with official weights), got alpha={alpha!r}. Use "
+            "weights=None or a weights file for other widths."
+        )
+
+
+def weights_rows(input_shape, weights):
+    """The input size whose weights the model loads (``input_shape``'s own rows
+    without ImageNet weights); warns, like Keras, when the ImageNet file must
+    fall back to the 224x224 one."""
+    rows, cols = imagenet_utils.spatial_size(input_shape)
+    if weights != "imagenet":
+        return rows
+    size = imagenet_utils.weights_size(
+        input_shape, default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES
+    )
+    if (rows, cols) != (size, size):
+        warnings.warn(
+            f"MobileNet has ImageNet weights for square inputs of size "
+            f"{', '.join(map(str, WEIGHT_SIZES))} only; the input is {rows}x{cols}, so "
+            f"the weights for {size}x{size} are loaded.",
+            stacklevel=3,
+        )
+    return size
+
+
+def MobileNet(
+    input_shape=None,
+    alpha=1.0,
+    depth_multiplier=1,
+    dropout=1e-3,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    inference_bn=False,
+):
+    """Instantiate MobileNet, optionally with every BatchNormalization pinned.
+
+    Args:
+        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
+            each side at least 32. With ImageNet weights and the top it must be
+            square of size 128, 160, 192 or 224 (224 when ``None``); without the
+            top, other sizes load the 224x224 weights, with a warning.
+        alpha: width multiplier: every layer has ``alpha`` times the filters of
+            the paper's network (ImageNet weights for 0.25, 0.5, 0.75 and 1.0).
+        depth_multiplier: channel multiplier of the depthwise convolutions (1
+            with ImageNet weights).
+        dropout: dropout rate before the classifier.
+        include_top: whether to include the classifier (``conv_preds``).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (official
+            ImageNet weights for this ``alpha`` and input size), or the path of a
+            weights file in the same layout.
+        input_tensor: optional Keras tensor to use as the image input (its shape
+            is the input shape when ``input_shape`` is ``None``).
+        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
+            ``include_top=False``.
+        classes: number of classes of the top (1000 with ImageNet weights).
+        classifier_activation: activation of the top layer; ``"softmax"`` or
+            ``None`` with pretrained weights.
+        name: the model's name; ``None`` gives Keras' ``mobilenet_{alpha:.2f}_{rows}``.
+        inference_bn: when ``True``, every BatchNormalization layer normalises with
+            its moving statistics and never updates them — under ``fit``, when
+            nested, cloned or reloaded — while gamma and beta stay trainable.
+
+    Returns:
+        A `keras.Model`. Preprocess its inputs with
+        `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
+    """
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+        weight_sizes=WEIGHT_SIZES,
+    )
+    if weights == "imagenet":
+        check_imagenet_options(alpha, depth_multiplier)
+    rows = weights_rows(tuple(img_input.shape[1:]), weights)
+
+    x = conv_block(img_input, int(32 * alpha), inference_bn=inference_bn)
+    for block_id, (filters, strides) in enumerate(BLOCKS, start=1):
+        x = depthwise_separable_block(
+            x, int(filters * alpha), inference_bn=inference_bn,
+            depth_multiplier=depth_multiplier, strides=strides, block_id=block_id,
+        )
+
+    if include_top:
+        x = classifier_top(
+            x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
+        )
+    else:
+        x = imagenet_utils.pooling_head(x, pooling)
+    weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor,
+        name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
+        weights=weights, weights_name=weights_name, include_top=include_top,
+    )

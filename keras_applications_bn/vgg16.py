@@ -1,0 +1,122 @@
+"""VGG16 (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale
+Image Recognition", ICLR 2015), and the VGG network that VGG19 shares.
+
+Layer names, order and weights match Keras' official ImageNet files, so
+``weights="imagenet"`` loads ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (with
+the top) or ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``. Default input
+224x224 (any size from 32x32 without the top); preprocessing: ``"caffe"`` mode.
+
+VGG has no BatchNormalization: ``inference_bn`` is accepted, so that every model of
+this package has one signature, and has nothing to change here.
+"""
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.imagenet_utils import decode_predictions
+
+__all__ = ["VGG16", "preprocess_input", "decode_predictions"]
+
+preprocess_input = imagenet_utils.preprocessor("caffe", "VGG16")
+
+#: Filters of the five convolutional blocks (the same in every VGG).
+BLOCK_FILTERS = (64, 128, 256, 512, 512)
+#: Convolutions per block of VGG16 ("configuration D" of the paper).
+VGG16_CONVS = (2, 2, 3, 3, 3)
+
+
+def conv_block(x, filters, convs, *, name):
+    """``convs`` 3x3 ReLU convolutions, then 2x2 max pooling (stride 2)."""
+    for i in range(1, convs + 1):
+        x = layers.Conv2D(
+            filters, 3, activation="relu", padding="same", name=f"{name}_conv{i}"
+        )(x)
+    return layers.MaxPooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def fully_connected_top(x, *, classes, classifier_activation):
+    """Flatten, two 4096-unit ReLU layers, then the ``predictions`` layer."""
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(4096, activation="relu", name="fc1")(x)
+    x = layers.Dense(4096, activation="relu", name="fc2")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+def vgg(
+    convs_per_block,
+    *,
+    weights_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+):
+    """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+    )
+
+    x = img_input
+    for i, (filters, convs) in enumerate(zip(BLOCK_FILTERS, convs_per_block), start=1):
+        x = conv_block(x, filters, convs, name=f"block{i}")
+
+    if include_top:
+        x = fully_connected_top(x, classes=classes, classifier_activation=classifier_activation)
+    else:
+        x = imagenet_utils.pooling_head(x, pooling)
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=weights_name, include_top=include_top,
+    )
+
+
+def VGG16(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="vgg16",
+    inference_bn=False,
+):
+    return vgg(
+        VGG16_CONVS, weights_name="vgg16", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, name=name,
+    )
+
+
+VGG_DOC = """Instantiate {model} ({layers} weight layers).
+
+    Args:
+        include_top: whether to include the three fully-connected layers
+            (``fc1``, ``fc2``, ``predictions``).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (official
+            ImageNet weights), or the path of a weights file in the same layout.
+        input_tensor: optional Keras tensor to use as the image input.
+        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
+            each side at least 32; only ``(224, 224, 3)`` with ImageNet weights and
+            the top (the top needs a static size).
+        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
+            ``include_top=False``.
+        classes: number of classes of the top (1000 with ImageNet weights).
+        classifier_activation: activation of the top layer; ``"softmax"`` or
+            ``None`` with pretrained weights.
+        name: the model's name.
+        inference_bn: accepted for a uniform signature; VGG has no
+            BatchNormalization, so it changes nothing.
+
+    Returns:
+        A `keras.Model`. Preprocess its inputs with
+        `keras_applications_bn.{module}.preprocess_input` (``"caffe"`` mode).
+    """
+
+VGG16.__doc__ = VGG_DOC.format(model="VGG16", layers=16, module="vgg16")

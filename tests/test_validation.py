@@ -1,0 +1,198 @@
+"""Arguments each family refuses (the same conditions as keras.applications, with
+clear messages), signatures, exports and preprocessing. No test here touches the
+network: where weights="imagenet" is used, the error comes before any download,
+or downloads are forbidden (KERAS_APPLICATIONS_BN_OFFLINE=1) and the error names
+the file that would have been fetched."""
+
+import dataclasses
+import importlib
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+import keras_applications_bn as kab
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.weights import WeightsError
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    module: str
+    fn: str
+    default_size: int
+    min_size: int
+    mode: str  # preprocessing
+
+    def ours(self, **kwargs):
+        return getattr(importlib.import_module(f"keras_applications_bn.{self.module}"), self.fn)(**kwargs)
+
+    def keras(self, **kwargs):
+        return getattr(keras.applications, self.fn)(**kwargs)
+
+    def __str__(self):
+        return self.module
+
+
+FAMILIES = [
+    Family("resnet50", "ResNet50", 224, 32, "caffe"),
+    Family("vgg16", "VGG16", 224, 32, "caffe"),
+    Family("vgg19", "VGG19", 224, 32, "caffe"),
+    Family("inception_v3", "InceptionV3", 299, 75, "tf"),
+    Family("mobilenet", "MobileNet", 224, 32, "tf"),
+]
+
+
+def refused_by_both(family, match, **kwargs):
+    """Ours raises a ValueError matching ``match``; Keras refuses the same arguments."""
+    with pytest.raises(ValueError, match=match):
+        family.ours(**kwargs)
+    with pytest.raises(ValueError):
+        family.keras(**kwargs)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_input_smaller_than_the_minimum(family):
+    m = family.min_size
+    for shape in ((m - 1, m - 1, 3), (m, m - 1, 3)):
+        refused_by_both(
+            family, rf"at least {m}x{m}.*{shape[0]}, {shape[1]}, 3",
+            weights=None, include_top=False, input_shape=shape,
+        )
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_imagenet_weights_need_three_channels(family):
+    shape = (family.default_size, family.default_size, 1)
+    refused_by_both(family, "3 input channels", weights="imagenet", include_top=False, input_shape=shape)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_imagenet_top_needs_the_trained_input_size(family):
+    size = family.default_size
+    for shape in ((size + 16, size + 16, 3), (size, size + 16, 3)):
+        refused_by_both(
+            family, rf"must be.*\({size}, {size}, 3\).*include_top=False",
+            weights="imagenet", include_top=True, input_shape=shape,
+        )
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_top_needs_a_static_input_size(family):
+    with pytest.raises(ValueError, match="static size"):
+        family.ours(weights=None, include_top=True, input_shape=(None, None, 3))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_imagenet_top_needs_1000_classes(family):
+    refused_by_both(family, "classes` must be 1000", weights="imagenet", include_top=True, classes=10)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_signature_is_keras_plus_inference_bn(family):
+    ours = inspect.signature(getattr(getattr(kab, family.module), family.fn))
+    reference = inspect.signature(getattr(keras.applications, family.fn))
+    params = list(ours.parameters.values())
+    assert params[-1].name == "inference_bn" and params[-1].default is False
+    assert [(p.name, p.default, p.kind) for p in params[:-1]] == [
+        (p.name, p.default, p.kind) for p in reference.parameters.values()
+    ]
+    assert "inference_bn" in getattr(kab, family.fn).__doc__
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_exports(family):
+    module = getattr(kab, family.module)
+    assert getattr(kab, family.fn) is getattr(module, family.fn)
+    assert set(module.__all__) == {family.fn, "preprocess_input", "decode_predictions"}
+    assert module.decode_predictions is imagenet_utils.decode_predictions
+    assert family.fn in kab.__all__ and family.module in kab.__all__
+    doc = module.__doc__
+    assert f'"{family.mode}"' in doc and str(family.default_size) in doc and ".h5" in doc
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=str)
+def test_preprocess_input_matches_keras(family):
+    ours = getattr(kab, family.module).preprocess_input
+    reference = getattr(keras.applications, family.module).preprocess_input
+    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x), reference(x.copy()), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(keras.ops.convert_to_tensor(x))),
+        keras.ops.convert_to_numpy(reference(keras.ops.convert_to_tensor(x))),
+        rtol=1e-6, atol=1e-4,
+    )
+    chw = np.moveaxis(x, -1, 1)
+    np.testing.assert_allclose(
+        ours(chw, data_format="channels_first"),
+        reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-4,
+    )
+
+
+def test_vgg_accepts_inference_bn_and_has_no_bn():
+    for fn in (kab.VGG16, kab.VGG19):
+        model = fn(weights=None, include_top=False, input_shape=(32, 32, 3), inference_bn=True)
+        assert kab.bn_layers(model) == []
+
+
+# --------------------------------------------------------------------------
+# MobileNet: weights for four widths and four square sizes, depth_multiplier 1
+# --------------------------------------------------------------------------
+
+MOBILENET = FAMILIES[-1]
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.35, 1.4, 2.0])
+def test_mobilenet_imagenet_alpha(alpha):
+    refused_by_both(MOBILENET, r"alpha` must be one of 0\.25, 0\.5, 0\.75 or 1\.0", weights="imagenet", alpha=alpha)
+
+
+def test_mobilenet_imagenet_depth_multiplier():
+    refused_by_both(MOBILENET, "depth_multiplier` must be 1", weights="imagenet", depth_multiplier=2)
+
+
+@pytest.mark.parametrize("shape", [(150, 150, 3), (128, 160, 3), (256, 256, 3), (96, 96, 3)])
+def test_mobilenet_imagenet_top_needs_a_size_with_weights(shape):
+    refused_by_both(
+        MOBILENET, r"\(128, 128, 3\) or \(160, 160, 3\) or \(192, 192, 3\) or \(224, 224, 3\)",
+        weights="imagenet", include_top=True, input_shape=shape,
+    )
+
+
+def test_mobilenet_options_are_free_without_imagenet_weights():
+    model = MOBILENET.ours(
+        weights=None, include_top=False, input_shape=(40, 33, 3), alpha=0.3, depth_multiplier=3
+    )
+    assert model.get_layer("conv_dw_1").depth_multiplier == 3
+    assert model.get_layer("conv1").filters == int(32 * 0.3)
+
+
+@pytest.mark.parametrize(
+    "kwargs,fname",
+    [
+        (dict(alpha=0.25, input_shape=(128, 128, 3)), "mobilenet_2_5_128_tf.h5"),
+        (dict(alpha=0.5, input_shape=(160, 160, 3)), "mobilenet_5_0_160_tf.h5"),
+        (dict(alpha=0.75, input_shape=(192, 192, 3), include_top=False), "mobilenet_7_5_192_tf_no_top.h5"),
+        (dict(alpha=1.0), "mobilenet_1_0_224_tf.h5"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_mobilenet_imagenet_loads_the_file_of_its_alpha_and_size(kwargs, fname, monkeypatch):
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+    with pytest.raises(WeightsError, match=fname):
+        MOBILENET.ours(weights="imagenet", **kwargs)
+
+
+@pytest.mark.parametrize("shape", [None, (100, 100, 3), (128, 160, 3)])
+def test_mobilenet_headless_other_sizes_load_224_weights_with_a_warning(shape, monkeypatch):
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+    with pytest.warns(UserWarning, match="weights for 224x224"):
+        with pytest.raises(WeightsError, match="mobilenet_2_5_224_tf_no_top.h5"):
+            MOBILENET.ours(weights="imagenet", include_top=False, alpha=0.25, input_shape=shape)
+
+
+def test_mobilenet_input_tensor_size_selects_the_weights(monkeypatch):
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="mobilenet_5_0_160_tf.h5"):
+        MOBILENET.ours(weights="imagenet", alpha=0.5, input_tensor=keras.Input((160, 160, 3)))
