@@ -2,8 +2,9 @@
 
     python -m keras_applications_bn.demo [--quick] [--seed N]
 
-1. Pretrain a ResNet50 of this package (32x32 inputs, random init) on
-   scikit-learn's handwritten digits 0-4: this is our "ImageNet".
+1. Pretrain a MobileNet (alpha 0.5; ``--model resnet50`` for ResNet50) of this
+   package, 32x32 inputs, random init, on scikit-learn's handwritten digits 0-4:
+   this is our "ImageNet".
 2. Transfer it to digits 5-9 with a new head, as the Keras transfer-learning
    guide does: phase 1 trains the head with the backbone frozen; phase 2
    unfreezes the backbone, called as ``base(inputs, training=False)``, and
@@ -18,6 +19,7 @@ downloads anything.
 """
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
@@ -28,6 +30,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 SIZE = 32
+
+#: --model choices: (model function name, its module, constructor arguments)
+MODELS = {
+    "mobilenet": ("MobileNet", "mobilenet", {"alpha": 0.5}),
+    "resnet50": ("ResNet50", "resnet50", {}),
+}
+
+
+def build(model, **kwargs):
+    fn, module, extra = MODELS[model]
+    return getattr(importlib.import_module(f"keras_applications_bn.{module}"), fn)(
+        weights=None, input_shape=(SIZE, SIZE, 3), **extra, **kwargs
+    )
 
 
 def load_digits_rgb(size=SIZE):
@@ -76,13 +91,13 @@ class Progress:
         print(f"[{self.step}/{self.total}] {message} ({time.perf_counter() - self.start:5.1f}s)", flush=True)
 
 
-def pretrain(data, *, epochs, batch_size, progress):
+def pretrain(model_name, data, *, epochs, batch_size, progress):
     import keras
 
-    from keras_applications_bn import ResNet50, batchnorm
+    from keras_applications_bn import batchnorm
 
     (x, y), _ = data
-    model = ResNet50(weights=None, input_shape=(SIZE, SIZE, 3), classes=5)
+    model = build(model_name, classes=5)
     # A short pretraining: let the moving statistics follow the batches faster
     # than the default momentum of 0.99 would, so they describe the data at the end.
     for layer in batchnorm.bn_layers(model):
@@ -94,19 +109,15 @@ def pretrain(data, *, epochs, batch_size, progress):
     )
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     _, acc = model.evaluate(x, y, verbose=0)
-    progress(f"pretrained ResNet50 on digits 0-4: evaluate accuracy {acc:.3f}")
+    progress(f"pretrained {MODELS[model_name][0]} on digits 0-4: evaluate accuracy {acc:.3f}")
     return model
 
 
-def transfer(pretrained, data, *, inference_bn, epochs, batch_size, progress):
+def transfer(model_name, pretrained, data, *, inference_bn, head_epochs, epochs, batch_size, progress):
     import keras
 
-    from keras_applications_bn import ResNet50
-
     (x, y), (x_test, y_test) = data
-    base = ResNet50(
-        weights=None, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3), inference_bn=inference_bn
-    )
+    base = build(model_name, include_top=False, pooling="avg", inference_bn=inference_bn)
     base.set_weights(pretrained.get_weights()[:-2])  # everything but the old classifier
     start = bn_statistics(base)
 
@@ -115,7 +126,7 @@ def transfer(pretrained, data, *, inference_bn, epochs, batch_size, progress):
     outputs = keras.layers.Dense(5, activation="softmax", name="new_head")(features)
     model = keras.Model(inputs, outputs)
 
-    def compile_and_fit(learning_rate):
+    def compile_and_fit(learning_rate, epochs):
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss="sparse_categorical_crossentropy",
@@ -126,11 +137,11 @@ def transfer(pretrained, data, *, inference_bn, epochs, batch_size, progress):
 
     label = f"inference_bn={inference_bn}"
     base.trainable = False
-    compile_and_fit(1e-3)
+    compile_and_fit(1e-3, head_epochs)
     progress(f"{label}: phase 1, head trained on a frozen backbone")
 
     base.trainable = True
-    fit_acc = compile_and_fit(1e-4)
+    fit_acc = compile_and_fit(1e-4, epochs)
     eval_acc = model.evaluate(x, y, verbose=0)[1]
     test_acc = model.evaluate(x_test, y_test, verbose=0)[1]
     d_mean, d_var = drift(start, bn_statistics(base))
@@ -178,6 +189,10 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--model", choices=sorted(MODELS), default="mobilenet",
+        help="backbone: MobileNet alpha=0.5 (default, fast) or ResNet50",
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -186,22 +201,23 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     x, y = load_digits_rgb()
-    from keras_applications_bn.resnet50 import preprocess_input
-
-    x = preprocess_input(x)
+    preprocess = importlib.import_module(f"keras_applications_bn.{MODELS[args.model][1]}").preprocess_input
+    x = preprocess(x)
     source = split(x, y, np.arange(0, 5), rng)
     target = split(x, y, np.arange(5, 10), rng)
     if args.quick:
         source = ((source[0][0][:256], source[0][1][:256]), source[1])
         target = ((target[0][0][:128], target[0][1][:128]), (target[1][0][:64], target[1][1][:64]))
-    pretrain_epochs, epochs, batch_size = (2, 1, 32) if args.quick else (6, 2, 32)
+    # (pretraining, phase 1, phase 2) epochs
+    pretrain_epochs, head_epochs, epochs = (3, 1, 1) if args.quick else (25, 10, 5)
+    batch_size = 32
 
-    pretrained = pretrain(source, epochs=pretrain_epochs, batch_size=batch_size, progress=progress)
+    pretrained = pretrain(args.model, source, epochs=pretrain_epochs, batch_size=batch_size, progress=progress)
     results = {}
     for flag in (False, True):
         keras.utils.set_random_seed(args.seed + 1)
         results[f"inference_bn={flag}"] = transfer(
-            pretrained, target, inference_bn=flag, epochs=epochs, batch_size=batch_size, progress=progress
+            args.model, pretrained, target, inference_bn=flag, head_epochs=head_epochs, epochs=epochs, batch_size=batch_size, progress=progress
         )
     print()
     print(format_table(results))
