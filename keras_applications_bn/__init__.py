@@ -21,12 +21,21 @@ _EXPORTS = {
     "ResNet50": "resnet50",
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
+    "reset_bn_statistics": "batchnorm",
+    "adapt_bn_statistics": "batchnorm",
+    "bn_summary": "batchnorm",
+    "forget_traced_functions": "batchnorm",
+    "freeze": "finetune",
+    "unfreeze": "finetune",
+    "LayerwiseLR": "finetune",
+    "lr_multipliers": "finetune",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
 }
 
 _SUBMODULES = {
     "batchnorm",
+    "finetune",
     "imagenet_utils",
     "layers",
     "resnet50",
