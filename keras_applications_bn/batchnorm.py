@@ -336,7 +336,8 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         for index, x in enumerate(_batches(data, batch_size)):
             if steps is not None and index >= steps:
                 break
-            for key, (count, mean, variance) in zip(step.order, step(x)):
+            results = step(x)  # (re)tracing sets step.order
+            for key, (count, mean, variance) in zip(step.order, results):
                 moments[key].add(*(ops.convert_to_numpy(t) for t in (count, mean, variance)))
             samples += len(keras.tree.flatten(x)[0])
     finally:
