@@ -4,15 +4,16 @@ pinned to inference mode for fine-tuning.
     from keras_applications_bn import ResNet50
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
-Importing the package registers its BatchNormalization layer with Keras (so
-``keras.saving.load_model`` can rebuild saved models after a plain
-``import keras_applications_bn``); model modules and tools are imported lazily,
-on first use.
+Importing the package registers its BatchNormalization layer and its
+``LayerwiseLR`` optimizer wrapper with Keras (so ``keras.saving.load_model`` can
+rebuild saved models after a plain ``import keras_applications_bn``); model
+modules and other tools are imported lazily, on first use.
 """
 
 import importlib
 
 from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
 
 __version__ = "0.1.0"
 

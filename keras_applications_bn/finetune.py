@@ -30,14 +30,14 @@ __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
 
 
 def _leaf_layers(model):
-    """Every layer of ``model`` that is not itself a model, depth-first in model order."""
+    """Every layer of ``model`` that is neither a model nor an input, depth-first in model order."""
     leaves = []
 
     def walk(layer):
         for sub in layer._flatten_layers(include_self=False, recursive=False):
             if isinstance(sub, keras.Model):
                 walk(sub)
-            else:
+            elif not isinstance(sub, keras.layers.InputLayer):
                 leaves.append(sub)
 
     walk(model)
@@ -108,7 +108,8 @@ def freeze(model, until=None):
         model: a Keras model; nested models are walked in order, so ``until`` may
             name a layer inside a nested backbone.
         until: the last layer to freeze, by name or by index into the list of
-            layers (models flattened, nested ones expanded); ``None`` freezes all.
+            layers (nested models expanded in place, input layers left out);
+            ``None`` freezes all.
 
     Other layers keep their state. BatchNormalization layers keep their mode: one
     that uses its moving statistics is set ``trainable=False``; one that normalises
