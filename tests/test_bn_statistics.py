@@ -222,3 +222,16 @@ def test_bn_summary_reports_modes_and_statistics():
     assert rows["conv1_bn"]["mode"] == "pinned" and rows["conv1_bn"]["affine_trainable"] is False
     assert rows["conv2_block1_1_bn"]["note"] == "variance ~0!"
     assert rows["conv2_block1_1_bn"]["var_max"] == 0.0
+
+
+def test_benchmark_measures_both_side_by_side():
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_adapt", REPO_ROOT / "benchmarks" / "bench_adapt.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.measure(size=32, samples=64, batch_size=32, repeats=1)
+    assert result["predict_s"] > 0 and result["adapt_s"] > 0
+    assert result["ratio"] == result["adapt_s"] / result["predict_s"]
