@@ -87,7 +87,7 @@ def run(setup, weights, x, y, epochs):
     inputs = keras.Input((SIZE, SIZE, 3))
     features = base(inputs, training=False) if "training=False" in setup else base(inputs)
     model = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax", name="head")(features))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     history = model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, shuffle=True)
     fit_acc = history.history["accuracy"][-1]
@@ -102,7 +102,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and epochs")
     args = parser.parse_args(argv)
-    per_class, epochs, pretrain = (24, 5, 24) if args.quick else (100, 15, 64)
+    per_class, epochs, pretrain = (24, 12, 24) if args.quick else (100, 15, 64)
     rng = np.random.default_rng(0)
     weights = backbone_weights(rng, pretrain)
     x, y = dataset(per_class, rng)

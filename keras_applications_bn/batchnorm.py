@@ -313,7 +313,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         batch_size: batch size for NumPy ``data`` (ignored otherwise).
         steps: stop after this many batches (default: all of ``data``).
         layers: adapt only these BN layers of ``model`` (default: all); the others
-            keep their statistics and run in their own mode during the pass.
+            keep their statistics and run in inference mode during the pass.
 
     Returns:
         The number of samples the statistics were computed on.
