@@ -22,7 +22,7 @@ Rows: ``inference_bn=False``; ``inference_bn=False`` with the backbone called as
 ``base(x, training=False)`` (the Keras 3 pitfall: ``fit`` overrides it); and
 ``inference_bn=True``. Only the pinned model's ``fit`` and ``evaluate`` agree.
 
-Run: ``python examples/blog_experiment.py`` (2-3 minutes on 2 CPU cores);
+Run: ``python examples/blog_experiment.py`` (about a minute on 2 CPU cores);
 ``--quick`` uses fewer images and epochs.
 """
 

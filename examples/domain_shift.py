@@ -24,7 +24,7 @@ every accuracy below is on the test half. Columns:
                   BN layers ``trainable=False``, same fine-tuning; Keras 3 never
                   updates a non-trainable BN layer, so the variance stays 0.
 
-Run: ``python examples/domain_shift.py`` (about 5 minutes on 2 CPU cores);
+Run: ``python examples/domain_shift.py`` (about 3 minutes on 2 CPU cores);
 ``--quick`` runs one seed on two shifts.
 """
 
