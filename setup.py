@@ -8,7 +8,7 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
 ).group(1)
 
-TEST_EXTRAS = ["pytest>=7", "scikit-learn>=1.3", "mlxtend>=0.23"]
+TEST_EXTRAS = ["pytest>=7", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"]
 
 setup(
     name="keras-applications-bn",
@@ -25,7 +25,7 @@ setup(
     install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
     extras_require={
         "demo": ["scikit-learn>=1.3"],
-        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23"],
+        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"],
         "test": TEST_EXTRAS,
         "bench": ["matplotlib>=3.7"],
     },

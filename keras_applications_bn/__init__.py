@@ -4,15 +4,16 @@ pinned to inference mode for fine-tuning.
     from keras_applications_bn import ResNet50  # also VGG16, VGG19, InceptionV3, MobileNet
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
-Importing the package registers its BatchNormalization layer with Keras (so
-``keras.saving.load_model`` can rebuild saved models after a plain
-``import keras_applications_bn``); model modules and tools are imported lazily,
-on first use.
+Importing the package registers its BatchNormalization layer and its
+``LayerwiseLR`` optimizer wrapper with Keras (so ``keras.saving.load_model`` can
+rebuild saved models after a plain ``import keras_applications_bn``); model
+modules and other tools are imported lazily, on first use.
 """
 
 import importlib
 
 from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
 
 __version__ = "0.1.0"
 
@@ -25,12 +26,21 @@ _EXPORTS = {
     "VGG19": "vgg19",
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
+    "reset_bn_statistics": "batchnorm",
+    "adapt_bn_statistics": "batchnorm",
+    "bn_summary": "batchnorm",
+    "forget_traced_functions": "batchnorm",
+    "freeze": "finetune",
+    "unfreeze": "finetune",
+    "LayerwiseLR": "finetune",
+    "lr_multipliers": "finetune",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
 }
 
 _SUBMODULES = {
     "batchnorm",
+    "finetune",
     "imagenet_utils",
     "inception_v3",
     "layers",

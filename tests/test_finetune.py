@@ -1,0 +1,193 @@
+"""freeze/unfreeze keep BN modes; LayerwiseLR scales learning rates, survives saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_python
+from keras_applications_bn import (
+    LayerwiseLR,
+    ResNet50,
+    bn_layers,
+    freeze,
+    lr_multipliers,
+    unfreeze,
+)
+from keras_applications_bn.layers import BatchNormalization
+
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def mlp(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8,))
+    x = keras.layers.Dense(6, activation="relu", name="early")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dense(6, activation="relu", name="middle")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+def data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8)).astype("float32"), rng.integers(0, 3, n)
+
+
+def weights(model):
+    return {v.path: v.numpy().copy() for v in model.weights}
+
+
+def fitted(optimizer, steps=1, seed=0):
+    model = mlp(seed)
+    model.compile(optimizer=optimizer, loss=LOSS)
+    before = weights(model)
+    x, y = data()
+    model.fit(x, y, batch_size=64, epochs=steps, verbose=0, shuffle=False)
+    return before, weights(model)
+
+
+# -- layer-wise learning rates ---------------------------------------------------------
+
+
+def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
+    lr = 1e-2
+    before, after = fitted(LayerwiseLR(keras.optimizers.Adam(lr), {"early": 0.0, "middle": 0.1}))
+    _, tenth = fitted(keras.optimizers.Adam(lr * 0.1))
+    _, full = fitted(keras.optimizers.Adam(lr))
+    for path in ("early/kernel", "early/bias"):
+        np.testing.assert_array_equal(after[path], before[path])
+    for path in ("middle/kernel", "middle/bias"):  # first update: same gradients in all three runs
+        np.testing.assert_allclose(after[path] - before[path], tenth[path] - before[path], rtol=1e-4, atol=1e-8)
+        assert np.abs(after[path] - before[path]).max() > 1e-4
+    for path in ("head/kernel", "bn/gamma"):
+        np.testing.assert_allclose(after[path], full[path], rtol=1e-6, atol=1e-7)
+    # scaling the gradient instead would not change Adam's step at all
+    assert not np.allclose(after["middle/kernel"], full["middle/kernel"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
+    lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.1),
+    lambda lr: keras.optimizers.RMSprop(lr, momentum=0.5),
+])
+def test_scaling_every_variable_equals_the_scaled_learning_rate_over_several_steps(make):
+    _, scaled = fitted(LayerwiseLR(make(0.05), {"*": 0.3}), steps=4)
+    _, direct = fitted(make(0.05 * 0.3), steps=4)
+    for path in scaled:
+        np.testing.assert_allclose(scaled[path], direct[path], rtol=2e-4, atol=1e-6)
+
+
+def test_multiplier_matching_and_lr_multipliers():
+    model = mlp()
+    opt = LayerwiseLR(keras.optimizers.SGD(0.1), [("mid*", 0.5), ("middle", 0.0)])
+    factors = {v.path: opt.multiplier(v) for v in model.trainable_variables}
+    assert factors["middle/kernel"] == 0.5 and factors["early/kernel"] == 1.0
+    assert lr_multipliers(model, {0: 0.01, "middle": 0.1, -1: 1.0}) == {
+        "early": 0.01, "bn": 0.01, "middle": 0.1, "head": 1.0,
+    }
+    with pytest.raises(ValueError, match=">= 0"):
+        LayerwiseLR(keras.optimizers.SGD(), {"a": -1})
+    with pytest.raises(ValueError, match="No layer named"):
+        lr_multipliers(model, {"nope": 1.0})
+
+
+def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
+    path = tmp_path / "m.keras"
+    model = mlp()
+    model.compile(optimizer=LayerwiseLR(keras.optimizers.Adam(1e-2), {"early": 0.0, "middle": 0.1}), loss=LOSS)
+    x, y = data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model.save(path)
+    np.savez(tmp_path / "xy.npz", x=x, y=y)
+    run_python(f"""
+import numpy as np, keras
+import keras_applications_bn
+m = keras.saving.load_model({str(path)!r})
+opt = m.optimizer
+assert type(opt).__name__ == "LayerwiseLR", type(opt)
+assert opt.multipliers == [("early", 0.0), ("middle", 0.1)], opt.multipliers
+assert int(opt.iterations.numpy()) == 2
+d = np.load({str(tmp_path / "xy.npz")!r})
+before = {{v.path: v.numpy().copy() for v in m.weights}}
+m.fit(d["x"], d["y"], batch_size=32, epochs=1, verbose=0)
+after = {{v.path: v.numpy() for v in m.weights}}
+assert np.array_equal(before["early/kernel"], after["early/kernel"])
+step_middle = np.abs(after["middle/kernel"] - before["middle/kernel"]).max()
+step_head = np.abs(after["head/kernel"] - before["head/kernel"]).max()
+assert 0 < step_middle < 0.2 * step_head, (step_middle, step_head)
+""")
+
+
+# -- freeze / unfreeze ---------------------------------------------------------------
+
+
+def small_resnet(inference_bn):
+    keras.utils.set_random_seed(0)
+    return ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3),
+                    inference_bn=inference_bn)
+
+
+def names(layers):
+    return [layer.name for layer in layers]
+
+
+def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_path):
+    base = small_resnet(inference_bn=False)
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
+    frozen = freeze(model, until="conv2_block1_out")
+    assert names(frozen)[:2] == ["conv1_pad", "conv1_conv"]
+    assert names(frozen)[-1] == "conv2_block1_out"
+    bn = base.get_layer("conv1_bn")
+    assert bn.trainable and not bn.inference_mode and not bn.affine_trainable
+    assert not base.get_layer("conv1_conv").trainable and base.get_layer("conv2_block2_1_conv").trainable
+    trainable = {v.path for v in model.trainable_weights}
+    assert "conv1_bn/gamma" not in trainable and "conv2_block2_1_bn/gamma" in trainable
+    # in fit the frozen BN still normalises with batch statistics and re-learns them
+    model.compile(optimizer="sgd", loss=LOSS)
+    x = np.random.default_rng(0).normal(5, 3, (16, 32, 32, 3)).astype("float32")
+    gamma = bn.gamma.numpy().copy()
+    model.fit(x, np.zeros(16), batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_array_equal(bn.gamma.numpy(), gamma)
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)
+    # and that survives saving
+    model.save(tmp_path / "f.keras")
+    loaded = keras.saving.load_model(tmp_path / "f.keras")
+    lbn = loaded.get_layer("resnet50").get_layer("conv1_bn")
+    assert lbn.trainable and not lbn.affine_trainable and not lbn.gamma.trainable
+    lbn.trainable = True  # Keras' setter must not silently re-enable gamma/beta
+    assert not lbn.gamma.trainable
+
+
+def test_freeze_pinned_layers_stay_pinned_and_index_works():
+    base = small_resnet(inference_bn=True)
+    frozen = freeze(base, until=3)
+    assert names(frozen) == ["conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu"]
+    bn = base.get_layer("conv1_bn")
+    assert bn.inference_mode and not bn.trainable
+    unfreeze(base)
+    assert bn.inference_mode and bn.trainable and bn.gamma.trainable
+    assert all(layer.trainable for layer in base.layers)
+    with pytest.raises(IndexError):
+        freeze(base, until=1000)
+
+
+def test_unfreeze_from_start_inside_a_frozen_keras_model_pins_its_bn_layers():
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg",
+                                          input_shape=(32, 32, 3))
+    base.trainable = False  # Keras 3: every BN now runs in inference mode
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
+    unfrozen = unfreeze(model, start="block_16_expand")
+    assert names(unfrozen)[-1] == "head"
+    assert base.trainable and not base.get_layer("block_15_project").trainable
+    assert not base.get_layer("bn_Conv1").trainable and type(base.get_layer("bn_Conv1")) is keras.layers.BatchNormalization
+    late = base.get_layer("block_16_expand_BN")
+    assert isinstance(late, BatchNormalization) and late.inference_mode and late.trainable
+    trainable = {v.path.split("/")[0] for v in model.trainable_weights}
+    assert trainable == {"block_16_expand", "block_16_expand_BN", "block_16_depthwise", "block_16_depthwise_BN",
+                         "block_16_project", "block_16_project_BN", "Conv_1", "Conv_1_bn", "head"}
+    # every BN still uses its moving statistics: training=True output == inference output
+    x = np.random.default_rng(1).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+    assert len(bn_layers(model)) == 52
