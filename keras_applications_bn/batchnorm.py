@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = [
     "adapt_bn_statistics",
@@ -63,7 +63,8 @@ def set_inference_bn(model, enabled=True):
     Plain `keras.layers.BatchNormalization` layers (e.g. of a
     `keras.applications` model) are converted in place to
     :class:`keras_applications_bn.layers.BatchNormalization`, so the mode is
-    saved with the model; their weights are untouched.
+    saved with the model; their weights are untouched. Other subclasses of
+    Keras' layer are refused with a TypeError before anything changes.
 
     Takes effect on the next ``fit``/``evaluate``/``predict`` of ``model`` without
     recompiling: the traced functions of ``model`` and of every model nested in it
@@ -76,10 +77,10 @@ def set_inference_bn(model, enabled=True):
     if not isinstance(enabled, bool):
         raise TypeError(f"`enabled` must be True or False, got {enabled!r}.")
     layers = bn_layers(model)
+    for layer in layers:  # check them all before changing any
+        convertible(layer)
     for layer in layers:
-        if not isinstance(layer, BatchNormalization):
-            layer.__class__ = BatchNormalization
-        layer.inference_mode = enabled
+        convert(layer).inference_mode = enabled
     forget_traced_functions(model)
     return len(layers)
 

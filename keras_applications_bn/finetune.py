@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from keras_applications_bn.batchnorm import forget_traced_functions
-from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn.layers import BatchNormalization, convert
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
 
@@ -61,17 +61,10 @@ def _uses_moving_statistics(layer):
     return getattr(layer, "inference_mode", False) or not layer.trainable
 
 
-def _as_package_bn(layer):
-    if not isinstance(layer, BatchNormalization):
-        layer.__class__ = BatchNormalization
-        layer.inference_mode = False
-    return layer
-
-
 def _freeze_layer(layer):
     if isinstance(layer, keras.layers.BatchNormalization) and not _uses_moving_statistics(layer):
         # keep normalising with batch statistics: freeze gamma/beta only
-        _as_package_bn(layer).affine_trainable = False
+        convert(layer).affine_trainable = False
     else:
         layer.trainable = False
 
@@ -80,7 +73,7 @@ def _unfreeze_layer(layer, used_moving_statistics):
     if isinstance(layer, keras.layers.BatchNormalization):
         if used_moving_statistics:
             # trainable=True alone would switch a Keras BN to batch statistics
-            _as_package_bn(layer).inference_mode = True
+            convert(layer).inference_mode = True
         if isinstance(layer, BatchNormalization):
             layer.affine_trainable = True
     layer.trainable = True

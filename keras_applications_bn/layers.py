@@ -12,7 +12,7 @@ so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
 
 import keras
 
-__all__ = ["BatchNormalization", "batch_norm", "channel_axis"]
+__all__ = ["BatchNormalization", "batch_norm", "channel_axis", "convertible", "convert"]
 
 
 @keras.saving.register_keras_serializable(package="keras_applications_bn")
@@ -100,6 +100,33 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if not self.affine_trainable:
             config["affine_trainable"] = False
         return config
+
+
+def convertible(layer):
+    """Raise a TypeError unless :func:`convert` can take ``layer``."""
+    if isinstance(layer, BatchNormalization) or type(layer) is keras.layers.BatchNormalization:
+        return
+    raise TypeError(
+        f"Layer {layer.name!r} is a {type(layer).__name__}, a subclass of "
+        "keras.layers.BatchNormalization that cannot be converted in place without "
+        "losing its own behaviour. Build it from keras_applications_bn.layers."
+        "BatchNormalization instead, or set `layer.trainable = False` (which also "
+        "puts it in inference mode, but freezes gamma/beta)."
+    )
+
+
+def convert(layer):
+    """Make a plain `keras.layers.BatchNormalization` this package's layer, in place.
+
+    Its weights, config and place in the model are kept; it starts unpinned. Once
+    converted, its mode is part of its config, so it is saved with the model.
+    Layers that already are :class:`BatchNormalization` are returned as they are.
+    """
+    convertible(layer)
+    if not isinstance(layer, BatchNormalization):
+        layer.__class__ = BatchNormalization
+        layer._inference_mode = False
+    return layer
 
 
 def channel_axis():

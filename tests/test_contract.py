@@ -229,3 +229,16 @@ def test_set_inference_bn_rejects_bad_arguments():
         kab.set_inference_bn(keras.Sequential([keras.layers.BatchNormalization()]), enabled="yes")
     with pytest.raises(TypeError, match="model"):
         kab.set_inference_bn("resnet50")
+
+
+def test_set_inference_bn_refuses_foreign_subclasses_before_changing_anything():
+    class CustomBN(keras.layers.BatchNormalization):
+        pass
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.BatchNormalization(name="plain"), CustomBN(name="custom")]
+    )
+    with pytest.raises(TypeError, match="'custom' is a CustomBN"):
+        kab.set_inference_bn(model)
+    assert type(model.get_layer("plain")) is keras.layers.BatchNormalization
+    assert type(model.get_layer("custom")) is CustomBN

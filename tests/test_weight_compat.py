@@ -44,6 +44,10 @@ def randomize_top(model):
 def check_official_layout_loads(arch, tmp_path, **kwargs):
     """Keras' model in the official h5 layout -> ours (pinned): the same outputs."""
     kwargs = dict(input_shape=arch.shape, **kwargs)
+    if kwargs.get("include_top"):
+        # compare logits: a near-saturated softmax turns float32 rounding noise
+        # (eager vs compiled, oneDNN) into relative errors far above 1e-4
+        kwargs["classifier_activation"] = None
     reference = randomize_bn(arch.keras(weights=None, **kwargs), seed=1)
     if kwargs.get("include_top"):
         randomize_top(reference)
