@@ -11,7 +11,7 @@ backbone:
   a different amount of work, shown for reference;
 - ours frozen vs keras frozen: the same work, the overhead of our layer.
 
-Peak memory: the resident set size (``ru_maxrss``) of a fresh process that
+Peak memory: the peak resident set size (``VmHWM``) of a fresh process that
 builds the model and runs a few fine-tuning steps, ours (pinned, trainable) vs
 keras (trainable), alternated.
 """
@@ -91,7 +91,14 @@ model = build(spec, {side!r}, True)
 x = np.random.default_rng(0).uniform(0, 1, (8,) + spec.shape).astype("float32")
 y = np.arange(8) % 10
 model.fit(x, y, batch_size=8, epochs=3, verbose=0)
-print("RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's
+# peak over fork and exec, so a large benchmark parent would hide the child's.
+try:
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("RSS", peak)
 """
 
 
@@ -99,7 +106,7 @@ def peak_rss(spec, side):
     code = _MEMORY_CHILD.format(bench=str(ROOT / "benchmarks"), fn=spec.fn, side=side)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    return int(out.rsplit("RSS", 1)[1]) / 1024.0  # MiB (ru_maxrss is KiB on Linux)
+    return int(out.rsplit("RSS", 1)[1]) / 1024.0  # KiB -> MiB
 
 
 def memory(repeats=3):

@@ -7,18 +7,26 @@ keras time / our time (>= 0.97 is the target: 1.0 means equal speed).
 """
 
 import argparse
+import time
 
 import numpy as np
 
 from common import MODELS, alternate, print_table, save_results
 
 
-def run(repeats=5, batch=8, batches=4, models=None):
+def run(repeats=7, batch=8, min_seconds=1.5, models=None):
+    """Each timed run covers enough batches to last about ``min_seconds`` (at least 4):
+    short runs of fast models are dominated by noise."""
     import tensorflow as tf
 
     rows = []
     for spec in models or MODELS:
         reference = spec.keras(weights=None, input_shape=spec.shape, include_top=False, pooling="avg")
+        one = np.random.default_rng(0).uniform(0, 1, (batch,) + spec.shape).astype("float32")
+        reference.predict(one, verbose=0)
+        start = time.perf_counter()
+        reference.predict(one, verbose=0)
+        batches = max(4, min(64, int(min_seconds / (time.perf_counter() - start))))
         x = np.random.default_rng(0).uniform(0, 1, (batch * batches,) + spec.shape).astype("float32")
         for flag in (False, True):
             ours = spec.ours(weights=None, input_shape=spec.shape, include_top=False, pooling="avg", inference_bn=flag)
@@ -49,7 +57,7 @@ def run(repeats=5, batch=8, batches=4, models=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     rows = run(repeats=args.repeats)
     print()

@@ -89,11 +89,19 @@ def main():
     r = 2 if args.quick else None
     start = time.perf_counter()
     env = environment()
-    print("== 4. import time"); imports = bench_startup.import_time(repeats=r or 7)
-    print("== 3. cold start"); cold = bench_startup.cold_start(repeats=r or 3)
-    print("== 1. inference throughput"); inference = bench_inference.run(repeats=r or 5)
-    print("== 2. fine-tuning step time"); steps = bench_finetune.step_times(repeats=r or 7)
-    print("== 5. peak memory"); memory = bench_finetune.memory(repeats=1 if args.quick else 3)
+    def section(title):
+        print(f"== {title}", flush=True)
+
+    section("4. import time")
+    imports = bench_startup.import_time(repeats=r or 7)
+    section("3. cold start")
+    cold = bench_startup.cold_start(repeats=r or 5)
+    section("1. inference throughput")
+    inference = bench_inference.run(repeats=r or 7)
+    section("2. fine-tuning step time")
+    steps = bench_finetune.step_times(repeats=r or 7)
+    section("5. peak memory")
+    memory = bench_finetune.memory(repeats=1 if args.quick else 3)
     seconds = time.perf_counter() - start
     summary = summarize(inference, steps, cold, imports, memory)
     save_results("summary", summary, {"environment": env, "seconds": seconds})
