@@ -65,15 +65,22 @@ MODELS = [
 ]
 
 
-def alternate(a, b, repeats):
-    """Run ``a`` and ``b`` alternately ``repeats`` times each; return their median seconds."""
+def alternate(a, b, repeats, stat=statistics.median):
+    """Run ``a`` and ``b`` alternately ``repeats`` times each; return ``stat`` (the
+    median by default) of each one's seconds."""
+    times_a, times_b = alternate_times(a, b, repeats)
+    return stat(times_a), stat(times_b)
+
+
+def alternate_times(a, b, repeats):
+    """Run ``a`` and ``b`` alternately ``repeats`` times each; return both lists of seconds."""
     times_a, times_b = [], []
     for i in range(repeats):
         for fn, times in ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a)):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
+    return times_a, times_b
 
 
 def environment():
