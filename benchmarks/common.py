@@ -65,6 +65,10 @@ MODELS = [
 ]
 
 
+#: label of the A/A rows: keras.applications timed against itself (the noise floor)
+CONTROL = "A/A control: keras vs keras"
+
+
 def alternate(a, b, repeats, stat=statistics.median):
     """Run ``a`` and ``b`` alternately ``repeats`` times each; return ``stat`` (the
     median by default) of each one's seconds."""
