@@ -79,8 +79,11 @@ def plot(summary, path):
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(range(len(summary)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("ratio (throughput: keras/ours time, higher is better; others: ours/keras, lower is better)", fontsize=8)
-    ax.set_title("keras-applications-bn vs keras.applications (green: meets target, grey: A/A noise floor)", fontsize=9)
+    ax.set_xlabel("ratio (throughput: higher is better; times and memory: lower is better)", fontsize=8)
+    ax.set_title(
+        "keras-applications-bn vs keras.applications\n(green: meets target, red: misses, grey: A/A noise floor)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot written to {path}")
