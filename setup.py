@@ -30,7 +30,6 @@ setup(
         "bench": ["matplotlib>=3.7"],
     },
     classifiers=[
-        "License :: OSI Approved :: MIT License",
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
