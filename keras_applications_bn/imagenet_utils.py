@@ -21,6 +21,7 @@ __all__ = [
     "pooling_head",
     "classifier_head",
     "create_model",
+    "model_docstring",
 ]
 
 _MODES = ("caffe", "tf", "torch")
@@ -409,3 +410,37 @@ def create_model(
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
     model = keras.Model(inputs, outputs, name=name)
     return weights_lib.load_weights(model, weights, name=weights_name, include_top=include_top)
+
+
+#: ``inference_bn`` described for families whose BN layers have gamma and beta.
+PINNED_BN_DOC = (
+    "when ``True``, every BatchNormalization layer normalises with\n"
+    "            its moving statistics and never updates them — under ``fit``, when\n"
+    "            nested, cloned or reloaded — while gamma and beta stay trainable."
+)
+
+
+def model_docstring(model, *, module, top, default_size, min_size, mode, inference_bn=PINNED_BN_DOC):
+    """The docstring of a model function with the arguments every family shares."""
+    return f"""Instantiate {model}{'' if inference_bn is None else ', optionally with every BatchNormalization pinned'}.
+
+    Args:
+        include_top: whether to include {top}.
+        weights: ``None`` (random initialisation), ``"imagenet"`` (official
+            ImageNet weights), or the path of a weights file in the same layout.
+        input_tensor: optional Keras tensor to use as the image input.
+        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
+            each side at least {min_size}; only ``({default_size}, {default_size}, 3)`` with
+            ImageNet weights and the top.
+        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
+            ``include_top=False``.
+        classes: number of classes of the top (1000 with ImageNet weights).
+        classifier_activation: activation of the top layer; ``"softmax"`` or
+            ``None`` with pretrained weights.
+        name: the model's name.
+        inference_bn: {inference_bn or "accepted for a uniform signature; this model has no BatchNormalization, so it changes nothing."}
+
+    Returns:
+        A `keras.Model`. Preprocess its inputs with
+        `keras_applications_bn.{module}.preprocess_input` (``"{mode}"`` mode).
+    """

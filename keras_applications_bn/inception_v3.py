@@ -147,31 +147,6 @@ def InceptionV3(
     name="inception_v3",
     inference_bn=False,
 ):
-    """Instantiate InceptionV3, optionally with every BatchNormalization pinned.
-
-    Args:
-        include_top: whether to include the classifier (``avg_pool`` + ``predictions``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights), or the path of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 75; only ``(299, 299, 3)`` with ImageNet weights and
-            the top.
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name.
-        inference_bn: when ``True``, every BatchNormalization layer normalises with
-            its moving statistics and never updates them — under ``fit``, when
-            nested, cloned or reloaded — while beta stays trainable (these layers
-            have no gamma).
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.inception_v3.preprocess_input` (``"tf"`` mode).
-    """
     img_input = imagenet_utils.model_input(
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
@@ -199,3 +174,15 @@ def InceptionV3(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="inception_v3", include_top=include_top,
     )
+
+
+InceptionV3.__doc__ = imagenet_utils.model_docstring(
+    "InceptionV3", module="inception_v3", top="the classifier (``avg_pool`` + ``predictions``)",
+    default_size=299, min_size=75, mode="tf",
+    inference_bn=(
+        "when ``True``, every BatchNormalization layer normalises with\n"
+        "            its moving statistics and never updates them — under ``fit``, when\n"
+        "            nested, cloned or reloaded — while beta stays trainable (these layers\n"
+        "            have no gamma)."
+    ),
+)

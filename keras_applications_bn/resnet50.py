@@ -73,30 +73,6 @@ def ResNet50(
     name="resnet50",
     inference_bn=False,
 ):
-    """Instantiate ResNet50, optionally with every BatchNormalization pinned.
-
-    Args:
-        include_top: whether to include the classifier (``avg_pool`` + ``predictions``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights), or the path of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 32; only ``(224, 224, 3)`` with ImageNet weights and
-            the top.
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name.
-        inference_bn: when ``True``, every BatchNormalization layer normalises with
-            its moving statistics and never updates them — under ``fit``, when
-            nested, cloned or reloaded — while gamma and beta stay trainable.
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.resnet50.preprocess_input`.
-    """
     img_input = imagenet_utils.model_input(
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -117,3 +93,9 @@ def ResNet50(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="resnet50", include_top=include_top,
     )
+
+
+ResNet50.__doc__ = imagenet_utils.model_docstring(
+    "ResNet50", module="resnet50", top="the classifier (``avg_pool`` + ``predictions``)",
+    default_size=224, min_size=32, mode="caffe",
+)

@@ -94,29 +94,11 @@ def VGG16(
     )
 
 
-VGG_DOC = """Instantiate {model} ({layers} weight layers).
+def vgg_docstring(model, module):
+    return imagenet_utils.model_docstring(
+        model, module=module, default_size=224, min_size=32, mode="caffe", inference_bn=None,
+        top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
+    )
 
-    Args:
-        include_top: whether to include the three fully-connected layers
-            (``fc1``, ``fc2``, ``predictions``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights), or the path of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 32; only ``(224, 224, 3)`` with ImageNet weights and
-            the top (the top needs a static size).
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name.
-        inference_bn: accepted for a uniform signature; VGG has no
-            BatchNormalization, so it changes nothing.
 
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.{module}.preprocess_input` (``"caffe"`` mode).
-    """
-
-VGG16.__doc__ = VGG_DOC.format(model="VGG16", layers=16, module="vgg16")
+VGG16.__doc__ = vgg_docstring("VGG16", "vgg16")

@@ -10,7 +10,7 @@ for VGG16.
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.vgg16 import VGG_DOC, vgg
+from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
 
@@ -38,4 +38,4 @@ def VGG19(
     )
 
 
-VGG19.__doc__ = VGG_DOC.format(model="VGG19", layers=19, module="vgg19")
+VGG19.__doc__ = vgg_docstring("VGG19", "vgg19")
