@@ -388,7 +388,9 @@ def _bn_paths(model):
     return found
 
 
-def _fit_mode(layer):
+def fit_mode(layer):
+    """How a BN layer normalises during ``fit``: ``"pinned"`` or ``"frozen"`` (moving
+    statistics, never updated) or ``"batch"`` (batch statistics, moving ones updated)."""
     if getattr(layer, "inference_mode", False):
         return "pinned"
     if not layer.trainable:
@@ -430,7 +432,7 @@ def bn_summary(model, print_fn=print):
             "path": path,
             "name": layer.name,
             "class": type(layer).__name__,
-            "mode": _fit_mode(layer),
+            "mode": fit_mode(layer),
             "pinned": bool(getattr(layer, "inference_mode", False)),
             "trainable": bool(layer.trainable),
             "affine_trainable": bool(layer.trainable and getattr(layer, "affine_trainable", True)),

@@ -18,7 +18,7 @@ import fnmatch
 import keras
 from keras import ops
 
-from keras_applications_bn.batchnorm import forget_traced_functions
+from keras_applications_bn.batchnorm import fit_mode, forget_traced_functions
 from keras_applications_bn.layers import BatchNormalization, convert
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
@@ -58,7 +58,7 @@ def _position(leaves, ref, argname):
 
 
 def _uses_moving_statistics(layer):
-    return getattr(layer, "inference_mode", False) or not layer.trainable
+    return fit_mode(layer) != "batch"
 
 
 def _freeze_layer(layer):
