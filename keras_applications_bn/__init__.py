@@ -40,6 +40,7 @@ _EXPORTS = {
 
 _SUBMODULES = {
     "batchnorm",
+    "blocks",
     "finetune",
     "imagenet_utils",
     "inception_v3",

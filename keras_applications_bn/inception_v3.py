@@ -16,7 +16,8 @@ from keras import layers
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.blocks import concat
+from keras_applications_bn.layers import batch_norm
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
 
@@ -28,11 +29,6 @@ def conv2d_bn(x, filters, rows, cols, *, inference_bn, strides=1, padding="same"
     x = layers.Conv2D(filters, (rows, cols), strides=strides, padding=padding, use_bias=False)(x)
     x = batch_norm(x, inference_bn, scale=False, name=None)
     return layers.Activation("relu")(x)
-
-
-def concat(branches, name=None):
-    """Join branches along the channel axis."""
-    return layers.Concatenate(axis=3 if channel_axis() == -1 else 1, name=name)(branches)
 
 
 def stem(x, *, inference_bn):

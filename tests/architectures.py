@@ -20,7 +20,10 @@ class Arch:
     shape: tuple  # a small input shape both implementations accept
     kwargs: dict = dataclasses.field(default_factory=dict)  # e.g. alpha for MobileNet
     has_bn: bool = True
-    contract: bool = True  # run the (slower) full inference_bn contract on it
+    # The smallest member of each family runs the full inference_bn contract and
+    # every include_top/pooling case of the weight-compatibility suite; the other
+    # members are checked with the top only (layer table + official-layout load).
+    contract: bool = True
 
     def ours(self, **kwargs):
         module = importlib.import_module(f"keras_applications_bn.{self.module}")
