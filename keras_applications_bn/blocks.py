@@ -4,11 +4,14 @@ A block used by one family only lives in that family's module; what two
 families would otherwise write twice lives here.
 """
 
+import warnings
+
 from keras import layers
 
+from keras_applications_bn import imagenet_utils
 from keras_applications_bn.layers import channel_axis
 
-__all__ = ["make_divisible", "correct_pad", "concat"]
+__all__ = ["make_divisible", "correct_pad", "concat", "weights_rows"]
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -44,3 +47,33 @@ def correct_pad(inputs, kernel_size):
 def concat(branches, name=None):
     """Join branches along the channel axis."""
     return layers.Concatenate(axis=channel_axis(), name=name)(branches)
+
+
+def weights_rows(input_shape, weights, *, family, default_size, weight_sizes, stacklevel=3):
+    """The square input size whose ImageNet file a model loads.
+
+    For families with ImageNet weights at several square sizes (``weight_sizes``:
+    MobileNet, MobileNetV2; MobileNetV3 has only 224) the file is that of the
+    input's own size when the input is square and of one of those sizes; any
+    other input loads the ``default_size`` file, with a warning as in Keras.
+    Without ImageNet weights this is just the input's rows (maybe ``None``),
+    which goes into the model's default name.
+
+    ``stacklevel`` points the warning at the user's call (3: called from the
+    public model function itself).
+    """
+    rows, cols = imagenet_utils.spatial_size(input_shape)
+    if weights != "imagenet":
+        return rows
+    size = imagenet_utils.weights_size(
+        input_shape, default_size=default_size, weight_sizes=weight_sizes
+    )
+    if (rows, cols) != (size, size):
+        given = "of unspecified size" if None in (rows, cols) else f"{rows}x{cols}"
+        warnings.warn(
+            f"{family} has ImageNet weights for square inputs of size "
+            f"{', '.join(map(str, weight_sizes))} only; the input is {given}, so "
+            f"the weights for {size}x{size} are loaded.",
+            stacklevel=stacklevel,
+        )
+    return size

@@ -365,11 +365,15 @@ def image_input(
 
 def model_input(
     *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, **shape_rules,
+    pooling, top_fixes_size=True, **shape_rules,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
     :func:`image_input` under the family's ``shape_rules`` (``default_size``,
-    ``min_size``, optional ``weight_sizes``); returns the model's input tensor."""
+    ``min_size``, optional ``weight_sizes``); returns the model's input tensor.
+
+    ``top_fixes_size=False`` is for families whose classifier accepts any input
+    size, with or without ImageNet weights (MobileNetV3): the input shape is then
+    checked as for a model without the top, and defaults to an unknown size."""
     validate_arguments(
         weights=weights,
         include_top=include_top,
@@ -378,7 +382,8 @@ def model_input(
         pooling=pooling,
     )
     return image_input(
-        input_tensor, input_shape, include_top=include_top, weights=weights, **shape_rules
+        input_tensor, input_shape, include_top=include_top and top_fixes_size,
+        weights=weights, **shape_rules,
     )
 
 

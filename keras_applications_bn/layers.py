@@ -12,7 +12,7 @@ so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
 
 import keras
 
-__all__ = ["BatchNormalization", "batch_norm", "channel_axis", "convertible", "convert"]
+__all__ = ["BatchNormalization", "Affine", "batch_norm", "channel_axis", "convertible", "convert"]
 
 
 @keras.saving.register_keras_serializable(package="keras_applications_bn")
@@ -150,3 +150,31 @@ def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
     if inference_bn:
         return layer(x, training=False)
     return layer(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class Affine(keras.Operation):
+    """``(x + offset) * scale`` as one graph operation of a functional model.
+
+    Keras' MobileNetV3 adds and multiplies Python floats between its layers
+    (hard-sigmoid: ``ReLU(6.0)(x + 3.0) * (1 / 6)``). Such operations are not
+    layers, so they are not in ``model.layers`` and do not change the layout of
+    the official weight files; but Keras cannot rebuild them from a legacy
+    ``.h5`` model file. This operation is equally absent from ``model.layers``,
+    and, registered here when the package is imported, it reloads from ``.h5``
+    and ``.keras`` files alike.
+    """
+
+    def __init__(self, offset=0.0, scale=1.0, name=None):
+        super().__init__(name=name)
+        self.offset = float(offset)
+        self.scale = float(scale)
+
+    def call(self, x):
+        return (x + self.offset) * self.scale
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, x.dtype)
+
+    def get_config(self):
+        return {"offset": self.offset, "scale": self.scale, "name": self.name}

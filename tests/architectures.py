@@ -49,6 +49,17 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
+    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
+    Arch("mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75}),
+    Arch(
+        "mobilenet_v3_small_minimalistic", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3),
+        {"alpha": 0.75, "minimalistic": True}, contract=False,
+    ),
+    Arch("mobilenet_v3_large", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3), {"alpha": 0.75}, contract=False),
+    Arch(
+        "mobilenet_v3_large_minimalistic", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3),
+        {"minimalistic": True}, contract=False,
+    ),
 ]
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
