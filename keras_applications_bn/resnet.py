@@ -34,10 +34,10 @@ STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 preprocess_input = imagenet_utils.preprocessor("caffe", "ResNet")
 
 
-def stem_conv(x, *, use_bias=True):
+def stem_conv(x):
     """The 7x7/2 convolution with 64 filters (``conv1``), padded by 3."""
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
-    return layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    return layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
 
 
 def stem_pool(x):

@@ -24,9 +24,9 @@ class Arch:
     # every include_top/pooling case of the weight-compatibility suite; the other
     # members are checked with the top only (layer table + official-layout load).
     contract: bool = True
-    # Tolerance of the official-layout load check: compiled (predict) and eager
-    # calls round float32 differently, by up to ~2e-4 of the largest logit in
-    # Keras' own ResNet152 (the difference compounds with depth).
+    # Tolerance of the official-layout load check, relative to the largest output:
+    # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
+    # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
     rtol: float = 1e-4
 
     def ours(self, **kwargs):
@@ -53,8 +53,8 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
-    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False),
-    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False),
+    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3),
+    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3),
     Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3)),
     Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False),
     Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False),
