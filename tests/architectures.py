@@ -49,6 +49,8 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
+    Arch("xception", "xception", "Xception", (71, 71, 3)),
+    Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
 ]
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
