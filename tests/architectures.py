@@ -134,3 +134,19 @@ def assert_same_outputs(actual, expected, rtol=1e-4):
 
 def images(shape, n=4, seed=0):
     return np.random.default_rng(seed).uniform(0.0, 1.0, (n,) + tuple(shape)).astype("float32")
+
+
+def layer_configs(build, **kwargs):
+    """(class name, config) of every layer of a model built in a fresh Keras
+    session, without the keys only this package's BatchNormalization has: equal
+    for ours and Keras' model when every hyper-parameter (strides, padding, axis,
+    epsilon, scale, ...) is the same."""
+    keras.backend.clear_session()
+    model = build(**kwargs)
+    out = []
+    for layer in model.layers:
+        config = layer.get_config()
+        config.pop("inference_mode", None)
+        config.pop("affine_trainable", None)
+        out.append((type(layer).__name__, config))
+    return out
