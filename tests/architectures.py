@@ -138,9 +138,10 @@ def images(shape, n=4, seed=0):
 
 def layer_configs(build, **kwargs):
     """(class name, config) of every layer of a model built in a fresh Keras
-    session, without the keys only this package's BatchNormalization has: equal
-    for ours and Keras' model when every hyper-parameter (strides, padding, axis,
-    epsilon, scale, ...) is the same."""
+    session, without the keys only this package's BatchNormalization has and
+    with a negative axis counted from the front (``blocks.concat`` says -1 where
+    Keras' InceptionResNetV2 says 3): equal for ours and Keras' model when every
+    hyper-parameter (strides, padding, axis, epsilon, scale, ...) is the same."""
     keras.backend.clear_session()
     model = build(**kwargs)
     out = []
@@ -148,5 +149,7 @@ def layer_configs(build, **kwargs):
         config = layer.get_config()
         config.pop("inference_mode", None)
         config.pop("affine_trainable", None)
+        if isinstance(config.get("axis"), int) and config["axis"] < 0:
+            config["axis"] += 4  # 4D image tensors: -1 and 3 are the same axis
         out.append((type(layer).__name__, config))
     return out
