@@ -1,6 +1,7 @@
 """Weights saved from keras.applications in the official layout load into ours,
 and the registry lists every official file of each family as Keras pins it."""
 
+import ast
 import dataclasses
 import hashlib
 import inspect
@@ -169,7 +170,7 @@ def keras_pins(module):
     return dict(calls)
 
 
-@pytest.mark.parametrize("family", ["vgg16", "vgg19", "inception_v3"])
+@pytest.mark.parametrize("family", ["vgg16", "vgg19", "inception_v3", "xception"])
 def test_registry_has_the_official_files_and_hashes(family):
     from keras.src import applications
 
@@ -226,3 +227,24 @@ def test_registry_has_every_resnet_file_and_hash():
         assert (top.url, notop.url) == (resnet.BASE_WEIGHTS_PATH + top.fname, resnet.BASE_WEIGHTS_PATH + notop.fname)
         assert (top.model, notop.model) == (model, model)
         assert (top.include_top, notop.include_top) == (True, False)
+
+
+def test_registry_has_the_inception_resnet_v2_files_and_hashes():
+    """Keras builds these URLs from ``BASE_WEIGHT_URL + fname``: read the two
+    ``fname`` values and the two pinned hashes (top first) from its source."""
+    from keras.src.applications import inception_resnet_v2
+
+    tree = ast.parse(inspect.getsource(inception_resnet_v2))
+    fnames = [
+        node.value.value for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "fname"
+    ]
+    hashes = [
+        kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+        for kw in node.keywords if kw.arg == "file_hash"
+    ]
+    top, notop = weights_lib.get("inception_resnet_v2"), weights_lib.get("inception_resnet_v2_notop")
+    assert [top.fname, notop.fname] == fnames
+    assert [top.file_hash, notop.file_hash] == hashes
+    assert (top.url, notop.url) == tuple(inception_resnet_v2.BASE_WEIGHT_URL + f for f in fnames)
+    assert (top.include_top, notop.include_top) == (True, False)
