@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.batchnorm import bn_layers
 
 from architectures import (
     ARCHITECTURES,
@@ -57,6 +58,9 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     path = save_official_layout(reference, tmp_path / "official_layout.h5")
 
     ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
+    # every BN layer of Keras' model is here, pinned (models without BN have none)
+    assert [l.inference_mode for l in bn_layers(ours)] == [True] * len(bn_layers(reference))
+    assert bool(bn_layers(ours)) == arch.has_bn
     x = images(arch.shape, n=2, seed=3)
     expected = keras.ops.convert_to_numpy(reference(x, training=False))
     # pinned: even a training-mode call gives Keras' inference outputs (unless
