@@ -9,8 +9,9 @@ every host with that host's ``TF_CONFIG`` instead (``{"cluster": {"worker":
 Each worker:
 
 1. builds ``MobileNet(alpha=0.25, inference_bn=True)`` at 32x32 with a new
-   3-class head under ``strategy.scope()`` (``weights=None`` here, to run
-   offline; ``weights="imagenet"`` downloads once per worker process);
+   2-class head under ``strategy.scope()`` (``weights=None`` here, to run
+   offline, with BN statistics estimated on the training images;
+   ``weights="imagenet"`` downloads once per worker process);
 2. trains it with ``LayerwiseLR(Adam, {stem: 0, first block: 0.1})`` on its
    shard of each global batch (gradients are all-reduced across workers);
 3. runs ``adapt_bn_statistics`` over images of a shifted domain: each global
@@ -126,12 +127,17 @@ def worker(args):
         inputs = keras.Input(IMAGE)
         model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
         optimizer = kab.LayerwiseLR(keras.optimizers.Adam(1e-3), MULTIPLIERS)
-    pinned = [layer for layer in kab.bn_layers(model)]
-    before = {v.path: np.asarray(v.numpy()).copy() for v in model.weights}
+    pinned = kab.bn_layers(model)
 
     n, epochs = (128, 1) if args.quick else (512, 3)
     x, y = images(n, seed=1)
     x = mobilenet.preprocess_input(x)
+    # Offline there are no ImageNet weights: give the random backbone the BN
+    # statistics of the training images (a stand-in for pretrained statistics;
+    # without them a random deep net's pinned activations fade towards zero).
+    with strategy.scope():
+        kab.adapt_bn_statistics(model, x, batch_size=GLOBAL_BATCH)
+    before = {v.path: np.asarray(v.numpy()).copy() for v in model.weights}
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).with_options(options)

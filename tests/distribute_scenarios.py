@@ -371,11 +371,7 @@ def worker(args):
     result = {
         "fit_vs_one_device": weight_differences(two, one),
         "adapt_vs_one_device": max_relative_difference(statistics, bn_statistics(reference_model)),
-        "moving_statistics_moved": max(
-            float(np.abs(np.asarray(w.numpy()) - start).max())
-            for w, start in zip(two.weights, weights)
-            if "moving" in w.path
-        ),
+        "moved": {w.path: float(np.abs(np.asarray(w.numpy()) - w0).max()) for w, w0 in zip(two.weights, weights)},
     }
     np.savez(
         args["out"] + ".npz",
