@@ -4,11 +4,12 @@ A block used by one family only lives in that family's module; what two
 families would otherwise write twice lives here.
 """
 
+import keras
 from keras import layers
 
 from keras_applications_bn.layers import channel_axis
 
-__all__ = ["make_divisible", "correct_pad", "concat"]
+__all__ = ["make_divisible", "correct_pad", "concat", "require_channels_last"]
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -44,3 +45,15 @@ def correct_pad(inputs, kernel_size):
 def concat(branches, name=None):
     """Join branches along the channel axis."""
     return layers.Concatenate(axis=channel_axis(), name=name)(branches)
+
+
+def require_channels_last(family):
+    """Refuse the ``channels_first`` image data format, as Keras does for the
+    families whose official models exist in ``channels_last`` only (DenseNet, NASNet)."""
+    if keras.config.image_data_format() == "channels_first":
+        raise ValueError(
+            f"{family} does not support the 'channels_first' image data format. Call "
+            "keras.config.set_image_data_format('channels_last') (or set "
+            '"image_data_format": "channels_last" in ~/.keras/keras.json) before '
+            "building the model."
+        )

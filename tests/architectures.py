@@ -49,6 +49,11 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
+    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3)),
+    Arch("densenet169", "densenet", "DenseNet169", (32, 32, 3), contract=False),
+    Arch("densenet201", "densenet", "DenseNet201", (32, 32, 3), contract=False),
+    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3)),
+    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
 ]
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
