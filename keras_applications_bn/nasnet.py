@@ -47,8 +47,10 @@ preprocess_input = imagenet_utils.preprocessor("tf", "NASNet")
 
 
 def bn(x, inference_bn, *, name):
-    """NASNet's BatchNormalization (momentum 0.9997, epsilon 1e-3)."""
-    return batch_norm(x, inference_bn, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    """NASNet's BatchNormalization (momentum 0.9997, epsilon 1e-3; axis -1 as Keras has it)."""
+    return batch_norm(
+        x, inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )
 
 
 def conv_1x1(x, filters, *, name):
