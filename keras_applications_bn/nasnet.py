@@ -398,6 +398,7 @@ for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
         default_size=_size, min_size=MIN_SIZE, mode="tf",
     ).replace(
         "each side at least 32;",
-        f"each side at least 32 and known ({_size}x{_size} when ``None``, also without the top);",
+        f"each side at least 32 and known ({_size}x{_size} when\n"
+        "            ``None``, also without the top);",
     )
 del _fn, _size
