@@ -8,9 +8,12 @@ import inspect
 import keras
 import numpy as np
 import pytest
+from keras.src.applications import densenet as keras_densenet
 
 from keras_applications_bn import densenet, imagenet_utils
 from keras_applications_bn.weights import WeightsError
+
+from architectures import layer_configs
 
 FUNCTIONS = ["DenseNet121", "DenseNet169", "DenseNet201"]
 
@@ -45,6 +48,14 @@ def test_block_counts_are_the_papers():
         "densenet169": (6, 12, 32, 32),
         "densenet201": (6, 12, 48, 32),
     }
+
+
+def test_builder_matches_keras_layer_by_layer():
+    """Every layer's class and config (epsilon, strides, padding, ...) as in Keras'
+    own builder, on a shallow DenseNet that builds in a second."""
+    kwargs = dict(weights=None, include_top=True, input_shape=(40, 33, 3), classes=7)
+    ours = layer_configs(densenet.DenseNet, blocks=[1, 2, 1, 1], inference_bn=True, **kwargs)
+    assert ours == layer_configs(keras_densenet.DenseNet, blocks=[1, 2, 1, 1], **kwargs)
 
 
 def test_builder_takes_other_depths_without_imagenet_weights():
