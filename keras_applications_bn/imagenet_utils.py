@@ -382,19 +382,24 @@ def model_input(
     )
 
 
-def pooling_head(x, pooling):
-    """Global pooling of a headless model's features (``pooling`` None/avg/max)."""
+def pooling_head(x, pooling, *, named=True):
+    """Global pooling of a headless model's features (``pooling`` None/avg/max).
+
+    The layers are ``avg_pool``/``max_pool`` when ``named``, else Keras' automatic
+    names: each family names them as its ``keras.applications`` twin does.
+    """
     if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
     if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
     return x
 
 
-def classifier_head(x, *, include_top, pooling, classes, classifier_activation):
-    """Global average pooling and a ``predictions`` Dense layer, or ``pooling_head``."""
+def classifier_head(x, *, include_top, pooling, classes, classifier_activation, named_pooling=True):
+    """Global average pooling and a ``predictions`` Dense layer, or
+    ``pooling_head(x, pooling, named=named_pooling)``."""
     if not include_top:
-        return pooling_head(x, pooling)
+        return pooling_head(x, pooling, named=named_pooling)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 

@@ -185,7 +185,7 @@ def MobileNet(
             x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
+        x = imagenet_utils.pooling_head(x, pooling, named=False)
     weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
     return imagenet_utils.create_model(
         img_input, x, input_tensor=input_tensor,

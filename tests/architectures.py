@@ -36,12 +36,15 @@ class Arch:
     def keras(self, **kwargs):
         return getattr(keras.applications, self.fn)(**{**self.kwargs, **kwargs})
 
-    def layer_table(self, build, **kwargs):
-        """(class, name, weight shapes) of every layer of a model built in a fresh
-        Keras session, so automatic layer names (InceptionV3) are comparable."""
+    def fresh(self, build, **kwargs):
+        """A model built in a fresh Keras session, so that automatic layer names
+        (InceptionV3) are comparable between ours and Keras'."""
         keras.backend.clear_session()
-        model = build(**kwargs)
-        return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
+        return build(**kwargs)
+
+    def layer_table(self, build, **kwargs):
+        """:func:`layer_table` of a model built in a fresh Keras session."""
+        return layer_table(self.fresh(build, **kwargs))
 
     def __str__(self):
         return self.id
@@ -69,6 +72,11 @@ ARCHITECTURES = [
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
 CONTRACT = [a for a in WITH_BN if a.contract]
+
+
+def layer_table(model):
+    """(class, name, weight shapes) of every layer: what official files load by."""
+    return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
 
 
 def randomize_bn(model, seed=0):
