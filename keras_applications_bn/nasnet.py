@@ -227,15 +227,11 @@ def stem(x, filters, *, inference_bn):
 
 
 def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
-    """Global average pooling and ``predictions`` (the pooling unnamed, as in Keras)."""
+    """Global average pooling and ``predictions``, or ``pooling`` (the poolings unnamed, as in Keras)."""
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D()(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D()(x)
-    return x
+    return imagenet_utils.pooling_head(x, pooling, named=False)
 
 
 def weights_name_of(config, weights):
