@@ -6,13 +6,15 @@ families would otherwise write twice lives here.
 
 import warnings
 
+import keras
 from keras import layers
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.layers import batch_norm, channel_axis
 
 __all__ = [
-    "make_divisible", "correct_pad", "concat", "conv2d_bn", "inception_stem", "weights_rows",
+    "make_divisible", "correct_pad", "concat", "conv2d_bn", "inception_stem",
+    "require_channels_last", "weights_rows",
 ]
 
 
@@ -77,6 +79,18 @@ def inception_stem(x, *, inference_bn):
     x = conv2d_bn(x, 80, 1, inference_bn=inference_bn, padding="valid")
     x = conv2d_bn(x, 192, 3, inference_bn=inference_bn, padding="valid")
     return layers.MaxPooling2D(3, strides=2)(x)
+
+
+def require_channels_last(family):
+    """Refuse the ``channels_first`` image data format, as Keras does for the
+    families whose official models exist in ``channels_last`` only (DenseNet, NASNet)."""
+    if keras.config.image_data_format() == "channels_first":
+        raise ValueError(
+            f"{family} does not support the 'channels_first' image data format. Call "
+            "keras.config.set_image_data_format('channels_last') (or set "
+            '"image_data_format": "channels_last" in ~/.keras/keras.json) before '
+            "building the model."
+        )
 
 
 def weights_rows(input_shape, weights, *, family, default_size, weight_sizes, stacklevel=3):

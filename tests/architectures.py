@@ -63,6 +63,11 @@ ARCHITECTURES = [
     Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False),
     Arch("xception", "xception", "Xception", (71, 71, 3)),
     Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
+    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3)),
+    Arch("densenet169", "densenet", "DenseNet169", (32, 32, 3), contract=False),
+    Arch("densenet201", "densenet", "DenseNet201", (32, 32, 3), contract=False),
+    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3)),
+    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
     Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
     Arch("mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75}),
     Arch(

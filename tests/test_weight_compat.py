@@ -251,3 +251,64 @@ def test_registry_has_the_inception_resnet_v2_files_and_hashes():
     assert [top.file_hash, notop.file_hash] == hashes
     assert (top.url, notop.url) == tuple(inception_resnet_v2.BASE_WEIGHT_URL + f for f in fnames)
     assert (top.include_top, notop.include_top) == (True, False)
+
+
+def keras_get_file_calls(module):
+    """``[(cache file name, URL, hash)]`` of every ``get_file(name, URL_CONSTANT,
+    cache_subdir="models", file_hash=...)`` call in a keras.applications module."""
+    source = inspect.getsource(module)
+    calls = re.findall(r'get_file\(\s*"([^"]+)",\s*(\w+),\s*cache_subdir="models",\s*file_hash="(\w+)"', source)
+    return [(fname, getattr(module, constant), file_hash) for fname, constant, file_hash in calls]
+
+
+@pytest.mark.parametrize(
+    "family,keys",
+    [
+        ("densenet", ["densenet121", "densenet169", "densenet201"]),
+        # Keras caches NASNet-mobile.h5 as nasnet_mobile.h5 (and so on): the registry's
+        # fname is that cache name, its url the official one
+        ("nasnet", ["nasnet_mobile", "nasnet_large"]),
+    ],
+)
+def test_registry_has_the_keras_files_names_urls_and_hashes(family, keys):
+    from keras.src import applications
+
+    entries = [weights_lib.get(name) for key in keys for name in (key, f"{key}_notop")]
+    expected = keras_get_file_calls(getattr(applications, family))
+    assert len(expected) == len(entries)
+    assert sorted((e.fname, e.url, e.file_hash) for e in entries) == sorted(expected)
+    for key in keys:
+        assert (weights_lib.get(key).include_top, weights_lib.get(f"{key}_notop").include_top) == (True, False)
+    models = {e.model for e in entries}
+    assert models == {getattr(keras.applications, m).__name__ for m in models}
+
+
+def test_nasnet_cache_names_differ_from_the_url_basenames():
+    for key, url_name, cache_name in [
+        ("nasnet_mobile", "NASNet-mobile.h5", "nasnet_mobile.h5"),
+        ("nasnet_mobile_notop", "NASNet-mobile-no-top.h5", "nasnet_mobile_no_top.h5"),
+        ("nasnet_large", "NASNet-large.h5", "nasnet_large.h5"),
+        ("nasnet_large_notop", "NASNet-large-no-top.h5", "nasnet_large_no_top.h5"),
+    ]:
+        entry = weights_lib.get(key)
+        assert entry.url.rsplit("/", 1)[-1] == url_name and entry.fname == cache_name
+
+
+def test_nasnet_imagenet_weights_cached_under_keras_name(tmp_path, http_server, monkeypatch, isolated_keras_home):
+    """NASNet-mobile-no-top.h5 is downloaded from its official path and cached as
+    nasnet_mobile_no_top.h5, where Keras looks for it; the file loads by layer order."""
+    from keras_applications_bn.nasnet import NASNetMobile
+
+    shape = (32, 32, 3)
+    reference = randomize_bn(keras.applications.NASNetMobile(weights=None, include_top=False, input_shape=shape), seed=7)
+    entry, local = served_official_layout(http_server, tmp_path, "nasnet_mobile_notop", reference)
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    monkeypatch.setitem(weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=digest))
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
+
+    ours = NASNetMobile(weights="imagenet", include_top=False, input_shape=shape, inference_bn=True)
+    assert http_server.requests == ["/tensorflow/keras-applications/nasnet/NASNet-mobile-no-top.h5"]
+    assert (isolated_keras_home / "models" / "nasnet_mobile_no_top.h5").is_file()
+    assert not (isolated_keras_home / "models" / "NASNet-mobile-no-top.h5").exists()
+    x = images(shape, n=2)
+    assert_same_outputs(ours(x, training=True), reference(x, training=False))
