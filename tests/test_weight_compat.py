@@ -14,16 +14,19 @@ from keras_applications_bn import weights as weights_lib
 
 from architectures import (
     ARCHITECTURES,
+    FORWARD,
+    LARGE,
     Arch,
     assert_same_outputs,
     images,
+    layer_table,
     randomize_bn,
     save_official_layout,
 )
 
 CASES = [
     (arch, include_top, pooling)
-    for arch in ARCHITECTURES
+    for arch in FORWARD
     for include_top, pooling in (
         ((True, None), (False, None), (False, "avg"), (False, "max")) if arch.contract else ((True, None),)
     )
@@ -62,7 +65,9 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     # the model has dropout, which a training-mode call applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
     assert_same_outputs(ours(x, training=not dropout), expected)
-    assert_same_outputs(ours.predict(x, verbose=0), expected)
+    # compiled against compiled: float32 rounding differs from eager calls, and
+    # deep stacks with squeeze-and-excitation (EfficientNet) amplify it beyond rtol
+    assert_same_outputs(ours.predict(x, verbose=0), reference.predict(x, verbose=0))
     return ours, reference
 
 
@@ -82,11 +87,34 @@ def test_mobilenet_variants_load_with_same_outputs(arch, tmp_path):
     assert ours.name == reference.name
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES, ids=str)
+@pytest.mark.parametrize("arch", FORWARD, ids=str)
 def test_same_layers_as_keras_with_top(arch):
     """Class, name, order and weight shapes of every layer, classifier included."""
     kwargs = dict(weights=None, include_top=True, input_shape=arch.shape)
     assert arch.layer_table(arch.ours, **kwargs) == arch.layer_table(arch.keras, **kwargs)
+
+
+@pytest.mark.parametrize("arch", LARGE, ids=str)
+def test_large_model_same_layers_and_official_layout_lands_in_them(arch, tmp_path):
+    """The largest members, each implementation built once: the same layer table
+    as Keras (with the top), and every weight of Keras' model, saved in the
+    official layout, loads into the layer of ours with the same name and config."""
+    kwargs = dict(include_top=True, input_shape=arch.shape)
+    keras.backend.clear_session()  # fresh automatic layer names in each build
+    reference = arch.keras(weights=None, **kwargs)
+    rng = np.random.default_rng(0)
+    for w in reference.weights:  # distinct values everywhere, so a misplaced weight shows
+        if w.shape:
+            w.assign(rng.normal(size=w.shape).astype(w.dtype))
+    path = save_official_layout(reference, tmp_path / "official_layout.h5")
+    keras.backend.clear_session()
+    ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
+    assert layer_table(ours) == layer_table(reference)
+    for a, b in zip(ours.layers, reference.layers):  # hyper-parameters too (rates, momenta)
+        config = {k: v for k, v in a.get_config().items() if k != "inference_mode"}
+        assert config == b.get_config()
+        for u, v in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(u.numpy(), v.numpy())
 
 
 def served_official_layout(http_server, tmp_path, key, model):
