@@ -115,7 +115,9 @@ def drop_connect_residual(x, shortcut, drop_rate, *, name):
     return layers.add([x, shortcut], name=f"{name}add")
 
 
-def efficientnet_classifier(x, *, dropout_rate, classes, classifier_activation):
+def efficientnet_classifier(
+    x, *, dropout_rate, classes, classifier_activation, bias_initializer="zeros"
+):
     """EfficientNet's (v1 and v2) top: global average pooling (``avg_pool``),
     dropout (``top_dropout``, absent when the rate is 0) and ``predictions``."""
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -123,7 +125,8 @@ def efficientnet_classifier(x, *, dropout_rate, classes, classifier_activation):
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)
     return layers.Dense(
         classes, activation=classifier_activation,
-        kernel_initializer=EFFICIENTNET_DENSE_INIT, name="predictions",
+        kernel_initializer=EFFICIENTNET_DENSE_INIT, bias_initializer=bias_initializer,
+        name="predictions",
     )(x)
 
 

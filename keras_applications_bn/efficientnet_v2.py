@@ -22,7 +22,7 @@ BatchNormalization runs in inference mode.
 
 import collections
 
-from keras import layers
+from keras import initializers, layers
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.blocks import (
@@ -261,6 +261,7 @@ def EfficientNetV2(
         x = efficientnet_classifier(
             x, dropout_rate=dropout_rate, classes=classes,
             classifier_activation=classifier_activation,
+            bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
         )
     else:
         x = imagenet_utils.pooling_head(x, pooling)

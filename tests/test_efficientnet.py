@@ -134,9 +134,12 @@ def test_v1_imagenet_weights_give_keras_outputs(served_file, tmp_path, monkeypat
     from keras_applications_bn.efficientnet import EfficientNetB0
 
     shape = (32, 32, 3)
-    reference = randomize_bn(keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=shape))
-    norm = reference.get_layer("normalization")
-    norm.set_weights([np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]), np.array(1)])
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    reference = keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=shape)
+    norm = next(l for l in reference.layers if isinstance(l, keras.layers.Normalization))
+    norm.set_weights([mean, std, np.array(1)])  # the official files' values
+    norm.finalize_state()  # what loading a file does; set_weights alone does not
+    randomize_bn(reference)
     path = save_official_layout(reference, tmp_path / "efficientnetb0_notop.h5")
     asked = served_file(path)
     monkeypatch.setattr(keras_efficientnet.file_utils, "get_file", lambda *a, **k: str(path))
@@ -145,14 +148,15 @@ def test_v1_imagenet_weights_give_keras_outputs(served_file, tmp_path, monkeypat
     assert asked == ["efficientnetb0_notop"]
     keras_imagenet = keras.applications.EfficientNetB0(weights="imagenet", include_top=False, input_shape=shape)
     assert [type(l).__name__ for l in model.layers[1:5]] == ["Rescaling", "Normalization", "Rescaling", "ZeroPadding2D"]
-    assert [(type(l).__name__, l.get_weights().__len__()) for l in model.layers] == [
-        (type(l).__name__, l.get_weights().__len__()) for l in keras_imagenet.layers
+    assert [(type(l).__name__, len(l.get_weights())) for l in model.layers] == [
+        (type(l).__name__, len(l.get_weights())) for l in keras_imagenet.layers
     ]
-    x = 255 * images(shape, n=2)
+    x = images(shape, n=2)
     expected = keras_imagenet(x, training=False)
-    assert_same_outputs(model(x, training=True), expected)
+    assert_same_outputs(model(x, training=False), expected)
     # and that is the file's normalisation with the true variance (std squared)
-    norm.set_weights([np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]) ** 2, np.array(1)])
+    norm.set_weights([mean, std**2, np.array(1)])
+    norm.finalize_state()
     assert_same_outputs(reference(x, training=False), expected)
 
     # a weights file given by path loads as Keras loads it: no correction
