@@ -70,7 +70,10 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     # the model has dropout, which a training-mode call applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
     assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
-    assert_same_outputs(ours.predict(x, verbose=0), expected, rtol=arch.rtol)
+    # compiled against compiled: a compiled call rounds differently from an eager
+    # one, and randomly initialised EfficientNetV2 amplifies that up to 15% (its
+    # own eager and predict outputs differ so); ours and Keras' agree exactly
+    assert_same_outputs(ours.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=arch.rtol)
     return ours, reference
 
 
