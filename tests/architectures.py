@@ -24,6 +24,12 @@ class Arch:
     # every include_top/pooling case of the weight-compatibility suite; the other
     # members are checked with the top only (layer table + official-layout load).
     contract: bool = True
+    # The largest members (tens of millions of parameters) skip the forward passes
+    # of the official-layout check: one test builds each implementation once,
+    # compares the layer tables and checks that Keras' weights, saved in the
+    # official layout, land in the same layers of ours. Their blocks are the code
+    # the smaller members run forward.
+    forward: bool = True
     # Tolerance of the official-layout load check, relative to the largest output:
     # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
     # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
@@ -79,10 +85,31 @@ ARCHITECTURES = [
         "mobilenet_v3_large_minimalistic", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3),
         {"minimalistic": True}, contract=False,
     ),
+    # EfficientNet: Keras' own compiled and eager calls differ by up to 3e-4 of the
+    # largest logit (float32 rounding amplified by the squeeze-and-excitation gates)
+    Arch("efficientnetb0", "efficientnet", "EfficientNetB0", (32, 32, 3), rtol=1e-3),
+    *(
+        Arch(
+            f"efficientnetb{i}", "efficientnet", f"EfficientNetB{i}", (32, 32, 3),
+            contract=False, forward=i < 4, rtol=1e-3,
+        )
+        for i in range(1, 8)
+    ),
+    Arch("efficientnetv2-b0", "efficientnet_v2", "EfficientNetV2B0", (32, 32, 3), rtol=1e-3),
+    *(
+        Arch(
+            f"efficientnetv2-{v.lower()}", "efficientnet_v2", f"EfficientNetV2{v}", (32, 32, 3),
+            contract=False, forward=v.startswith("B"), rtol=1e-3,
+        )
+        for v in ("B1", "B2", "B3", "S", "M", "L")
+    ),
 ]
+
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
 CONTRACT = [a for a in WITH_BN if a.contract]
+FORWARD = [a for a in ARCHITECTURES if a.forward]
+LARGE = [a for a in ARCHITECTURES if not a.forward]
 
 
 def layer_table(model):

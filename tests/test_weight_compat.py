@@ -16,6 +16,8 @@ from keras_applications_bn.batchnorm import bn_layers
 
 from architectures import (
     ARCHITECTURES,
+    FORWARD,
+    LARGE,
     Arch,
     assert_same_outputs,
     images,
@@ -26,7 +28,7 @@ from architectures import (
 
 CASES = [
     (arch, include_top, pooling)
-    for arch in ARCHITECTURES
+    for arch in FORWARD
     for include_top, pooling in (
         ((True, None), (False, None), (False, "avg"), (False, "max")) if arch.contract else ((True, None),)
     )
@@ -73,7 +75,10 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
     assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
     if arch.contract:  # the compiled path too (the same blocks for the whole family)
-        assert_same_outputs(ours.predict(x, verbose=0), expected, rtol=arch.rtol)
+        # compiled against compiled: a compiled call rounds differently from an eager
+        # one, and randomly initialised EfficientNetV2 amplifies that up to 15% (its
+        # own eager and predict outputs differ so); ours and Keras' agree exactly
+        assert_same_outputs(ours.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=arch.rtol)
     return ours, reference
 
 
@@ -91,6 +96,29 @@ def test_mobilenet_variants_load_with_same_outputs(arch, tmp_path):
     ours, reference = check_official_layout_loads(arch, tmp_path, include_top=True)
     assert ours.get_layer("dropout").rate == reference.get_layer("dropout").rate
     assert ours.name == reference.name
+
+
+@pytest.mark.parametrize("arch", LARGE, ids=str)
+def test_large_model_same_layers_and_official_layout_lands_in_them(arch, tmp_path):
+    """The largest members, each implementation built once: the same layer table
+    as Keras (with the top), and every weight of Keras' model, saved in the
+    official layout, loads into the layer of ours with the same name and config."""
+    kwargs = dict(include_top=True, input_shape=arch.shape)
+    keras.backend.clear_session()  # fresh automatic layer names in each build
+    reference = arch.keras(weights=None, **kwargs)
+    rng = np.random.default_rng(0)
+    for w in reference.weights:  # distinct values everywhere, so a misplaced weight shows
+        if w.shape:
+            w.assign(rng.normal(size=w.shape).astype(w.dtype))
+    path = save_official_layout(reference, tmp_path / "official_layout.h5")
+    keras.backend.clear_session()
+    ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
+    assert layer_table(ours) == layer_table(reference)
+    for a, b in zip(ours.layers, reference.layers):  # hyper-parameters too (rates, momenta)
+        config = {k: v for k, v in a.get_config().items() if k != "inference_mode"}
+        assert config == b.get_config()
+        for u, v in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(u.numpy(), v.numpy())
 
 
 def served_official_layout(http_server, tmp_path, key, model):
@@ -312,3 +340,28 @@ def test_nasnet_imagenet_weights_cached_under_keras_name(tmp_path, http_server, 
     assert not (isolated_keras_home / "models" / "NASNet-mobile-no-top.h5").exists()
     x = images(shape, n=2)
     assert_same_outputs(ours(x, training=True), reference(x, training=False))
+
+
+@pytest.mark.parametrize(
+    "family,prefix,variants",
+    [
+        ("efficientnet", "efficientnet", [f"b{i}" for i in range(8)]),
+        ("efficientnet_v2", "efficientnetv2-", ["b0", "b1", "b2", "b3", "-s", "-m", "-l"]),
+    ],
+)
+def test_registry_has_every_efficientnet_file_and_hash(family, prefix, variants):
+    """Keras names the file after the model (``efficientnetb0.h5``,
+    ``efficientnetv2-s_notop.h5``) and pins an md5 per variant in WEIGHTS_HASHES."""
+    from keras.src import applications
+
+    module = getattr(applications, family)
+    assert sorted(module.WEIGHTS_HASHES) == sorted(variants)
+    for variant in variants:
+        key = prefix + variant.lstrip("-")  # Keras' "-s" is the file efficientnetv2-s
+        top, notop = weights_lib.get(key), weights_lib.get(f"{key}_notop")
+        assert (top.fname, notop.fname) == (f"{key}.h5", f"{key}_notop.h5")
+        assert (top.url, notop.url) == (module.BASE_WEIGHTS_PATH + top.fname, module.BASE_WEIGHTS_PATH + notop.fname)
+        assert (top.file_hash, notop.file_hash) == module.WEIGHTS_HASHES[variant]
+        assert (top.include_top, notop.include_top) == (True, False)
+        model = ("EfficientNetV2" if prefix.endswith("-") else "EfficientNet") + variant.lstrip("-").upper()
+        assert hasattr(keras.applications, model) and (top.model, notop.model) == (model, model)
