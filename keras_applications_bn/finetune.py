@@ -246,9 +246,16 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     ``import keras_applications_bn``, ``keras.saving.load_model`` rebuilds it with
     its multipliers.
 
+    Backends: the same rule on TensorFlow, JAX and PyTorch. JAX trains
+    statelessly (``fit`` calls ``stateless_apply``): Keras' base implementation
+    runs :meth:`apply` on the given values in a ``StatelessScope``, so the wrapped
+    optimizer's update and the rescaling above apply exactly as in stateful
+    training, with the same exactness (a step with factor ``f`` equals the step
+    with learning rate ``f * lr`` for the optimizers above; not a rescaled
+    gradient).
+
     Limits: scaling runs in the replica context; not yet for
-    ``tf.distribute`` strategies with several replicas, nor JAX's stateless
-    training (``LayerwiseLR`` then raises).
+    ``tf.distribute`` strategies with several replicas.
     """
 
     def __init__(self, optimizer, multipliers, name=None, **kwargs):
@@ -303,9 +310,6 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             [v for v in var_list if self.multiplier(v) != 0.0]
         )
         super().build(var_list)
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        raise NotImplementedError("LayerwiseLR does not support stateless (JAX) training yet.")
 
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
