@@ -1,7 +1,7 @@
 """keras-applications-bn: Keras applications whose BatchNormalization can be
 pinned to inference mode for fine-tuning.
 
-    from keras_applications_bn import ResNet50  # also VGG16, VGG19, InceptionV3, MobileNet
+    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
 Importing the package registers its BatchNormalization layer and its
@@ -19,11 +19,43 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    # models
+    "DenseNet121": "densenet",
+    "DenseNet169": "densenet",
+    "DenseNet201": "densenet",
+    "EfficientNetB0": "efficientnet",
+    "EfficientNetB1": "efficientnet",
+    "EfficientNetB2": "efficientnet",
+    "EfficientNetB3": "efficientnet",
+    "EfficientNetB4": "efficientnet",
+    "EfficientNetB5": "efficientnet",
+    "EfficientNetB6": "efficientnet",
+    "EfficientNetB7": "efficientnet",
+    "EfficientNetV2B0": "efficientnet_v2",
+    "EfficientNetV2B1": "efficientnet_v2",
+    "EfficientNetV2B2": "efficientnet_v2",
+    "EfficientNetV2B3": "efficientnet_v2",
+    "EfficientNetV2L": "efficientnet_v2",
+    "EfficientNetV2M": "efficientnet_v2",
+    "EfficientNetV2S": "efficientnet_v2",
+    "InceptionResNetV2": "inception_resnet_v2",
     "InceptionV3": "inception_v3",
     "MobileNet": "mobilenet",
+    "MobileNetV2": "mobilenet_v2",
+    "MobileNetV3Large": "mobilenet_v3",
+    "MobileNetV3Small": "mobilenet_v3",
+    "NASNetLarge": "nasnet",
+    "NASNetMobile": "nasnet",
+    "ResNet101": "resnet",
+    "ResNet152": "resnet",
     "ResNet50": "resnet50",
+    "ResNet101V2": "resnet_v2",
+    "ResNet152V2": "resnet_v2",
+    "ResNet50V2": "resnet_v2",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
+    "Xception": "xception",
+    # tools
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
     "reset_bn_statistics": "batchnorm",
@@ -41,15 +73,25 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "densenet",
+    "efficientnet",
+    "efficientnet_v2",
     "finetune",
     "imagenet_utils",
+    "inception_resnet_v2",
     "inception_v3",
     "layers",
     "mobilenet",
+    "mobilenet_v2",
+    "mobilenet_v3",
+    "nasnet",
+    "resnet",
     "resnet50",
+    "resnet_v2",
     "vgg16",
     "vgg19",
     "weights",
+    "xception",
 }
 
 __all__ = ["BatchNormalization"] + sorted(_EXPORTS) + sorted(_SUBMODULES)

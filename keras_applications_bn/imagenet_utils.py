@@ -419,6 +419,15 @@ PINNED_BN_DOC = (
     "            nested, cloned or reloaded — while gamma and beta stay trainable."
 )
 
+#: ``inference_bn`` described for families whose BN layers have no gamma
+#: (``scale=False``: InceptionV3, InceptionResNetV2).
+PINNED_BN_WITHOUT_GAMMA_DOC = (
+    "when ``True``, every BatchNormalization layer normalises with\n"
+    "            its moving statistics and never updates them — under ``fit``, when\n"
+    "            nested, cloned or reloaded — while beta stays trainable (these layers\n"
+    "            have no gamma)."
+)
+
 
 def model_docstring(model, *, module, top, default_size, min_size, mode, inference_bn=PINNED_BN_DOC):
     """The docstring of a model function with the arguments every family shares."""

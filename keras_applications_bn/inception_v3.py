@@ -16,55 +16,36 @@ from keras import layers
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.blocks import concat
-from keras_applications_bn.layers import batch_norm
+from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
 
 preprocess_input = imagenet_utils.preprocessor("tf", "InceptionV3")
 
 
-def conv2d_bn(x, filters, rows, cols, *, inference_bn, strides=1, padding="same"):
-    """The unit of every branch: convolution without bias, BN without scale, ReLU."""
-    x = layers.Conv2D(filters, (rows, cols), strides=strides, padding=padding, use_bias=False)(x)
-    x = batch_norm(x, inference_bn, scale=False, name=None)
-    return layers.Activation("relu")(x)
-
-
-def stem(x, *, inference_bn):
-    """Five convolutions and two 3x3/2 max poolings: 299x299x3 -> 35x35x192."""
-    x = conv2d_bn(x, 32, 3, 3, inference_bn=inference_bn, strides=2, padding="valid")
-    x = conv2d_bn(x, 32, 3, 3, inference_bn=inference_bn, padding="valid")
-    x = conv2d_bn(x, 64, 3, 3, inference_bn=inference_bn)
-    x = layers.MaxPooling2D(3, strides=2)(x)
-    x = conv2d_bn(x, 80, 1, 1, inference_bn=inference_bn, padding="valid")
-    x = conv2d_bn(x, 192, 3, 3, inference_bn=inference_bn, padding="valid")
-    return layers.MaxPooling2D(3, strides=2)(x)
-
-
 def block_35x35(x, pool_filters, *, inference_bn, name):
     """1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg pool -> 1x1 (``mixed0``-``mixed2``)."""
-    b1 = conv2d_bn(x, 64, 1, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
 
-    b5 = conv2d_bn(x, 48, 1, 1, inference_bn=inference_bn)
-    b5 = conv2d_bn(b5, 64, 5, 5, inference_bn=inference_bn)
+    b5 = conv2d_bn(x, 48, 1, inference_bn=inference_bn)
+    b5 = conv2d_bn(b5, 64, 5, inference_bn=inference_bn)
 
-    b3 = conv2d_bn(x, 64, 1, 1, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 96, 3, 3, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 96, 3, 3, inference_bn=inference_bn)
+    b3 = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
+    b3 = conv2d_bn(b3, 96, 3, inference_bn=inference_bn)
+    b3 = conv2d_bn(b3, 96, 3, inference_bn=inference_bn)
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, pool_filters, 1, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, pool_filters, 1, inference_bn=inference_bn)
     return concat([b1, b5, b3, pool], name=name)
 
 
 def reduction_35_to_17(x, *, inference_bn):
     """3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max pool /2 (``mixed3``)."""
-    b3 = conv2d_bn(x, 384, 3, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3 = conv2d_bn(x, 384, 3, inference_bn=inference_bn, strides=2, padding="valid")
 
-    b3dbl = conv2d_bn(x, 64, 1, 1, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 96, 3, 3, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 96, 3, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3dbl = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
+    b3dbl = conv2d_bn(b3dbl, 96, 3, inference_bn=inference_bn)
+    b3dbl = conv2d_bn(b3dbl, 96, 3, inference_bn=inference_bn, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2)(x)
     return concat([b3, b3dbl, pool], name="mixed3")
@@ -73,32 +54,32 @@ def reduction_35_to_17(x, *, inference_bn):
 def block_17x17(x, filters, *, inference_bn, name):
     """1x1 | 1x1 -> 1x7 -> 7x1 | 1x1 -> (7x1 -> 1x7) x2 | avg pool -> 1x1, with
     ``filters`` channels inside the factorised 7x7 branches (``mixed4``-``mixed7``)."""
-    b1 = conv2d_bn(x, 192, 1, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
 
-    b7 = conv2d_bn(x, filters, 1, 1, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, filters, 1, 7, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, 7, 1, inference_bn=inference_bn)
+    b7 = conv2d_bn(x, filters, 1, inference_bn=inference_bn)
+    b7 = conv2d_bn(b7, filters, (1, 7), inference_bn=inference_bn)
+    b7 = conv2d_bn(b7, 192, (7, 1), inference_bn=inference_bn)
 
-    b7dbl = conv2d_bn(x, filters, 1, 1, inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, 7, 1, inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, 1, 7, inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, 7, 1, inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, 192, 1, 7, inference_bn=inference_bn)
+    b7dbl = conv2d_bn(x, filters, 1, inference_bn=inference_bn)
+    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), inference_bn=inference_bn)
+    b7dbl = conv2d_bn(b7dbl, filters, (1, 7), inference_bn=inference_bn)
+    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), inference_bn=inference_bn)
+    b7dbl = conv2d_bn(b7dbl, 192, (1, 7), inference_bn=inference_bn)
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, 192, 1, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, 192, 1, inference_bn=inference_bn)
     return concat([b1, b7, b7dbl, pool], name=name)
 
 
 def reduction_17_to_8(x, *, inference_bn):
     """1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool /2 (``mixed8``)."""
-    b3 = conv2d_bn(x, 192, 1, 1, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 320, 3, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
+    b3 = conv2d_bn(b3, 320, 3, inference_bn=inference_bn, strides=2, padding="valid")
 
-    b7 = conv2d_bn(x, 192, 1, 1, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, 1, 7, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, 7, 1, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, 3, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b7 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
+    b7 = conv2d_bn(b7, 192, (1, 7), inference_bn=inference_bn)
+    b7 = conv2d_bn(b7, 192, (7, 1), inference_bn=inference_bn)
+    b7 = conv2d_bn(b7, 192, 3, inference_bn=inference_bn, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2)(x)
     return concat([b3, b7, pool], name="mixed8")
@@ -107,28 +88,28 @@ def reduction_17_to_8(x, *, inference_bn):
 def block_8x8(x, index, *, inference_bn):
     """1x1 | 1x1 -> (1x3 | 3x1) | 1x1 -> 3x3 -> (1x3 | 3x1) | avg pool -> 1x1
     (``mixed9`` for index 0, ``mixed10`` for index 1)."""
-    b1 = conv2d_bn(x, 320, 1, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 320, 1, inference_bn=inference_bn)
 
-    b3 = conv2d_bn(x, 384, 1, 1, inference_bn=inference_bn)
+    b3 = conv2d_bn(x, 384, 1, inference_bn=inference_bn)
     b3 = concat(
         [
-            conv2d_bn(b3, 384, 1, 3, inference_bn=inference_bn),
-            conv2d_bn(b3, 384, 3, 1, inference_bn=inference_bn),
+            conv2d_bn(b3, 384, (1, 3), inference_bn=inference_bn),
+            conv2d_bn(b3, 384, (3, 1), inference_bn=inference_bn),
         ],
         name=f"mixed9_{index}",
     )
 
-    b3dbl = conv2d_bn(x, 448, 1, 1, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 384, 3, 3, inference_bn=inference_bn)
+    b3dbl = conv2d_bn(x, 448, 1, inference_bn=inference_bn)
+    b3dbl = conv2d_bn(b3dbl, 384, 3, inference_bn=inference_bn)
     b3dbl = concat(
         [
-            conv2d_bn(b3dbl, 384, 1, 3, inference_bn=inference_bn),
-            conv2d_bn(b3dbl, 384, 3, 1, inference_bn=inference_bn),
+            conv2d_bn(b3dbl, 384, (1, 3), inference_bn=inference_bn),
+            conv2d_bn(b3dbl, 384, (3, 1), inference_bn=inference_bn),
         ]
     )
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, 192, 1, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, 192, 1, inference_bn=inference_bn)
     return concat([b1, b3, b3dbl, pool], name=f"mixed{9 + index}")
 
 
@@ -149,7 +130,7 @@ def InceptionV3(
         classifier_activation=classifier_activation, pooling=pooling,
     )
 
-    x = stem(img_input, inference_bn=inference_bn)
+    x = inception_stem(img_input, inference_bn=inference_bn)
     x = block_35x35(x, 32, inference_bn=inference_bn, name="mixed0")
     x = block_35x35(x, 64, inference_bn=inference_bn, name="mixed1")
     x = block_35x35(x, 64, inference_bn=inference_bn, name="mixed2")
@@ -175,10 +156,5 @@ def InceptionV3(
 InceptionV3.__doc__ = imagenet_utils.model_docstring(
     "InceptionV3", module="inception_v3", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=75, mode="tf",
-    inference_bn=(
-        "when ``True``, every BatchNormalization layer normalises with\n"
-        "            its moving statistics and never updates them — under ``fit``, when\n"
-        "            nested, cloned or reloaded — while beta stays trainable (these layers\n"
-        "            have no gamma)."
-    ),
+    inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
 )

@@ -8,11 +8,17 @@ therefore has to decide that itself. :class:`BatchNormalization` does: when its
 and never updates them, whatever ``training`` it is called with, while gamma and
 beta remain ordinary trainable weights. The mode is part of the layer's config,
 so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
+
+:class:`CustomScaleLayer`, InceptionResNetV2's scaled residual sum, lives here too:
+like the BN layer, it must be registered with Keras on a plain
+``import keras_applications_bn`` so that saved models reload.
 """
 
 import keras
 
-__all__ = ["BatchNormalization", "batch_norm", "channel_axis", "convertible", "convert"]
+__all__ = [
+    "BatchNormalization", "CustomScaleLayer", "batch_norm", "channel_axis", "convertible", "convert",
+]
 
 
 @keras.saving.register_keras_serializable(package="keras_applications_bn")
@@ -150,3 +156,25 @@ def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
     if inference_bn:
         return layer(x, training=False)
     return layer(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class CustomScaleLayer(keras.layers.Layer):
+    """``shortcut + scale * residual`` for ``inputs = [shortcut, residual]``: the
+    scaled residual connection of InceptionResNetV2.
+
+    Keras' InceptionResNetV2 uses an unregistered layer of this class name (so
+    automatic layer names, ``custom_scale_layer_N``, are the same); this one is
+    registered, so models that contain it save and reload.
+    """
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        shortcut, residual = inputs
+        return shortcut + residual * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

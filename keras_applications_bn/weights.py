@@ -118,6 +118,8 @@ class WeightFile:
         include_top: whether the file holds the classifier (``None`` for data).
         size: the file's size in bytes where known (``None`` otherwise); a download
             whose announced size differs is refused before it starts.
+        cache_fname: the file's name in the cache where Keras caches it under
+            another name than the URL's (NASNet); ``None`` for the URL's.
     """
 
     name: str
@@ -126,11 +128,12 @@ class WeightFile:
     model: str | None = None
     include_top: bool | None = None
     size: int | None = None
+    cache_fname: str | None = None
 
     @property
     def fname(self):
-        """The file name in the cache (the same as Keras uses)."""
-        return self.path.rsplit("/", 1)[-1]
+        """The file name in the cache (the same as Keras uses, so a Keras cache is reused)."""
+        return self.cache_fname or self.path.rsplit("/", 1)[-1]
 
     @property
     def url(self):
@@ -138,26 +141,151 @@ class WeightFile:
         return ORIGIN + self.path
 
 
-def _tf_kernels(family, key, model, top_hash, notop_hash):
-    """The two files (with and without top) that most families publish."""
-    base = f"tensorflow/keras-applications/{family}/{key}_weights_tf_dim_ordering_tf_kernels"
+_KA = "tensorflow/keras-applications"
+
+
+def _pair(key, model, top, notop, hashes, cache_fnames=(None, None)):
+    """The file with the classifier (``key``) and the one without (``key_notop``)."""
+    top_hash, notop_hash = hashes
     return [
-        WeightFile(key, f"{base}.h5", top_hash, model, True),
-        WeightFile(f"{key}_notop", f"{base}_notop.h5", notop_hash, model, False),
+        WeightFile(key, top, top_hash, model, True, cache_fname=cache_fnames[0]),
+        WeightFile(f"{key}_notop", notop, notop_hash, model, False, cache_fname=cache_fnames[1]),
     ]
+
+
+def _tf_kernels(family, key, model, top_hash, notop_hash):
+    """The ``<key>_weights_tf_dim_ordering_tf_kernels[_notop].h5`` pair most families publish."""
+    base = f"{_KA}/{family}/{key}_weights_tf_dim_ordering_tf_kernels"
+    return _pair(key, model, f"{base}.h5", f"{base}_notop.h5", (top_hash, notop_hash))
+
+
+# Keras' pins (md5) of the families published as ``..._tf_dim_ordering_tf_kernels``:
+# (folder, registry key, model function, with top, without top)
+_TF_KERNEL_FILES = [
+    ("resnet", "resnet50", "ResNet50",
+     "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    ("resnet", "resnet101", "ResNet101",
+     "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    ("resnet", "resnet152", "ResNet152",
+     "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    ("resnet", "resnet50v2", "ResNet50V2",
+     "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    ("resnet", "resnet101v2", "ResNet101V2",
+     "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    ("resnet", "resnet152v2", "ResNet152V2",
+     "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+    ("vgg16", "vgg16", "VGG16",
+     "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"),
+    ("vgg19", "vgg19", "VGG19",
+     "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"),
+    ("inception_v3", "inception_v3", "InceptionV3",
+     "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63"),
+    ("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2",
+     "e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"),
+    ("xception", "xception", "Xception",
+     "0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97"),
+    ("densenet", "densenet121", "DenseNet121",
+     "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
+    ("densenet", "densenet169", "DenseNet169",
+     "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
+    ("densenet", "densenet201", "DenseNet201",
+     "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
+]
 
 
 def _mobilenet_v1():
     files = []
-    for alpha, text in ((1.0, "1_0"), (0.75, "7_5"), (0.5, "5_0"), (0.25, "2_5")):
+    for text in ("1_0", "7_5", "5_0", "2_5"):
         for size in (128, 160, 192, 224):
-            key = f"mobilenet_{text}_{size}"
-            base = f"tensorflow/keras-applications/mobilenet/mobilenet_{text}_{size}_tf"
+            base = f"{_KA}/mobilenet/mobilenet_{text}_{size}_tf"
             # Keras pins no hash for any MobileNet file.
-            files.append(WeightFile(key, f"{base}.h5", None, "MobileNet", True))
-            files.append(
-                WeightFile(f"{key}_notop", f"{base}_no_top.h5", None, "MobileNet", False)
+            files += _pair(
+                f"mobilenet_{text}_{size}", "MobileNet", f"{base}.h5", f"{base}_no_top.h5", (None, None)
             )
+    return files
+
+
+def _mobilenet_v2():
+    files = []
+    for alpha in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
+        for rows in (96, 128, 160, 192, 224):
+            base = f"{_KA}/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}"
+            # Keras pins no hash for any MobileNetV2 file either.
+            files += _pair(
+                f"mobilenet_v2_{alpha}_{rows}", "MobileNetV2", f"{base}.h5", f"{base}_no_top.h5", (None, None)
+            )
+    return files
+
+
+# variant -> (with top, without top), as Keras pins them
+_MOBILENET_V3_HASHES = {
+    "large_224_0.75_float": ("765b44a33ad4005b3ac83185abf1d0eb", "40af19a13ebea4e2ee0c676887f69a2e"),
+    "large_224_1.0_float": ("59e551e166be033d707958cf9e29a6a7", "07fb09a5933dd0c8eaafa16978110389"),
+    "large_minimalistic_224_1.0_float": (
+        "675e7b876c45c57e9e63e6d90a36599c", "ec5221f64a2f6d1ef965a614bdae7973"),
+    "small_224_0.75_float": ("cb65d4e5be93758266aa0a7f2c6708b7", "ebdb5cc8e0b497cd13a7c275d475c819"),
+    "small_224_1.0_float": ("8768d4c2e7dee89b9d02b2d03d65d862", "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    "small_minimalistic_224_1.0_float": (
+        "99cd97fb2fcdad2bf028eb838de69e37", "cde8136e733e811080d9fcd8a252f7e4"),
+}
+
+
+def _mobilenet_v3():
+    files = []
+    for variant, hashes in _MOBILENET_V3_HASHES.items():
+        model = "MobileNetV3Large" if variant.startswith("large") else "MobileNetV3Small"
+        base = f"{_KA}/mobilenet_v3/weights_mobilenet_v3_{variant}"
+        files += _pair(f"mobilenet_v3_{variant}", model, f"{base}.h5", f"{base}_no_top_v2.h5", hashes)
+    return files
+
+
+def _nasnet():
+    # Keras caches these under other names than the URLs'; so do we, to share its cache.
+    files = []
+    for size, hashes in (
+        ("mobile", ("020fb642bf7360b370c678b08e0adf61", "1ed92395b5b598bdda52abe5c0dbfd63")),
+        ("large", ("11577c9a518f0070763c2b964a382f17", "d81d89dc07e6e56530c4e77faddd61b5")),
+    ):
+        base = f"{_KA}/nasnet/NASNet-{size}"
+        files += _pair(
+            f"nasnet_{size}", f"NASNet{size.capitalize()}", f"{base}.h5", f"{base}-no-top.h5", hashes,
+            cache_fnames=(f"nasnet_{size}.h5", f"nasnet_{size}_no_top.h5"),
+        )
+    return files
+
+
+_EFFICIENTNET_HASHES = {
+    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+
+_EFFICIENTNET_V2_HASHES = {
+    "b0": ("21ecbf6da12460d5c40bb2f29ceb2188", "893217f2bb855e2983157299931e43ff"),
+    "b1": ("069f0534ff22adf035c89e2d9547a9dc", "0e80663031ca32d657f9caa404b6ec37"),
+    "b2": ("424e49f28180edbde1e94797771950a7", "1dfe2e7a5d45b6632553a8961ea609eb"),
+    "b3": ("1f1fc43bd98a6e4fd8fdfd551e02c7a0", "f6abf7b5849ac99a89b50dd3fd532856"),
+    "s": ("e1d88a8495beba45748fedd0cecbe016", "af0682fb74e8c54910f2d4393339c070"),
+    "m": ("a3bf6aa3276309f4fc6a34aa114c95cd", "1b8dc055df72dde80d614482840fe342"),
+    "l": ("27e6d408b53c7ebc868fefa357689935", "b0b66b5c863aef5b46e8608fe1711615"),
+}
+
+
+def _efficientnet():
+    files = []
+    for variant, hashes in _EFFICIENTNET_HASHES.items():
+        key = f"efficientnet{variant}"  # EfficientNet v1 files live outside tensorflow/
+        files += _pair(key, f"EfficientNet{variant.upper()}", f"keras-applications/{key}.h5",
+                       f"keras-applications/{key}_notop.h5", hashes)
+    for variant, hashes in _EFFICIENTNET_V2_HASHES.items():
+        key = f"efficientnetv2-{variant}"
+        base = f"{_KA}/efficientnet_v2/{key}"
+        files += _pair(key, f"EfficientNetV2{variant.upper()}", f"{base}.h5", f"{base}_notop.h5", hashes)
     return files
 
 
@@ -168,23 +296,12 @@ def _build_registry():
             "download.tensorflow.org/data/imagenet_class_index.json",
             "c2c37ea517e94d9795004a39431a14cb",
         ),
-        *_tf_kernels(
-            "resnet", "resnet50", "ResNet50",
-            "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626",
-        ),
-        *_tf_kernels(
-            "vgg16", "vgg16", "VGG16",
-            "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc",
-        ),
-        *_tf_kernels(
-            "vgg19", "vgg19", "VGG19",
-            "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6",
-        ),
-        *_tf_kernels(
-            "inception_v3", "inception_v3", "InceptionV3",
-            "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63",
-        ),
+        *(f for row in _TF_KERNEL_FILES for f in _tf_kernels(*row)),
         *_mobilenet_v1(),
+        *_mobilenet_v2(),
+        *_mobilenet_v3(),
+        *_nasnet(),
+        *_efficientnet(),
     ]
     return {f.name: f for f in files}
 

@@ -24,6 +24,10 @@ class Arch:
     # every include_top/pooling case of the weight-compatibility suite; the other
     # members are checked with the top only (layer table + official-layout load).
     contract: bool = True
+    # Tolerance of the official-layout load check, relative to the largest output:
+    # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
+    # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
+    rtol: float = 1e-4
 
     def ours(self, **kwargs):
         module = importlib.import_module(f"keras_applications_bn.{self.module}")
@@ -49,6 +53,13 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
+    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3),
+    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3),
+    Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3)),
+    Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False),
+    Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False),
+    Arch("xception", "xception", "Xception", (71, 71, 3)),
+    Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
 ]
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
@@ -132,3 +143,22 @@ def assert_same_outputs(actual, expected, rtol=1e-4):
 
 def images(shape, n=4, seed=0):
     return np.random.default_rng(seed).uniform(0.0, 1.0, (n,) + tuple(shape)).astype("float32")
+
+
+def layer_configs(build, **kwargs):
+    """(class name, config) of every layer of a model built in a fresh Keras
+    session, without the keys only this package's BatchNormalization has and
+    with a negative axis counted from the front (``blocks.concat`` says -1 where
+    Keras' InceptionResNetV2 says 3): equal for ours and Keras' model when every
+    hyper-parameter (strides, padding, axis, epsilon, scale, ...) is the same."""
+    keras.backend.clear_session()
+    model = build(**kwargs)
+    out = []
+    for layer in model.layers:
+        config = layer.get_config()
+        config.pop("inference_mode", None)
+        config.pop("affine_trainable", None)
+        if isinstance(config.get("axis"), int) and config["axis"] < 0:
+            config["axis"] += 4  # 4D image tensors: -1 and 3 are the same axis
+        out.append((type(layer).__name__, config))
+    return out

@@ -40,6 +40,8 @@ FAMILIES = [
     Family("vgg16", "VGG16", 224, 32, "caffe"),
     Family("vgg19", "VGG19", 224, 32, "caffe"),
     Family("inception_v3", "InceptionV3", 299, 75, "tf"),
+    Family("xception", "Xception", 299, 71, "tf"),
+    Family("inception_resnet_v2", "InceptionResNetV2", 299, 75, "tf"),
     Family("mobilenet", "MobileNet", 224, 32, "tf"),
 ]
 

@@ -1,6 +1,7 @@
 """Weights saved from keras.applications in the official layout load into ours,
 and the registry lists every official file of each family as Keras pins it."""
 
+import ast
 import dataclasses
 import hashlib
 import inspect
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.batchnorm import bn_layers
 
 from architectures import (
     ARCHITECTURES,
@@ -56,13 +58,16 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     path = save_official_layout(reference, tmp_path / "official_layout.h5")
 
     ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
+    # every BN layer of Keras' model is here, pinned (models without BN have none)
+    assert [l.inference_mode for l in bn_layers(ours)] == [True] * len(bn_layers(reference))
+    assert bool(bn_layers(ours)) == arch.has_bn
     x = images(arch.shape, n=2, seed=3)
     expected = keras.ops.convert_to_numpy(reference(x, training=False))
     # pinned: even a training-mode call gives Keras' inference outputs (unless
     # the model has dropout, which a training-mode call applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
-    assert_same_outputs(ours(x, training=not dropout), expected)
-    assert_same_outputs(ours.predict(x, verbose=0), expected)
+    assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
+    assert_same_outputs(ours.predict(x, verbose=0), expected, rtol=arch.rtol)
     return ours, reference
 
 
@@ -169,7 +174,7 @@ def keras_pins(module):
     return dict(calls)
 
 
-@pytest.mark.parametrize("family", ["vgg16", "vgg19", "inception_v3"])
+@pytest.mark.parametrize("family", ["vgg16", "vgg19", "inception_v3", "xception"])
 def test_registry_has_the_official_files_and_hashes(family):
     from keras.src import applications
 
@@ -206,3 +211,44 @@ def test_registry_has_every_mobilenet_file_without_hash():
         assert e.file_hash is None
         assert e.include_top == (not e.fname.endswith("_no_top.h5"))
         assert e.name.endswith("_notop") == (not e.include_top)
+
+
+RESNET_MODELS = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
+
+
+def test_registry_has_every_resnet_file_and_hash():
+    """ResNet and ResNetV2 files: Keras' names, URLs and md5 hashes, two per model."""
+    from keras.src.applications import resnet
+
+    entries = [e for e in weights_lib.REGISTRY.values() if e.model in RESNET_MODELS]
+    keys = [model.lower() for model in RESNET_MODELS]
+    assert sorted(e.name for e in entries) == sorted(keys + [f"{k}_notop" for k in keys])
+    for key, model in zip(keys, RESNET_MODELS):
+        top, notop = weights_lib.get(key), weights_lib.get(f"{key}_notop")
+        assert (top.file_hash, notop.file_hash) == resnet.WEIGHTS_HASHES[key]
+        assert top.fname == f"{key}_weights_tf_dim_ordering_tf_kernels.h5"
+        assert notop.fname == f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        assert (top.url, notop.url) == (resnet.BASE_WEIGHTS_PATH + top.fname, resnet.BASE_WEIGHTS_PATH + notop.fname)
+        assert (top.model, notop.model) == (model, model)
+        assert (top.include_top, notop.include_top) == (True, False)
+
+
+def test_registry_has_the_inception_resnet_v2_files_and_hashes():
+    """Keras builds these URLs from ``BASE_WEIGHT_URL + fname``: read the two
+    ``fname`` values and the two pinned hashes (top first) from its source."""
+    from keras.src.applications import inception_resnet_v2
+
+    tree = ast.parse(inspect.getsource(inception_resnet_v2))
+    fnames = [
+        node.value.value for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "fname"
+    ]
+    hashes = [
+        kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+        for kw in node.keywords if kw.arg == "file_hash"
+    ]
+    top, notop = weights_lib.get("inception_resnet_v2"), weights_lib.get("inception_resnet_v2_notop")
+    assert [top.fname, notop.fname] == fnames
+    assert [top.file_hash, notop.file_hash] == hashes
+    assert (top.url, notop.url) == tuple(inception_resnet_v2.BASE_WEIGHT_URL + f for f in fnames)
+    assert (top.include_top, notop.include_top) == (True, False)

@@ -492,7 +492,8 @@ def test_registry_is_consistent():
 def test_resolve_names_accepts_names_models_and_patterns():
     assert weights.resolve_names(["resnet50"]) == ["resnet50"]
     assert weights.resolve_names("ResNet50") == ["resnet50", "resnet50_notop"]
-    assert weights.resolve_names(["resnet50*", "resnet50"]) == ["resnet50", "resnet50_notop"]
+    assert weights.resolve_names(["resnet50", "resnet50_*", "resnet50"]) == ["resnet50", "resnet50_notop"]
+    assert weights.resolve_names(["resnet50*"]) == ["resnet50", "resnet50_notop", "resnet50v2", "resnet50v2_notop"]
     with pytest.raises(ValueError, match="resnet50_notop"):
         weights.resolve_names(["resnet50_nontop"])
 

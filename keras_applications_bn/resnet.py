@@ -1,0 +1,191 @@
+"""ResNet50, ResNet101 and ResNet152 (He et al., "Deep Residual Learning for Image
+Recognition", CVPR 2016): a 7x7 stem, then four stages of bottleneck blocks
+(1x1 reduce, 3x3, 1x1 expand, added to the shortcut, then ReLU), which differ only
+in how many blocks each stage stacks (Table 1 of the paper).
+
+Layer names, order and weights match Keras' official ImageNet files, so
+``weights="imagenet"`` loads ``resnet{50,101,152}_weights_tf_dim_ordering_tf_kernels.h5``
+(with the top) or its ``_notop.h5`` twin. Default input 224x224 (any size from
+32x32 without the top); preprocessing: ``"caffe"`` mode. With ``inference_bn=True``
+every BatchNormalization runs in inference mode.
+
+The stem's convolution and pooling are shared with :mod:`.resnet_v2`.
+"""
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import batch_norm
+
+__all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
+
+#: The epsilon of every BatchNormalization in ResNet (v1 and v2).
+BN_EPSILON = 1.001e-5
+
+#: Bottleneck blocks in the stages conv2..conv5 of each depth (Table 1 of the paper).
+RESNET50_BLOCKS = (3, 4, 6, 3)
+RESNET101_BLOCKS = (3, 4, 23, 3)
+RESNET152_BLOCKS = (3, 8, 36, 3)
+#: Bottleneck width of the stages conv2..conv5 (each block outputs 4x as many channels).
+STAGE_FILTERS = (64, 128, 256, 512)
+STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
+
+preprocess_input = imagenet_utils.preprocessor("caffe", "ResNet")
+
+
+def stem_conv(x):
+    """The 7x7/2 convolution with 64 filters (``conv1``), padded by 3."""
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
+    return layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+
+
+def stem_pool(x):
+    """3x3/2 max pooling (``pool1``), padded by 1."""
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def stem(x, *, inference_bn):
+    """7x7/2 convolution, BN, ReLU, 3x3/2 max pooling."""
+    x = stem_conv(x)
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name="conv1_bn")
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    return stem_pool(x)
+
+
+def bottleneck_block(x, filters, *, inference_bn, stride=1, conv_shortcut=True, name):
+    """1x1 reduce -> 3x3 -> 1x1 expand (x4), added to the (projected) shortcut."""
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = batch_norm(shortcut, inference_bn, epsilon=BN_EPSILON, name=f"{name}_0_bn")
+    else:
+        shortcut = x
+
+    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_1_bn")
+    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_2_bn")
+    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
+
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_3_bn")
+
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def stage(x, filters, blocks, *, inference_bn, stride=2, name):
+    """One stage: a projecting block (which may downsample), then identity blocks."""
+    x = bottleneck_block(x, filters, inference_bn=inference_bn, stride=stride, name=f"{name}_block1")
+    for i in range(2, blocks + 1):
+        x = bottleneck_block(
+            x, filters, inference_bn=inference_bn, conv_shortcut=False, name=f"{name}_block{i}"
+        )
+    return x
+
+
+def resnet(
+    stage_blocks,
+    *,
+    weights_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    inference_bn,
+):
+    """The ResNet (v1) with ``stage_blocks[i]`` bottleneck blocks in stage ``i``;
+    conv2 keeps the stem's resolution, conv3..conv5 halve it."""
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+    )
+
+    x = stem(img_input, inference_bn=inference_bn)
+    for i, (filters, blocks, stage_name) in enumerate(zip(STAGE_FILTERS, stage_blocks, STAGE_NAMES)):
+        x = stage(
+            x, filters, blocks, inference_bn=inference_bn, stride=1 if i == 0 else 2, name=stage_name
+        )
+
+    x = imagenet_utils.classifier_head(
+        x, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=weights_name, include_top=include_top,
+    )
+
+
+def ResNet50(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet50",
+    inference_bn=False,
+):
+    return resnet(
+        RESNET50_BLOCKS, weights_name="resnet50", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def ResNet101(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet101",
+    inference_bn=False,
+):
+    return resnet(
+        RESNET101_BLOCKS, weights_name="resnet101", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def ResNet152(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="resnet152",
+    inference_bn=False,
+):
+    return resnet(
+        RESNET152_BLOCKS, weights_name="resnet152", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def resnet_docstring(model):
+    return imagenet_utils.model_docstring(
+        model, module="resnet", top="the classifier (``avg_pool`` + ``predictions``)",
+        default_size=224, min_size=32, mode="caffe",
+    )
+
+
+ResNet50.__doc__ = resnet_docstring("ResNet50")
+ResNet101.__doc__ = resnet_docstring("ResNet101")
+ResNet152.__doc__ = resnet_docstring("ResNet152")
