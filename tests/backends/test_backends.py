@@ -93,7 +93,7 @@ def test_official_layout_loads_with_keras_outputs(arch, tmp_path):
     expected = numpy(reference(x, training=False))
     # pinned: a training-mode call gives Keras' inference outputs (unless dropout applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours._flatten_layers())
-    assert_same_outputs(ours(x, training=not dropout), expected)
+    assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
 
 
 # ---------------------------------------------------------------------------
@@ -154,6 +154,7 @@ def channel_moments(a, axis):
 def test_adapt_bn_statistics_gives_population_statistics(pinned):
     arch, base = pinned
     x = images(arch.shape, n=2 * N, seed=5)
+    x[N:] = 0.5 + 0.5 * x[N:]  # a brighter second batch: its moments differ
     layers, inputs = bn_inputs(base, x[:N])
     weights = [numpy(w).copy() for w in base.trainable_weights]
 
@@ -173,7 +174,7 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
     np.testing.assert_allclose(numpy(first.moving_mean), mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(numpy(first.moving_variance), var, rtol=1e-3, atol=1e-5)
     per_batch = np.mean([channel_moments(a, first.axis)[1] for a in np.split(first_inputs, 2)], axis=0)
-    assert not np.allclose(per_batch, var, rtol=1e-3), "the two batches should differ"
+    assert not np.allclose(per_batch, var, rtol=1e-2), "the two batches should differ"
 
     # nothing else changed, and the model is still pinned
     for before, after in zip(weights, base.trainable_weights):
