@@ -35,13 +35,39 @@ def numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def official_pair(arch, path, include_top):
+    """Keras' model (random BN statistics, weights=None), saved in the official
+    layout at ``path``, and ours loaded from that file with ``inference_bn=True``."""
+    kwargs = dict(input_shape=arch.shape, include_top=include_top)
+    if include_top:
+        kwargs["classifier_activation"] = None  # compare logits
+    reference = randomize_bn(arch.keras(weights=None, **kwargs), seed=1)
+    if include_top:
+        top = [layer for layer in reference.layers if layer.weights][-1]
+        top.set_weights([np.random.default_rng(2).normal(0, 0.05, w.shape).astype("float32") for w in top.get_weights()])
+    save_official_layout(reference, path)
+    return reference, arch.ours(weights=str(path), inference_bn=True, **kwargs)
+
+
+def check_same_outputs(arch, reference, ours):
+    layers = kab.bn_layers(ours)
+    assert len(layers) == len(kab.bn_layers(reference)) and bool(layers) == arch.has_bn
+    assert all(isinstance(layer, BatchNormalization) and layer.inference_mode for layer in layers)
+    x = images(arch.shape, n=N, seed=3)
+    expected = numpy(reference(x, training=False))
+    # pinned: a training-mode call gives Keras' inference outputs (unless dropout applies)
+    dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours._flatten_layers())
+    assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
+
+
 @pytest.fixture(scope="module", params=CONTRACT, ids=str)
-def pinned(request):
-    """``(arch, pinned headless model)``, built once for the contract tests of an
-    architecture (each test checks what it does against the state it finds)."""
+def pinned(request, tmp_path_factory):
+    """``(arch, Keras' headless model, ours loaded from its official-layout file)``,
+    built once for the contract tests of an architecture (each test checks what it
+    does against the state it finds)."""
     arch = request.param
-    model = arch.ours(weights=None, include_top=False, input_shape=arch.shape, inference_bn=True)
-    return arch, randomize_bn(model)
+    path = tmp_path_factory.mktemp(arch.id) / "official_layout_notop.h5"
+    return (arch,) + official_pair(arch, path, include_top=False)
 
 
 def with_head(base, shape, optimizer=None, classes=3):
@@ -77,23 +103,18 @@ def gamma_beta(model):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES, ids=str)
-def test_official_layout_loads_with_keras_outputs(arch, tmp_path):
-    kwargs = dict(input_shape=arch.shape, include_top=True, classifier_activation=None)
-    reference = randomize_bn(arch.keras(weights=None, **kwargs), seed=1)
-    top = [layer for layer in reference.layers if layer.weights][-1]
-    top.set_weights([np.random.default_rng(2).normal(0, 0.05, w.shape).astype("float32") for w in top.get_weights()])
-    path = save_official_layout(reference, tmp_path / "official_layout.h5")
+# Each architecture loads an official-layout file once: the contract members
+# headless (the model their contract tests then use), the others with the top.
+OTHERS = [arch for arch in ARCHITECTURES if arch not in CONTRACT]
 
-    ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
-    layers = kab.bn_layers(ours)
-    assert len(layers) == len(kab.bn_layers(reference)) and bool(layers) == arch.has_bn
-    assert all(isinstance(layer, BatchNormalization) and layer.inference_mode for layer in layers)
-    x = images(arch.shape, n=N, seed=3)
-    expected = numpy(reference(x, training=False))
-    # pinned: a training-mode call gives Keras' inference outputs (unless dropout applies)
-    dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours._flatten_layers())
-    assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
+
+@pytest.mark.parametrize("arch", OTHERS, ids=str)
+def test_official_layout_loads_with_keras_outputs(arch, tmp_path):
+    check_same_outputs(arch, *official_pair(arch, tmp_path / "official_layout.h5", include_top=True))
+
+
+def test_official_layout_loads_headless_with_keras_outputs(pinned):
+    check_same_outputs(*pinned)
 
 
 # ---------------------------------------------------------------------------
@@ -102,7 +123,7 @@ def test_official_layout_loads_with_keras_outputs(arch, tmp_path):
 
 
 def test_training_call_equals_inference(pinned):
-    arch, base = pinned
+    arch, _, base = pinned
     x = images(arch.shape, n=N)
     before = bn_state(base)
     np.testing.assert_allclose(numpy(base(x, training=True)), numpy(base(x, training=False)), rtol=1e-5, atol=1e-5)
@@ -110,7 +131,7 @@ def test_training_call_equals_inference(pinned):
 
 
 def test_fit_step_keeps_statistics_and_trains_gamma_beta(pinned):
-    arch, base = pinned
+    arch, _, base = pinned
     model = with_head(base, arch.shape)
     x, y = images(arch.shape, n=N), labels(N)
     before, params = bn_state(base), gamma_beta(base)
@@ -152,7 +173,7 @@ def channel_moments(a, axis):
 
 
 def test_adapt_bn_statistics_gives_population_statistics(pinned):
-    arch, base = pinned
+    arch, _, base = pinned
     x = images(arch.shape, n=2 * N, seed=5)
     x[N:] = 0.5 + 0.5 * x[N:]  # a brighter second batch: its moments differ
     layers, inputs = bn_inputs(base, x[:N])
