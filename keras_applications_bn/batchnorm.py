@@ -1,5 +1,6 @@
 """Model-level tools for BatchNormalization layers: find, pin, reset, re-estimate, inspect."""
 
+import threading
 import warnings
 import weakref
 
@@ -160,6 +161,7 @@ def _adapting_call(self, inputs, training=None, mask=None):
         shape = [1] * len(x.shape)
         shape[self.axis] = x.shape[self.axis]
         variance = ops.sum(weight * ops.square(x - ops.reshape(mean, shape)), axis=axes) / safe
+    count, mean, variance = _cross_replica_moments(count, mean, variance)
     _SINKS[id(self)].append((self, count, mean, variance))
     outputs = ops.batch_normalization(
         x,
@@ -212,14 +214,19 @@ class _AdaptingStep:
     def __call__(self, x):
         return self._function(x)
 
+    def samples(self, x):
+        """How many samples batch ``x`` (the last one passed) held."""
+        return len(keras.tree.flatten(x)[0])
+
 
 # model -> (signature, step): a warm second call does not trace again
 _STEPS = weakref.WeakKeyDictionary()
 
 
-def _adapting_step(model, layers):
+def _adapting_step(model, layers, strategy=None):
     adapted = {id(layer) for layer in layers}
     signature = (
+        strategy,
         tuple(sorted(adapted)),
         tuple(
             (type(layer), getattr(layer, "inference_mode", False), layer.trainable)
@@ -229,7 +236,8 @@ def _adapting_step(model, layers):
     )
     cached = _STEPS.get(model)
     if cached is None or cached[0] != signature:
-        cached = (signature, _AdaptingStep(model))
+        step = _AdaptingStep(model) if strategy is None else _DistributedAdaptingStep(model, strategy)
+        cached = (signature, step)
         _STEPS[model] = cached
     return cached[1]
 
@@ -284,6 +292,156 @@ class _Moments:
         return self.m2 / self.count
 
 
+# -- under a tf.distribute strategy (TensorFlow backend only) -----------------
+#
+# Each replica runs the pass on its share of every global batch, split as the
+# strategy splits it; each adapted layer all-reduces its moments across replicas
+# and workers before normalising (as SyncBN does), so every replica normalises
+# with, and reports, the moments of the whole global batch.
+
+
+def _distribution_strategy(model):
+    """The tf.distribute strategy to run the pass under, or ``None``.
+
+    The strategy in scope, else the one that holds ``model``'s variables (a model
+    built under ``strategy.scope()`` and adapted outside it). ``None`` on other
+    backends, and inside ``strategy.run`` (the pass then runs as it is called).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy():
+        return tf.distribute.get_strategy() if tf.distribute.in_cross_replica_context() else None
+    for variable in model.weights:
+        value = getattr(variable, "value", variable)
+        if isinstance(value, tf.distribute.DistributedValues):
+            return value.distribute_strategy
+    return None
+
+
+def _cross_replica_moments(count, mean, variance):
+    """``(count, mean, variance)`` of one replica's batch -> those of the global batch.
+
+    Exact (Chan's parallel formula, in float64): the global mean is the
+    count-weighted mean of the replicas' means, and the sum of squared deviations
+    adds each replica's own to ``count * (mean - global mean)**2``. A no-op
+    outside a TensorFlow replica context with several replicas.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return count, mean, variance
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return count, mean, variance
+    total_sum = tf.distribute.ReduceOp.SUM
+    n = tf.cast(count, tf.float64)
+    # a replica with no samples (a short last batch) adds nothing
+    local_mean = tf.where(n > 0, tf.cast(mean, tf.float64), 0.0)
+    local_m2 = tf.where(n > 0, tf.cast(variance, tf.float64) * n, 0.0)
+    total, weighted = context.all_reduce(total_sum, [n, n * local_mean])
+    global_mean = tf.math.divide_no_nan(weighted, total)
+    m2 = context.all_reduce(total_sum, local_m2 + n * tf.square(local_mean - global_mean))
+    global_variance = tf.math.divide_no_nan(m2, total)
+    return total, tf.cast(global_mean, mean.dtype), tf.cast(global_variance, variance.dtype)
+
+
+class _ReplicaSink(threading.local):
+    """A layer's sink with one list per thread: MirroredStrategy traces each
+    replica's pass in its own thread."""
+
+    def __init__(self):
+        self.entries = []
+
+    def append(self, entry):
+        self.entries.append(entry)
+
+    def clear(self):
+        self.entries.clear()
+
+    def __iter__(self):
+        return iter(self.entries)
+
+
+class _DistributedAdaptingStep(_AdaptingStep):
+    """The compiled pass under ``strategy``: every replica runs its share of the
+    global batch; all report the global moments, and the first one's are kept."""
+
+    def __init__(self, model, strategy):
+        import tensorflow as tf
+
+        super().__init__(model)
+        self._strategy = strategy
+        self._function = tf.function(self._distributed, reduce_retracing=True)
+        self._samples = 0
+
+    def _replica(self, item):
+        import tensorflow as tf
+
+        x = _features(item)
+        size = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
+        context = tf.distribute.get_replica_context()
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, size), self._forward(x)
+
+    def _distributed(self, item):
+        outputs = self._strategy.run(self._replica, args=(item,))
+        return self._strategy.experimental_local_results(outputs)[0]
+
+    def __call__(self, x):
+        samples, results = self._function(x)
+        self._samples = int(samples)
+        return results
+
+    def samples(self, x):
+        return self._samples
+
+
+def _distributed_batches(strategy, data, batch_size):
+    """``data`` as the strategy splits it: each global batch across replicas and workers.
+
+    A NumPy array is batched by ``batch_size`` (the global batch); a
+    ``tf.data.Dataset`` is distributed with its own options; an already
+    distributed dataset is used as it is; other iterables become a dataset.
+    """
+    import tensorflow as tf
+
+    if isinstance(data, tf.distribute.DistributedDataset):
+        return iter(data)
+    if isinstance(data, tf.data.Dataset):
+        return iter(strategy.experimental_distribute_dataset(data))
+    if isinstance(data, np.ndarray):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+    else:
+        dataset = _iterable_dataset(data)
+        if dataset is None:
+            return iter(())
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
+
+
+def _iterable_dataset(data):
+    """A ``tf.data.Dataset`` of the model inputs of an iterable of batches (``None`` if empty)."""
+    import tensorflow as tf
+
+    iterator = (_features(item) for item in data)
+    first = next(iterator, None)
+    if first is None:
+        return None
+    signature = keras.tree.map_structure(
+        lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(np.asarray(a).dtype)), first
+    )
+
+    def generate():
+        yield first
+        yield from iterator
+
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
 def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
     """Re-estimate BN moving statistics on ``data`` (AdaBN, "precise BN").
 
@@ -304,12 +462,21 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
     (smaller with larger batches). This is the usual one-pass precise-BN
     definition; the exactly sequential alternative needs one pass per BN layer.
 
+    Under a ``tf.distribute`` strategy (TensorFlow backend; the strategy in
+    scope, or the one the model was built under) each global batch is split
+    across replicas and workers as the strategy splits it, and every adapted
+    layer combines its moments across all of them before normalising (an exact
+    all-reduce, as SyncBN does): the statistics are those of one device running
+    the same global batches. ``batch_size`` is the global batch size. With
+    MultiWorkerMirroredStrategy every worker calls this with the same ``data``
+    (each takes its shard), and every worker gets the same statistics.
+
     Args:
         model: a Keras model (nested models included; any BatchNormalization
             layer, this package's or Keras' own). Layers with ``renorm=True`` are
             not supported.
         data: unlabeled inputs: a NumPy array (batched by ``batch_size``), a batched
-            ``tf.data.Dataset``, or any iterable of batches — arrays, or ``(x, y)``
+            ``tf.data.Dataset`` (or one distributed by the strategy), or any iterable of batches — arrays, or ``(x, y)``
             / ``(x, y, sample_weight)`` tuples whose labels are ignored.
         batch_size: batch size for NumPy ``data`` (ignored otherwise).
         steps: stop after this many batches (default: all of ``data``).
@@ -329,18 +496,23 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
     moments = {id(layer): _Moments() for layer in layers}
     originals = {id(layer): layer.__class__ for layer in layers}
     samples = 0
+    strategy = _distribution_strategy(model)
     try:
         for layer in layers:
-            _SINKS[id(layer)] = []
+            _SINKS[id(layer)] = [] if strategy is None else _ReplicaSink()
             layer.__class__ = _adapting_class(originals[id(layer)])
-        step = _adapting_step(model, layers)
-        for index, x in enumerate(_batches(data, batch_size)):
+        step = _adapting_step(model, layers, strategy)
+        if strategy is None:
+            batches = _batches(data, batch_size)
+        else:
+            batches = _distributed_batches(strategy, data, batch_size)
+        for index, x in enumerate(batches):
             if steps is not None and index >= steps:
                 break
             results = step(x)  # (re)tracing sets step.order
             for key, (count, mean, variance) in zip(step.order, results):
                 moments[key].add(*(ops.convert_to_numpy(t) for t in (count, mean, variance)))
-            samples += len(keras.tree.flatten(x)[0])
+            samples += step.samples(x)
     finally:
         for layer in layers:
             layer.__class__ = originals[id(layer)]

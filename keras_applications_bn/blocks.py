@@ -4,11 +4,32 @@ A block used by one family only lives in that family's module; what two
 families would otherwise write twice lives here.
 """
 
+import math
+import warnings
+
+import keras
 from keras import layers
 
+from keras_applications_bn import imagenet_utils
 from keras_applications_bn.layers import batch_norm, channel_axis
 
-__all__ = ["make_divisible", "correct_pad", "concat", "conv2d_bn", "inception_stem"]
+__all__ = [
+    "make_divisible",
+    "correct_pad",
+    "concat",
+    "conv2d_bn",
+    "inception_stem",
+    "require_channels_last",
+    "weights_rows",
+    "EFFICIENTNET_CONV_INIT",
+    "EFFICIENTNET_DENSE_INIT",
+    "round_repeats",
+    "squeeze_excite",
+    "drop_connect_residual",
+    "efficientnet_classifier",
+    "inside_model_preprocessor",
+    "inside_model_docstring",
+]
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -72,3 +93,149 @@ def inception_stem(x, *, inference_bn):
     x = conv2d_bn(x, 80, 1, inference_bn=inference_bn, padding="valid")
     x = conv2d_bn(x, 192, 3, inference_bn=inference_bn, padding="valid")
     return layers.MaxPooling2D(3, strides=2)(x)
+
+
+def require_channels_last(family):
+    """Refuse the ``channels_first`` image data format, as Keras does for the
+    families whose official models exist in ``channels_last`` only (DenseNet, NASNet)."""
+    if keras.config.image_data_format() == "channels_first":
+        raise ValueError(
+            f"{family} does not support the 'channels_first' image data format. Call "
+            "keras.config.set_image_data_format('channels_last') (or set "
+            '"image_data_format": "channels_last" in ~/.keras/keras.json) before '
+            "building the model."
+        )
+
+
+def weights_rows(input_shape, weights, *, family, default_size, weight_sizes, stacklevel=3):
+    """The square input size whose ImageNet file a model loads.
+
+    For families with ImageNet weights at several square sizes (``weight_sizes``:
+    MobileNet, MobileNetV2; MobileNetV3 has only 224) the file is that of the
+    input's own size when the input is square and of one of those sizes; any
+    other input loads the ``default_size`` file, with a warning as in Keras.
+    Without ImageNet weights this is just the input's rows (maybe ``None``),
+    which goes into the model's default name.
+
+    ``stacklevel`` points the warning at the user's call (3: called from the
+    public model function itself).
+    """
+    rows, cols = imagenet_utils.spatial_size(input_shape)
+    if weights != "imagenet":
+        return rows
+    size = imagenet_utils.weights_size(
+        input_shape, default_size=default_size, weight_sizes=weight_sizes
+    )
+    if (rows, cols) != (size, size):
+        given = "of unspecified size" if None in (rows, cols) else f"{rows}x{cols}"
+        warnings.warn(
+            f"{family} has ImageNet weights for square inputs of size "
+            f"{', '.join(map(str, weight_sizes))} only; the input is {given}, so "
+            f"the weights for {size}x{size} are loaded.",
+            stacklevel=stacklevel,
+        )
+    return size
+
+
+# --------------------------------------------------------------------------
+# EfficientNet and EfficientNetV2
+# --------------------------------------------------------------------------
+
+#: Initialiser of every convolution of EfficientNet (v1 and v2): He-style
+#: truncated normal scaled by fan-out.
+EFFICIENTNET_CONV_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
+#: Initialiser of EfficientNet's classifier: uniform, variance 1/3 of fan-out.
+EFFICIENTNET_DENSE_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
+}
+
+
+def round_repeats(repeats, depth_coefficient):
+    """How many times a stage repeats its block once scaled in depth (rounded up)."""
+    return int(math.ceil(depth_coefficient * repeats))
+
+
+def squeeze_excite(x, squeezed_filters, *, activation, name):
+    """Squeeze-and-excitation (Hu et al., 2018) as EfficientNet (v1 and v2) has it:
+    global average pooling (``{name}se_squeeze``) reshaped to 1x1, a 1x1
+    convolution down to ``squeezed_filters`` with ``activation``
+    (``{name}se_reduce``), one back up with a sigmoid (``{name}se_expand``), and
+    the channels of ``x`` scaled by the result (``{name}se_excite``)."""
+    axis = channel_axis()
+    filters = x.shape[axis]
+    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
+    shape = (filters, 1, 1) if axis == 1 else (1, 1, filters)
+    se = layers.Reshape(shape, name=f"{name}se_reshape")(se)
+    se = layers.Conv2D(
+        squeezed_filters, 1, padding="same", activation=activation,
+        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}se_reduce",
+    )(se)
+    se = layers.Conv2D(
+        filters, 1, padding="same", activation="sigmoid",
+        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}se_expand",
+    )(se)
+    return layers.multiply([x, se], name=f"{name}se_excite")
+
+
+def drop_connect_residual(x, shortcut, drop_rate, *, name):
+    """``x + shortcut``, where in training whole samples of ``x`` are dropped with
+    probability ``drop_rate`` (stochastic depth, "drop connect": a ``Dropout``
+    ``{name}drop`` broadcast over height, width and channels) — the identity
+    skip of EfficientNet's (v1 and v2) blocks (``{name}add``)."""
+    if drop_rate > 0:
+        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
+    return layers.add([x, shortcut], name=f"{name}add")
+
+
+def efficientnet_classifier(
+    x, *, dropout_rate, classes, classifier_activation, bias_initializer="zeros"
+):
+    """EfficientNet's (v1 and v2) top: global average pooling (``avg_pool``),
+    dropout (``top_dropout``, absent when the rate is 0) and ``predictions``."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+    return layers.Dense(
+        classes, activation=classifier_activation,
+        kernel_initializer=EFFICIENTNET_DENSE_INIT, bias_initializer=bias_initializer,
+        name="predictions",
+    )(x)
+
+
+def inside_model_preprocessor(family):
+    """The ``preprocess_input`` of a family that preprocesses inside the model
+    (EfficientNet, EfficientNetV2): it returns its input unchanged, as Keras' does."""
+
+    def preprocess_input(x, data_format=None):
+        return x
+
+    preprocess_input.__doc__ = (
+        f"Return ``x`` unchanged: {family} models take RGB images in [0, 255] and\n"
+        "rescale and normalise them in their first layers, so there is nothing to do\n"
+        "(kept, like Keras' own, so every family has a ``preprocess_input``).\n\n"
+        "Args:\n    x: NumPy array or tensor of images.\n"
+        "    data_format: ignored ('channels_last', 'channels_first' or None).\n"
+    )
+    return preprocess_input
+
+
+def inside_model_docstring(fn, *, module, default_size, extra_args=""):
+    """The docstring of model function ``fn`` of a family that preprocesses inside
+    the model: :func:`imagenet_utils.model_docstring`'s shared arguments, with
+    ``extra_args`` (documentation lines, indented like the others) before
+    ``name``, returning a model that takes images in [0, 255]."""
+    doc = imagenet_utils.model_docstring(
+        fn, module=module,
+        top="the classifier (``top_dropout`` + ``predictions``)",
+        default_size=default_size, min_size=32, mode="in-model",
+    )
+    doc = doc[: doc.index("A `keras.Model`.")] + (
+        "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"
+        "        rescales and normalises them itself, so\n"
+        f"        `keras_applications_bn.{module}.preprocess_input` is the identity.\n    "
+    )
+    return doc.replace("        name: the model's name.", extra_args + "        name: the model's name.")

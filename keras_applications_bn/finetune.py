@@ -215,6 +215,34 @@ def _normalise_multipliers(multipliers):
     return result
 
 
+def _assign_in_each_replica(targets):
+    """Under a tf.distribute strategy, in a replica context: set each variable's
+    copy on every replica to that replica's ``target`` and return ``True``.
+
+    ``False`` elsewhere (no strategy, cross-replica context, other backends):
+    plain assignment is then right. The update goes through the strategy as
+    Keras' own optimizer step does (``extended.update`` in a merge call), so it
+    does not depend on the variables' aggregation mode.
+    """
+    if not targets or keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return False
+
+    def update(strategy, values):
+        for (variable, _), value in zip(targets, values):
+            strategy.extended.update(
+                getattr(variable, "value", variable), lambda v, t: v.assign(t), args=(value,), group=False
+            )
+
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        update, tf.distribute.get_strategy(), [target for _, target in targets]
+    )
+    return True
+
+
 @keras.saving.register_keras_serializable(package="keras_applications_bn")
 class LayerwiseLR(keras.optimizers.Optimizer):
     """Any Keras optimizer, with a learning-rate multiplier per group of layers.
@@ -246,16 +274,19 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     ``import keras_applications_bn``, ``keras.saving.load_model`` rebuilds it with
     its multipliers.
 
-    Backends: the same rule on TensorFlow, JAX and PyTorch. JAX trains
-    statelessly (``fit`` calls ``stateless_apply``): Keras' base implementation
-    runs :meth:`apply` on the given values in a ``StatelessScope``, so the wrapped
-    optimizer's update and the rescaling above apply exactly as in stateful
-    training, with the same exactness (a step with factor ``f`` equals the step
-    with learning rate ``f * lr`` for the optimizers above; not a rescaled
-    gradient).
+    Under ``tf.distribute`` (MirroredStrategy, MultiWorkerMirroredStrategy):
+    create it, like any optimizer, inside ``strategy.scope()``. The wrapped
+    optimizer all-reduces the gradients and updates every replica's copy as
+    usual; each copy is then rescaled from its own old value, so all replicas
+    stay identical and a multi-replica step equals a one-device step on the
+    same global batch.
 
-    Limits: scaling runs in the replica context; not yet for
-    ``tf.distribute`` strategies with several replicas.
+    On JAX, which trains statelessly (``fit`` calls ``stateless_apply``), Keras'
+    base implementation runs :meth:`apply` on the given values in a
+    ``StatelessScope``, so the wrapped optimizer's update and the rescaling above
+    apply as in stateful training, just as exactly (a step with factor ``f``
+    equals the step with learning rate ``f * lr`` for the optimizers above; not a
+    rescaled gradient). PyTorch trains statefully, as TensorFlow does.
     """
 
     def __init__(self, optimizer, multipliers, name=None, **kwargs):
@@ -327,8 +358,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         # copies (a plain read may alias the buffer that the update changes in place)
         scaled = [(v, f, ops.copy(v)) for _, v, f in pairs if f != 1.0]
         self.inner_optimizer.apply([g for g, _, _ in pairs], [v for _, v, _ in pairs])
-        for variable, factor, old in scaled:
-            variable.assign(old + factor * (variable - old))
+        targets = [(variable, old + factor * (variable - old)) for variable, factor, old in scaled]
+        if not _assign_in_each_replica(targets):
+            for variable, target in targets:
+                variable.assign(target)
 
     def get_config(self):
         return {

@@ -365,11 +365,15 @@ def image_input(
 
 def model_input(
     *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, **shape_rules,
+    pooling, top_fixes_size=True, **shape_rules,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
     :func:`image_input` under the family's ``shape_rules`` (``default_size``,
-    ``min_size``, optional ``weight_sizes``); returns the model's input tensor."""
+    ``min_size``, optional ``weight_sizes``); returns the model's input tensor.
+
+    ``top_fixes_size=False`` is for families whose classifier accepts any input
+    size, with or without ImageNet weights (MobileNetV3): the input shape is then
+    checked as for a model without the top, and defaults to an unknown size."""
     validate_arguments(
         weights=weights,
         include_top=include_top,
@@ -378,23 +382,29 @@ def model_input(
         pooling=pooling,
     )
     return image_input(
-        input_tensor, input_shape, include_top=include_top, weights=weights, **shape_rules
+        input_tensor, input_shape, include_top=include_top and top_fixes_size,
+        weights=weights, **shape_rules,
     )
 
 
-def pooling_head(x, pooling):
-    """Global pooling of a headless model's features (``pooling`` None/avg/max)."""
+def pooling_head(x, pooling, *, named=True):
+    """Global pooling of a headless model's features (``pooling`` None/avg/max).
+
+    The layers are ``avg_pool``/``max_pool`` when ``named``, else Keras' automatic
+    names: each family names them as its ``keras.applications`` twin does.
+    """
     if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
     if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
     return x
 
 
-def classifier_head(x, *, include_top, pooling, classes, classifier_activation):
-    """Global average pooling and a ``predictions`` Dense layer, or ``pooling_head``."""
+def classifier_head(x, *, include_top, pooling, classes, classifier_activation, named_pooling=True):
+    """Global average pooling and a ``predictions`` Dense layer, or
+    ``pooling_head(x, pooling, named=named_pooling)``."""
     if not include_top:
-        return pooling_head(x, pooling)
+        return pooling_head(x, pooling, named=named_pooling)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 

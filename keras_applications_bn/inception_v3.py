@@ -145,7 +145,7 @@ def InceptionV3(
 
     x = imagenet_utils.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, named_pooling=False,
     )
     return imagenet_utils.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,

@@ -11,13 +11,15 @@ so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
 
 :class:`CustomScaleLayer`, InceptionResNetV2's scaled residual sum, lives here too:
 like the BN layer, it must be registered with Keras on a plain
-``import keras_applications_bn`` so that saved models reload.
+``import keras_applications_bn`` so that saved models reload. So does
+:class:`Affine`, the operation of MobileNetV3's hard-sigmoid.
 """
 
 import keras
 
 __all__ = [
-    "BatchNormalization", "CustomScaleLayer", "batch_norm", "channel_axis", "convertible", "convert",
+    "BatchNormalization", "CustomScaleLayer", "Affine", "batch_norm", "channel_axis",
+    "convertible", "convert",
 ]
 
 
@@ -178,3 +180,31 @@ class CustomScaleLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class Affine(keras.Operation):
+    """``(x + offset) * scale`` as one graph operation of a functional model.
+
+    Keras' MobileNetV3 adds and multiplies Python floats between its layers
+    (hard-sigmoid: ``ReLU(6.0)(x + 3.0) * (1 / 6)``). Such operations are not
+    layers, so they are not in ``model.layers`` and do not change the layout of
+    the official weight files; but Keras cannot rebuild them from a legacy
+    ``.h5`` model file. This operation is equally absent from ``model.layers``,
+    and, registered here when the package is imported, it reloads from ``.h5``
+    and ``.keras`` files alike.
+    """
+
+    def __init__(self, offset=0.0, scale=1.0, name=None):
+        super().__init__(name=name)
+        self.offset = float(offset)
+        self.scale = float(scale)
+
+    def call(self, x):
+        return (x + self.offset) * self.scale
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, x.dtype)
+
+    def get_config(self):
+        return {"offset": self.offset, "scale": self.scale, "name": self.name}

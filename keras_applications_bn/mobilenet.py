@@ -10,11 +10,10 @@ from 32x32 without the top); preprocessing: ``"tf"`` mode. With
 ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
-import warnings
-
 from keras import layers
 
 from keras_applications_bn import imagenet_utils
+from keras_applications_bn.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm
 
@@ -97,26 +96,6 @@ def check_imagenet_options(alpha, depth_multiplier):
         )
 
 
-def weights_rows(input_shape, weights):
-    """The input size whose weights the model loads (``input_shape``'s own rows
-    without ImageNet weights); warns, like Keras, when the ImageNet file must
-    fall back to the 224x224 one."""
-    rows, cols = imagenet_utils.spatial_size(input_shape)
-    if weights != "imagenet":
-        return rows
-    size = imagenet_utils.weights_size(
-        input_shape, default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES
-    )
-    if (rows, cols) != (size, size):
-        warnings.warn(
-            f"MobileNet has ImageNet weights for square inputs of size "
-            f"{', '.join(map(str, WEIGHT_SIZES))} only; the input is {rows}x{cols}, so "
-            f"the weights for {size}x{size} are loaded.",
-            stacklevel=3,
-        )
-    return size
-
-
 def MobileNet(
     input_shape=None,
     alpha=1.0,
@@ -171,7 +150,10 @@ def MobileNet(
     )
     if weights == "imagenet":
         check_imagenet_options(alpha, depth_multiplier)
-    rows = weights_rows(tuple(img_input.shape[1:]), weights)
+    rows = weights_rows(
+        tuple(img_input.shape[1:]), weights, family="MobileNet",
+        default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,
+    )
 
     x = conv_block(img_input, int(32 * alpha), inference_bn=inference_bn)
     for block_id, (filters, strides) in enumerate(BLOCKS, start=1):
@@ -185,7 +167,7 @@ def MobileNet(
             x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
+        x = imagenet_utils.pooling_head(x, pooling, named=False)
     weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
     return imagenet_utils.create_model(
         img_input, x, input_tensor=input_tensor,

@@ -69,7 +69,7 @@ def vgg(
     if include_top:
         x = fully_connected_top(x, classes=classes, classifier_activation=classifier_activation)
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
+        x = imagenet_utils.pooling_head(x, pooling, named=False)
     return imagenet_utils.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,

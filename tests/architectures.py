@@ -24,6 +24,12 @@ class Arch:
     # every include_top/pooling case of the weight-compatibility suite; the other
     # members are checked with the top only (layer table + official-layout load).
     contract: bool = True
+    # The largest members (tens of millions of parameters) skip the forward passes
+    # of the official-layout check: one test builds each implementation once,
+    # compares the layer tables and checks that Keras' weights, saved in the
+    # official layout, land in the same layers of ours. Their blocks are the code
+    # the smaller members run forward.
+    forward: bool = True
     # Tolerance of the official-layout load check, relative to the largest output:
     # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
     # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
@@ -36,12 +42,15 @@ class Arch:
     def keras(self, **kwargs):
         return getattr(keras.applications, self.fn)(**{**self.kwargs, **kwargs})
 
-    def layer_table(self, build, **kwargs):
-        """(class, name, weight shapes) of every layer of a model built in a fresh
-        Keras session, so automatic layer names (InceptionV3) are comparable."""
+    def fresh(self, build, **kwargs):
+        """A model built in a fresh Keras session, so that automatic layer names
+        (InceptionV3) are comparable between ours and Keras'."""
         keras.backend.clear_session()
-        model = build(**kwargs)
-        return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
+        return build(**kwargs)
+
+    def layer_table(self, build, **kwargs):
+        """:func:`layer_table` of a model built in a fresh Keras session."""
+        return layer_table(self.fresh(build, **kwargs))
 
     def __str__(self):
         return self.id
@@ -60,10 +69,52 @@ ARCHITECTURES = [
     Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False),
     Arch("xception", "xception", "Xception", (71, 71, 3)),
     Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
+    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3)),
+    Arch("densenet169", "densenet", "DenseNet169", (32, 32, 3), contract=False),
+    Arch("densenet201", "densenet", "DenseNet201", (32, 32, 3), contract=False),
+    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3)),
+    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
+    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
+    Arch("mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75}),
+    Arch(
+        "mobilenet_v3_small_minimalistic", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3),
+        {"alpha": 0.75, "minimalistic": True}, contract=False,
+    ),
+    Arch("mobilenet_v3_large", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3), {"alpha": 0.75}, contract=False),
+    Arch(
+        "mobilenet_v3_large_minimalistic", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3),
+        {"minimalistic": True}, contract=False,
+    ),
+    # EfficientNet: Keras' own compiled and eager calls differ by up to 3e-4 of the
+    # largest logit (float32 rounding amplified by the squeeze-and-excitation gates)
+    Arch("efficientnetb0", "efficientnet", "EfficientNetB0", (32, 32, 3), rtol=1e-3),
+    *(
+        Arch(
+            f"efficientnetb{i}", "efficientnet", f"EfficientNetB{i}", (32, 32, 3),
+            contract=False, forward=i < 4, rtol=1e-3,
+        )
+        for i in range(1, 8)
+    ),
+    Arch("efficientnetv2-b0", "efficientnet_v2", "EfficientNetV2B0", (32, 32, 3), rtol=1e-3),
+    *(
+        Arch(
+            f"efficientnetv2-{v.lower()}", "efficientnet_v2", f"EfficientNetV2{v}", (32, 32, 3),
+            contract=False, forward=v.startswith("B"), rtol=1e-3,
+        )
+        for v in ("B1", "B2", "B3", "S", "M", "L")
+    ),
 ]
+
 
 WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
 CONTRACT = [a for a in WITH_BN if a.contract]
+FORWARD = [a for a in ARCHITECTURES if a.forward]
+LARGE = [a for a in ARCHITECTURES if not a.forward]
+
+
+def layer_table(model):
+    """(class, name, weight shapes) of every layer: what official files load by."""
+    return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
 
 
 def randomize_bn(model, seed=0):

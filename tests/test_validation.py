@@ -42,6 +42,10 @@ FAMILIES = [
     Family("inception_v3", "InceptionV3", 299, 75, "tf"),
     Family("xception", "Xception", 299, 71, "tf"),
     Family("inception_resnet_v2", "InceptionResNetV2", 299, 75, "tf"),
+    Family("resnet", "ResNet101", 224, 32, "caffe"),
+    Family("resnet_v2", "ResNet50V2", 224, 32, "tf"),
+    Family("densenet", "DenseNet121", 224, 32, "torch"),
+    Family("mobilenet_v2", "MobileNetV2", 224, 32, "tf"),
     Family("mobilenet", "MobileNet", 224, 32, "tf"),
 ]
 
@@ -107,7 +111,9 @@ def test_signature_is_keras_plus_inference_bn(family):
 def test_exports(family):
     module = getattr(kab, family.module)
     assert getattr(kab, family.fn) is getattr(module, family.fn)
-    assert set(module.__all__) == {family.fn, "preprocess_input", "decode_predictions"}
+    functions = set(module.__all__) - {"preprocess_input", "decode_predictions"}
+    assert family.fn in functions and len(module.__all__) == len(functions) + 2
+    assert all(getattr(kab, fn) is getattr(module, fn) for fn in functions)
     assert module.decode_predictions is imagenet_utils.decode_predictions
     assert family.fn in kab.__all__ and family.module in kab.__all__
     doc = module.__doc__

@@ -1,0 +1,196 @@
+"""DenseNet121, DenseNet169 and DenseNet201 (Huang et al., "Densely Connected
+Convolutional Networks", CVPR 2017).
+
+A stem (7x7/2 convolution, 3x3/2 max pooling), then four dense blocks joined by
+transition blocks. Inside a dense block every unit (BN-ReLU-1x1 convolution to
+``4 * growth`` channels, BN-ReLU-3x3 convolution to ``growth`` = 32 channels)
+appends its output to everything before it; a transition block halves the
+channels with a 1x1 convolution and the resolution with 2x2 average pooling.
+The three models differ only in the number of units per dense block.
+
+Layer names, order and weights match Keras' official ImageNet files, so
+``weights="imagenet"`` loads ``densenet{121,169,201}_weights_tf_dim_ordering_tf_kernels.h5``
+(with the top) or ``..._notop.h5``. Default input 224x224 (any size from 32x32
+without the top); ``channels_last`` only, as in Keras; preprocessing:
+``"torch"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+inference mode.
+"""
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.blocks import concat, require_channels_last
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import batch_norm, channel_axis
+
+__all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
+
+BN_EPSILON = 1.001e-5
+GROWTH_RATE = 32
+#: Channels kept by a transition block.
+COMPRESSION = 0.5
+
+#: Units in each of the four dense blocks, by registry key of the model's weights.
+BLOCKS = {
+    "densenet121": (6, 12, 24, 16),
+    "densenet169": (6, 12, 32, 32),
+    "densenet201": (6, 12, 48, 32),
+}
+
+preprocess_input = imagenet_utils.preprocessor("torch", "DenseNet")
+
+
+def bn_relu(x, inference_bn, *, name):
+    """BN (``{name}_bn``), then ReLU (``{name}_relu``): the pre-activation of every convolution."""
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_bn")
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def conv_block(x, growth_rate, *, inference_bn, name):
+    """One unit of a dense block: BN-ReLU-1x1 conv (``4 * growth_rate``), BN-ReLU-3x3
+    conv (``growth_rate``), concatenated to the unit's input."""
+    y = bn_relu(x, inference_bn, name=f"{name}_0")
+    y = layers.Conv2D(4 * growth_rate, 1, use_bias=False, name=f"{name}_1_conv")(y)
+    y = bn_relu(y, inference_bn, name=f"{name}_1")
+    y = layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
+    return concat([x, y], name=f"{name}_concat")
+
+
+def dense_block(x, units, *, inference_bn, name):
+    """``units`` conv blocks, each seeing the outputs of all before it."""
+    for i in range(1, units + 1):
+        x = conv_block(x, GROWTH_RATE, inference_bn=inference_bn, name=f"{name}_block{i}")
+    return x
+
+
+def transition_block(x, reduction, *, inference_bn, name):
+    """BN-ReLU-1x1 conv keeping ``reduction`` of the channels, 2x2/2 average pooling."""
+    x = bn_relu(x, inference_bn, name=name)
+    x = layers.Conv2D(
+        int(x.shape[channel_axis()] * reduction), 1, use_bias=False, name=f"{name}_conv"
+    )(x)
+    return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def stem(x, *, inference_bn):
+    """7x7/2 convolution, BN, ReLU, 3x3/2 max pooling (the paddings are unnamed, as in Keras)."""
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(x)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
+    x = bn_relu(x, inference_bn, name="conv1")
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)))(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+
+
+def weights_name_of(blocks, weights):
+    """The registry key of the ImageNet file for ``blocks`` (None without ImageNet weights)."""
+    for key, units in BLOCKS.items():
+        if tuple(blocks) == units:
+            return key
+    if weights == "imagenet":
+        raise ValueError(
+            "With weights='imagenet', `blocks` must be one of "
+            f"{', '.join(map(str, BLOCKS.values()))} (DenseNet121, 169, 201: the "
+            f"networks with official weights), got blocks={blocks!r}. Use weights=None "
+            "or a weights file for other depths."
+        )
+    return None
+
+
+def DenseNet(
+    blocks,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="densenet",
+    inference_bn=False,
+):
+    """The DenseNet with ``blocks`` units in each of its four dense blocks, the
+    builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
+    The other arguments are those of :func:`DenseNet121`."""
+    require_channels_last("DenseNet")
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+    )
+    weights_name = weights_name_of(blocks, weights)
+
+    x = stem(img_input, inference_bn=inference_bn)
+    for stage, units in enumerate(blocks, start=2):
+        x = dense_block(x, units, inference_bn=inference_bn, name=f"conv{stage}")
+        if stage < len(blocks) + 1:  # a transition after every dense block but the last
+            x = transition_block(x, COMPRESSION, inference_bn=inference_bn, name=f"pool{stage}")
+    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name="bn")
+    x = layers.Activation("relu", name="relu")(x)
+
+    x = imagenet_utils.classifier_head(
+        x, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=weights_name, include_top=include_top,
+    )
+
+
+def DenseNet121(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="densenet121",
+    inference_bn=False,
+):
+    return DenseNet(
+        BLOCKS["densenet121"], include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def DenseNet169(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="densenet169",
+    inference_bn=False,
+):
+    return DenseNet(
+        BLOCKS["densenet169"], include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def DenseNet201(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="densenet201",
+    inference_bn=False,
+):
+    return DenseNet(
+        BLOCKS["densenet201"], include_top, weights, input_tensor, input_shape, pooling,
+        classes, classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+for _fn in (DenseNet121, DenseNet169, DenseNet201):
+    _fn.__doc__ = imagenet_utils.model_docstring(
+        _fn.__name__, module="densenet", top="the classifier (``avg_pool`` + ``predictions``)",
+        default_size=224, min_size=32, mode="torch",
+    )
+del _fn

@@ -1,0 +1,186 @@
+"""MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear
+Bottlenecks", CVPR 2018).
+
+A full 3x3 convolution, then 17 inverted residual blocks (1x1 expansion, 3x3
+depthwise convolution, linear 1x1 projection, with a shortcut where shapes allow)
+and a last 1x1 convolution to 1280 channels.
+
+Layer names, order and weights match Keras' official ImageNet files: with
+``weights="imagenet"`` the model loads
+``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5`` (with the
+top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is 0.35, 0.5, 0.75,
+1.0, 1.3 or 1.4 and ``size`` is 96, 128, 160, 192 or 224 (60 files; Keras pins no
+hash for any of them). Default input 224x224 (any size from 32x32 without the
+top); preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
+BatchNormalization runs in inference mode.
+"""
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import batch_norm, channel_axis
+
+__all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
+
+preprocess_input = imagenet_utils.preprocessor("tf", "MobileNetV2")
+
+#: The width multipliers with official weights.
+WEIGHT_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+#: The square input sizes with official weights.
+WEIGHT_SIZES = (96, 128, 160, 192, 224)
+DEFAULT_SIZE = 224
+
+#: The bottleneck sequences of Table 2 of the paper: expansion factor ``t``,
+#: output channels ``c`` (before ``alpha``), repeats ``n``, first stride ``s``.
+BOTTLENECKS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+#: Keras' batch normalisation settings for this family.
+BN = dict(epsilon=1e-3, momentum=0.999)
+
+
+def inverted_residual_block(x, *, expansion, filters, stride, alpha, inference_bn, block_id):
+    """Expand (1x1 convolution, BN, ReLU6; not in block 0), 3x3 depthwise
+    convolution, BN, ReLU6, then a linear 1x1 projection to ``filters * alpha``
+    channels (rounded to a multiple of 8) and BN; the input is added back when
+    the shapes agree. Layers are named ``block_{id}_*`` (``expanded_conv_*`` in
+    block 0)."""
+    in_channels = x.shape[channel_axis()]
+    out_channels = make_divisible(int(filters * alpha), 8)
+    inputs = x
+    if block_id:
+        prefix = f"block_{block_id}_"
+        x = layers.Conv2D(
+            expansion * in_channels, 1, padding="same", use_bias=False, name=f"{prefix}expand"
+        )(x)
+        x = batch_norm(x, inference_bn, name=f"{prefix}expand_BN", **BN)
+        x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
+    else:
+        prefix = "expanded_conv_"
+
+    if stride == 2:
+        x = layers.ZeroPadding2D(correct_pad(x, 3), name=f"{prefix}pad")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
+        name=f"{prefix}depthwise",
+    )(x)
+    x = batch_norm(x, inference_bn, name=f"{prefix}depthwise_BN", **BN)
+    x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
+
+    x = layers.Conv2D(out_channels, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
+    x = batch_norm(x, inference_bn, name=f"{prefix}project_BN", **BN)
+    if stride == 1 and in_channels == out_channels:
+        x = layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def check_imagenet_alpha(alpha):
+    """Official weights exist only for six widths."""
+    if alpha not in WEIGHT_ALPHAS:
+        raise ValueError(
+            "With weights='imagenet', `alpha` must be one of 0.35, 0.5, 0.75, 1.0, "
+            f"1.3 or 1.4 (the widths with official weights), got alpha={alpha!r}. "
+            "Use weights=None or a weights file for other widths."
+        )
+
+
+def MobileNetV2(
+    input_shape=None,
+    alpha=1.0,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    inference_bn=False,
+):
+    """Instantiate MobileNetV2, optionally with every BatchNormalization pinned.
+
+    Args:
+        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
+            each side at least 32. With ImageNet weights and the top it must be
+            square of size 96, 128, 160, 192 or 224 (224 when ``None``); without
+            the top, other sizes load the 224x224 weights, with a warning.
+        alpha: width multiplier: the blocks have ``alpha`` times the filters of
+            the paper's network, rounded to multiples of 8; above 1 the last
+            convolution widens too (ImageNet weights for 0.35, 0.5, 0.75, 1.0,
+            1.3 and 1.4).
+        include_top: whether to include the classifier (``predictions``).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (official
+            ImageNet weights for this ``alpha`` and input size), or the path of a
+            weights file in the same layout.
+        input_tensor: optional Keras tensor to use as the image input (its shape
+            is the input shape when ``input_shape`` is ``None``).
+        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
+            ``include_top=False``.
+        classes: number of classes of the top (1000 with ImageNet weights).
+        classifier_activation: activation of the top layer; ``"softmax"`` or
+            ``None`` with pretrained weights.
+        name: the model's name; ``None`` gives Keras' ``mobilenetv2_{alpha:.2f}_{rows}``.
+        inference_bn: when ``True``, every BatchNormalization layer normalises with
+            its moving statistics and never updates them — under ``fit``, when
+            nested, cloned or reloaded — while gamma and beta stay trainable.
+
+    Returns:
+        A `keras.Model`. Preprocess its inputs with
+        `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
+    """
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+        weight_sizes=WEIGHT_SIZES,
+    )
+    if weights == "imagenet":
+        check_imagenet_alpha(alpha)
+    rows = weights_rows(
+        tuple(img_input.shape[1:]), weights, family="MobileNetV2",
+        default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,
+    )
+
+    x = layers.Conv2D(
+        make_divisible(32 * alpha, 8), 3, strides=2, padding="same", use_bias=False, name="Conv1"
+    )(img_input)
+    x = batch_norm(x, inference_bn, name="bn_Conv1", **BN)
+    x = layers.ReLU(6.0, name="Conv1_relu")(x)
+
+    block_id = 0
+    for expansion, filters, repeats, first_stride in BOTTLENECKS:
+        for i in range(repeats):
+            x = inverted_residual_block(
+                x, expansion=expansion, filters=filters, stride=first_stride if i == 0 else 1,
+                alpha=alpha, inference_bn=inference_bn, block_id=block_id,
+            )
+            block_id += 1
+
+    last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    x = layers.Conv2D(last_filters, 1, use_bias=False, name="Conv_1")(x)
+    x = batch_norm(x, inference_bn, name="Conv_1_bn", **BN)
+    x = layers.ReLU(6.0, name="out_relu")(x)
+
+    # Keras leaves the pooling layers of this family unnamed.
+    if include_top:
+        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D()(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D()(x)
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor,
+        name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
+        weights=weights, weights_name=f"mobilenet_v2_{float(alpha)}_{rows}",
+        include_top=include_top,
+    )
+

@@ -1,0 +1,343 @@
+"""MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019).
+
+A 3x3 convolution with hard-swish, a stack of inverted residual blocks (Tables 1
+and 2 of the paper: 1x1 expansion, depthwise convolution, optional
+squeeze-and-excite, linear 1x1 projection, shortcut where shapes allow), a 1x1
+convolution to six times the last block's channels, and a classifier that pools
+globally first (so the top takes any input size). The "minimalistic" variants
+drop squeeze-and-excite, hard-swish and 5x5 kernels.
+
+Layer names, order and weights match Keras' official ImageNet files: with
+``weights="imagenet"`` the model loads
+``weights_mobilenet_v3_{small|large}[_minimalistic]_224_{alpha}_float.h5`` (with
+the top) or ``..._float_no_top_v2.h5``, for ``alpha`` 0.75 or 1.0 (only 1.0 for
+the minimalistic models); every file is for 224x224 inputs and has the hash
+Keras pins. Default input: any size from 32x32. Preprocessing is part of the
+model (a ``Rescaling`` layer from [0, 255] to [-1, 1]; ``include_preprocessing``)
+and this module's ``preprocess_input`` returns its input unchanged, as in Keras.
+With ``inference_bn=True`` every BatchNormalization runs in inference mode.
+"""
+
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import Affine, batch_norm, channel_axis
+
+__all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
+
+#: The input size of every official weight file.
+DEFAULT_SIZE = 224
+#: The width multipliers with official weights (minimalistic: 1.0 only).
+WEIGHT_ALPHAS = (0.75, 1.0)
+MINIMALISTIC_WEIGHT_ALPHAS = (1.0,)
+
+#: Squeeze-and-excite bottleneck ratio (``None`` in the minimalistic models).
+SE_RATIO = 0.25
+
+# The bottleneck blocks of Table 2 (Small) and Table 1 (Large): expansion factor,
+# output channels (before ``alpha``), kernel size, stride, squeeze-and-excite,
+# activation. Kernel ``None`` is the "large" kernel (5, 3 when minimalistic);
+# activation "hswish" is hard-swish (ReLU when minimalistic).
+SMALL_BLOCKS = (
+    (1, 16, 3, 2, True, "relu"),
+    (72 / 16, 24, 3, 2, False, "relu"),
+    (88 / 24, 24, 3, 1, False, "relu"),
+    (4, 40, None, 2, True, "hswish"),
+    (6, 40, None, 1, True, "hswish"),
+    (6, 40, None, 1, True, "hswish"),
+    (3, 48, None, 1, True, "hswish"),
+    (3, 48, None, 1, True, "hswish"),
+    (6, 96, None, 2, True, "hswish"),
+    (6, 96, None, 1, True, "hswish"),
+    (6, 96, None, 1, True, "hswish"),
+)
+LARGE_BLOCKS = (
+    (1, 16, 3, 1, False, "relu"),
+    (4, 24, 3, 2, False, "relu"),
+    (3, 24, 3, 1, False, "relu"),
+    (3, 40, None, 2, True, "relu"),
+    (3, 40, None, 1, True, "relu"),
+    (3, 40, None, 1, True, "relu"),
+    (6, 80, 3, 2, False, "hswish"),
+    (2.5, 80, 3, 1, False, "hswish"),
+    (2.3, 80, 3, 1, False, "hswish"),
+    (2.3, 80, 3, 1, False, "hswish"),
+    (6, 112, 3, 1, True, "hswish"),
+    (6, 112, 3, 1, True, "hswish"),
+    (6, 160, None, 2, True, "hswish"),
+    (6, 160, None, 1, True, "hswish"),
+    (6, 160, None, 1, True, "hswish"),
+)
+#: Channels of the penultimate (1x1 convolution) layer of the classifier.
+LAST_POINT_CHANNELS = {"small": 1024, "large": 1280}
+
+#: Keras' batch normalisation settings for this family.
+BN = dict(epsilon=1e-3, momentum=0.999)
+
+
+def preprocess_input(x, data_format=None):
+    """Return ``x`` unchanged: MobileNetV3 models preprocess inside the model.
+
+    With ``include_preprocessing=True`` (the default) the model takes pixels in
+    [0, 255]; with ``include_preprocessing=False`` it expects them in [-1, 1].
+    Kept, as in Keras, so that every model module has a ``preprocess_input``.
+
+    Args:
+        x: NumPy array or tensor.
+        data_format: ignored.
+    """
+    return x
+
+
+def relu(x):
+    return layers.ReLU()(x)
+
+
+def hard_sigmoid(x):
+    """ReLU6(x + 3) / 6, with Keras' ReLU layer between two graph operations (an
+    :class:`~keras_applications_bn.layers.Affine` op where Keras writes ``x + 3.0``
+    and ``* (1 / 6)``: the same layers, but the model also reloads from ``.h5``)."""
+    x = layers.ReLU(6.0)(Affine(offset=3.0)(x))
+    return Affine(scale=1.0 / 6.0)(x)
+
+
+def hard_swish(x):
+    """x * ReLU6(x + 3) / 6."""
+    return layers.Activation("hard_swish")(x)
+
+
+def squeeze_excite(x, filters, *, prefix):
+    """Squeeze-and-excite: global average pooling, a 1x1 convolution to a quarter
+    of the channels (rounded to a multiple of 8), ReLU, a 1x1 convolution back to
+    ``filters``, hard-sigmoid, then the channel-wise product with ``x``."""
+    inputs = x
+    x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(x)
+    x = layers.Conv2D(
+        make_divisible(filters * SE_RATIO), 1, padding="same", name=f"{prefix}squeeze_excite_conv"
+    )(x)
+    x = layers.ReLU(name=f"{prefix}squeeze_excite_relu")(x)
+    x = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}squeeze_excite_conv_1")(x)
+    x = hard_sigmoid(x)
+    return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([inputs, x])
+
+
+def inverted_residual_block(
+    x, *, expansion, filters, kernel_size, stride, se, activation, inference_bn, block_id
+):
+    """Expand (1x1 convolution, BN, activation; not in block 0), depthwise
+    convolution, BN, activation, optional squeeze-and-excite, then a linear 1x1
+    projection to ``filters`` channels and BN; the input is added back when the
+    shapes agree. Layers are named ``expanded_conv_{id}_*`` (``expanded_conv_*``
+    in block 0)."""
+    in_channels = x.shape[channel_axis()]
+    expanded = make_divisible(in_channels * expansion)
+    inputs = x
+    if block_id:
+        prefix = f"expanded_conv_{block_id}_"
+        x = layers.Conv2D(expanded, 1, padding="same", use_bias=False, name=f"{prefix}expand")(x)
+        x = batch_norm(x, inference_bn, name=f"{prefix}expand_bn", **BN)
+        x = activation(x)
+    else:
+        prefix = "expanded_conv_"
+
+    if stride == 2:
+        x = layers.ZeroPadding2D(correct_pad(x, kernel_size), name=f"{prefix}depthwise_pad")(x)
+    x = layers.DepthwiseConv2D(
+        kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
+        use_bias=False, name=f"{prefix}depthwise",
+    )(x)
+    x = batch_norm(x, inference_bn, name=f"{prefix}depthwise_bn", **BN)
+    x = activation(x)
+    if se:
+        x = squeeze_excite(x, expanded, prefix=prefix)
+
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
+    x = batch_norm(x, inference_bn, name=f"{prefix}project_bn", **BN)
+    if stride == 1 and in_channels == filters:
+        x = layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def classifier_top(x, *, channels, activation, dropout_rate, classes, classifier_activation):
+    """Global average pooling, a 1x1 convolution with bias to ``channels``,
+    activation, dropout, a 1x1 convolution to the classes (``logits``), flatten."""
+    x = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = layers.Conv2D(channels, 1, padding="same", use_bias=True, name="conv_2")(x)
+    x = activation(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate)(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
+    x = layers.Flatten()(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def check_imagenet_alpha(alpha, minimalistic):
+    """Official weights exist for alpha 0.75 and 1.0 (minimalistic: 1.0)."""
+    allowed = MINIMALISTIC_WEIGHT_ALPHAS if minimalistic else WEIGHT_ALPHAS
+    if alpha not in allowed:
+        which = "1.0 for the minimalistic models" if minimalistic else "0.75 or 1.0"
+        raise ValueError(
+            f"With weights='imagenet', `alpha` must be {which} (the widths with "
+            f"official weights), got alpha={alpha!r} (minimalistic={minimalistic!r}). "
+            "Use weights=None or a weights file for other widths."
+        )
+
+
+def mobilenet_v3(
+    model_type, *, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
+    classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name,
+    inference_bn,
+):
+    """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+        top_fixes_size=False,
+    )
+    if weights == "imagenet":
+        check_imagenet_alpha(alpha, minimalistic)
+    # every official file is the 224x224 one; other inputs get Keras' warning
+    weights_rows(
+        tuple(img_input.shape[1:]), weights, family=f"MobileNetV3{model_type.title()}",
+        default_size=DEFAULT_SIZE, weight_sizes=(DEFAULT_SIZE,), stacklevel=4,
+    )
+
+    if minimalistic:
+        large_kernel, activation, se = 3, relu, False
+    else:
+        large_kernel, activation, se = 5, hard_swish, True
+
+    x = img_input
+    if include_preprocessing:
+        x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(x)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="conv")(x)
+    x = batch_norm(x, inference_bn, name="conv_bn", **BN)
+    x = activation(x)
+
+    blocks = SMALL_BLOCKS if model_type == "small" else LARGE_BLOCKS
+    for block_id, (expansion, filters, kernel, stride, block_se, act) in enumerate(blocks):
+        x = inverted_residual_block(
+            x, expansion=expansion, filters=make_divisible(filters * alpha),
+            kernel_size=kernel or large_kernel, stride=stride, se=se and block_se,
+            activation=relu if act == "relu" else activation,
+            inference_bn=inference_bn, block_id=block_id,
+        )
+
+    x = layers.Conv2D(
+        make_divisible(x.shape[channel_axis()] * 6), 1, padding="same", use_bias=False,
+        name="conv_1",
+    )(x)
+    x = batch_norm(x, inference_bn, name="conv_1_bn", **BN)
+    x = activation(x)
+
+    if include_top:
+        last_point = LAST_POINT_CHANNELS[model_type]
+        if alpha > 1.0:
+            last_point = make_divisible(last_point * alpha)
+        x = classifier_top(
+            x, channels=last_point, activation=activation, dropout_rate=dropout_rate,
+            classes=classes, classifier_activation=classifier_activation,
+        )
+    else:
+        x = imagenet_utils.pooling_head(x, pooling)
+    weights_name = (
+        f"mobilenet_v3_{model_type}{'_minimalistic' if minimalistic else ''}"
+        f"_224_{float(alpha)}_float"
+    )
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=weights_name, include_top=include_top,
+    )
+
+
+def MobileNetV3Small(
+    input_shape=None,
+    alpha=1.0,
+    minimalistic=False,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    classes=1000,
+    pooling=None,
+    dropout_rate=0.2,
+    classifier_activation="softmax",
+    include_preprocessing=True,
+    name="MobileNetV3Small",
+    inference_bn=False,
+):
+    return mobilenet_v3(
+        "small", input_shape=input_shape, alpha=alpha, minimalistic=minimalistic,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        classes=classes, pooling=pooling, dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, name=name, inference_bn=inference_bn,
+    )
+
+
+def MobileNetV3Large(
+    input_shape=None,
+    alpha=1.0,
+    minimalistic=False,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    classes=1000,
+    pooling=None,
+    dropout_rate=0.2,
+    classifier_activation="softmax",
+    include_preprocessing=True,
+    name="MobileNetV3Large",
+    inference_bn=False,
+):
+    return mobilenet_v3(
+        "large", input_shape=input_shape, alpha=alpha, minimalistic=minimalistic,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        classes=classes, pooling=pooling, dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, name=name, inference_bn=inference_bn,
+    )
+
+
+_DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
+
+    Args:
+        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
+            each side at least 32 (``None``: any size, also with the top, which
+            pools globally first). ImageNet weights are for 224x224; other sizes
+            load them with a warning.
+        alpha: width multiplier: the blocks have ``alpha`` times the filters of
+            the paper's network, rounded to multiples of 8; above 1 the
+            classifier's penultimate layer widens too (ImageNet weights for 0.75
+            and 1.0, only 1.0 when ``minimalistic``).
+        minimalistic: the variant without squeeze-and-excite, hard-swish and 5x5
+            kernels (ReLU and 3x3 kernels throughout).
+        include_top: whether to include the classifier (``conv_2``, ``logits``).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (official
+            ImageNet weights for this ``alpha`` and ``minimalistic``), or the path
+            of a weights file in the same layout.
+        input_tensor: optional Keras tensor to use as the image input (its shape
+            is the input shape when ``input_shape`` is ``None``).
+        classes: number of classes of the top (1000 with ImageNet weights).
+        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
+            ``include_top=False``.
+        dropout_rate: dropout rate before the ``logits`` layer (none when 0).
+        classifier_activation: activation of the top layer; ``"softmax"`` or
+            ``None`` with pretrained weights.
+        include_preprocessing: whether the model starts with a ``Rescaling``
+            layer from pixels in [0, 255] to [-1, 1]; without it, the model
+            expects inputs in [-1, 1].
+        name: the model's name.
+        inference_bn: when ``True``, every BatchNormalization layer normalises with
+            its moving statistics and never updates them — under ``fit``, when
+            nested, cloned or reloaded — while gamma and beta stay trainable.
+
+    Returns:
+        A `keras.Model` that takes pixels in [0, 255] (with
+        ``include_preprocessing``); `keras_applications_bn.mobilenet_v3.preprocess_input`
+        returns its input unchanged.
+    """
+MobileNetV3Small.__doc__ = _DOC.format(model="MobileNetV3Small")
+MobileNetV3Large.__doc__ = _DOC.format(model="MobileNetV3Large")

@@ -1,0 +1,400 @@
+"""NASNetMobile and NASNetLarge (Zoph et al., "Learning Transferable Architectures
+for Scalable Image Recognition", CVPR 2018): the NASNet-A cells of Fig. 4.
+
+After a strided 3x3 stem convolution, two reduction cells bring the resolution
+down, then three stacks of ``num_blocks`` normal cells follow, separated by
+reduction cells that halve the resolution and double the filters. Every cell
+takes the outputs of the two cells before it: ``ip`` (the previous one) and
+``p`` (the one before), which the *adjust block* first brings to ``ip``'s
+resolution and width. The cells' branches are separable convolution blocks
+(twice ReLU, separable convolution, BN) and 3x3 poolings, added in pairs.
+NASNetMobile is NASNet-A (4 @ 1056), NASNetLarge NASNet-A (6 @ 4032).
+
+Layer names, order and weights match Keras' official ImageNet files: with
+``weights="imagenet"`` the model loads ``NASNet-mobile.h5`` / ``NASNet-mobile-no-top.h5``
+or ``NASNet-large.h5`` / ``NASNet-large-no-top.h5`` (cached, like Keras, as
+``nasnet_mobile.h5``, ``nasnet_mobile_no_top.h5``, ``nasnet_large.h5``,
+``nasnet_large_no_top.h5``). Every BatchNormalization has Keras' ``momentum=0.9997``
+and ``epsilon=1e-3``. Default input 224x224 (NASNetMobile) or 331x331
+(NASNetLarge), also without the top; any static size from 32x32 without the top.
+``channels_last`` only, as in Keras; like Keras, NASNetMobile refuses the PyTorch
+backend. Preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
+BatchNormalization runs in inference mode.
+"""
+
+import keras
+from keras import layers
+
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import batch_norm, channel_axis
+
+__all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
+
+BN_MOMENTUM = 0.9997
+BN_EPSILON = 1e-3
+MIN_SIZE = 32
+
+#: The two configurations with official weights: registry key -> (default size,
+#: penultimate_filters, num_blocks, stem_block_filters, skip_reduction, filter_multiplier).
+CONFIGS = {
+    "nasnet_mobile": (224, 1056, 4, 32, False, 2),
+    "nasnet_large": (331, 4032, 6, 96, True, 2),
+}
+
+preprocess_input = imagenet_utils.preprocessor("tf", "NASNet")
+
+
+def bn(x, inference_bn, *, name):
+    """NASNet's BatchNormalization (momentum 0.9997, epsilon 1e-3; axis -1 as Keras has it)."""
+    return batch_norm(
+        x, inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )
+
+
+def conv_1x1(x, filters, *, name):
+    """1x1 convolution without bias, He-normal initialised."""
+    return layers.Conv2D(
+        filters, 1, padding="same", use_bias=False, kernel_initializer="he_normal", name=name
+    )(x)
+
+
+def separable_conv_block(x, filters, kernel_size=3, strides=1, *, inference_bn, block_id):
+    """Twice ReLU -> separable convolution -> BN; the first convolution may be
+    strided (after a TensorFlow-"same" padding of its own)."""
+    with keras.name_scope(f"separable_conv_block_{block_id}"):
+        x = layers.Activation("relu")(x)
+        if strides == 2:
+            x = layers.ZeroPadding2D(
+                padding=correct_pad(x, kernel_size), name=f"separable_conv_1_pad_{block_id}"
+            )(x)
+            padding = "valid"
+        else:
+            padding = "same"
+        x = layers.SeparableConv2D(
+            filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+            name=f"separable_conv_1_{block_id}",
+        )(x)
+        x = bn(x, inference_bn, name=f"separable_conv_1_bn_{block_id}")
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(
+            filters, kernel_size, padding="same", use_bias=False, name=f"separable_conv_2_{block_id}"
+        )(x)
+        return bn(x, inference_bn, name=f"separable_conv_2_bn_{block_id}")
+
+
+def spatial(x):
+    return tuple(x.shape[1:3])
+
+
+def adjust_block(p, ip, filters, *, inference_bn, block_id):
+    """The previous-but-one cell's output ``p``, made to fit the cell's input ``ip``:
+    ``ip`` itself when there is none; halved in resolution by two 1x1/2 paths (the
+    second shifted by one pixel) when ``p`` is larger; projected to ``filters``
+    channels when only the width differs."""
+    with keras.name_scope("adjust_block"):
+        if p is None:
+            return ip
+        if spatial(p) != spatial(ip):
+            with keras.name_scope(f"adjust_reduction_block_{block_id}"):
+                p = layers.Activation("relu", name=f"adjust_relu_1_{block_id}")(p)
+                p1 = layers.AveragePooling2D(1, strides=2, name=f"adjust_avg_pool_1_{block_id}")(p)
+                p1 = conv_1x1(p1, filters // 2, name=f"adjust_conv_1_{block_id}")
+                p2 = layers.ZeroPadding2D(padding=((0, 1), (0, 1)))(p)
+                p2 = layers.Cropping2D(cropping=((1, 0), (1, 0)))(p2)
+                p2 = layers.AveragePooling2D(1, strides=2, name=f"adjust_avg_pool_2_{block_id}")(p2)
+                p2 = conv_1x1(p2, filters // 2, name=f"adjust_conv_2_{block_id}")
+                p = concat([p1, p2])
+                return bn(p, inference_bn, name=f"adjust_bn_{block_id}")
+        if p.shape[channel_axis()] != filters:
+            with keras.name_scope(f"adjust_projection_block_{block_id}"):
+                p = layers.Activation("relu")(p)
+                p = conv_1x1(p, filters, name=f"adjust_conv_projection_{block_id}")
+                return bn(p, inference_bn, name=f"adjust_bn_{block_id}")
+        return p
+
+
+def cell_input(ip, p, filters, *, inference_bn, kind, block_id):
+    """What both cells start with: ``p`` adjusted, and ``h`` = ReLU -> 1x1 conv -> BN of ``ip``."""
+    p = adjust_block(p, ip, filters, inference_bn=inference_bn, block_id=block_id)
+    h = layers.Activation("relu")(ip)
+    h = conv_1x1(h, filters, name=f"{kind}_conv_1_{block_id}")
+    return p, bn(h, inference_bn, name=f"{kind}_bn_1_{block_id}")
+
+
+def avg_pool_3x3(x, *, strides=1, name):
+    return layers.AveragePooling2D(
+        3, strides=strides, padding="same" if strides == 1 else "valid", name=name
+    )(x)
+
+
+def normal_cell(ip, p, filters, *, inference_bn, block_id):
+    """NASNet-A normal cell: five pairwise sums over ``h`` (from ``ip``) and ``p``,
+    concatenated with ``p``. Returns ``(output, ip)``: the next cell's two inputs."""
+    sep = dict(inference_bn=inference_bn)
+    with keras.name_scope(f"normal_A_block_{block_id}"):
+        p, h = cell_input(ip, p, filters, inference_bn=inference_bn, kind="normal", block_id=block_id)
+        with keras.name_scope("block_1"):
+            x1 = layers.add(
+                [
+                    separable_conv_block(h, filters, 5, block_id=f"normal_left1_{block_id}", **sep),
+                    separable_conv_block(p, filters, 3, block_id=f"normal_right1_{block_id}", **sep),
+                ],
+                name=f"normal_add_1_{block_id}",
+            )
+        with keras.name_scope("block_2"):
+            x2 = layers.add(
+                [
+                    separable_conv_block(p, filters, 5, block_id=f"normal_left2_{block_id}", **sep),
+                    separable_conv_block(p, filters, 3, block_id=f"normal_right2_{block_id}", **sep),
+                ],
+                name=f"normal_add_2_{block_id}",
+            )
+        with keras.name_scope("block_3"):
+            x3 = avg_pool_3x3(h, name=f"normal_left3_{block_id}")
+            x3 = layers.add([x3, p], name=f"normal_add_3_{block_id}")
+        with keras.name_scope("block_4"):
+            x4 = layers.add(
+                [
+                    avg_pool_3x3(p, name=f"normal_left4_{block_id}"),
+                    avg_pool_3x3(p, name=f"normal_right4_{block_id}"),
+                ],
+                name=f"normal_add_4_{block_id}",
+            )
+        with keras.name_scope("block_5"):
+            x5 = separable_conv_block(h, filters, 3, block_id=f"normal_left5_{block_id}", **sep)
+            x5 = layers.add([x5, h], name=f"normal_add_5_{block_id}")
+        x = concat([p, x1, x2, x3, x4, x5], name=f"normal_concat_{block_id}")
+    return x, ip
+
+
+def reduction_cell(ip, p, filters, *, inference_bn, block_id):
+    """NASNet-A reduction cell: strided separable convolutions and 3x3/2 poolings
+    halve the resolution; four of its sums are concatenated. Returns ``(output, ip)``."""
+    sep = dict(inference_bn=inference_bn, strides=2)
+    with keras.name_scope(f"reduction_A_block_{block_id}"):
+        p, h = cell_input(ip, p, filters, inference_bn=inference_bn, kind="reduction", block_id=block_id)
+        h3 = layers.ZeroPadding2D(padding=correct_pad(h, 3), name=f"reduction_pad_1_{block_id}")(h)
+        with keras.name_scope("block_1"):
+            x1 = layers.add(
+                [
+                    separable_conv_block(h, filters, 5, block_id=f"reduction_left1_{block_id}", **sep),
+                    separable_conv_block(p, filters, 7, block_id=f"reduction_right1_{block_id}", **sep),
+                ],
+                name=f"reduction_add_1_{block_id}",
+            )
+        with keras.name_scope("block_2"):
+            x2 = layers.add(
+                [
+                    layers.MaxPooling2D(3, strides=2, name=f"reduction_left2_{block_id}")(h3),
+                    separable_conv_block(p, filters, 7, block_id=f"reduction_right2_{block_id}", **sep),
+                ],
+                name=f"reduction_add_2_{block_id}",
+            )
+        with keras.name_scope("block_3"):
+            x3 = layers.add(
+                [
+                    avg_pool_3x3(h3, strides=2, name=f"reduction_left3_{block_id}"),
+                    separable_conv_block(p, filters, 5, block_id=f"reduction_right3_{block_id}", **sep),
+                ],
+                name=f"reduction_add3_{block_id}",
+            )
+        with keras.name_scope("block_4"):
+            x4 = avg_pool_3x3(x1, name=f"reduction_left4_{block_id}")
+            x4 = layers.add([x2, x4])
+        with keras.name_scope("block_5"):
+            x5 = layers.add(
+                [
+                    separable_conv_block(
+                        x1, filters, 3, inference_bn=inference_bn, block_id=f"reduction_left4_{block_id}"
+                    ),
+                    layers.MaxPooling2D(3, strides=2, name=f"reduction_right5_{block_id}")(h3),
+                ],
+                name=f"reduction_add4_{block_id}",
+            )
+        x = concat([x2, x3, x4, x5], name=f"reduction_concat_{block_id}")
+    return x, ip
+
+
+def stem(x, filters, *, inference_bn):
+    """3x3/2 convolution (valid padding) and BN."""
+    x = layers.Conv2D(
+        filters, 3, strides=2, padding="valid", use_bias=False,
+        kernel_initializer="he_normal", name="stem_conv1",
+    )(x)
+    return bn(x, inference_bn, name="stem_bn1")
+
+
+def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
+    """Global average pooling and ``predictions``, or ``pooling`` (the poolings unnamed, as in Keras)."""
+    if include_top:
+        x = layers.GlobalAveragePooling2D()(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return imagenet_utils.pooling_head(x, pooling, named=False)
+
+
+def weights_name_of(config, weights):
+    """The registry key of the ImageNet file for the configuration ``config``."""
+    for key, known in CONFIGS.items():
+        if config == known:
+            return key
+    if weights == "imagenet":
+        raise ValueError(
+            "ImageNet weights exist for NASNetMobile and NASNetLarge only: with "
+            "weights='imagenet', (default_size, penultimate_filters, num_blocks, "
+            "stem_block_filters, skip_reduction, filter_multiplier) must be "
+            f"{CONFIGS['nasnet_mobile']} or {CONFIGS['nasnet_large']}, got {config}. "
+            "Use weights=None or a weights file for other configurations."
+        )
+    return None
+
+
+def check_static_size(img_input, input_shape):
+    """NASNet's cells decide from static shapes where ``p`` must be reduced; an
+    unknown height or width would build a network that fails when called."""
+    if None in spatial(img_input):
+        raise ValueError(
+            "NASNet needs a static input height and width: its cells compare the "
+            "resolutions of their two inputs while the model is built. Got "
+            f"input_shape={input_shape if input_shape is not None else tuple(img_input.shape[1:])}; "
+            "pass e.g. input_shape=(224, 224, 3)."
+        )
+
+
+def NASNet(
+    input_shape=None,
+    penultimate_filters=4032,
+    num_blocks=6,
+    stem_block_filters=96,
+    skip_reduction=True,
+    filter_multiplier=2,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    default_size=None,
+    classifier_activation="softmax",
+    name="NASNet",
+    inference_bn=False,
+):
+    """NASNet-A (``num_blocks`` @ ``penultimate_filters``), the builder behind
+    NASNetMobile and NASNetLarge (like Keras' own ``nasnet.NASNet``).
+
+    ``stem_block_filters`` is the stem convolution's width, ``filter_multiplier``
+    the factor by which each reduction widens the cells, ``skip_reduction``
+    whether a normal cell after a reduction cell takes as ``p`` the input of
+    the reduction cell's predecessor rather than that of the reduction cell
+    itself; ``default_size`` (331 when ``None``) is the input size without an
+    ``input_shape``. The other arguments are those of :func:`NASNetMobile`.
+    """
+    require_channels_last("NASNet")
+    if default_size is None:
+        default_size = 331
+    if penultimate_filters % (24 * filter_multiplier**2) != 0:
+        raise ValueError(
+            "`penultimate_filters` must be a multiple of 24 * filter_multiplier ** 2 "
+            f"= {24 * filter_multiplier**2} for NASNet-A, got "
+            f"penultimate_filters={penultimate_filters}."
+        )
+    weights_name = weights_name_of(
+        (default_size, penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
+         filter_multiplier),
+        weights,
+    )
+    if input_shape is None and input_tensor is None:
+        input_shape = (default_size, default_size, 3)
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
+        min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+    )
+    check_static_size(img_input, input_shape)
+
+    filters = penultimate_filters // 24
+    cell = dict(inference_bn=inference_bn)
+    x = stem(img_input, stem_block_filters, inference_bn=inference_bn)
+    x, p = reduction_cell(x, None, filters // filter_multiplier**2, block_id="stem_1", **cell)
+    x, p = reduction_cell(x, p, filters // filter_multiplier, block_id="stem_2", **cell)
+
+    # ids as in Keras: normal cells 0..N-1, reduce_N, N+1..2N, reduce_2N, 2N+1..3N
+    for i in range(num_blocks):
+        x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
+    for stage in (1, 2):
+        filters *= filter_multiplier
+        x, p_reduced = reduction_cell(x, p, filters, block_id=f"reduce_{stage * num_blocks}", **cell)
+        if not skip_reduction:
+            p = p_reduced
+        for i in range(stage * num_blocks + 1, (stage + 1) * num_blocks + 1):
+            x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
+
+    x = layers.Activation("relu")(x)
+    x = classifier_top(
+        x, include_top=include_top, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=weights_name, include_top=include_top,
+    )
+
+
+def refuse_torch_backend(model):
+    """Keras does not offer NASNetMobile on the PyTorch backend; nor do we."""
+    if keras.backend.backend() == "torch":
+        raise ValueError(
+            f"{model} is not available with the torch backend (Keras refuses it too, "
+            "for an outstanding bug). Use the TensorFlow or JAX backend."
+        )
+
+
+def NASNetMobile(
+    input_shape=None,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="nasnet_mobile",
+    inference_bn=False,
+):
+    refuse_torch_backend("NASNetMobile")
+    default_size, *config = CONFIGS["nasnet_mobile"]
+    return NASNet(
+        input_shape, *config, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+def NASNetLarge(
+    input_shape=None,
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="nasnet_large",
+    inference_bn=False,
+):
+    default_size, *config = CONFIGS["nasnet_large"]
+    return NASNet(
+        input_shape, *config, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+    )
+
+
+for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
+    _fn.__doc__ = imagenet_utils.model_docstring(
+        _fn.__name__, module="nasnet", top="the classifier (global average pooling + ``predictions``)",
+        default_size=_size, min_size=MIN_SIZE, mode="tf",
+    ).replace(
+        "each side at least 32;",
+        f"each side at least 32 and known ({_size}x{_size} when\n"
+        "            ``None``, also without the top);",
+    )
+del _fn, _size
