@@ -4,8 +4,8 @@
 # Optional stage (CI runs it after `make test`; KAB_CI_BACKENDS=0 turns it off there):
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
-#                 and once with KERAS_BACKEND=torch (about 5 minutes on 2 cores for the
-#                 12 architectures of tests/architectures.py, installation included)
+#                 and once with KERAS_BACKEND=torch, one architecture per family
+#                 (KAB_BACKENDS_ARCHS=all: every entry of tests/architectures.py, slower)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
