@@ -1,12 +1,19 @@
 # Two commands on a fresh machine:
 #   make demo   - creates .venv, installs the package, runs the offline demo
 #   make test   - creates .venv, installs the package with test extras, runs pytest
+# Optional stage (CI runs it after `make test`; KAB_CI_BACKENDS=0 turns it off there):
+#   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
+#                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
+#                 and once with KERAS_BACKEND=torch, one architecture per family
+#                 (KAB_BACKENDS_ARCHS=all: every entry of tests/architectures.py, slower)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+BACKENDS_VENV ?= .venv-backends
+BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-backends bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +41,18 @@ bench: $(VENV)/.installed-bench
 test: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
 
+$(BACKENDS_PY):
+	$(PYTHON) -m venv $(BACKENDS_VENV)
+	$(BACKENDS_PY) -m pip install --quiet --upgrade pip
+
+$(BACKENDS_VENV)/.installed-backends: $(BACKENDS_PY) setup.py
+	$(BACKENDS_PY) -m pip install --quiet -e ".[backends]"
+	touch $@
+
+# The same tests once per backend; a backend that cannot be imported fails the stage.
+test-backends: $(BACKENDS_VENV)/.installed-backends
+	KERAS_BACKEND=jax $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(BACKENDS_VENV) build *.egg-info .pytest_cache

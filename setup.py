@@ -9,6 +9,10 @@ VERSION = re.search(
 ).group(1)
 
 TEST_EXTRAS = ["pytest>=7", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"]
+# The optional backend stage (`make test-backends`): tests/backends under JAX and
+# PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
+# plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
+BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax"]
 
 setup(
     name="keras-applications-bn",
@@ -27,6 +31,7 @@ setup(
         "demo": ["scikit-learn>=1.3"],
         "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"],
         "test": TEST_EXTRAS,
+        "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],
     },
     classifiers=[

@@ -281,7 +281,12 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     stay identical and a multi-replica step equals a one-device step on the
     same global batch.
 
-    Limits: not yet for JAX's stateless training (``LayerwiseLR`` then raises).
+    On JAX, which trains statelessly (``fit`` calls ``stateless_apply``), Keras'
+    base implementation runs :meth:`apply` on the given values in a
+    ``StatelessScope``, so the wrapped optimizer's update and the rescaling above
+    apply as in stateful training, just as exactly (a step with factor ``f``
+    equals the step with learning rate ``f * lr`` for the optimizers above; not a
+    rescaled gradient). PyTorch trains statefully, as TensorFlow does.
     """
 
     def __init__(self, optimizer, multipliers, name=None, **kwargs):
@@ -336,9 +341,6 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             [v for v in var_list if self.multiplier(v) != 0.0]
         )
         super().build(var_list)
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        raise NotImplementedError("LayerwiseLR does not support stateless (JAX) training yet.")
 
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:

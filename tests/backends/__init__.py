@@ -1,0 +1,1 @@
+"""The backend stage (a package, so its conftest does not shadow tests/conftest.py)."""
