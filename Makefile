@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   - creates .venv, installs the package, runs the offline demo
 #   make test   - creates .venv, installs the package with test extras, runs pytest
+#                 in TEST_JOBS processes (pytest-xdist; default 2, one a core here)
 # Optional stage (CI runs it after `make test`; KAB_CI_BACKENDS=0 turns it off there):
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
@@ -10,6 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
@@ -39,7 +41,7 @@ bench: $(VENV)/.installed-bench
 	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 $(abspath $(PY)) run_all.py --plot ../docs/performance.png
 
 test: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 $(BACKENDS_PY):
 	$(PYTHON) -m venv $(BACKENDS_VENV)
