@@ -340,15 +340,6 @@ def NASNet(
     )
 
 
-def refuse_torch_backend(model):
-    """Keras does not offer NASNetMobile on the PyTorch backend; nor do we."""
-    if keras.backend.backend() == "torch":
-        raise ValueError(
-            f"{model} is not available with the torch backend (Keras refuses it too, "
-            "for an outstanding bug). Use the TensorFlow or JAX backend."
-        )
-
-
 def NASNetMobile(
     input_shape=None,
     include_top=True,
@@ -360,7 +351,6 @@ def NASNetMobile(
     name="nasnet_mobile",
     inference_bn=False,
 ):
-    refuse_torch_backend("NASNetMobile")
     default_size, *config = CONFIGS["nasnet_mobile"]
     return NASNet(
         input_shape, *config, include_top=include_top, weights=weights,

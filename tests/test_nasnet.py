@@ -156,17 +156,6 @@ def test_channels_first_is_refused_like_keras():
         keras.config.set_image_data_format(previous)
 
 
-def test_mobile_is_refused_on_torch_like_keras(monkeypatch):
-    import keras.src.backend
-
-    for module in (keras.backend, keras.src.backend):  # ours reads the first, Keras the second
-        monkeypatch.setattr(module, "backend", lambda: "torch")
-    with pytest.raises(ValueError, match="NASNetMobile is not available with the torch backend"):
-        nasnet.NASNetMobile(weights=None)
-    with pytest.raises(ValueError, match="torch"):
-        keras.applications.NASNetMobile(weights=None)
-
-
 @pytest.mark.parametrize(
     "fn,kwargs,match",
     [
