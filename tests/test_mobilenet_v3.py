@@ -38,8 +38,9 @@ def test_imagenet_picks_the_file_of_its_variant_and_alpha(tmp_path, http_server,
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]  # 224x224: no warning
     assert ours.name == "MobileNetV3Small"
     x = images((224, 224, 3), n=2) * 255.0
-    # pinned; the top has dropout, so compare inference calls
-    assert_same_outputs(ours.predict(x, verbose=0), top(x, training=False))
+    # pinned; the top has dropout, so compare inference calls, compiled against
+    # compiled (eager and compiled rounding differ, and the SE gates amplify it)
+    assert_same_outputs(ours.predict(x, verbose=0), top.predict(x, verbose=0))
 
     # other sizes load the 224 file with a warning; an integer alpha names the
     # file as float(alpha) ("1.0"); headless files are the "_no_top_v2" ones
