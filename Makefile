@@ -2,7 +2,7 @@
 #   make demo   - creates .venv, installs the package, runs the offline demo
 #   make test   - creates .venv, installs the package with test extras, runs pytest
 #                 in TEST_JOBS processes (pytest-xdist; default 2, one a core here)
-# Optional stage (CI runs it after `make test`; KAB_CI_BACKENDS=0 turns it off there):
+# Optional stage (CI runs it after `make test` when KAB_CI_BACKENDS=1):
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
 #                 and once with KERAS_BACKEND=torch, one architecture per family

@@ -69,7 +69,13 @@ def pinned(request, tmp_path_factory):
     does against the state it finds)."""
     arch = request.param
     path = tmp_path_factory.mktemp(arch.id) / "official_layout_notop.h5"
-    return (arch,) + official_pair(arch, path, include_top=False)
+    reference, ours = official_pair(arch, path, include_top=False)
+    # the contract is about BN: dropout inside the base (EfficientNet's drop
+    # connect) is meant to differ between training and inference calls
+    for layer in ours._flatten_layers():
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    return arch, reference, ours
 
 
 def with_head(base, shape, optimizer=None, classes=3):
@@ -194,8 +200,13 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
     assert kab.adapt_bn_statistics(base, x[:N], batch_size=N) == N
     for layer, a in zip(layers, inputs):
         mean, var = channel_moments(a, layer.axis)
-        np.testing.assert_allclose(numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-5, err_msg=layer.name)
-        np.testing.assert_allclose(numpy(layer.moving_variance), var, rtol=1e-3, atol=1e-5, err_msg=layer.name)
+        # float32 rounding of the two forward passes, relative to each layer's scale
+        np.testing.assert_allclose(
+            numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(mean).max()), err_msg=layer.name
+        )
+        np.testing.assert_allclose(
+            numpy(layer.moving_variance), var, rtol=1e-3, atol=1e-5 * max(1.0, var.max()), err_msg=layer.name
+        )
 
     # two batches: the first layer (whose inputs no BN changes) gets the moments
     # over all samples, not an average of per-batch moments
