@@ -71,9 +71,6 @@ STAGES = (
     Stage(3, 1, 192, 320, 6, 1, 0.25),
 )
 
-#: ImageNet per-channel standard deviation (RGB), which the official files hold
-#: as the ``Normalization`` layer's variance.
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
 def mbconv_block(
@@ -128,7 +125,8 @@ def stem(x, filters, *, activation, inference_bn, imagenet):
     x = layers.Rescaling(1.0 / 255.0)(x)
     x = layers.Normalization(axis=axis)(x)
     if imagenet:
-        x = layers.Rescaling([1.0 / math.sqrt(std) for std in IMAGENET_STD_RGB])(x)
+        # the official files hold the ImageNet std where the variance belongs
+        x = layers.Rescaling([1.0 / math.sqrt(std) for std in imagenet_utils.IMAGENET_STD_RGB])(x)
     x = layers.ZeroPadding2D(correct_pad(x, 3), name="stem_conv_pad")(x)
     x = layers.Conv2D(
         filters, 3, strides=2, padding="valid", use_bias=False,

@@ -54,9 +54,6 @@ preprocess_input = inside_model_preprocessor("EfficientNetV2")
 #: Momentum of every BatchNormalization of EfficientNetV2.
 BN_MOMENTUM = 0.9
 
-#: ImageNet per-channel mean and standard deviation (RGB), for B0-B3's input.
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 #: One stage of blocks before scaling: ``fused`` picks FusedMBConv over MBConv.
 Stage = collections.namedtuple(
@@ -187,7 +184,8 @@ def preprocessing(x, *, imagenet_statistics):
     if imagenet_statistics:
         x = layers.Rescaling(scale=1.0 / 255)(x)
         return layers.Normalization(
-            mean=list(IMAGENET_MEAN_RGB), variance=[std**2 for std in IMAGENET_STD_RGB],
+            mean=list(imagenet_utils.IMAGENET_MEAN_RGB),
+            variance=[std**2 for std in imagenet_utils.IMAGENET_STD_RGB],
             axis=3 if channel_axis() == -1 else 1,
         )(x)
     return layers.Rescaling(scale=1.0 / 128.0, offset=-1)(x)

@@ -26,8 +26,10 @@ __all__ = [
 
 _MODES = ("caffe", "tf", "torch")
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
+#: ImageNet per-channel mean and standard deviation (RGB, in [0, 1]): "torch" mode,
+#: and the in-model normalisation of EfficientNet/EfficientNetV2.
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 _class_index = None
 
@@ -96,7 +98,7 @@ def _normalize(x, ndim, data_format, mode, flip, constant):
         return x / 127.5 - 1.0
     if mode == "torch":
         x = x / 255.0
-        return (x - constant(_TORCH_MEAN)) / constant(_TORCH_STD)
+        return (x - constant(IMAGENET_MEAN_RGB)) / constant(IMAGENET_STD_RGB)
     channel_axis = -1 if data_format == "channels_last" else ndim - 3
     return flip(x, channel_axis) - constant(_CAFFE_MEAN_BGR)  # RGB -> BGR, centre
 
