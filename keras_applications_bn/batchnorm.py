@@ -182,11 +182,18 @@ def _adapting_class(cls):
 
 
 def _compiled(fn):
-    """``fn`` compiled for the current backend (eager where it is not TensorFlow)."""
-    if keras.backend.backend() == "tensorflow":
+    """``fn`` compiled for the current backend (eager where it is not TensorFlow;
+    under PyTorch without autograd, which would otherwise record the whole pass
+    because gamma/beta and the kernels require gradients)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         return tf.function(fn, reduce_retracing=True)
+    if backend == "torch":
+        import torch
+
+        return torch.no_grad()(fn)
     return fn
 
 
