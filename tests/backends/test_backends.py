@@ -264,7 +264,11 @@ def small_network(inference_bn=True, keras_bn=False):
 
 LAYERWISE = [
     ("sgd", lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
-    ("adam", lambda: keras.optimizers.Adam(0.01)),
+    # epsilon well above the smallest gradients: at Adam's first step an element
+    # moves lr * g / (|g| + epsilon), and with the default 1e-7 a gradient near
+    # 1e-7 turns float32 noise between two runs into a 4e-4 relative difference
+    # (seen once on PyTorch), which is not the factor under test
+    ("adam", lambda: keras.optimizers.Adam(0.01, epsilon=1e-3)),
 ]
 
 
