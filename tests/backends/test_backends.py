@@ -213,12 +213,14 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
     for layer, a in zip(layers, inputs):
         mean, var = channel_moments(a, layer.axis)
         # float32 rounding of the two forward passes (compiled differently),
-        # relative to each layer's scale
+        # grown through depth, relative to each layer's scale: measured up to
+        # 1.2e-5 of it (ResNet50's conv5 on TensorFlow); a wrong moment (another
+        # layer's inputs, per-batch averages, a Bessel factor) is off by far more
         np.testing.assert_allclose(
-            numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(mean).max()), err_msg=layer.name
+            numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(mean).max()), err_msg=layer.name
         )
         np.testing.assert_allclose(
-            numpy(layer.moving_variance), var, rtol=1e-3, atol=1e-5 * max(1.0, var.max()), err_msg=layer.name
+            numpy(layer.moving_variance), var, rtol=1e-3, atol=1e-4 * max(1.0, var.max()), err_msg=layer.name
         )
 
     # two batches: the first layer (whose inputs no BN changes) gets the moments
