@@ -14,7 +14,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -255,3 +254,17 @@ def python_env():
         [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
     return env
+
+
+def synthetic_class_index():
+    """A class index in the official JSON shape (``{"0": ["n01440764", "tench"], ...}``).
+
+    The tests serve this instead of the real ``imagenet_class_index.json``, which a
+    clone of the repository does not have: 1000 entries, WordNet-style ids and
+    names made from the index, so a decoded label says which index it came from.
+    """
+    import json
+
+    index = {str(i): [f"n{i + 1:08d}", f"class_{i:03d}"] for i in range(1000)}
+    return json.dumps(index, sort_keys=False).encode("utf-8")
+

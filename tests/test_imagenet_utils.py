@@ -2,7 +2,6 @@
 
 import dataclasses
 import hashlib
-import shutil
 
 import keras
 import numpy as np
@@ -11,7 +10,10 @@ import pytest
 from keras_applications_bn import imagenet_utils, weights as weights_lib
 from keras_applications_bn.resnet50 import ResNet50, preprocess_input as resnet_preprocess
 
-from conftest import SHARED_DATA
+from conftest import synthetic_class_index
+
+# the generator's output, pinned: a change to it must be deliberate
+SYNTHETIC_INDEX_MD5 = "5e9a62d0bf4ef346114f8614ad43ff27"
 
 
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
@@ -53,8 +55,9 @@ def test_preprocess_rejects_bad_arguments():
 
 @pytest.fixture
 def class_index_server(http_server, monkeypatch):
-    """The shared copy of the class index served through the mirror, pinned by its own hash."""
-    data = (SHARED_DATA / "imagenet_class_index.json").read_bytes()
+    """A synthetic class index served through the mirror, pinned by its own hash."""
+    data = synthetic_class_index()
+    assert hashlib.md5(data).hexdigest() == SYNTHETIC_INDEX_MD5
     entry = weights_lib.get("imagenet_class_index")
     http_server.put(entry.path, data)
     monkeypatch.setitem(
@@ -70,9 +73,9 @@ def test_decode_predictions(class_index_server, isolated_keras_home):
     preds[0, [1, 2, 3]] = [0.1, 0.7, 0.2]
     preds[1, 999] = 1.0
     result = imagenet_utils.decode_predictions(preds, top=3)
-    assert [r[1] for r in result[0]] == ["great_white_shark", "tiger_shark", "goldfish"]
-    assert result[0][0][0] == "n01484850" and result[0][0][2] == pytest.approx(0.7)
-    assert result[1][0][:2] == ("n15075141", "toilet_tissue")
+    assert [r[1] for r in result[0]] == ["class_002", "class_003", "class_001"]
+    assert result[0][0][0] == "n00000003" and result[0][0][2] == pytest.approx(0.7)
+    assert result[1][0][:2] == ("n00001000", "class_999")
     assert (isolated_keras_home / "models" / "imagenet_class_index.json").is_file()
     assert len(class_index_server.requests) == 1
 
@@ -81,17 +84,17 @@ def test_decode_predictions_reuses_keras_cache_offline(isolated_keras_home, monk
     """A Keras cache that already holds the official file is used, offline."""
     cache = isolated_keras_home / "models"
     cache.mkdir(exist_ok=True)
-    shutil.copy(SHARED_DATA / "imagenet_class_index.json", cache / "imagenet_class_index.json")
+    data = synthetic_class_index()
+    (cache / "imagenet_class_index.json").write_bytes(data)
     entry = weights_lib.get("imagenet_class_index")
-    data = (cache / "imagenet_class_index.json").read_bytes()
-    # the shared copy is not byte-identical to the official file; pin its own hash
+    # the synthetic index is not the official file; pin its own hash
     monkeypatch.setitem(
         weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest())
     )
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
     preds = np.eye(1000, dtype="float32")[:1]
-    assert imagenet_utils.decode_predictions(preds, top=1)[0][0][1] == "tench"
+    assert imagenet_utils.decode_predictions(preds, top=1)[0][0][1] == "class_000"
 
 
 def test_decode_predictions_offline_and_missing(monkeypatch):
