@@ -15,7 +15,7 @@ TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test test-backends bench clean
+.PHONY: demo test test-slow test-all test-backends bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,16 @@ $(VENV)/.installed-bench: $(PY) setup.py
 bench: $(VENV)/.installed-bench
 	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 $(abspath $(PY)) run_all.py --plot ../docs/performance.png
 
+# The fast lane (the README's test command): everything not marked slow.
 test: $(VENV)/.installed-test
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not slow" $(PYTEST_ARGS)
+
+# The slow lane: tests marked slow (CI runs it after `make test`).
+test-slow: $(VENV)/.installed-test
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no test is marked slow
+
+# Both lanes in one run.
+test-all: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 $(BACKENDS_PY):
