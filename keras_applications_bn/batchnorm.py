@@ -299,6 +299,20 @@ class _Moments:
         return self.m2 / self.count
 
 
+def _with_prior(layer, mean, variance, prior, samples):
+    """Partial adaptation: mix the layer's current statistics, weighted by ``prior``
+    samples, with those measured on ``samples`` samples (float64)."""
+    if prior == 0:
+        return mean, variance
+    source = prior / (prior + samples)
+    old_mean = np.asarray(ops.convert_to_numpy(layer.moving_mean), np.float64)
+    old_variance = np.asarray(ops.convert_to_numpy(layer.moving_variance), np.float64)
+    return (
+        source * old_mean + (1.0 - source) * mean,
+        source * old_variance + (1.0 - source) * variance,
+    )
+
+
 # -- under a tf.distribute strategy (TensorFlow backend only) -----------------
 #
 # Each replica runs the pass on its share of every global batch, split as the
@@ -449,7 +463,7 @@ def _iterable_dataset(data):
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
-def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
+def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, prior=0):
     """Re-estimate BN moving statistics on ``data`` (AdaBN, "precise BN").
 
     Runs ``model`` once over ``data`` and sets each BatchNormalization layer's
@@ -489,6 +503,13 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         steps: stop after this many batches (default: all of ``data``).
         layers: adapt only these BN layers of ``model`` (default: all); the others
             keep their statistics and run in inference mode during the pass.
+        prior: ``N``, the weight of the current (source) statistics counted in
+            samples, for partial adaptation (Schneider et al., NeurIPS 2020):
+            with ``n`` samples of ``data`` each adapted layer gets
+            ``mean = N/(N+n) * mean_source + n/(N+n) * mean_data`` and likewise
+            ``variance``. ``0`` (the default) replaces the statistics. A few
+            target samples (1-32) with ``N`` of 8-64 help where full
+            replacement hurts.
 
     Returns:
         The number of samples the statistics were computed on.
@@ -499,6 +520,10 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ValueError(f"`steps` must be a positive int or None, got {steps!r}.")
+    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`prior` must be a number of samples (>= 0), got {prior!r}.")
+    if not np.isfinite(prior) or prior < 0:
+        raise ValueError(f"`prior` must be a finite number of samples >= 0 (0 replaces the statistics), got {prior!r}.")
 
     moments = {id(layer): _Moments() for layer in layers}
     originals = {id(layer): layer.__class__ for layer in layers}
@@ -533,8 +558,9 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         if stats.mean is None:
             unreached.append(layer.name)
             continue
-        layer.moving_mean.assign(stats.mean.astype(layer.moving_mean.dtype))
-        layer.moving_variance.assign(stats.variance.astype(layer.moving_variance.dtype))
+        mean, variance = _with_prior(layer, stats.mean, stats.variance, float(prior), samples)
+        layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
     if unreached:
         warnings.warn(
             f"adapt_bn_statistics: no data reached {len(unreached)} BN layer(s) "
