@@ -66,6 +66,8 @@ _EXPORTS = {
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
     "lr_multipliers": "finetune",
+    "AdaptBNStatistics": "callbacks",
+    "GradualUnfreezing": "callbacks",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
 }
@@ -73,6 +75,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "callbacks",
     "densenet",
     "efficientnet",
     "efficientnet_v2",
