@@ -8,7 +8,15 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
 ).group(1)
 
-TEST_EXTRAS = ["pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"]
+# keras-hub: tests/test_keras_hub.py (0.32.0 installs without changing keras/tensorflow/numpy)
+TEST_EXTRAS = [
+    "pytest>=7",
+    "pytest-xdist>=3",
+    "scikit-learn>=1.3",
+    "mlxtend>=0.23",
+    "scikit-image>=0.21",
+    "keras-hub==0.32.0",
+]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
 # plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
@@ -29,7 +37,7 @@ setup(
     install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
     extras_require={
         "demo": ["scikit-learn>=1.3"],
-        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"],
+        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "matplotlib>=3.7"],
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],

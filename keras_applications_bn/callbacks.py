@@ -16,7 +16,9 @@ import keras
 from keras_applications_bn.batchnorm import adapt_bn_statistics
 from keras_applications_bn.finetune import (
     LayerwiseLR,
+    _bn_modes,
     _containers,
+    _keep_bn_modes,
     _leaf_layers,
     _position,
     _unfreeze_layer,
@@ -303,6 +305,8 @@ def _unfreeze(model, chosen):
     for layer in others:
         if layer.trainable != states[id(layer)]:
             layer.trainable = states[id(layer)]
+    modes = _bn_modes(model)
     for layer in chosen:
         _unfreeze_layer(layer, bn_pins.get(id(layer), False))
+    _keep_bn_modes(model, modes)
 

@@ -18,7 +18,7 @@ import fnmatch
 import keras
 from keras import ops
 
-from keras_applications_bn.batchnorm import fit_mode, forget_traced_functions
+from keras_applications_bn.batchnorm import bn_layers, fit_mode, forget_traced_functions
 from keras_applications_bn.layers import BatchNormalization, convert
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
@@ -77,6 +77,33 @@ def _unfreeze_layer(layer, used_moving_statistics):
         if isinstance(layer, BatchNormalization):
             layer.affine_trainable = True
     layer.trainable = True
+    if not isinstance(layer, keras.layers.BatchNormalization):
+        for inner in bn_layers(layer):  # BN layers held by a subclassed block
+            if isinstance(inner, BatchNormalization):
+                inner.affine_trainable = True
+
+
+def _bn_modes(model):
+    """Whether each BN layer of ``model`` (by id) uses its moving statistics in ``fit``."""
+    return {id(layer): _uses_moving_statistics(layer) for layer in bn_layers(model)}
+
+
+def _keep_bn_modes(model, modes):
+    """Give every BN layer of ``model`` back the mode ``modes`` recorded.
+
+    A ``trainable`` flag set on a layer that holds BN layers (a subclassed block,
+    a nested model) reaches them and, in Keras 3, switches their mode.
+    """
+    for layer in bn_layers(model):
+        uses_moving = modes.get(id(layer))
+        if uses_moving is None or uses_moving == _uses_moving_statistics(layer):
+            continue
+        if uses_moving:  # made trainable by its parent: pin it, gamma/beta train
+            convert(layer).inference_mode = True
+        else:  # frozen by its parent: keep batch statistics, freeze gamma/beta
+            layer = convert(layer)
+            layer.affine_trainable = False
+            layer.trainable = True
 
 
 def _containers(model, leaf):
@@ -120,8 +147,10 @@ def freeze(model, until=None):
     leaves = _leaf_layers(model)
     stop = len(leaves) - 1 if until is None else _position(leaves, until, "until")
     chosen = leaves[: stop + 1]
+    modes = _bn_modes(model)
     for layer in chosen:
         _freeze_layer(layer)
+    _keep_bn_modes(model, modes)
     forget_traced_functions(model)
     return chosen
 
@@ -157,6 +186,7 @@ def unfreeze(model, start=None):
         for layer in leaves
         if isinstance(layer, keras.layers.BatchNormalization)
     }
+    modes = _bn_modes(model)  # BN layers inside other layers too
     for leaf in chosen:
         for container in _containers(model, leaf):
             if not container.trainable:
@@ -166,6 +196,7 @@ def unfreeze(model, start=None):
             layer.trainable = states[id(layer)]
     for layer in chosen:
         _unfreeze_layer(layer, bn_pins.get(id(layer), False))
+    _keep_bn_modes(model, modes)
     forget_traced_functions(model)
     return chosen
 
