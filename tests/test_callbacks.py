@@ -202,3 +202,25 @@ def test_extending_a_built_optimizer_keeps_its_state():
     new = {path: v.numpy() for path, v in after.items() if path not in before}
     assert any(np.array_equal(v, kernel.numpy()) for p, v in new.items() if p.endswith("average"))
     assert all(not v.any() for p, v in new.items() if p.endswith(("momentum", "velocity")))
+
+
+def test_gradual_unfreezing_under_mixed_float16_extends_the_loss_scale_optimizer():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = net()
+        kabn.freeze(model, until="stage3_relu")
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.01), initial_scale=64.0)
+        model.compile(optimizer, "sparse_categorical_crossentropy")
+        x, y = data()
+        model.fit(x, y, batch_size=24, epochs=1, verbose=0)  # built for the head only
+        scale, steps = float(optimizer.dynamic_scale.numpy()), int(optimizer.iterations.numpy())
+        callback = GradualUnfreezing({1: ["stage3_*"]})
+        callback.set_model(model)
+        callback.on_train_begin()
+        assert float(optimizer.dynamic_scale.numpy()) == scale and int(optimizer.iterations.numpy()) == steps
+        snapshots, _ = fit_recording(model, callback, epochs=2)
+        assert changed(snapshots, 0) == {"head"}
+        assert changed(snapshots, 1) == {"head", "stage3_conv"}
+        assert model.get_layer("stage3_conv").kernel.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
