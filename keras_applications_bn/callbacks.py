@@ -181,9 +181,10 @@ class GradualUnfreezing(keras.callbacks.Callback):
     train step, and an optimizer can only update the variables it was built
     for. At the start of training the callback builds (or extends, keeping its
     state) the optimizer for every variable it will unfreeze; at each stage it
-    retraces the train step. TensorFlow and PyTorch backends (JAX's ``fit``
-    fixes its trainable state for the whole call: there, call ``fit`` once per
-    stage with ``unfreeze`` in between).
+    retraces the train step. Tested on TensorFlow; PyTorch's ``fit`` collects the
+    trainable weights at every step, so it applies there too. Not on JAX, whose
+    ``fit`` fixes its trainable state for the whole call: there, call ``fit``
+    once per stage with ``unfreeze`` in between.
 
     Args:
         schedule: ``{epoch: stage}`` (epochs counted from 0, as in ``fit``). A
@@ -264,6 +265,8 @@ class GradualUnfreezing(keras.callbacks.Callback):
             scope = self.model.distribute_strategy.scope()
         with scope:
             _extend_optimizer(self.model.optimizer, future)
+        # a train step traced by an earlier fit holds the optimizer's replaced slots
+        self.model.make_train_function(force=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch not in self.schedule:

@@ -202,6 +202,10 @@ def test_extending_a_built_optimizer_keeps_its_state():
     new = {path: v.numpy() for path, v in after.items() if path not in before}
     assert any(np.array_equal(v, kernel.numpy()) for p, v in new.items() if p.endswith("average"))
     assert all(not v.any() for p, v in new.items() if p.endswith(("momentum", "velocity")))
+    # the next fit trains with the optimizer's current slots, not those it replaced
+    model.fit(x, y, batch_size=24, epochs=1, verbose=0, callbacks=[callback])
+    head_momentum = [p for p in before if "head_kernel" in p and p.endswith("momentum")]
+    assert head_momentum and not np.array_equal(after[head_momentum[0]].numpy(), before[head_momentum[0]])
 
 
 def test_gradual_unfreezing_under_mixed_float16_extends_the_loss_scale_optimizer():
