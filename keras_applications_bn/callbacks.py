@@ -6,10 +6,9 @@ optimizer's EMA, SWA) are in place. :class:`GradualUnfreezing` unfreezes a
 backbone stage by stage during one ``fit``, keeping every BN layer's mode.
 """
 
+import contextlib
 import fnmatch
 import numbers
-
-import contextlib
 
 import keras
 
