@@ -16,6 +16,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """Members other than the smallest of each family run in the slow lane.
+
+    A test parametrised with an architecture of tests/architectures.py whose
+    ``contract`` is False (ResNet101, DenseNet169, EfficientNetB1..B7, ...) is
+    marked ``slow``: the contract member of its family runs the same code in the
+    fast lane (``make test``); ``make test-slow`` runs the rest.
+    """
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        arch = params.get("arch")
+        if arch is not None and getattr(arch, "contract", True) is False:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def isolated_keras_home(tmp_path, monkeypatch):
     """Every test gets its own empty Keras cache and no mirror/offline settings."""

@@ -112,6 +112,7 @@ def test_clone_model_keeps_mode(arch):
     assert_same_state(before, bn_state(clone))
 
 
+@pytest.mark.slow
 def test_save_and_reload_in_new_process(tmp_path):
     """Every contract architecture, saved as .keras and .h5 and reloaded in one fresh
     process (after a plain package import): still pinned, the same outputs from a

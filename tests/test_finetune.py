@@ -90,6 +90,7 @@ def test_multiplier_matching_and_lr_multipliers():
         lr_multipliers(model, {"nope": 1.0})
 
 
+@pytest.mark.slow
 def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
     path = tmp_path / "m.keras"
     model = mlp()

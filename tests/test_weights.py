@@ -287,6 +287,7 @@ def test_ctrl_c_mid_file_leaves_no_file_and_the_next_run_resumes(fault_server, m
     assert visible_files() == ["w.h5"] and partials() == []
 
 
+@pytest.mark.slow
 def test_killed_process_mid_file_then_a_new_run_resumes(fault_server):
     data = payload(400_000)
     url = fault_server.add("w.h5", data, faults=[("hold", 150_000)])
@@ -311,6 +312,7 @@ def test_killed_process_mid_file_then_a_new_run_resumes(fault_server):
     assert visible_files() == ["w.h5"] and partials() == []
 
 
+@pytest.mark.slow
 def test_four_processes_share_one_download(fault_server, tmp_path):
     data = payload(512 * 1024)
     url = fault_server.add("w.h5", data, default=("slow", 0.03))
