@@ -33,6 +33,8 @@ setup(
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],
+        # `make docs`: the site (mkdocs-material) and its API reference (mkdocstrings)
+        "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
