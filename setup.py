@@ -8,7 +8,10 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
 ).group(1)
 
-TEST_EXTRAS = ["pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"]
+# tf_keras: tests/test_tf_keras.py checks that tf_keras objects are refused.
+TEST_EXTRAS = [
+    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "tf_keras",
+]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
 # plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.

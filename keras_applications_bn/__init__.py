@@ -12,7 +12,12 @@ modules and other tools are imported lazily, on first use.
 
 import importlib
 
-from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn import _tf_keras
+
+# Fail at import, not with a model that silently never trains (see _tf_keras).
+_tf_keras.check_environment()
+
+from keras_applications_bn.layers import BatchNormalization  # noqa: E402
 from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
 
 __version__ = "0.1.0"

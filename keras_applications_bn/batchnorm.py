@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_applications_bn._tf_keras import check_not_tf_keras
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = [
@@ -25,14 +26,20 @@ def bn_layers(model):
 
     Each layer is listed once, in the order Keras tracks them.
     """
-    if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"`model` must be a Keras model or layer, got {type(model).__name__}.")
+    check_model(model)
     found, seen = [], set()
     for layer in model._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in seen:
             seen.add(id(layer))
             found.append(layer)
     return found
+
+
+def check_model(model, argument="model"):
+    """Raise TypeError unless ``model`` is a Keras 3 model or layer (tf_keras's named)."""
+    check_not_tf_keras(model, argument)
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"`{argument}` must be a Keras model or layer, got {type(model).__name__}.")
 
 
 def _models(model):
@@ -45,6 +52,7 @@ def forget_traced_functions(model):
     Keras reads Python attributes of layers (such as the BN mode) when it traces
     ``fit``/``evaluate``/``predict``; the next call after this retraces.
     """
+    check_model(model)
     for m in _models(model):
         for attr in ("train_function", "test_function", "predict_function"):
             if getattr(m, attr, None) is not None:
@@ -605,6 +613,7 @@ def bn_summary(model, print_fn=print):
         ``pinned``, ``trainable``, ``affine_trainable``, ``momentum``, ``epsilon``,
         ``channels``, ``mean_min``, ``mean_max``, ``var_min``, ``var_max``, ``note``.
     """
+    check_model(model)
     rows = []
     for path, layer in _bn_paths(model):
         row = {

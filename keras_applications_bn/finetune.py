@@ -18,7 +18,8 @@ import fnmatch
 import keras
 from keras import ops
 
-from keras_applications_bn.batchnorm import fit_mode, forget_traced_functions
+from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn.batchnorm import check_model, fit_mode, forget_traced_functions
 from keras_applications_bn.layers import BatchNormalization, convert
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
@@ -31,6 +32,7 @@ __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
 
 def _leaf_layers(model):
     """Every layer of ``model`` that is neither a model nor an input, depth-first in model order."""
+    check_model(model)
     leaves = []
 
     def walk(layer):
@@ -295,6 +297,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             raise ValueError(f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`.")
         if isinstance(optimizer, dict):
             optimizer = keras.optimizers.deserialize(optimizer)
+        check_not_tf_keras(optimizer, "optimizer")
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             raise TypeError(f"`optimizer` must be a Keras optimizer, got {type(optimizer).__name__}.")
         super().__init__(learning_rate=0.0, name=name or f"layerwise_{optimizer.name}")

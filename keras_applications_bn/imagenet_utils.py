@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._tf_keras import check_not_tf_keras
 
 __all__ = [
     "preprocess_input",
@@ -53,9 +54,17 @@ def _data_format(data_format):
 def preprocess_input(x, data_format=None, mode="caffe"):
     """Preprocess a batch of RGB images with values in [0, 255].
 
+    Works as `keras.applications.imagenet_utils.preprocess_input` does, in place
+    included: a floating-point NumPy array (float16, float32, float64) is
+    overwritten with the result, so code that ignores the return value gets the
+    same images as with Keras. Use the return value anyway: in ``"caffe"`` mode
+    it is the BGR view of ``x`` (``x`` itself keeps RGB order, each channel
+    centred), and integer arrays, lists, tensors and variables are never
+    modified (a new float array or tensor is returned).
+
     Args:
         x: NumPy array (or nested list) or tensor, 3D (one image) or 4D (a batch),
-            with 3 colour channels in RGB order.
+            with 3 colour channels in RGB order (any number in ``"tf"`` mode).
         data_format: ``"channels_last"``, ``"channels_first"`` or ``None`` for
             Keras' ``image_data_format()``.
         mode: one of
@@ -66,64 +75,98 @@ def preprocess_input(x, data_format=None, mode="caffe"):
               ImageNet mean and standard deviation.
 
     Returns:
-        A new float array or tensor; unlike Keras, a NumPy input is never
-        modified in place.
+        The preprocessed images: ``x`` itself for a float NumPy array in
+        ``"tf"`` and ``"torch"`` mode, a view of ``x`` in ``"caffe"`` mode, else
+        a new float array (``keras.config.floatx()`` for integer input) or tensor.
     """
     if mode not in _MODES:
         raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}.")
     data_format = _data_format(data_format)
     if isinstance(x, (list, tuple)):
-        x = np.asarray(x)
+        x = np.asarray(x)  # a new array: Keras refuses lists (AttributeError)
     if isinstance(x, np.ndarray):
         return _preprocess_numpy(x, data_format, mode)
     return _preprocess_tensor(x, data_format, mode)
 
 
-def _check_rank(ndim):
-    if ndim not in (3, 4):
+def _check_shape(shape, data_format, mode):
+    """Refuse, before anything is modified, what the mode cannot preprocess."""
+    if len(shape) not in (3, 4):
         raise ValueError(
-            f"`x` must be one image (3D) or a batch of images (4D), got {ndim}D input."
+            f"`x` must be one image (3D) or a batch of images (4D), got {len(shape)}D input."
+        )
+    channels = shape[-1] if data_format == "channels_last" else shape[len(shape) - 3]
+    if mode != "tf" and channels is not None and channels != 3:
+        raise ValueError(
+            f"'{mode}' mode needs 3 colour channels (RGB) on the {data_format} axis, "
+            f"got x of shape {tuple(shape)}; check `data_format`."
         )
 
 
-def _per_channel(values, data_format):
-    """A per-channel constant shaped to broadcast against 3D or 4D images."""
+def _per_channel(values, data_format, dtype):
+    """A per-channel constant shaped to broadcast against 3D or 4D images.
+
+    Built from the float64 values, then rounded once to ``dtype``: the constant
+    Keras subtracts or divides by in that dtype."""
     shape = (3,) if data_format == "channels_last" else (3, 1, 1)
-    return np.asarray(values, dtype="float32").reshape(shape)
-
-
-def _normalize(x, ndim, data_format, mode, flip, constant):
-    """The arithmetic of each mode, written once for NumPy and for tensors."""
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    if mode == "torch":
-        x = x / 255.0
-        return (x - constant(IMAGENET_MEAN_RGB)) / constant(IMAGENET_STD_RGB)
-    channel_axis = -1 if data_format == "channels_last" else ndim - 3
-    return flip(x, channel_axis) - constant(_CAFFE_MEAN_BGR)  # RGB -> BGR, centre
+    return np.asarray(values, dtype="float64").reshape(shape).astype(dtype)
 
 
 def _preprocess_numpy(x, data_format, mode):
-    _check_rank(x.ndim)
-    x = x.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else keras.config.floatx())
-    return _normalize(
-        x, x.ndim, data_format, mode,
-        flip=np.flip,
-        constant=lambda v: _per_channel(v, data_format).astype(x.dtype),
-    )
+    _check_shape(x.shape, data_format, mode)
+    if np.issubdtype(x.dtype, np.floating):
+        if not x.flags.writeable:
+            raise ValueError(
+                "`x` is a read-only float array, and `preprocess_input` overwrites "
+                "float arrays in place (as Keras' does); pass a writeable copy, "
+                "`x.copy()`."
+            )
+    else:  # a new array: integer images are left as they are
+        x = x.astype(keras.config.floatx())
+    # Augmented assignments throughout: they write into `x`, as Keras does.
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+        return x
+    if mode == "torch":
+        x /= 255.0
+        x -= _per_channel(IMAGENET_MEAN_RGB, data_format, x.dtype)
+        x /= _per_channel(IMAGENET_STD_RGB, data_format, x.dtype)
+        return x
+    channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
+    x = np.flip(x, axis=channel_axis)  # RGB -> BGR: a view of the caller's array
+    x -= _per_channel(_CAFFE_MEAN_BGR, data_format, x.dtype)
+    return x
 
 
 def _preprocess_tensor(x, data_format, mode):
+    # Augmented assignments as in Keras: a new tensor on TensorFlow and JAX, and the
+    # same in-place update as Keras' on backends whose tensors are mutable (torch).
     ops = keras.ops
-    x = ops.convert_to_tensor(x)
-    _check_rank(len(x.shape))
+    if isinstance(x, keras.Variable):  # left as it is, as by Keras' (on torch, too)
+        x = ops.copy(x)
+    if not keras.backend.is_keras_tensor(x):
+        x = ops.convert_to_tensor(x)
+    _check_shape(tuple(x.shape), data_format, mode)
     if not keras.backend.is_float_dtype(x.dtype):
         x = ops.cast(x, keras.config.floatx())
-    return _normalize(
-        x, len(x.shape), data_format, mode,
-        flip=lambda t, axis: ops.flip(t, axis=axis),
-        constant=lambda v: ops.cast(_per_channel(v, data_format), x.dtype),
-    )
+
+    def constant(values):
+        return ops.convert_to_tensor(_per_channel(values, data_format, "float64"), dtype=x.dtype)
+
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+        return x
+    if mode == "torch":
+        x /= 255.0
+        x -= constant(IMAGENET_MEAN_RGB)
+        x /= constant(IMAGENET_STD_RGB)
+        return x
+    channel_axis = -1 if data_format == "channels_last" else len(x.shape) - 3
+    x = ops.flip(x, axis=channel_axis)  # RGB -> BGR
+    x -= constant(_CAFFE_MEAN_BGR)
+    return x
 
 
 def preprocessor(mode, family):
@@ -137,7 +180,9 @@ def preprocessor(mode, family):
         f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
         "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
         "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
-        "    data_format: 'channels_last', 'channels_first' or None.\n"
+        "    data_format: 'channels_last', 'channels_first' or None.\n\n"
+        "Returns:\n    The preprocessed images. As in Keras, a float NumPy array is\n"
+        "    overwritten in place; use the return value all the same.\n"
     )
     return preprocess
 
@@ -346,6 +391,7 @@ def image_input(
     """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
     by :func:`obtain_input_shape` (``input_tensor``'s shape when ``input_shape`` is
     None)."""
+    check_not_tf_keras(input_tensor, "input_tensor")
     if input_shape is None and input_tensor is not None:
         tensor_shape = getattr(input_tensor, "shape", None)
         if tensor_shape is not None and len(tensor_shape) == 4:

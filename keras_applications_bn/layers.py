@@ -17,6 +17,8 @@ like the BN layer, it must be registered with Keras on a plain
 
 import keras
 
+from keras_applications_bn._tf_keras import check_not_tf_keras
+
 __all__ = [
     "BatchNormalization", "CustomScaleLayer", "Affine", "batch_norm", "channel_axis",
     "convertible", "convert",
@@ -98,6 +100,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self._sync_affine()
 
     def call(self, inputs, training=None, mask=None):
+        # A Keras 3 model called on a tf_keras tensor is traced into TFOpLambda ops
+        # whose weights never train: refuse it (every family but VGG has this layer).
+        check_not_tf_keras(inputs, "The input of a model of this package")
         if self._inference_mode:
             training = False
         return super().call(inputs, training=training, mask=mask)

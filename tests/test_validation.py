@@ -9,7 +9,6 @@ import importlib
 import inspect
 
 import keras
-import numpy as np
 import pytest
 
 import keras_applications_bn as kab
@@ -120,22 +119,7 @@ def test_exports(family):
     assert f'"{family.mode}"' in doc and str(family.default_size) in doc and ".h5" in doc
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_preprocess_input_matches_keras(family):
-    ours = getattr(kab, family.module).preprocess_input
-    reference = getattr(keras.applications, family.module).preprocess_input
-    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
-    np.testing.assert_allclose(ours(x), reference(x.copy()), rtol=1e-6, atol=1e-4)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(keras.ops.convert_to_tensor(x))),
-        keras.ops.convert_to_numpy(reference(keras.ops.convert_to_tensor(x))),
-        rtol=1e-6, atol=1e-4,
-    )
-    chw = np.moveaxis(x, -1, 1)
-    np.testing.assert_allclose(
-        ours(chw, data_format="channels_first"),
-        reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-4,
-    )
+# preprocess_input of every module vs Keras': tests/test_imagenet_utils.py
 
 
 def test_vgg_accepts_inference_bn_and_has_no_bn():
