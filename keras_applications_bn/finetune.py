@@ -408,8 +408,11 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         unmatched = self.unmatched_patterns(var_list)
         if unmatched:
             verb = "matches" if len(unmatched) == 1 else "match"
+            shown = ", ".join(map(repr, unmatched[:5]))
+            if len(unmatched) > 5:
+                shown += f" and {len(unmatched) - 5} more"
             warnings.warn(
-                f"LayerwiseLR: {', '.join(map(repr, unmatched))} {verb} no layer of the "
+                f"LayerwiseLR: {shown} {verb} no layer of the "
                 f"{len(var_list)} trainable variables it was built on, so no factor applies "
                 "there. Patterns are case-sensitive shell patterns of layer names (see "
                 "`[v.path for v in model.trainable_variables]`); a layer with only frozen "
