@@ -113,6 +113,7 @@ def DenseNet(
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -162,6 +162,7 @@ def EfficientNet(
     rounded up), with drop connect rising linearly from 0 to ``drop_connect_rate``
     over the blocks. The public functions are this with the paper's coefficients."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -220,6 +220,7 @@ def EfficientNetV2(
     against the unscaled number of blocks. The public functions are this with
     each variant's table and coefficients."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

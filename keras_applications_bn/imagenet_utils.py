@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._checks import check_bool, check_positive, describe
 from keras_applications_bn._tf_keras import check_not_tf_keras
 
 __all__ = [
@@ -235,10 +236,24 @@ def decode_predictions(preds, top=5):
 # --------------------------------------------------------------------------
 
 
+#: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
+NOT_GIVEN = object()
+
+
 def validate_arguments(
-    *, weights, include_top, classes, classifier_activation, pooling=None
+    *, weights, include_top, classes, classifier_activation, pooling=None,
+    inference_bn=False, alpha=NOT_GIVEN,
 ):
-    """Check the arguments every model function takes; raise a clear error."""
+    """Check the arguments every model function takes; raise a clear error.
+
+    ``inference_bn`` must be ``True`` or ``False`` (NumPy bools too): a truthy
+    string such as ``"no"`` is refused rather than read as ``True``. ``alpha``
+    (the MobileNet families' width; not given for other families) must be a finite number
+    above 0, whatever the weights.
+    """
+    check_bool(inference_bn, "inference_bn")
+    if alpha is not NOT_GIVEN:
+        check_positive(alpha, "alpha")
     if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
         if not isinstance(weights, (str, os.PathLike)):
             raise TypeError(
@@ -378,6 +393,41 @@ def obtain_input_shape(
     return input_shape
 
 
+def _merge_tensor_shape(input_tensor, input_shape):
+    """The input shape to validate when ``input_tensor`` is given: the tensor's
+    own shape (without batch), with any dimension it leaves unknown taken from
+    ``input_shape``. A known dimension that ``input_shape`` gives otherwise is an
+    error (the model would be built on the tensor, not on ``input_shape``)."""
+    tensor_shape = getattr(input_tensor, "shape", None)
+    if tensor_shape is None:
+        raise TypeError(
+            "`input_tensor` must be a Keras tensor (e.g. `keras.Input((224, 224, 3))`) "
+            f"or a backend tensor, got {describe(input_tensor)}."
+        )
+    tensor_shape = tuple(None if d is None else int(d) for d in tensor_shape)
+    if len(tensor_shape) != 4:
+        raise ValueError(
+            "`input_tensor` must be a batch of images (4D: batch, then 3 image "
+            f"dimensions), got a tensor of shape {tensor_shape}."
+        )
+    tensor_shape = tensor_shape[1:]
+    if input_shape is None:
+        return tensor_shape
+    try:
+        given = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        return input_shape  # obtain_input_shape says what is wrong with it
+    if len(given) != 3:
+        return given
+    if any(a is not None and b is not None and a != b for a, b in zip(given, tensor_shape)):
+        raise ValueError(
+            f"`input_tensor` has shape {tensor_shape} (without the batch axis) but "
+            f"`input_shape` is {given}; the model is built on `input_tensor`, so "
+            "they must agree. Pass only `input_tensor`, or an `input_shape` that matches it."
+        )
+    return tuple(b if b is not None else a for a, b in zip(given, tensor_shape))
+
+
 def image_input(
     input_tensor,
     input_shape,
@@ -389,13 +439,11 @@ def image_input(
     weight_sizes=None,
 ):
     """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
-    by :func:`obtain_input_shape` (``input_tensor``'s shape when ``input_shape`` is
-    None)."""
+    by :func:`obtain_input_shape`. With ``input_tensor`` its own shape is
+    checked; ``input_shape``, when given too, must agree with it."""
     check_not_tf_keras(input_tensor, "input_tensor")
-    if input_shape is None and input_tensor is not None:
-        tensor_shape = getattr(input_tensor, "shape", None)
-        if tensor_shape is not None and len(tensor_shape) == 4:
-            input_shape = tuple(tensor_shape[1:])
+    if input_tensor is not None:
+        input_shape = _merge_tensor_shape(input_tensor, input_shape)
     shape = obtain_input_shape(
         input_shape,
         default_size=default_size,
@@ -413,7 +461,7 @@ def image_input(
 
 def model_input(
     *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, top_fixes_size=True, **shape_rules,
+    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, **shape_rules,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
     :func:`image_input` under the family's ``shape_rules`` (``default_size``,
@@ -428,6 +476,8 @@ def model_input(
         classes=classes,
         classifier_activation=classifier_activation,
         pooling=pooling,
+        inference_bn=inference_bn,
+        alpha=alpha,
     )
     return image_input(
         input_tensor, input_shape, include_top=include_top and top_fixes_size,

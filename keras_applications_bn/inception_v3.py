@@ -125,6 +125,7 @@ def InceptionV3(
     inference_bn=False,
 ):
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -18,6 +18,7 @@ like the BN layer, it must be registered with Keras on a plain
 import keras
 
 from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._checks import check_bool
 
 __all__ = [
     "BatchNormalization", "CustomScaleLayer", "Affine", "batch_norm", "channel_axis",
@@ -61,12 +62,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     @inference_mode.setter
     def inference_mode(self, value):
-        if not isinstance(value, bool):
-            raise TypeError(
-                "`inference_mode` must be True or False, "
-                f"got {value!r} of type {type(value).__name__}."
-            )
-        self._inference_mode = value
+        self._inference_mode = check_bool(value, "inference_mode")
 
     @property
     def affine_trainable(self):
@@ -75,9 +71,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     @affine_trainable.setter
     def affine_trainable(self, value):
-        if not isinstance(value, bool):
-            raise TypeError(f"`affine_trainable` must be True or False, got {value!r}.")
-        self._affine_trainable = value
+        self._affine_trainable = check_bool(value, "affine_trainable")
         self._sync_affine()
 
     @property

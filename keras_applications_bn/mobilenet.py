@@ -143,6 +143,7 @@ def MobileNet(
         `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
     """
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -137,6 +137,7 @@ def MobileNetV2(
         `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
     """
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -192,6 +192,7 @@ def mobilenet_v3(
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

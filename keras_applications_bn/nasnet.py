@@ -306,6 +306,7 @@ def NASNet(
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

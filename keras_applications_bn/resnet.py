@@ -104,6 +104,7 @@ def resnet(
     """The ResNet (v1) with ``stage_blocks[i]`` bottleneck blocks in stage ``i``;
     conv2 keeps the stem's resolution, conv3..conv5 halve it."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

@@ -96,6 +96,7 @@ def resnet_v2(
     """The ResNetV2 with ``stage_blocks[i]`` blocks in stage ``i``; conv2..conv4
     halve the resolution at their end, conv5 keeps it."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,

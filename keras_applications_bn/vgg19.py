@@ -35,6 +35,7 @@ def VGG19(
         VGG19_CONVS, weights_name="vgg19", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
+        inference_bn=inference_bn,
     )
 
 

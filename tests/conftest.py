@@ -283,3 +283,18 @@ def synthetic_class_index():
     index = {str(i): [f"n{i + 1:08d}", f"class_{i:03d}"] for i in range(1000)}
     return json.dumps(index, sort_keys=False).encode("utf-8")
 
+
+
+def model_state(model):
+    """Everything a tool could change about ``model``: for every layer (nested
+    ones included) its class, config and ``trainable`` flag, and every weight's
+    path, ``trainable`` flag and value. A refused call must leave this equal."""
+    import numpy as np
+
+    state = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        config = layer.get_config() if not hasattr(layer, "layers") else None
+        state.append((layer.name, type(layer), config, layer.trainable))
+        for weight in layer.weights:
+            state.append((weight.path, weight.trainable, np.array(weight.numpy()).tobytes()))
+    return state
