@@ -9,6 +9,7 @@ import importlib
 import inspect
 
 import keras
+import numpy as np
 import pytest
 
 import keras_applications_bn as kab
