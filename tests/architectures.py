@@ -10,6 +10,7 @@ import importlib
 import h5py
 import keras
 import numpy as np
+import pytest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Arch:
     # official layout, land in the same layers of ours. Their blocks are the code
     # the smaller members run forward.
     forward: bool = True
+    # The biggest models (ConvNeXtLarge/XLarge: 200 and 350 million parameters)
+    # run their case of the large-model test (they have forward=False) in the
+    # slow lane (``make test-slow``).
+    slow: bool = False
     # Tolerance of the official-layout load check, relative to the largest output:
     # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
     # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
@@ -106,6 +111,13 @@ ARCHITECTURES = [
         )
         for v in ("B1", "B2", "B3", "S", "M", "L")
     ),
+    # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
+    Arch("convnext_tiny", "convnext", "ConvNeXtTiny", (32, 32, 3), has_bn=False),
+    *(
+        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=False,
+             forward=v == "Small", slow=v in ("Large", "XLarge"))
+        for v in ("Small", "Base", "Large", "XLarge")
+    ),
 ]
 
 
@@ -128,6 +140,11 @@ FORWARD = [a for a in ARCHITECTURES if a.forward]
 LARGE = [a for a in ARCHITECTURES if not a.forward]
 
 
+def params(archs):
+    """``archs`` for ``pytest.mark.parametrize``, the ``slow`` ones marked so."""
+    return [pytest.param(a, marks=pytest.mark.slow, id=a.id) if a.slow else a for a in archs]
+
+
 def layer_table(model):
     """(class, name, weight shapes) of every layer: what official files load by."""
     return [(type(l).__name__, l.name, [tuple(w.shape) for w in l.weights]) for l in model.layers]
@@ -143,8 +160,14 @@ def randomize_bn(model, seed=0):
     they keep activations near unit scale, so signals and gradients neither vanish
     nor explode through deep stacks (MobileNet's 27 BN + ReLU6 units), yet they
     differ from any batch's statistics.
+
+    Models normalised by LayerNormalization (ConvNeXt) get distinctive gamma/beta
+    there, and their LayerScale layers scales of order 1: at its initial 1e-6 a
+    LayerScale makes its block's residual branch, and so a misplaced weight of
+    that block, invisible in the outputs.
     """
     rng = np.random.default_rng(seed)
+    randomize_layer_norms(model, rng)
     layers = [
         layer for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
@@ -177,6 +200,19 @@ def randomize_bn(model, seed=0):
         layer.moving_mean.assign(mean.astype("float32"))
         layer.moving_variance.assign((std**2 * rng.uniform(0.9, 1.1, mean.shape)).astype("float32"))
     return model
+
+
+def randomize_layer_norms(model, rng):
+    """Distinctive LayerNormalization gamma/beta and LayerScale scales (see
+    :func:`randomize_bn`); models without such layers are left as they are."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.LayerNormalization):
+            if layer.gamma is not None:
+                layer.gamma.assign(rng.uniform(0.8, 1.2, layer.gamma.shape).astype("float32"))
+            if layer.beta is not None:
+                layer.beta.assign(rng.normal(0.0, 0.1, layer.beta.shape).astype("float32"))
+        elif type(layer).__name__ == "LayerScale":  # Keras' ConvNeXt layer
+            layer.gamma.assign(rng.uniform(0.5, 1.0, layer.gamma.shape).astype("float32"))
 
 
 def save_official_layout(model, path):
