@@ -10,7 +10,6 @@ import importlib
 import h5py
 import keras
 import numpy as np
-import pytest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +30,6 @@ class Arch:
     # official layout, land in the same layers of ours. Their blocks are the code
     # the smaller members run forward.
     forward: bool = True
-    # The biggest models (ConvNeXtBase/Large/XLarge: 90 to 350 million parameters,
-    # 20-70 s each; their blocks are Tiny's and Small's, whose tables are Keras')
-    # run their case of the large-model test (they have forward=False) in the
-    # slow lane (``make test-slow``).
-    slow: bool = False
     # Tolerance of the official-layout load check, relative to the largest output:
     # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
     # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
@@ -116,7 +110,7 @@ ARCHITECTURES = [
     Arch("convnext_tiny", "convnext", "ConvNeXtTiny", (32, 32, 3), has_bn=False),
     *(
         Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=False,
-             forward=v == "Small", slow=v != "Small")
+             forward=v == "Small")
         for v in ("Small", "Base", "Large", "XLarge")
     ),
 ]
@@ -139,11 +133,6 @@ WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
 CONTRACT = [a for a in WITH_BN if a.contract]
 FORWARD = [a for a in ARCHITECTURES if a.forward]
 LARGE = [a for a in ARCHITECTURES if not a.forward]
-
-
-def params(archs):
-    """``archs`` for ``pytest.mark.parametrize``, the ``slow`` ones marked so."""
-    return [pytest.param(a, marks=pytest.mark.slow, id=a.id) if a.slow else a for a in archs]
 
 
 def layer_table(model):

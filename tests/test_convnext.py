@@ -75,22 +75,19 @@ def builders(drop_path_rate):
     return ours, reference
 
 
-BUILDER_ARGS = dict(
-    include_top=False, include_preprocessing=True, pooling=None, classes=1000,
-    classifier_activation="softmax", input_tensor=None,
-)
-
-
 @pytest.mark.parametrize(
     "drop_path_rate,kwargs",
     [
         # inference_bn=True is accepted, and the model is exactly Keras' (no BN to pin)
         (None, {"name": "mine", "inference_bn": True}),
-        (None, {"include_top": False, "pooling": "avg", "include_preprocessing": False}),
         # stochastic depth rising linearly over the blocks, with Keras' own layer
-        (0.2, BUILDER_ARGS),
+        (
+            0.2,
+            dict(include_top=False, pooling="avg", include_preprocessing=False, classes=1000,
+                 classifier_activation="softmax", input_tensor=None),
+        ),
     ],
-    ids=["top-named-inference_bn", "notop-avg-no-preprocessing", "builder-drop-path"],
+    ids=["top-named-inference_bn", "builder-notop-avg-no-preprocessing-drop-path"],
 )
 def test_every_layer_config_matches_keras(drop_path_rate, kwargs):
     ours, reference = builders(drop_path_rate)

@@ -23,7 +23,6 @@ from architectures import (
     assert_same_outputs,
     images,
     layer_table,
-    params,
     randomize_bn,
     save_official_layout,
 )
@@ -102,7 +101,7 @@ def test_mobilenet_variants_load_with_same_outputs(arch, tmp_path):
     assert ours.name == reference.name
 
 
-@pytest.mark.parametrize("arch", params(LARGE), ids=str)
+@pytest.mark.parametrize("arch", LARGE, ids=str)
 def test_large_model_same_layers_and_official_layout_lands_in_them(arch, tmp_path):
     """The largest members, each implementation built once: the same layer table
     as Keras (with the top), and every weight of Keras' model, saved in the
