@@ -1,7 +1,7 @@
 """keras-applications-bn: Keras applications whose BatchNormalization can be
 pinned to inference mode for fine-tuning.
 
-    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19
+    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19, ConvNeXt
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
 Importing the package registers its BatchNormalization layer and its
@@ -25,6 +25,11 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # models
+    "ConvNeXtBase": "convnext",
+    "ConvNeXtLarge": "convnext",
+    "ConvNeXtSmall": "convnext",
+    "ConvNeXtTiny": "convnext",
+    "ConvNeXtXLarge": "convnext",
     "DenseNet121": "densenet",
     "DenseNet169": "densenet",
     "DenseNet201": "densenet",
@@ -78,6 +83,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "convnext",
     "densenet",
     "efficientnet",
     "efficientnet_v2",

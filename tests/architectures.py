@@ -106,6 +106,13 @@ ARCHITECTURES = [
         )
         for v in ("B1", "B2", "B3", "S", "M", "L")
     ),
+    # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
+    Arch("convnext_tiny", "convnext", "ConvNeXtTiny", (32, 32, 3), has_bn=False),
+    *(
+        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=False,
+             forward=v == "Small")
+        for v in ("Small", "Base", "Large", "XLarge")
+    ),
 ]
 
 
@@ -143,8 +150,14 @@ def randomize_bn(model, seed=0):
     they keep activations near unit scale, so signals and gradients neither vanish
     nor explode through deep stacks (MobileNet's 27 BN + ReLU6 units), yet they
     differ from any batch's statistics.
+
+    Models normalised by LayerNormalization (ConvNeXt) get distinctive gamma/beta
+    there, and their LayerScale layers scales of order 1: at its initial 1e-6 a
+    LayerScale makes its block's residual branch, and so a misplaced weight of
+    that block, invisible in the outputs.
     """
     rng = np.random.default_rng(seed)
+    randomize_layer_norms(model, rng)
     layers = [
         layer for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
@@ -177,6 +190,19 @@ def randomize_bn(model, seed=0):
         layer.moving_mean.assign(mean.astype("float32"))
         layer.moving_variance.assign((std**2 * rng.uniform(0.9, 1.1, mean.shape)).astype("float32"))
     return model
+
+
+def randomize_layer_norms(model, rng):
+    """Distinctive LayerNormalization gamma/beta and LayerScale scales (see
+    :func:`randomize_bn`); models without such layers are left as they are."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.LayerNormalization):
+            if layer.gamma is not None:
+                layer.gamma.assign(rng.uniform(0.8, 1.2, layer.gamma.shape).astype("float32"))
+            if layer.beta is not None:
+                layer.beta.assign(rng.normal(0.0, 0.1, layer.beta.shape).astype("float32"))
+        elif type(layer).__name__ == "LayerScale":  # Keras' ConvNeXt layer
+            layer.gamma.assign(rng.uniform(0.5, 1.0, layer.gamma.shape).astype("float32"))
 
 
 def save_official_layout(model, path):
