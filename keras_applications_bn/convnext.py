@@ -37,6 +37,7 @@ from keras import Sequential, layers
 # is rebuilt by Keras from their module path, so it reloads without this package.
 from keras.src.applications.convnext import LayerScale, StochasticDepth
 
+from keras_applications_bn._checks import check_bool
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.blocks import inside_model_preprocessor, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
@@ -153,6 +154,7 @@ def ConvNeXt(
     pooling,
     classes,
     classifier_activation,
+    inference_bn=False,
 ):
     """The ConvNeXt ``variant`` (a key of :data:`VARIANTS`), with stochastic depth
     rising linearly from 0 to ``drop_path_rate`` over the blocks (0, the default of
@@ -160,15 +162,13 @@ def ConvNeXt(
     this with their variant; ``weights="imagenet"`` loads the variant's files
     whatever the model's ``name``."""
     require_channels_last("ConvNeXt")
-    if include_preprocessing not in (True, False):
-        raise TypeError(
-            f"`include_preprocessing` must be True or False, got {include_preprocessing!r}."
-        )
+    include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     depths, dims = VARIANTS[variant]
     img_input = imagenet_utils.model_input(
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
+        inference_bn=inference_bn,
     )
 
     x = img_input
@@ -214,7 +214,7 @@ def ConvNeXtTiny(
         "tiny", name=name, include_preprocessing=include_preprocessing,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
@@ -234,7 +234,7 @@ def ConvNeXtSmall(
         "small", name=name, include_preprocessing=include_preprocessing,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
@@ -254,7 +254,7 @@ def ConvNeXtBase(
         "base", name=name, include_preprocessing=include_preprocessing,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
@@ -274,7 +274,7 @@ def ConvNeXtLarge(
         "large", name=name, include_preprocessing=include_preprocessing,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
@@ -294,7 +294,7 @@ def ConvNeXtXLarge(
         "xlarge", name=name, include_preprocessing=include_preprocessing,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
