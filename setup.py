@@ -8,7 +8,11 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
 ).group(1)
 
-TEST_EXTRAS = ["pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"]
+# keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
+TEST_EXTRAS = [
+    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
+    "keras_applications==1.0.8",
+]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
 # plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
