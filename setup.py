@@ -9,8 +9,10 @@ VERSION = re.search(
 ).group(1)
 
 # tf_keras: tests/test_tf_keras.py checks that tf_keras objects are refused.
+# keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
 TEST_EXTRAS = [
-    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "tf_keras",
+    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
+    "tf_keras", "keras_applications==1.0.8",
 ]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a

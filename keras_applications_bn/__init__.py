@@ -62,6 +62,8 @@ _EXPORTS = {
     "ResNet101V2": "resnet_v2",
     "ResNet152V2": "resnet_v2",
     "ResNet50V2": "resnet_v2",
+    "ResNeXt50": "resnext",
+    "ResNeXt101": "resnext",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
     "Xception": "xception",
@@ -78,6 +80,9 @@ _EXPORTS = {
     "lr_multipliers": "finetune",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
+    # the top-level helpers of keras_applications 1.0.8
+    "get_submodules_from_kwargs": "legacy",
+    "correct_pad": "legacy",
 }
 
 _SUBMODULES = {
@@ -92,6 +97,7 @@ _SUBMODULES = {
     "inception_resnet_v2",
     "inception_v3",
     "layers",
+    "legacy",
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
@@ -99,6 +105,7 @@ _SUBMODULES = {
     "resnet",
     "resnet50",
     "resnet_v2",
+    "resnext",
     "vgg16",
     "vgg19",
     "weights",

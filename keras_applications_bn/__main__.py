@@ -25,7 +25,7 @@ every file of that model) or a shell pattern ('mobilenet_1_0_*').
 
 _ENVIRONMENT = [
     ("KERAS_HOME", "cache root (files live in $KERAS_HOME/models)"),
-    (weights.MIRROR_ENV, f"base URL replacing {weights.ORIGIN}"),
+    (weights.MIRROR_ENV, f"base URL replacing {' and '.join(weights.ORIGINS)}"),
     (weights.OFFLINE_ENV, "1: never download"),
     (weights.TIMEOUT_ENV, f"seconds to wait for the server (default {weights.DEFAULT_TIMEOUT:g})"),
     (weights.RETRIES_ENV, f"retries after a failed attempt (default {weights.DEFAULT_RETRIES})"),

@@ -38,7 +38,7 @@ from keras import Sequential, layers
 from keras.src.applications.convnext import LayerScale, StochasticDepth
 
 from keras_applications_bn._checks import check_bool
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import inside_model_preprocessor, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 
@@ -333,3 +333,5 @@ def convnext_docstring(fn, variant):
 for _fn, _variant in zip(__all__[:5], VARIANTS):
     globals()[_fn].__doc__ = convnext_docstring(_fn, _variant)
 del _fn, _variant
+
+legacy.accept_injected_modules(globals())

@@ -25,7 +25,7 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
@@ -364,3 +364,5 @@ def EfficientNetB7(
 for _fn, _size in zip(__all__[:8], (224, 240, 260, 300, 380, 456, 528, 600)):
     globals()[_fn].__doc__ = inside_model_docstring(_fn, module="efficientnet", default_size=_size)
 del _fn, _size
+
+legacy.accept_injected_modules(globals())

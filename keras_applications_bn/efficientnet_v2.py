@@ -24,7 +24,7 @@ import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -428,3 +428,5 @@ for _fn, _size in zip(__all__[:7], (224, 240, 260, 300, 384, 480, 480)):
         _fn, module="efficientnet_v2", default_size=_size, extra_args=INCLUDE_PREPROCESSING_DOC
     )
 del _fn, _size
+
+legacy.accept_injected_modules(globals())

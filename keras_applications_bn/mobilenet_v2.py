@@ -17,7 +17,7 @@ BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm, channel_axis
@@ -185,3 +185,4 @@ def MobileNetV2(
         include_top=include_top,
     )
 
+legacy.accept_injected_modules(globals())

@@ -20,7 +20,7 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, batch_norm, channel_axis
@@ -342,3 +342,5 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
     """
 MobileNetV3Small.__doc__ = _DOC.format(model="MobileNetV3Small")
 MobileNetV3Large.__doc__ = _DOC.format(model="MobileNetV3Large")
+
+legacy.accept_injected_modules(globals())

@@ -18,7 +18,7 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm
 from keras_applications_bn.resnet import BN_EPSILON, STAGE_FILTERS, STAGE_NAMES, stem_conv, stem_pool
@@ -185,3 +185,5 @@ def resnet_v2_docstring(model):
 ResNet50V2.__doc__ = resnet_v2_docstring("ResNet50V2")
 ResNet101V2.__doc__ = resnet_v2_docstring("ResNet101V2")
 ResNet152V2.__doc__ = resnet_v2_docstring("ResNet152V2")
+
+legacy.accept_injected_modules(globals())

@@ -12,7 +12,7 @@ this package has one signature, and has nothing to change here.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
@@ -105,3 +105,5 @@ def vgg_docstring(model, module):
 
 
 VGG16.__doc__ = vgg_docstring("VGG16", "vgg16")
+
+legacy.accept_injected_modules(globals())

@@ -8,7 +8,7 @@ preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are 
 for VGG16.
 """
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
@@ -40,3 +40,5 @@ def VGG19(
 
 
 VGG19.__doc__ = vgg_docstring("VGG19", "vgg19")
+
+legacy.accept_injected_modules(globals())

@@ -31,9 +31,10 @@ files and partial downloads. Keras never looks there.
 Environment variables:
 
 ``KERAS_APPLICATIONS_BN_MIRROR``
-    A base URL that replaces the official origin ``https://storage.googleapis.com/``
-    for registry files; the relative paths stay the same, and hashes are still
-    enforced. Plain ``http://`` is accepted here because you chose it.
+    A base URL that replaces the official origins ``https://storage.googleapis.com/``
+    (Keras' files) and ``https://github.com/`` (the ResNeXt files of
+    keras_applications 1.0.8) for registry files; the relative paths stay the same,
+    and hashes are still enforced. Plain ``http://`` is accepted here because you chose it.
 ``KERAS_APPLICATIONS_BN_OFFLINE``
     ``1`` (or ``true``/``yes``/``on``): never touch the network. A file missing
     from the cache is an error that says how to get it there.
@@ -71,6 +72,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "ORIGIN",
+    "ORIGINS",
     "REGISTRY",
     "CacheCheck",
     "WeightFile",
@@ -88,6 +90,10 @@ __all__ = [
 
 #: Where Keras' official weight files live; a mirror replaces this prefix.
 ORIGIN = "https://storage.googleapis.com/"
+#: Where keras_applications 1.0.8 published the ResNeXt files (release assets).
+GITHUB_ORIGIN = "https://github.com/"
+#: Every origin of registry files; a mirror replaces any of them.
+ORIGINS = (ORIGIN, GITHUB_ORIGIN)
 MIRROR_ENV = "KERAS_APPLICATIONS_BN_MIRROR"
 OFFLINE_ENV = "KERAS_APPLICATIONS_BN_OFFLINE"
 TIMEOUT_ENV = "KERAS_APPLICATIONS_BN_TIMEOUT"
@@ -111,7 +117,7 @@ class WeightFile:
 
     Attributes:
         name: registry key, e.g. ``"resnet50_notop"``.
-        path: location relative to :data:`ORIGIN` (and to a mirror).
+        path: location relative to ``origin`` (and to a mirror).
         file_hash: the md5 or sha256 hex digest Keras pins, or ``None`` where Keras
             pins none (every MobileNet file).
         model: the model function the file belongs to (``None`` for data files).
@@ -120,6 +126,7 @@ class WeightFile:
             whose announced size differs is refused before it starts.
         cache_fname: the file's name in the cache where Keras caches it under
             another name than the URL's (NASNet); ``None`` for the URL's.
+        origin: one of :data:`ORIGINS`; :data:`ORIGIN` for Keras' files.
     """
 
     name: str
@@ -129,6 +136,7 @@ class WeightFile:
     include_top: bool | None = None
     size: int | None = None
     cache_fname: str | None = None
+    origin: str = ORIGIN
 
     @property
     def fname(self):
@@ -138,18 +146,20 @@ class WeightFile:
     @property
     def url(self):
         """The official URL."""
-        return ORIGIN + self.path
+        return self.origin + self.path
 
 
 _KA = "tensorflow/keras-applications"
 
 
-def _pair(key, model, top, notop, hashes, cache_fnames=(None, None)):
+def _pair(key, model, top, notop, hashes, cache_fnames=(None, None), origin=ORIGIN):
     """The file with the classifier (``key``) and the one without (``key_notop``)."""
     top_hash, notop_hash = hashes
     return [
-        WeightFile(key, top, top_hash, model, True, cache_fname=cache_fnames[0]),
-        WeightFile(f"{key}_notop", notop, notop_hash, model, False, cache_fname=cache_fnames[1]),
+        WeightFile(key, top, top_hash, model, True, cache_fname=cache_fnames[0], origin=origin),
+        WeightFile(
+            f"{key}_notop", notop, notop_hash, model, False, cache_fname=cache_fnames[1], origin=origin
+        ),
     ]
 
 
@@ -314,6 +324,24 @@ def _convnext():
     return files
 
 
+# keras_applications 1.0.8's pins (md5) of its ResNeXt files, GitHub release assets
+_RESNEXT_HASHES = {
+    "resnext50": ("67a5b30d522ed92f75a1f16eef299d1a", "62527c363bdd9ec598bed41947b379fc"),
+    "resnext101": ("34fb605428fcc7aa4d62f44404c11509", "0f678c91647380debd923963594981b3"),
+}
+
+
+def _resnext():
+    files = []
+    for key, hashes in _RESNEXT_HASHES.items():
+        base = f"keras-team/keras-applications/releases/download/resnet/{key}_weights_tf_dim_ordering_tf_kernels"
+        files += _pair(
+            key, key.replace("resnext", "ResNeXt"), f"{base}.h5", f"{base}_notop.h5", hashes,
+            origin=GITHUB_ORIGIN,
+        )
+    return files
+
+
 def _build_registry():
     files = [
         WeightFile(
@@ -328,6 +356,7 @@ def _build_registry():
         *_nasnet(),
         *_efficientnet(),
         *_convnext(),
+        *_resnext(),
     ]
     return {f.name: f for f in files}
 
@@ -732,14 +761,15 @@ def _source_url(url):
     """The URL to download ``url`` from (the mirror's, when set) and the host for
     which plain http was explicitly allowed (``None`` if none)."""
     mirror = os.environ.get(MIRROR_ENV, "").strip()
-    if mirror and url.startswith(ORIGIN):
+    origin = next((o for o in ORIGINS if url.startswith(o)), None)
+    if mirror and origin:
         parts = urllib.parse.urlsplit(mirror)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError(
                 f"${MIRROR_ENV} must be an http(s) base URL such as "
                 f"'https://mirror.example.com/keras/', got {mirror!r}."
             )
-        return mirror.rstrip("/") + "/" + url[len(ORIGIN):], parts.hostname
+        return mirror.rstrip("/") + "/" + url[len(origin):], parts.hostname
     _check_scheme(url)
     return url, None
 
@@ -762,7 +792,7 @@ class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
 def _env_help():
     return (
         f"Set {MIRROR_ENV} to a base URL that serves the same relative paths as "
-        f"{ORIGIN}, or copy the file into the cache yourself; "
+        f"{' and '.join(ORIGINS)}, or copy the file into the cache yourself; "
         f"{OFFLINE_ENV}=1 forbids any download."
     )
 
@@ -1072,7 +1102,7 @@ def fetch_file(
 
     Args:
         url: where the file lives (https; plain http only for loopback hosts). URLs
-            under :data:`ORIGIN` are redirected to ``$KERAS_APPLICATIONS_BN_MIRROR``
+            under one of :data:`ORIGINS` are redirected to ``$KERAS_APPLICATIONS_BN_MIRROR``
             when that is set.
         file_hash: the expected md5 or sha256 hex digest. With ``None``, the sha256
             of the first complete download is recorded and enforced from then on

@@ -487,7 +487,7 @@ def test_registry_is_consistent():
     for name, entry in weights.REGISTRY.items():
         assert entry.name == name
         assert weights._safe_fname(entry.fname, entry.url) == entry.fname
-        assert entry.url.startswith(weights.ORIGIN)
+        assert entry.url.startswith(weights.ORIGINS)
         weights._parse_digest(entry.file_hash)
 
 
