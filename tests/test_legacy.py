@@ -119,7 +119,8 @@ def test_preprocess_input_and_decode_predictions_of_every_module_accept_injected
 def test_imagenet_utils_preprocess_input_matches_1_0_8(mode):
     """``preprocess_input(x, data_format=None, mode=..., **kwargs)``, injected modules included."""
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
-    ours = imagenet_utils.preprocess_input(x, None, mode, **KERAS3)
+    # both overwrite a float array in place: each gets its own copy
+    ours = imagenet_utils.preprocess_input(x.copy(), None, mode, **KERAS3)
     reference = ka108_imagenet_utils.preprocess_input(x.copy(), None, mode, **keras_applications_108_modules())
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-4)
     with pytest.raises(TypeError, match="Invalid keyword argument.*colour"):

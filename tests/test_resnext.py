@@ -105,8 +105,8 @@ def test_preprocess_input_matches_1_0_8():
 
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     expected = ka108_resnext.preprocess_input(x.copy(), **keras_applications_108_modules())
-    np.testing.assert_allclose(resnext.preprocess_input(x), expected, rtol=1e-6, atol=1e-5)
     tensor = keras.ops.convert_to_numpy(resnext.preprocess_input(keras.ops.convert_to_tensor(x)))
+    np.testing.assert_allclose(resnext.preprocess_input(x), expected, rtol=1e-6, atol=1e-5)  # in place, last
     np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-5)
 
 
