@@ -90,7 +90,11 @@ def _results(unpinned, pinned, adabn):
 @pytest.mark.parametrize(
     "held, expected, unexpected",
     [
-        ((0.25, 0.48, 0.35), ["paid off", "higher with pinned BN (0.480 pinned vs 0.250 unpinned)", "AdaBN before pinning hurt"], ["no clear"]),
+        (
+            (0.25, 0.48, 0.35),
+            ["paid off", "higher with pinned BN (0.480 pinned vs 0.250 unpinned)", "AdaBN before pinning hurt"],
+            ["no clear"],
+        ),
         ((0.48, 0.25, 0.25), ["did not pay off", "lower with pinned BN", "no clear difference here"], ["paid off"]),
         ((0.40, 0.405, 0.50), ["no clear difference (0.405 pinned vs 0.400", "AdaBN before pinning helped"],
          ["paid off", "hurt"]),
