@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
     extras_require={
-        "demo": ["scikit-learn>=1.3"],
+        "demo": ["scikit-learn>=1.3", "mlxtend>=0.23"],
         "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"],
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
