@@ -71,7 +71,7 @@ def _cmd_list(args):
     for name in names:
         entry = weights.REGISTRY[name]
         path = os.path.join(directory, entry.fname)
-        cached = os.path.isfile(path)
+        cached = os.path.isfile(path) and not os.path.islink(path)  # a link is not trusted
         if args.cached and not cached:
             continue
         size = os.path.getsize(path) if cached else entry.size
@@ -145,7 +145,7 @@ def _cmd_verify(args):
 def _cmd_path(args):
     path = weights.cached_path(args.name)
     print(path)
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or os.path.islink(path):
         print(
             f"{args.name} is not cached; `python -m keras_applications_bn fetch {args.name}` "
             "downloads it.",

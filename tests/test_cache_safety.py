@@ -304,6 +304,8 @@ def test_verify_reports_a_symlinked_registry_file(test_registry_file, tmp_path, 
     assert main(["verify", "testnet_notop"]) == EXIT_FAILED
     assert "symbolic link" in capsys.readouterr().out
     assert os.path.islink(target)  # verify reports, it does not delete
+    assert main(["path", "testnet_notop"]) == EXIT_FAILED  # and `path` does not vouch for it
+    assert "not cached" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("planted", ["state", "files", "lock"])
