@@ -220,6 +220,26 @@ def test_weights_of_another_architecture_give_one_clear_error(small_models, tmp_
     assert [str(w.message) for w in caught] == []
 
 
+@pytest.mark.slow
+def test_a_model_function_given_another_familys_weights(tmp_path):
+    """The issue's case: MobileNet weights given to MobileNetV2 (Keras: 100+ warnings
+    with a hint about `build()`, then arrays in the message)."""
+    from keras_applications_bn import MobileNet, MobileNetV2
+
+    source = MobileNet(weights=None, alpha=0.25, include_top=False, input_shape=(32, 32, 3))
+    for suffix in (".weights.h5", ".keras"):
+        path = str(tmp_path / f"mobilenet{suffix}")
+        source.save(path) if suffix == ".keras" else source.save_weights(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError) as info:
+                MobileNetV2(weights=path, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+        message = str(info.value)
+        assert path in message and "'mobilenetv2_0.35_32'" in message and "[[" not in message
+        assert suffix == ".weights.h5" or "'mobilenet_0.25_32' (Functional)" in message
+        assert caught == []
+
+
 def test_a_damaged_cached_file_says_how_to_replace_it(small_models, tmp_path, monkeypatch):
     path = tmp_path / "cached.h5"
     path.write_bytes(hdf5_bytes()[:-500])
@@ -616,9 +636,11 @@ def test_a_read_only_bind_mount_serves_and_verifies_in_a_fresh_process(fault_ser
     weights.fetch_file(tofu_url, cache_dir=models)
     weights.fetch_file(pinned_url, md5(pinned), cache_dir=models)
     absent_url = fault_server.add("absent.h5", pinned)
+    (models / "copied.h5").write_bytes(hdf5_bytes(5_000, seed=3))  # no bookkeeping
     code = IMPORT_CLI + (
         "from keras_applications_bn.weights import WeightsError\n"
         "out = {'dir': weights.default_cache_dir()}\n"
+        f"out['copied'] = weights.fetch_file({fault_server.url('copied.h5')!r})\n"
         f"out['tofu'] = weights.fetch_file({tofu_url!r})\n"
         f"out['pinned'] = weights.fetch_file({pinned_url!r}, {md5(pinned)!r})\n"
         "out['verify'] = main(['verify'])\n"
@@ -636,8 +658,10 @@ def test_a_read_only_bind_mount_serves_and_verifies_in_a_fresh_process(fault_ser
         code, shell_before=mount, env={"KERAS_HOME": str(home), weights.OFFLINE_ENV: "1"}
     )
     assert out["dir"] == str(models)  # not a temporary directory
+    assert out["copied"] == str(models / "copied.h5")  # checked (h5py opens it), not recorded
     assert out["tofu"] == str(models / "mobilenet.h5") and out["pinned"] == str(models / "pinned.h5")
     assert out["verify"] == EXIT_OK and "2 cached file(s) checked" in proc.stdout
+    assert "0 problem(s)" in proc.stdout
     assert out["forget"] == EXIT_FAILED and "cannot be written" in proc.stderr
     assert f"Expected at {models / 'absent.h5'}" in out["absent1"]
     assert str(models) in out["absent"] and "cannot be written (Read-only file system)" in out["absent"]
