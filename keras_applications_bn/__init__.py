@@ -62,6 +62,7 @@ _EXPORTS = {
     "adapt_bn_statistics": "batchnorm",
     "bn_summary": "batchnorm",
     "forget_traced_functions": "batchnorm",
+    "to_keras": "convert",
     "freeze": "finetune",
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
@@ -73,6 +74,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "convert",
     "densenet",
     "efficientnet",
     "efficientnet_v2",
