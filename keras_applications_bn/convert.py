@@ -59,7 +59,8 @@ def to_keras(model):
     ``Rescaling`` layer and an ``Add`` layer (named as the original), and
     MobileNetV3's :class:`~keras_applications_bn.layers.Affine` op Keras' own
     add and multiply operations: the same float operations, so the outputs are
-    equal. Nested functional and Sequential models are converted too; every
+    equal (up to the float rounding by which any compiled call differs from an
+    eager one). Nested functional and Sequential models are converted too; every
     other layer is cloned from its config. The original model is not changed.
 
     This is the model to ship after fine-tuning: its ``.keras`` file reloads with

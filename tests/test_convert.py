@@ -168,24 +168,29 @@ def test_keras_files_reload_with_keras_alone(tmp_path):
     """Every contract family, pinned -> to_keras -> .keras, and its default model
     saved as it is, reload in one fresh process that imports only Keras (this
     package cannot even be imported there), with safe_mode=True: the same outputs
-    as the parent's pinned/default model, from predict and from a training call."""
+    as the parent's pinned/default model, from predict and from an eager call (a
+    training call for the pinned one). Compiled and eager calls are compared
+    separately: they round differently (EfficientNetV2 amplifies that)."""
     cases, saved = {}, tmp_path / "saved"
     for arch in CONTRACT:
         x = images(arch.shape)
         pinned = pinned_base(arch)
         default = arch.ours(weights=None, include_top=False, input_shape=arch.shape)
         default.set_weights(pinned.get_weights())  # the same layout: distinctive statistics
-        models = {"to_keras": kab.to_keras(pinned)}
+        models = {"to_keras": (kab.to_keras(pinned), pinned)}
         # InceptionResNetV2's default model keeps this package's registered scaled
         # sum (Keras' own model cannot reload without custom_objects at all)
         if not any(isinstance(op, CustomScaleLayer) for op in default.operations):
-            models["default"] = default
-        for kind, model in models.items():
+            models["default"] = (default, default)
+        for kind, (model, reference) in models.items():
             folder = saved / f"{arch.id}-{kind}"
             folder.mkdir(parents=True)
             np.save(folder / "x.npy", x)
-            expected = pinned if kind == "to_keras" else model
-            cases[folder.name] = (arch, keras.ops.convert_to_numpy(expected(x, training=False)))
+            cases[folder.name] = (
+                arch,
+                reference.predict(x, verbose=0),
+                keras.ops.convert_to_numpy(reference(x, training=False)),
+            )
             model.save(folder / "model.keras")
         keras.backend.clear_session()
     code = f"""
@@ -197,7 +202,8 @@ for folder in sorted(pathlib.Path({str(saved)!r}).iterdir()):
     model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     x = np.load(folder / "x.npy")
     np.save(folder / "predict.npy", model.predict(x, verbose=0))
-    np.save(folder / "training.npy", keras.ops.convert_to_numpy(model(x, training=True)))
+    training = folder.name.endswith("to_keras")  # pinned: even a training call
+    np.save(folder / "eager.npy", keras.ops.convert_to_numpy(model(x, training=training)))
     loaded.append(folder.name)
     keras.backend.clear_session()
 assert sys.modules["keras_applications_bn"] is None
@@ -205,8 +211,11 @@ print("RESULT" + json.dumps(loaded))
 """
     loaded = json.loads(run_python(code, timeout=900).stdout.split("RESULT", 1)[1])
     assert sorted(loaded) == sorted(cases)
-    for name, (arch, expected) in cases.items():
-        folder = saved / name
-        assert_same_outputs(np.load(folder / "predict.npy"), expected, rtol=arch.rtol)
-        if name.endswith("to_keras"):  # pinned: a training call too
-            assert_same_outputs(np.load(folder / "training.npy"), expected, rtol=arch.rtol)
+    failures = []
+    for name, (arch, predicted, eager) in cases.items():
+        for kind, expected in (("predict", predicted), ("eager", eager)):
+            try:
+                assert_same_outputs(np.load(saved / name / f"{kind}.npy"), expected, rtol=arch.rtol)
+            except AssertionError as error:
+                failures.append(f"{name} {kind}: {str(error)[:300]}")
+    assert not failures, "\n".join(failures)
