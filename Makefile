@@ -1,7 +1,9 @@
 # Two commands on a fresh machine:
 #   make demo   - creates .venv, installs the package, runs the offline demo
-#   make test   - creates .venv, installs the package with test extras, runs pytest
-#                 in TEST_JOBS processes (pytest-xdist; default 2, one a core here)
+#   make test   - creates .venv, installs the package with test extras, runs the fast
+#                 lane of pytest (not marked slow) in TEST_JOBS processes (pytest-xdist;
+#                 default 2, one a core here)
+# Also: make test-slow (tests marked slow), make test-all (both), make docs (the site)
 # Optional stage (CI runs it after `make test` when KAB_CI_BACKENDS=1):
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
@@ -15,7 +17,7 @@ TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test test-slow test-all test-backends bench clean
+.PHONY: demo test test-slow test-all test-backends bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +53,15 @@ test-slow: $(VENV)/.installed-test
 # Both lanes in one run.
 test-all: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+
+$(VENV)/.installed-docs: $(PY) setup.py
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+# The documentation site (docs/, mkdocs.yml) into build/site; --strict: a broken
+# link or a reference mkdocstrings cannot resolve fails the build.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 $(BACKENDS_PY):
 	$(PYTHON) -m venv $(BACKENDS_VENV)

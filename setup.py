@@ -8,14 +8,12 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_applications_bn" / "__init__.py").read_text(), re.M
 ).group(1)
 
+# tf_keras: tests/test_tf_keras.py checks that tf_keras objects are refused.
+# keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
 # keras-hub: tests/test_keras_hub.py (0.32.0 installs without changing keras/tensorflow/numpy)
 TEST_EXTRAS = [
-    "pytest>=7",
-    "pytest-xdist>=3",
-    "scikit-learn>=1.3",
-    "mlxtend>=0.23",
-    "scikit-image>=0.21",
-    "keras-hub==0.32.0",
+    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
+    "tf_keras", "keras_applications==1.0.8", "keras-hub==0.32.0",
 ]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
@@ -36,11 +34,13 @@ setup(
     python_requires=">=3.10",
     install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
     extras_require={
-        "demo": ["scikit-learn>=1.3"],
+        "demo": ["scikit-learn>=1.3", "mlxtend>=0.23"],
         "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "matplotlib>=3.7"],
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],
+        # `make docs`: the site (mkdocs-material) and its API reference (mkdocstrings)
+        "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

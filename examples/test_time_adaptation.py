@@ -73,7 +73,7 @@ def run(corruptions, severities, samples, priors, draws, epochs, seed=0):
     train, held = order[:1200], order[1200:]
     model = compiled(tiny_resnet(), 3e-3)
     model.fit(x[train], y[train], batch_size=32, epochs=epochs, verbose=0)
-    adapt_bn_statistics(model, x[train])  # precise source statistics
+    adapt_bn_statistics(model, x[train], verbose=0)  # precise source statistics
     layers = bn_layers(model)
     source = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
 
@@ -87,7 +87,7 @@ def run(corruptions, severities, samples, priors, draws, epochs, seed=0):
         for severity in severities:
             tx, ty = corrupt(x[held], kind, severity, rng), y[held]
             row = {"no adapt": accuracy(model, tx, ty)}
-            adapt_bn_statistics(model, tx, batch_size=256)
+            adapt_bn_statistics(model, tx, batch_size=256, verbose=0)
             row["full AdaBN"] = accuracy(model, tx, ty)
             for n in samples:
                 for prior in priors:
@@ -95,7 +95,7 @@ def run(corruptions, severities, samples, priors, draws, epochs, seed=0):
                     for _ in range(draws if n < len(tx) else 1):
                         restore()
                         pick = rng.choice(len(tx), size=min(n, len(tx)), replace=False)
-                        adapt_bn_statistics(model, tx[pick], batch_size=256, prior=prior)
+                        adapt_bn_statistics(model, tx[pick], batch_size=256, verbose=0, prior=prior)
                         scores.append(accuracy(model, tx, ty))
                     row[(n, prior)] = float(np.mean(scores))
             restore()

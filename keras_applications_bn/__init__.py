@@ -1,7 +1,7 @@
 """keras-applications-bn: Keras applications whose BatchNormalization can be
 pinned to inference mode for fine-tuning.
 
-    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19
+    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19, ConvNeXt
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
 Importing the package registers its BatchNormalization layer and its
@@ -12,7 +12,12 @@ modules and other tools are imported lazily, on first use.
 
 import importlib
 
-from keras_applications_bn.layers import BatchNormalization
+from keras_applications_bn import _tf_keras
+
+# Fail at import, not with a model that silently never trains (see _tf_keras).
+_tf_keras.check_environment()
+
+from keras_applications_bn.layers import BatchNormalization  # noqa: E402
 from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
 
 __version__ = "0.1.0"
@@ -20,6 +25,11 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # models
+    "ConvNeXtBase": "convnext",
+    "ConvNeXtLarge": "convnext",
+    "ConvNeXtSmall": "convnext",
+    "ConvNeXtTiny": "convnext",
+    "ConvNeXtXLarge": "convnext",
     "DenseNet121": "densenet",
     "DenseNet169": "densenet",
     "DenseNet201": "densenet",
@@ -52,6 +62,8 @@ _EXPORTS = {
     "ResNet101V2": "resnet_v2",
     "ResNet152V2": "resnet_v2",
     "ResNet50V2": "resnet_v2",
+    "ResNeXt50": "resnext",
+    "ResNeXt101": "resnext",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
     "Xception": "xception",
@@ -62,6 +74,7 @@ _EXPORTS = {
     "adapt_bn_statistics": "batchnorm",
     "bn_summary": "batchnorm",
     "forget_traced_functions": "batchnorm",
+    "to_keras": "convert",
     "freeze": "finetune",
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
@@ -70,12 +83,17 @@ _EXPORTS = {
     "GradualUnfreezing": "callbacks",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
+    # the top-level helpers of keras_applications 1.0.8
+    "get_submodules_from_kwargs": "legacy",
+    "correct_pad": "legacy",
 }
 
 _SUBMODULES = {
     "batchnorm",
     "blocks",
     "callbacks",
+    "convnext",
+    "convert",
     "densenet",
     "efficientnet",
     "efficientnet_v2",
@@ -84,6 +102,7 @@ _SUBMODULES = {
     "inception_resnet_v2",
     "inception_v3",
     "layers",
+    "legacy",
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
@@ -91,6 +110,7 @@ _SUBMODULES = {
     "resnet",
     "resnet50",
     "resnet_v2",
+    "resnext",
     "vgg16",
     "vgg19",
     "weights",

@@ -19,8 +19,8 @@ from keras_applications_bn.finetune import (
     _containers,
     _keep_bn_modes,
     _leaf_layers,
+    _plan_unfreeze,
     _position,
-    _unfreeze_layer,
     _uses_moving_statistics,
 )
 
@@ -85,7 +85,7 @@ class AdaptBNStatistics(keras.callbacks.Callback):
 
     def _adapt(self, where):
         self.samples = adapt_bn_statistics(
-            self.model, self.data, batch_size=self.batch_size, steps=self.steps, prior=self.prior
+            self.model, self.data, batch_size=self.batch_size, steps=self.steps, verbose=0, prior=self.prior
         )
         if self.verbose:
             print(f"AdaptBNStatistics: BN statistics re-estimated on {self.samples} samples ({where}).")
@@ -300,6 +300,8 @@ def _unfreeze(model, chosen):
         for layer in leaves
         if isinstance(layer, keras.layers.BatchNormalization)
     }
+    changes = [_plan_unfreeze(layer, bn_pins.get(id(layer), False)) for layer in chosen]
+    modes = _bn_modes(model)
     for leaf in chosen:
         for container in _containers(model, leaf):
             if not container.trainable:
@@ -307,8 +309,6 @@ def _unfreeze(model, chosen):
     for layer in others:
         if layer.trainable != states[id(layer)]:
             layer.trainable = states[id(layer)]
-    modes = _bn_modes(model)
-    for layer in chosen:
-        _unfreeze_layer(layer, bn_pins.get(id(layer), False))
+    for change in changes:
+        change()
     _keep_bn_modes(model, modes)
-

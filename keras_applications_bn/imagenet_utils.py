@@ -3,11 +3,15 @@ input/top builders that every architecture shares."""
 
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
 
+from keras_applications_bn import legacy
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._checks import check_bool, check_positive, describe
+from keras_applications_bn._tf_keras import check_not_tf_keras
 
 __all__ = [
     "preprocess_input",
@@ -50,12 +54,20 @@ def _data_format(data_format):
     return data_format
 
 
-def preprocess_input(x, data_format=None, mode="caffe"):
+def preprocess_input(x, data_format=None, mode="caffe", **kwargs):
     """Preprocess a batch of RGB images with values in [0, 255].
+
+    Works as `keras.applications.imagenet_utils.preprocess_input` does, in place
+    included: a floating-point NumPy array (float16, float32, float64) is
+    overwritten with the result, so code that ignores the return value gets the
+    same images as with Keras. Use the return value anyway: in ``"caffe"`` mode
+    it is the BGR view of ``x`` (``x`` itself keeps RGB order, each channel
+    centred), and integer arrays, lists, tensors and variables are never
+    modified (a new float array or tensor is returned).
 
     Args:
         x: NumPy array (or nested list) or tensor, 3D (one image) or 4D (a batch),
-            with 3 colour channels in RGB order.
+            with 3 colour channels in RGB order (any number in ``"tf"`` mode).
         data_format: ``"channels_last"``, ``"channels_first"`` or ``None`` for
             Keras' ``image_data_format()``.
         mode: one of
@@ -64,66 +76,104 @@ def preprocess_input(x, data_format=None, mode="caffe"):
             - ``"tf"``: scale to [-1, 1] — Inception, MobileNet.
             - ``"torch"``: scale to [0, 1], then normalise each channel with the
               ImageNet mean and standard deviation.
+        **kwargs: only the ``backend``, ``layers``, ``models`` and ``utils``
+            modules that code written for keras_applications 1.0.8 injects
+            (Keras 3's own, see :mod:`keras_applications_bn.legacy`).
 
     Returns:
-        A new float array or tensor; unlike Keras, a NumPy input is never
-        modified in place.
+        The preprocessed images: ``x`` itself for a float NumPy array in
+        ``"tf"`` and ``"torch"`` mode, a view of ``x`` in ``"caffe"`` mode, else
+        a new float array (``keras.config.floatx()`` for integer input) or tensor.
     """
+    legacy.get_submodules_from_kwargs(kwargs)
     if mode not in _MODES:
         raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}.")
     data_format = _data_format(data_format)
     if isinstance(x, (list, tuple)):
-        x = np.asarray(x)
+        x = np.asarray(x)  # a new array: Keras refuses lists (AttributeError)
     if isinstance(x, np.ndarray):
         return _preprocess_numpy(x, data_format, mode)
     return _preprocess_tensor(x, data_format, mode)
 
 
-def _check_rank(ndim):
-    if ndim not in (3, 4):
+def _check_shape(shape, data_format, mode):
+    """Refuse, before anything is modified, what the mode cannot preprocess."""
+    if len(shape) not in (3, 4):
         raise ValueError(
-            f"`x` must be one image (3D) or a batch of images (4D), got {ndim}D input."
+            f"`x` must be one image (3D) or a batch of images (4D), got {len(shape)}D input."
+        )
+    channels = shape[-1] if data_format == "channels_last" else shape[len(shape) - 3]
+    if mode != "tf" and channels is not None and channels != 3:
+        raise ValueError(
+            f"'{mode}' mode needs 3 colour channels (RGB) on the {data_format} axis, "
+            f"got x of shape {tuple(shape)}; check `data_format`."
         )
 
 
-def _per_channel(values, data_format):
-    """A per-channel constant shaped to broadcast against 3D or 4D images."""
+def _per_channel(values, data_format, dtype):
+    """A per-channel constant shaped to broadcast against 3D or 4D images.
+
+    Built from the float64 values, then rounded once to ``dtype``: the constant
+    Keras subtracts or divides by in that dtype."""
     shape = (3,) if data_format == "channels_last" else (3, 1, 1)
-    return np.asarray(values, dtype="float32").reshape(shape)
-
-
-def _normalize(x, ndim, data_format, mode, flip, constant):
-    """The arithmetic of each mode, written once for NumPy and for tensors."""
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    if mode == "torch":
-        x = x / 255.0
-        return (x - constant(IMAGENET_MEAN_RGB)) / constant(IMAGENET_STD_RGB)
-    channel_axis = -1 if data_format == "channels_last" else ndim - 3
-    return flip(x, channel_axis) - constant(_CAFFE_MEAN_BGR)  # RGB -> BGR, centre
+    return np.asarray(values, dtype="float64").reshape(shape).astype(dtype)
 
 
 def _preprocess_numpy(x, data_format, mode):
-    _check_rank(x.ndim)
-    x = x.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else keras.config.floatx())
-    return _normalize(
-        x, x.ndim, data_format, mode,
-        flip=np.flip,
-        constant=lambda v: _per_channel(v, data_format).astype(x.dtype),
-    )
+    _check_shape(x.shape, data_format, mode)
+    if np.issubdtype(x.dtype, np.floating):
+        if not x.flags.writeable:
+            raise ValueError(
+                "`x` is a read-only float array, and `preprocess_input` overwrites "
+                "float arrays in place (as Keras' does); pass a writeable copy, "
+                "`x.copy()`."
+            )
+    else:  # a new array: integer images are left as they are
+        x = x.astype(keras.config.floatx())
+    # Augmented assignments throughout: they write into `x`, as Keras does.
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+        return x
+    if mode == "torch":
+        x /= 255.0
+        x -= _per_channel(IMAGENET_MEAN_RGB, data_format, x.dtype)
+        x /= _per_channel(IMAGENET_STD_RGB, data_format, x.dtype)
+        return x
+    channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
+    x = np.flip(x, axis=channel_axis)  # RGB -> BGR: a view of the caller's array
+    x -= _per_channel(_CAFFE_MEAN_BGR, data_format, x.dtype)
+    return x
 
 
 def _preprocess_tensor(x, data_format, mode):
+    # Augmented assignments as in Keras: a new tensor on TensorFlow and JAX, and the
+    # same in-place update as Keras' on backends whose tensors are mutable (torch).
     ops = keras.ops
-    x = ops.convert_to_tensor(x)
-    _check_rank(len(x.shape))
+    if isinstance(x, keras.Variable):  # left as it is, as by Keras' (on torch, too)
+        x = ops.copy(x)
+    if not keras.backend.is_keras_tensor(x):
+        x = ops.convert_to_tensor(x)
+    _check_shape(tuple(x.shape), data_format, mode)
     if not keras.backend.is_float_dtype(x.dtype):
         x = ops.cast(x, keras.config.floatx())
-    return _normalize(
-        x, len(x.shape), data_format, mode,
-        flip=lambda t, axis: ops.flip(t, axis=axis),
-        constant=lambda v: ops.cast(_per_channel(v, data_format), x.dtype),
-    )
+
+    def constant(values):
+        return ops.convert_to_tensor(_per_channel(values, data_format, "float64"), dtype=x.dtype)
+
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+        return x
+    if mode == "torch":
+        x /= 255.0
+        x -= constant(IMAGENET_MEAN_RGB)
+        x /= constant(IMAGENET_STD_RGB)
+        return x
+    channel_axis = -1 if data_format == "channels_last" else len(x.shape) - 3
+    x = ops.flip(x, axis=channel_axis)  # RGB -> BGR
+    x -= constant(_CAFFE_MEAN_BGR)
+    return x
 
 
 def preprocessor(mode, family):
@@ -132,12 +182,15 @@ def preprocessor(mode, family):
     def preprocess(x, data_format=None):
         return preprocess_input(x, data_format=data_format, mode=mode)
 
+    preprocess = legacy.injected_keywords(preprocess)
     preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
     preprocess.__doc__ = (
         f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
         "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
         "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
-        "    data_format: 'channels_last', 'channels_first' or None.\n"
+        "    data_format: 'channels_last', 'channels_first' or None.\n\n"
+        "Returns:\n    The preprocessed images. As in Keras, a float NumPy array is\n"
+        "    overwritten in place; use the return value all the same.\n"
     )
     return preprocess
 
@@ -157,6 +210,7 @@ def _load_class_index():
     return _class_index
 
 
+@legacy.injected_keywords
 def decode_predictions(preds, top=5):
     """Turn ImageNet class scores into readable ``(wnid, name, score)`` tuples.
 
@@ -190,10 +244,24 @@ def decode_predictions(preds, top=5):
 # --------------------------------------------------------------------------
 
 
+#: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
+NOT_GIVEN = object()
+
+
 def validate_arguments(
-    *, weights, include_top, classes, classifier_activation, pooling=None
+    *, weights, include_top, classes, classifier_activation, pooling=None,
+    inference_bn=False, alpha=NOT_GIVEN,
 ):
-    """Check the arguments every model function takes; raise a clear error."""
+    """Check the arguments every model function takes; raise a clear error.
+
+    ``inference_bn`` must be ``True`` or ``False`` (NumPy bools too): a truthy
+    string such as ``"no"`` is refused rather than read as ``True``. ``alpha``
+    (the MobileNet families' width; not given for other families) must be a finite number
+    above 0, whatever the weights.
+    """
+    check_bool(inference_bn, "inference_bn")
+    if alpha is not NOT_GIVEN:
+        check_positive(alpha, "alpha")
     if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
         if not isinstance(weights, (str, os.PathLike)):
             raise TypeError(
@@ -333,6 +401,77 @@ def obtain_input_shape(
     return input_shape
 
 
+def _merge_tensor_shape(input_tensor, input_shape):
+    """The input shape to validate when ``input_tensor`` is given: the tensor's
+    own shape (without batch), with any dimension it leaves unknown taken from
+    ``input_shape``. A known dimension that ``input_shape`` gives otherwise is an
+    error (the model would be built on the tensor, not on ``input_shape``)."""
+    tensor_shape = getattr(input_tensor, "shape", None)
+    if tensor_shape is None:
+        raise TypeError(
+            "`input_tensor` must be a Keras tensor (e.g. `keras.Input((224, 224, 3))`) "
+            f"or a backend tensor, got {describe(input_tensor)}."
+        )
+    tensor_shape = tuple(None if d is None else int(d) for d in tensor_shape)
+    if len(tensor_shape) != 4:
+        raise ValueError(
+            "`input_tensor` must be a batch of images (4D: batch, then 3 image "
+            f"dimensions), got a tensor of shape {tensor_shape}."
+        )
+    tensor_shape = tensor_shape[1:]
+    if input_shape is None:
+        return tensor_shape
+    try:
+        given = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        return input_shape  # obtain_input_shape says what is wrong with it
+    if len(given) != 3:
+        return given
+    if any(a is not None and b is not None and a != b for a, b in zip(given, tensor_shape)):
+        raise ValueError(
+            f"`input_tensor` has shape {tensor_shape} (without the batch axis) but "
+            f"`input_shape` is {given}; the model is built on `input_tensor`, so "
+            "they must agree. Pass only `input_tensor`, or an `input_shape` that matches it."
+        )
+    return tuple(b if b is not None else a for a, b in zip(given, tensor_shape))
+def _obtain_input_shape(
+    input_shape, default_size, min_size, data_format, require_flatten, weights=None
+):
+    """:func:`obtain_input_shape` with the positional signature of
+    ``keras_applications.imagenet_utils._obtain_input_shape`` 1.0.8, for code
+    written against that package.
+
+    Args:
+        input_shape: None or a shape without batch (an empty one counts as None).
+        default_size: the side of the default (and, with ImageNet weights and
+            ``require_flatten``, the only) square input.
+        min_size: the smallest side accepted.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        require_flatten: whether the model has its classifier (``include_top``):
+            the shape must then be static.
+        weights: ``None``, ``"imagenet"`` or a path.
+
+    Returns:
+        The input shape, a tuple (may contain None). As 1.0.8 did, a channel
+        count other than 1 or 3 without ImageNet weights is allowed with a
+        warning.
+    """
+    data_format = _data_format(data_format)
+    if input_shape is not None and len(input_shape) == 0:
+        input_shape = None
+    if weights != "imagenet" and input_shape is not None and len(input_shape) == 3:
+        channels = input_shape[0] if data_format == "channels_first" else input_shape[-1]
+        if channels not in (1, 3):
+            warnings.warn(
+                f"This model usually expects 1 or 3 input channels, got input_shape={tuple(input_shape)}.",
+                stacklevel=2,
+            )
+    return obtain_input_shape(
+        input_shape, default_size=default_size, min_size=min_size,
+        include_top=bool(require_flatten), weights=weights, data_format=data_format,
+    )
+
+
 def image_input(
     input_tensor,
     input_shape,
@@ -344,12 +483,11 @@ def image_input(
     weight_sizes=None,
 ):
     """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
-    by :func:`obtain_input_shape` (``input_tensor``'s shape when ``input_shape`` is
-    None)."""
-    if input_shape is None and input_tensor is not None:
-        tensor_shape = getattr(input_tensor, "shape", None)
-        if tensor_shape is not None and len(tensor_shape) == 4:
-            input_shape = tuple(tensor_shape[1:])
+    by :func:`obtain_input_shape`. With ``input_tensor`` its own shape is
+    checked; ``input_shape``, when given too, must agree with it."""
+    check_not_tf_keras(input_tensor, "input_tensor")
+    if input_tensor is not None:
+        input_shape = _merge_tensor_shape(input_tensor, input_shape)
     shape = obtain_input_shape(
         input_shape,
         default_size=default_size,
@@ -367,7 +505,7 @@ def image_input(
 
 def model_input(
     *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, top_fixes_size=True, **shape_rules,
+    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, **shape_rules,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
     :func:`image_input` under the family's ``shape_rules`` (``default_size``,
@@ -382,6 +520,8 @@ def model_input(
         classes=classes,
         classifier_activation=classifier_activation,
         pooling=pooling,
+        inference_bn=inference_bn,
+        alpha=alpha,
     )
     return image_input(
         input_tensor, input_shape, include_top=include_top and top_fixes_size,
@@ -402,13 +542,15 @@ def pooling_head(x, pooling, *, named=True):
     return x
 
 
-def classifier_head(x, *, include_top, pooling, classes, classifier_activation, named_pooling=True):
-    """Global average pooling and a ``predictions`` Dense layer, or
+def classifier_head(
+    x, *, include_top, pooling, classes, classifier_activation, named_pooling=True, name="predictions"
+):
+    """Global average pooling and a Dense layer named ``name``, or
     ``pooling_head(x, pooling, named=named_pooling)``."""
     if not include_top:
         return pooling_head(x, pooling, named=named_pooling)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)
 
 
 def create_model(

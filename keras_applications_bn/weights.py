@@ -10,9 +10,19 @@ What a download guarantees:
 
 * **Integrity.** The hash is computed while the bytes stream (no second read). A
   file without a pinned hash (Keras pins none for MobileNet) is trusted on first
-  use: the sha256 of its first complete download is recorded and enforced from
-  then on. A cached file is hashed once; afterwards its size and mtime are
+  use, and only once it is a complete HDF5 file (signature, end-of-file address,
+  h5py opens it): the sha256 of its first complete download is recorded and
+  enforced from then on. An ``.h5`` served as ``text/html`` or ``text/plain`` is
+  refused. A cached file is hashed once; afterwards its size and mtime are
   remembered, so a warm load does not re-hash it.
+* **A shared cache is hostile ground.** Nothing inside the cache is followed
+  through a symbolic link (``O_NOFOLLOW``, ``lstat``); a symlinked entry is never
+  trusted, a partial file with other hard links is never appended to, and no
+  returned path resolves outside the cache.
+* **Read-only and full caches.** A read-only cache serves its verified files (no
+  lock or manifest write is needed to read) and ``verify`` works on it; a full
+  disk is an error that names the directory and the space needed, and removes
+  the partial file.
 * **Atomicity.** Bytes go to a hidden partial file inside the cache directory,
   are fsync'ed, verified, and only then renamed to their final name: at any
   moment the cache holds either no file or a complete, verified one.
@@ -31,9 +41,10 @@ files and partial downloads. Keras never looks there.
 Environment variables:
 
 ``KERAS_APPLICATIONS_BN_MIRROR``
-    A base URL that replaces the official origin ``https://storage.googleapis.com/``
-    for registry files; the relative paths stay the same, and hashes are still
-    enforced. Plain ``http://`` is accepted here because you chose it.
+    A base URL that replaces the official origins ``https://storage.googleapis.com/``
+    (Keras' files) and ``https://github.com/`` (the ResNeXt files of
+    keras_applications 1.0.8) for registry files; the relative paths stay the same,
+    and hashes are still enforced. Plain ``http://`` is accepted here because you chose it.
 ``KERAS_APPLICATIONS_BN_OFFLINE``
     ``1`` (or ``true``/``yes``/``on``): never touch the network. A file missing
     from the cache is an error that says how to get it there.
@@ -47,6 +58,7 @@ Environment variables:
 
 import dataclasses
 import difflib
+import errno
 import hashlib
 import http.client
 import ipaddress
@@ -54,7 +66,10 @@ import json
 import os
 import queue
 import random
+import re
+import shutil
 import ssl
+import stat
 import sys
 import tempfile
 import threading
@@ -62,6 +77,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 
 try:  # POSIX
     import fcntl
@@ -71,6 +87,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "ORIGIN",
+    "ORIGINS",
     "REGISTRY",
     "CacheCheck",
     "WeightFile",
@@ -88,6 +105,10 @@ __all__ = [
 
 #: Where Keras' official weight files live; a mirror replaces this prefix.
 ORIGIN = "https://storage.googleapis.com/"
+#: Where keras_applications 1.0.8 published the ResNeXt files (release assets).
+GITHUB_ORIGIN = "https://github.com/"
+#: Every origin of registry files; a mirror replaces any of them.
+ORIGINS = (ORIGIN, GITHUB_ORIGIN)
 MIRROR_ENV = "KERAS_APPLICATIONS_BN_MIRROR"
 OFFLINE_ENV = "KERAS_APPLICATIONS_BN_OFFLINE"
 TIMEOUT_ENV = "KERAS_APPLICATIONS_BN_TIMEOUT"
@@ -111,7 +132,7 @@ class WeightFile:
 
     Attributes:
         name: registry key, e.g. ``"resnet50_notop"``.
-        path: location relative to :data:`ORIGIN` (and to a mirror).
+        path: location relative to ``origin`` (and to a mirror).
         file_hash: the md5 or sha256 hex digest Keras pins, or ``None`` where Keras
             pins none (every MobileNet file).
         model: the model function the file belongs to (``None`` for data files).
@@ -120,6 +141,7 @@ class WeightFile:
             whose announced size differs is refused before it starts.
         cache_fname: the file's name in the cache where Keras caches it under
             another name than the URL's (NASNet); ``None`` for the URL's.
+        origin: one of :data:`ORIGINS`; :data:`ORIGIN` for Keras' files.
     """
 
     name: str
@@ -129,6 +151,7 @@ class WeightFile:
     include_top: bool | None = None
     size: int | None = None
     cache_fname: str | None = None
+    origin: str = ORIGIN
 
     @property
     def fname(self):
@@ -138,18 +161,20 @@ class WeightFile:
     @property
     def url(self):
         """The official URL."""
-        return ORIGIN + self.path
+        return self.origin + self.path
 
 
 _KA = "tensorflow/keras-applications"
 
 
-def _pair(key, model, top, notop, hashes, cache_fnames=(None, None)):
+def _pair(key, model, top, notop, hashes, cache_fnames=(None, None), origin=ORIGIN):
     """The file with the classifier (``key``) and the one without (``key_notop``)."""
     top_hash, notop_hash = hashes
     return [
-        WeightFile(key, top, top_hash, model, True, cache_fname=cache_fnames[0]),
-        WeightFile(f"{key}_notop", notop, notop_hash, model, False, cache_fname=cache_fnames[1]),
+        WeightFile(key, top, top_hash, model, True, cache_fname=cache_fnames[0], origin=origin),
+        WeightFile(
+            f"{key}_notop", notop, notop_hash, model, False, cache_fname=cache_fnames[1], origin=origin
+        ),
     ]
 
 
@@ -289,6 +314,49 @@ def _efficientnet():
     return files
 
 
+# variant -> (with top, without top): Keras pins sha256 digests for these files
+_CONVNEXT_HASHES = {
+    "tiny": ("8ae6e78ce2933352b1ef4008e6dd2f17bc40771563877d156bc6426c7cf503ff",
+             "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1"),
+    "small": ("ce1277d8f1ee5a0ef0e171469089c18f5233860ceaf9b168049cb9263fd7483c",
+              "6fc8009faa2f00c1c1dfce59feea9b0745eb260a7dd11bee65c8e20843da6eab"),
+    "base": ("52cbb006d3dadd03f6e095a8ca1aca47aecdd75acb4bc74bce1f5c695d0086e6",
+             "40a20c5548a5e9202f69735ecc06c990e6b7c9d2de39f0361e27baeb24cb7c45"),
+    "large": ("070c5ed9ed289581e477741d3b34beffa920db8cf590899d6d2c67fba2a198a6",
+              "96f02b6f0753d4f543261bc9d09bed650f24dd6bc02ddde3066135b63d23a1cd"),
+    "xlarge": ("c1f5ccab661354fc3a79a10fa99af82f0fbf10ec65cb894a3ae0815f17a889ee",
+               "de3f8a54174130e0cecdc71583354753d557fcf1f4487331558e2a16ba0cfe05"),
+}
+
+
+def _convnext():
+    files = []
+    for variant, hashes in _CONVNEXT_HASHES.items():
+        key = f"convnext_{variant}"
+        base = f"{_KA}/convnext/{key}"
+        model = "ConvNeXt" + ("XLarge" if variant == "xlarge" else variant.capitalize())
+        files += _pair(key, model, f"{base}.h5", f"{base}_notop.h5", hashes)
+    return files
+
+
+# keras_applications 1.0.8's pins (md5) of its ResNeXt files, GitHub release assets
+_RESNEXT_HASHES = {
+    "resnext50": ("67a5b30d522ed92f75a1f16eef299d1a", "62527c363bdd9ec598bed41947b379fc"),
+    "resnext101": ("34fb605428fcc7aa4d62f44404c11509", "0f678c91647380debd923963594981b3"),
+}
+
+
+def _resnext():
+    files = []
+    for key, hashes in _RESNEXT_HASHES.items():
+        base = f"keras-team/keras-applications/releases/download/resnet/{key}_weights_tf_dim_ordering_tf_kernels"
+        files += _pair(
+            key, key.replace("resnext", "ResNeXt"), f"{base}.h5", f"{base}_notop.h5", hashes,
+            origin=GITHUB_ORIGIN,
+        )
+    return files
+
+
 def _build_registry():
     files = [
         WeightFile(
@@ -302,6 +370,8 @@ def _build_registry():
         *_mobilenet_v3(),
         *_nasnet(),
         *_efficientnet(),
+        *_convnext(),
+        *_resnext(),
     ]
     return {f.name: f for f in files}
 
@@ -386,18 +456,49 @@ def _setting(value, argument, env, default, kind):
 def default_cache_dir():
     """The directory where weight files are cached (created if missing).
 
-    ``$KERAS_HOME/models`` when ``KERAS_HOME`` is set, else ``~/.keras/models``;
-    like Keras, ``<tmp>/.keras/models`` when that location is not writable.
+    ``$KERAS_HOME/models`` when ``KERAS_HOME`` is set, else ``~/.keras/models``.
+    Unlike Keras, a directory that exists but is not writable (a read-only shared
+    cache) is used as it is, not silently replaced by a temporary directory:
+    verified files are served from it, and only a download needs to write.
+
+    Raises:
+        ValueError: ``$KERAS_HOME`` (or the cache directory) is a file.
+        WeightsError: the directory does not exist and cannot be created.
     """
-    base = os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras"))
+    raw = os.environ.get("KERAS_HOME")
+    if raw:
+        base, what = os.path.expanduser(raw), "$KERAS_HOME"
+    else:
+        base, what = os.path.expanduser(os.path.join("~", ".keras")), "The default Keras home"
+    if os.path.exists(base) and not os.path.isdir(base):
+        raise ValueError(
+            f"{what} {base!r} is a file, not a directory. Point KERAS_HOME at a directory "
+            "(weight files are cached in $KERAS_HOME/models)."
+        )
+    return _ensure_directory(os.path.join(base, "models"), what="The cache directory")
+
+
+def _ensure_directory(path, what):
+    """``path``, created if missing; a clear error if it is a file or cannot be created."""
+    if os.path.isdir(path):
+        return path
+    if os.path.lexists(path):
+        raise ValueError(
+            f"{what} {path!r} exists but is not a directory; remove it or choose another "
+            "directory (KERAS_HOME, or `cache_dir`)."
+        )
     try:
-        os.makedirs(base, exist_ok=True)
-    except OSError:
-        pass
-    if not os.access(base, os.W_OK):
-        base = os.path.join(tempfile.gettempdir(), ".keras")
-    path = os.path.join(base, "models")
-    os.makedirs(path, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(
+            f"{what} {path!r} cannot be created: a part of that path is a file. "
+            "Choose another directory (KERAS_HOME, or `cache_dir`)."
+        ) from None
+    except OSError as e:
+        raise WeightsError(
+            f"{what} {path!r} does not exist and cannot be created ({e.strerror}). "
+            "Create it, or set KERAS_HOME to a writable directory."
+        ) from None
     return path
 
 
@@ -432,7 +533,7 @@ def _parse_digest(file_hash, argument="file_hash"):
 
 def _hash_file(path, algorithm):
     hasher = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with _open_read(path) as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             hasher.update(chunk)
     return hasher
@@ -469,14 +570,38 @@ def _cache_directory(cache_dir):
     if not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"`cache_dir` must be a path or None, got {type(cache_dir).__name__}.")
     directory = os.path.abspath(os.fspath(cache_dir))
-    os.makedirs(directory, exist_ok=True)
-    return directory
+    return _ensure_directory(directory, what="`cache_dir`")
 
 
 def _state_path(directory, *parts):
-    path = os.path.join(directory, STATE_DIR, *parts)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
+    """``<directory>/.keras_applications_bn/<parts>``, creating its directories.
+
+    Every directory on the way must be a real directory: a symbolic link planted
+    there (which would move our writes outside the cache) is refused.
+    """
+    current = directory
+    for part in (STATE_DIR, *parts[:-1]):
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            pass
+        st = os.lstat(current)
+        if not stat.S_ISDIR(st.st_mode):
+            raise WeightsError(
+                f"{current} {_entry_problem(st) or 'is not a directory'}; the cache's "
+                "bookkeeping never follows links or writes through other files. "
+                "Remove it and retry."
+            )
+    return os.path.join(current, parts[-1])
+
+
+def _state_dir_is_real(directory):
+    """Whether the bookkeeping directory exists and is a real directory (not a link)."""
+    try:
+        return stat.S_ISDIR(os.lstat(os.path.join(directory, STATE_DIR)).st_mode)
+    except OSError:
+        return False
 
 
 def _fsync_dir(directory):
@@ -505,7 +630,7 @@ def _write_json_atomic(path, data):
 
 def _read_json(path):
     try:
-        with open(path) as f:
+        with _open_read(path) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -532,7 +657,15 @@ class _FileLock:
         return True
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise WeightsError(
+                    f"The lock file {self.path} is a symbolic link; the cache never follows "
+                    "links in its bookkeeping. Remove it and retry."
+                ) from None
+            raise
         try:
             if not self._try():
                 if self.on_wait is not None:
@@ -557,11 +690,183 @@ class _FileLock:
             os.close(self.fd)
 
 
+# --------------------------------------------------------------------------- cache safety
+#
+# A shared cache is hostile ground: anyone who can write to it may plant links,
+# hard links, directories or junk. The rules: never follow a symbolic link inside
+# the cache (open with O_NOFOLLOW, check lstat), never append to a file that has
+# other names, never return a path that resolves outside the cache, and trust a
+# file without a pinned hash only once it is a complete HDF5 file.
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
+_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_HDF5_SUFFIXES = (".h5", ".hdf5")
+#: Content types a server uses for error pages, never for an HDF5 file.
+_TEXT_TYPES = ("text/html", "text/plain", "application/xhtml+xml")
+
+
+def _open_read(path):
+    """Open ``path`` for reading in binary mode without following a symbolic link."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    return os.fdopen(fd, "rb")
+
+
+def _entry_problem(st):
+    """Why the cache entry with ``os.lstat`` result ``st`` cannot hold a file, or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link (never followed or trusted inside the cache)"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    return None
+
+
+def _remove_entry(path):
+    """Remove the file or link ``path`` (a link itself, never its target)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise WeightsError(f"{path} is a directory where the cache keeps a file; remove it and retry.")
+    os.unlink(path)
+
+
+def _inside_cache(directory, path):
+    """``path``, after checking that it is a regular file that resolves inside ``directory``."""
+    real = os.path.realpath(path)
+    if os.path.dirname(real) != os.path.realpath(directory) or os.path.islink(path):
+        raise WeightsError(
+            f"{path} resolves to {real}, outside the cache directory {directory}; "
+            "a cache entry is never a link. Remove it and retry."
+        )
+    return path
+
+
+def _expects_hdf5(fname):
+    return fname.lower().endswith(_HDF5_SUFFIXES)
+
+
+def _hdf5_signature_offset(f, size):
+    """Where the HDF5 signature is (0, 512, 1024, ...), or None."""
+    offset = 0
+    while offset + len(_HDF5_SIGNATURE) <= size:
+        f.seek(offset)
+        if f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    return None
+
+
+def _describe_start(head):
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in text:
+        return " (it starts like an HTML page: a server's error or login page?)"
+    if text.startswith((b"{", b"[")):
+        return " (it starts like JSON)"
+    return ""
+
+
+def _hdf5_problem(path, deep=True):
+    """Why ``path`` is not a complete HDF5 file, or ``None`` when it is.
+
+    Checks the signature (at offset 0, 512, 1024, ...), that the end-of-file
+    address in the superblock fits the file's size (a truncated download fails
+    here), and with ``deep`` that h5py opens the file.
+    """
+    try:
+        f = _open_read(path)
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return "is empty (0 bytes)"
+        start = _hdf5_signature_offset(f, size)
+        if start is None:
+            f.seek(0)
+            return f"is not an HDF5 file: no HDF5 signature{_describe_start(f.read(512))}"
+        f.seek(start + 8)
+        head = f.read(8)
+        version = head[0] if head else None
+        if version in (0, 1):
+            offsets = head[5] if len(head) > 5 else 0
+            addresses = start + (24 if version == 0 else 28)
+        elif version in (2, 3):
+            offsets = head[1] if len(head) > 1 else 0
+            addresses = start + 12
+        else:
+            return f"has an HDF5 superblock of unknown version {version} (damaged or truncated)"
+        if offsets not in (2, 4, 8):
+            return "has a damaged HDF5 superblock"
+        f.seek(addresses)
+        raw = f.read(3 * offsets)
+        if len(raw) < 3 * offsets:
+            return f"is truncated: {size} bytes end inside its HDF5 superblock"
+        base = int.from_bytes(raw[:offsets], "little")
+        end = base + int.from_bytes(raw[2 * offsets:], "little")
+        if end > size:
+            return f"is truncated: its HDF5 superblock says {end} bytes, the file has {size}"
+    if deep:
+        try:
+            import h5py
+        except ImportError:  # pragma: no cover - Keras needs h5py
+            return None
+        try:
+            h5py.File(path, "r").close()
+        except Exception as e:  # h5py raises OSError, KeyError, ... on damaged files
+            return f"does not open as HDF5 ({e})"
+    return None
+
+
+def _content_type_problem(fname, content_type):
+    """Why a response with ``content_type`` cannot be the file ``fname``, or None."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if _expects_hdf5(fname) and kind in _TEXT_TYPES:
+        return f"the server sent {kind!r} content for an HDF5 file (an error or login page?)"
+    return None
+
+
+def _free_bytes(directory):
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def _space_error(directory, fname, needed, cause=None):
+    """The error for a cache directory without room for ``needed`` more bytes of ``fname``."""
+    free = _free_bytes(directory)
+    need = f"{_format_bytes(needed)} more" if needed is not None else "more space"
+    have = f", {_format_bytes(free)} free" if free is not None else ""
+    why = f" ({cause.strerror})" if cause is not None and cause.strerror else ""
+    return WeightsError(
+        f"Not enough space in {directory} for {fname}: it needs {need}{have}{why}. "
+        "The partial download was removed. Free some space there (or set KERAS_HOME to "
+        "a larger disk) and retry."
+    )
+
+
+def _read_only_error(directory, fname, cause):
+    return WeightsError(
+        f"{fname} is not in the cache (or failed its check), and the cache directory "
+        f"{directory} cannot be written ({cause.strerror}), so it cannot be downloaded "
+        f"there. Fetch it into that cache where it is writable "
+        f"(`KERAS_HOME=... python -m keras_applications_bn fetch ...`), or point "
+        f"KERAS_HOME at a writable directory."
+    )
+
+
 # --------------------------------------------------------------------------- manifest
 
 
 def _manifest(directory):
     """``{fname: record}`` of every verified file in ``directory``."""
+    if not _state_dir_is_real(directory):
+        return {}
     data = _read_json(os.path.join(directory, STATE_DIR, "manifest.json"))
     return {k: v for k, v in data.get("files", {}).items() if isinstance(v, dict)}
 
@@ -579,8 +884,21 @@ def _update_manifest(directory, fname, record):
         _write_json_atomic(path, {"version": 1, "files": files})
 
 
+def _remember(directory, fname, record):
+    """:func:`_update_manifest` where the cache may be read-only or full: the record
+    only saves work later, so a cache that cannot take it is served all the same.
+    Returns whether the record was written."""
+    try:
+        _update_manifest(directory, fname, record)
+    except OSError as e:
+        if e.errno in _READ_ONLY_ERRNOS or e.errno in _SPACE_ERRNOS:
+            return False
+        raise
+    return True
+
+
 def _record(path, digest, trust, url=None):
-    st = os.stat(path)
+    st = os.lstat(path)
     return {
         "algorithm": digest.algorithm,
         "digest": digest.hexdigest,
@@ -608,6 +926,8 @@ class CacheCheck:
         size: its size in bytes (``None`` when missing).
         name: its registry name, ``None`` for files fetched by URL.
         recorded_now: ``True`` when this check recorded the file for the first time.
+        reason: why a ``"corrupt"`` file is not trusted when it is not (only) a
+            hash mismatch: a symbolic link, a directory, not a complete HDF5 file.
     """
 
     fname: str
@@ -620,6 +940,7 @@ class CacheCheck:
     size: int | None = None
     name: str | None = None
     recorded_now: bool = False
+    reason: str | None = None
 
 
 def _check_cached(directory, fname, pinned, *, force=False, name=None):
@@ -627,7 +948,10 @@ def _check_cached(directory, fname, pinned, *, force=False, name=None):
 
     Trusts a recorded file whose size and mtime are unchanged unless ``force``;
     otherwise hashes it and, when it passes, records it (trust on first use for
-    files without a pinned hash).
+    files without a pinned hash, once :func:`_hdf5_problem` finds nothing wrong).
+    A symbolic link, a directory or another special file is never trusted, a hard
+    linked file is re-hashed on every check, and the cache is only read when the
+    manifest cannot be written (a read-only cache).
     """
     path = os.path.join(directory, fname)
     record = _manifest(directory).get(fname)
@@ -641,15 +965,22 @@ def _check_cached(directory, fname, pinned, *, force=False, name=None):
     if expected is not None:
         common.update(algorithm=expected.algorithm, expected=expected.hexdigest)
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return CacheCheck(status="missing", **dict(common, trust=trust if expected else None))
-    if not os.path.isfile(path):
-        return CacheCheck(status="corrupt", **common)
+    unsafe = _entry_problem(st)
+    if unsafe:
+        return CacheCheck(status="corrupt", reason=unsafe, **common)
+    # A file without a pinned hash must at least be a complete HDF5 file: cheap
+    # (two small reads) on every check, the full open when it is (re-)hashed.
+    validate = trust != "pinned" and _expects_hdf5(fname)
+    structure = _hdf5_problem(path, deep=False) if validate else None
     if (
         not force
+        and structure is None
         and record
         and expected is not None
+        and st.st_nlink == 1
         and record.get("algorithm") == expected.algorithm
         and record.get("digest") == expected.hexdigest
         and record.get("size") == st.st_size
@@ -661,14 +992,31 @@ def _check_cached(directory, fname, pinned, *, force=False, name=None):
         # Keep the digest (a fresh download is checked against it) but forget the
         # size+mtime, so that nothing trusts this file without hashing it again.
         if record and record.get("mtime_ns") is not None:
-            _update_manifest(directory, fname, dict(record, size=None, mtime_ns=None))
-        return CacheCheck(status="corrupt", actual=actual, size=st.st_size, **common)
+            _remember(directory, fname, dict(record, size=None, mtime_ns=None))
+        return CacheCheck(
+            status="corrupt", actual=actual, size=st.st_size, reason=structure, **common
+        )
+    problem = structure or (_hdf5_problem(path, deep=True) if validate else None)
+    if problem:
+        # What was (or was about to be) trusted on first use is not a weights file;
+        # no digest is reported, so that a fetch does not hold a download to it.
+        return CacheCheck(
+            status="corrupt",
+            actual=actual,
+            size=st.st_size,
+            reason=f"{problem}; a file without a pinned hash must be a complete HDF5 file",
+            **dict(common, trust="first-use", algorithm=None, expected=None),
+        )
     digest = expected or _Digest("sha256", actual)
     url = (record or {}).get("url")
-    _update_manifest(directory, fname, _record(path, digest, trust, url))
+    recorded = _remember(directory, fname, _record(path, digest, trust, url))
     common.update(algorithm=digest.algorithm, expected=digest.hexdigest)
     return CacheCheck(
-        status="ok", actual=actual, size=st.st_size, recorded_now=expected is None, **common
+        status="ok",
+        actual=actual,
+        size=st.st_size,
+        recorded_now=expected is None and recorded,
+        **common,
     )
 
 
@@ -687,8 +1035,10 @@ def _is_loopback(host):
 
 
 def _check_scheme(url, http_host=None, what="`url`"):
-    """Raise unless ``url`` is https, or http to a loopback host or ``http_host``."""
+    """Raise unless ``url`` is https, or http to a loopback host or ``http_host``,
+    without credentials."""
     parts = urllib.parse.urlsplit(url)
+    _refuse_credentials(parts, what)
     scheme = parts.scheme.lower()
     if scheme == "https" and parts.hostname:
         return
@@ -702,18 +1052,33 @@ def _check_scheme(url, http_host=None, what="`url`"):
     raise ValueError(f"{what} must be an https:// (or loopback http://) URL, got {url!r}.")
 
 
+def _refuse_credentials(parts, what):
+    """Credentials in a URL would be sent with every redirect, written to the cache's
+    manifest and shown in error messages; refuse them (without echoing them)."""
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or "?"
+        raise ValueError(
+            f"{what} must not contain credentials (user:password@{host}); they would be "
+            "stored in the cache's manifest and printed in messages. Use a mirror that "
+            f"needs none (${MIRROR_ENV}), or download the file yourself and copy it into "
+            "the cache."
+        )
+
+
 def _source_url(url):
     """The URL to download ``url`` from (the mirror's, when set) and the host for
     which plain http was explicitly allowed (``None`` if none)."""
     mirror = os.environ.get(MIRROR_ENV, "").strip()
-    if mirror and url.startswith(ORIGIN):
+    origin = next((o for o in ORIGINS if url.startswith(o)), None)
+    if mirror and origin:
         parts = urllib.parse.urlsplit(mirror)
+        _refuse_credentials(parts, f"${MIRROR_ENV}")
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError(
                 f"${MIRROR_ENV} must be an http(s) base URL such as "
                 f"'https://mirror.example.com/keras/', got {mirror!r}."
             )
-        return mirror.rstrip("/") + "/" + url[len(ORIGIN):], parts.hostname
+        return mirror.rstrip("/") + "/" + url[len(origin):], parts.hostname
     _check_scheme(url)
     return url, None
 
@@ -736,7 +1101,7 @@ class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
 def _env_help():
     return (
         f"Set {MIRROR_ENV} to a base URL that serves the same relative paths as "
-        f"{ORIGIN}, or copy the file into the cache yourself; "
+        f"{' and '.join(ORIGINS)}, or copy the file into the cache yourself; "
         f"{OFFLINE_ENV}=1 forbids any download."
     )
 
@@ -878,13 +1243,16 @@ class _Download:
         self.retries = retries
         self.size = size
         self.opener = urllib.request.build_opener(_RedirectPolicy(http_host))
-        fname = os.path.basename(target)
-        self.part = _state_path(os.path.dirname(target), "files", fname + ".part")
+        self.fname = os.path.basename(target)
+        self.directory = os.path.dirname(target)
+        self.part = _state_path(self.directory, "files", self.fname + ".part")
         self.info_path = self.part + "info"
-        self.progress = _Progress(fname, progress)
+        self.progress = _Progress(self.fname, progress)
         self.algorithm = expected.algorithm if expected else "sha256"
         self.hasher = hashlib.new(self.algorithm)
         self.offset = 0
+        self.total = None
+        self.resumed = False
         self.info = {}
 
     # state of the partial file
@@ -892,15 +1260,56 @@ class _Download:
         info = _read_json(self.info_path)
         wanted = self.expected.hexdigest if self.expected else None
         if (
-            os.path.isfile(self.part)
-            and info.get("url") == self.source
+            info.get("url") == self.source
             and info.get("expected") == wanted
+            and self._part_is_resumable()
         ):
             self.info = info
             self.hasher = _hash_file(self.part, self.algorithm)
-            self.offset = os.path.getsize(self.part)
+            self.offset = os.lstat(self.part).st_size
+            self.resumed = self.offset > 0
         else:
             self._restart()
+
+    def _part_is_resumable(self):
+        """Whether the partial file is ours to append to: a regular file with no other
+        name (not a link planted in the cache, not a hard link to a file elsewhere),
+        and, for an HDF5 file without a known digest, one that starts like one (with a
+        digest, a bad partial file fails the hash and the download starts over)."""
+        try:
+            st = os.lstat(self.part)
+        except FileNotFoundError:
+            return False
+        if _entry_problem(st) or st.st_nlink != 1:
+            return False
+        if (
+            self.expected is None
+            and _expects_hdf5(self.fname)
+            and st.st_size >= len(_HDF5_SIGNATURE)
+        ):
+            with _open_read(self.part) as f:
+                if _hdf5_signature_offset(f, min(st.st_size, 1 << 20)) is None:
+                    return False
+        return True
+
+    def _open_part(self, append):
+        """The partial file, opened for writing without following a link: appended to
+        (after checking it is still ours) or created afresh."""
+        flags = os.O_WRONLY | _NOFOLLOW
+        if append:
+            flags |= os.O_APPEND
+        else:
+            _remove_entry(self.part)
+            flags |= os.O_CREAT | os.O_EXCL
+        fd = os.open(self.part, flags, 0o644)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)
+            raise WeightsError(
+                f"{self.part} changed under the download (it is now a link or has other "
+                "names); someone else writes to this cache's bookkeeping. Not continued."
+            )
+        return os.fdopen(fd, "ab" if append else "wb")
 
     def _restart(self):
         self.discard()
@@ -910,8 +1319,7 @@ class _Download:
 
     def discard(self):
         for path in (self.part, self.info_path):
-            if os.path.exists(path):
-                os.remove(path)
+            _remove_entry(path)
 
     # one HTTP request
     def _open(self):
@@ -937,6 +1345,9 @@ class _Download:
                 f"Could not download {self.source}: HTTP {e.code} {e.reason} (not retried). "
                 f"Check the URL, or your mirror. {_env_help()}"
             ) from e
+        except WeightsError:  # a refused redirect: final, never retried
+            self.discard()
+            raise
         except urllib.error.URLError as e:
             if isinstance(e.reason, ssl.SSLCertVerificationError):
                 raise WeightsError(
@@ -950,6 +1361,13 @@ class _Download:
     def _attempt(self):
         response = self._open()
         with response:
+            wrong_type = _content_type_problem(self.fname, response.headers.get("Content-Type"))
+            if wrong_type:
+                self.discard()
+                raise WeightsError(
+                    f"Could not download {self.source}: {wrong_type} (not retried, nothing "
+                    f"cached). Check the URL, or your mirror. {_env_help()}"
+                )
             total = None
             if self.offset and response.status == 206:
                 parsed = _content_range_start(response.headers.get("Content-Range", ""))
@@ -975,9 +1393,14 @@ class _Download:
                     f"{self.source} is {total} bytes, but the registry expects {self.size}. "
                     "The download was not started; check that your mirror serves the official file."
                 )
+            self.total = total
+            free = _free_bytes(self.directory)
+            if total is not None and free is not None and total - self.offset > free:
+                self.discard()
+                raise _space_error(self.directory, self.fname, total - self.offset)
             self.progress.begin(self.offset, total)
             overflow = False
-            with open(self.part, mode) as out:
+            with self._open_part(append=mode == "ab") as out:
                 sink = _Sink(out, self.hasher)
                 try:
                     while True:
@@ -1007,11 +1430,41 @@ class _Download:
     def run(self):
         """Download, verify and move into place; return the digest of the file."""
         self._resume_state()
+        try:
+            while True:
+                self._download()
+                problem = self._verify()
+                if problem is None:
+                    break
+                if self.resumed:
+                    # Maybe the partial file we resumed onto was not a prefix of this
+                    # file (planted, or left by another version): once more, from scratch.
+                    self._restart()
+                    self.resumed = False
+                    continue
+                self.discard()
+                raise WeightsError(problem)
+            os.replace(self.part, self.target)
+            _fsync_dir(self.directory)
+            _remove_entry(self.info_path)
+        except OSError as e:
+            if isinstance(e, WeightsError):
+                raise
+            if e.errno in _SPACE_ERRNOS:
+                needed = None if self.total is None else max(self.total - self.offset, 0)
+                self.discard()
+                raise _space_error(self.directory, self.fname, needed, e) from None
+            if e.errno in _READ_ONLY_ERRNOS:
+                raise _read_only_error(self.directory, self.fname, e) from None
+            raise
+        return _Digest(self.algorithm, self.hasher.hexdigest())
+
+    def _download(self):
         attempt = 0
         while True:
             try:
                 self._attempt()
-                break
+                return
             except _Retry as e:
                 attempt += 1
                 if attempt > self.retries:
@@ -1022,21 +1475,29 @@ class _Download:
                         f"{RETRIES_ENV}, or: {_env_help()}"
                     ) from e
                 time.sleep(_backoff(attempt))
+
+    def _verify(self):
+        """Why the complete partial file must not be cached, or None."""
         actual = self.hasher.hexdigest()
-        if self.expected is not None and actual != self.expected.hexdigest:
-            self.discard()
-            raise WeightsError(
+        if self.expected is not None:
+            if actual == self.expected.hexdigest:
+                return None
+            return (
                 f"Hash mismatch for {self.source}: expected {self.algorithm} "
                 f"{self.expected.hexdigest}, got {actual}. The download was discarded; "
                 f"nothing was written to {self.target}. Retry later; if it persists, your "
                 f"network or mirror serves a different file (a mirror must serve the "
                 f"official bytes).{self.hint}"
             )
-        os.replace(self.part, self.target)
-        _fsync_dir(os.path.dirname(self.target))
-        if os.path.exists(self.info_path):
-            os.remove(self.info_path)
-        return _Digest(self.algorithm, actual)
+        # Trust on first use: only a complete HDF5 file is trusted.
+        problem = _hdf5_problem(self.part) if _expects_hdf5(self.fname) else None
+        if problem is None:
+            return None
+        return (
+            f"The file downloaded from {self.source} {problem}, so it is not a weights "
+            f"file. It was discarded; nothing was written to {self.target}. Check the URL "
+            f"or your mirror (it may serve an error page, or cut the file short)."
+        )
 
 
 def fetch_file(
@@ -1046,7 +1507,7 @@ def fetch_file(
 
     Args:
         url: where the file lives (https; plain http only for loopback hosts). URLs
-            under :data:`ORIGIN` are redirected to ``$KERAS_APPLICATIONS_BN_MIRROR``
+            under one of :data:`ORIGINS` are redirected to ``$KERAS_APPLICATIONS_BN_MIRROR``
             when that is set.
         file_hash: the expected md5 or sha256 hex digest. With ``None``, the sha256
             of the first complete download is recorded and enforced from then on
@@ -1088,53 +1549,88 @@ def _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, entry):
     target = os.path.join(directory, fname)
     name = entry.name if entry else None
 
-    if _check_cached(directory, fname, pinned, name=name).status == "ok":
-        return target
+    first = _check_cached(directory, fname, pinned, name=name)
+    if first.status == "ok":
+        return _inside_cache(directory, target)
 
     def waiting():
         if show:
             sys.stderr.write(f"Waiting for another process to finish downloading {fname} ...\n")
 
-    with _FileLock(_state_path(directory, "files", fname + ".lock"), on_wait=waiting):
-        check = _check_cached(directory, fname, pinned, name=name)
-        if check.status == "ok":
-            return target
-        if check.status == "corrupt":
-            if os.path.isdir(target):
-                raise WeightsError(f"{target} is a directory; remove it and retry.")
-            os.remove(target)  # never leave a file that fails its check
-        if _env_flag(OFFLINE_ENV):
-            state = "was corrupt (removed)" if check.status == "corrupt" else "is not in the cache"
-            raise WeightsError(
-                f"{fname} {state} and {OFFLINE_ENV} is set, so it will not be downloaded. "
-                f"Expected at {target}. Fetch it on a machine with network access "
-                f"(`python -m keras_applications_bn fetch ...` or a download of {url}) "
-                f"and copy it there, or unset {OFFLINE_ENV}. {_env_help()}"
-            )
-        expected = pinned
-        if expected is None and check.expected is not None:
-            expected = _Digest(check.algorithm, check.expected)
-        download = _Download(
-            source,
-            target,
-            expected,
-            http_host=http_host,
-            timeout=timeout,
-            retries=retries,
-            progress=show,
-            size=entry.size if entry else None,
-            hint=""
-            if pinned is not None or expected is None
-            else (
-                " This file has no pinned hash; its digest was recorded at its first "
-                "download. If the publisher really changed it, run "
-                f"`python -m keras_applications_bn forget {name or fname}` and fetch again."
-            ),
+    try:
+        lock = _FileLock(_state_path(directory, "files", fname + ".lock"), on_wait=waiting)
+        lock.__enter__()
+    except OSError as e:
+        if isinstance(e, WeightsError) or e.errno not in _READ_ONLY_ERRNOS:
+            raise
+        # A read-only cache: it can serve what it holds, but not take a download.
+        if _env_flag(OFFLINE_ENV) and first.status == "missing":
+            raise _offline_error(fname, "is not in the cache", target, url) from None
+        raise _read_only_error(directory, fname, e) from None
+    try:
+        return _fetch_locked(
+            url, source, http_host, directory, fname, pinned, entry, timeout, retries, show
         )
-        digest = download.run()
-        trust = "pinned" if pinned else (check.trust or "first-use")
-        _update_manifest(directory, fname, _record(target, digest, trust, url))
-    return target
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _offline_error(fname, state, target, url):
+    return WeightsError(
+        f"{fname} {state} and {OFFLINE_ENV} is set, so it will not be downloaded. "
+        f"Expected at {target}. Fetch it on a machine with network access "
+        f"(`python -m keras_applications_bn fetch ...` or a download of {url}) "
+        f"and copy it there, or unset {OFFLINE_ENV}. {_env_help()}"
+    )
+
+
+def _fetch_locked(url, source, http_host, directory, fname, pinned, entry, timeout, retries, show):
+    """The part of a fetch that holds the file's lock: check again, download, record."""
+    target = os.path.join(directory, fname)
+    name = entry.name if entry else None
+    check = _check_cached(directory, fname, pinned, name=name)
+    if check.status == "ok":
+        return _inside_cache(directory, target)
+    if check.status == "corrupt":
+        try:
+            _remove_entry(target)  # never leave a file that fails its check (a link: itself)
+            if check.trust == "first-use" and check.expected is None:
+                # A first-use record of something that is not a weights file: drop
+                # it, so that the download from a fixed mirror is trusted again.
+                _update_manifest(directory, fname, None)
+        except OSError as e:
+            if isinstance(e, WeightsError) or e.errno not in _READ_ONLY_ERRNOS:
+                raise
+            raise _read_only_error(directory, fname, e) from None
+    if _env_flag(OFFLINE_ENV):
+        state = "was corrupt (removed)" if check.status == "corrupt" else "is not in the cache"
+        if check.reason:
+            state = f"was not trusted (it {check.reason}; removed)"
+        raise _offline_error(fname, state, target, url)
+    expected = pinned
+    if expected is None and check.expected is not None:
+        expected = _Digest(check.algorithm, check.expected)
+    download = _Download(
+        source,
+        target,
+        expected,
+        http_host=http_host,
+        timeout=timeout,
+        retries=retries,
+        progress=show,
+        size=entry.size if entry else None,
+        hint=""
+        if pinned is not None or expected is None
+        else (
+            " This file has no pinned hash; its digest was recorded at its first "
+            "download. If the publisher really changed it, run "
+            f"`python -m keras_applications_bn forget {name or fname}` and fetch again."
+        ),
+    )
+    digest = download.run()
+    trust = "pinned" if pinned else (check.trust or "first-use")
+    _update_manifest(directory, fname, _record(target, digest, trust, url))
+    return _inside_cache(directory, target)
 
 
 def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
@@ -1183,18 +1679,44 @@ def forget(name, *, cache_dir=None):
 
     Use it when a file without a pinned hash legitimately changed upstream: the
     next fetch downloads it again and trusts that download. Returns ``True`` when
-    there was something to drop.
+    there was something to drop (a registry file that is not cached: ``False``).
+
+    Raises:
+        ValueError: ``name`` is neither a registry name nor a file in the cache.
+        WeightsError: the cache cannot be written (read-only).
     """
-    fname = get(name).fname if name in REGISTRY else _safe_fname(name, "")
     directory = _cache_directory(cache_dir)
+    fname = _forget_target(name, directory)
     path = os.path.join(directory, fname)
-    with _FileLock(_state_path(directory, "files", fname + ".lock")):
-        known = fname in _manifest(directory)
-        _update_manifest(directory, fname, None)
-        existed = os.path.isfile(path)
-        if existed:
-            os.remove(path)
+    try:
+        with _FileLock(_state_path(directory, "files", fname + ".lock")):
+            known = fname in _manifest(directory)
+            if known:
+                _update_manifest(directory, fname, None)
+            existed = os.path.lexists(path)
+            _remove_entry(path)
+    except OSError as e:
+        if isinstance(e, WeightsError) or e.errno not in _READ_ONLY_ERRNOS:
+            raise
+        raise WeightsError(
+            f"Cannot forget {name}: the cache directory {directory} cannot be written "
+            f"({e.strerror})."
+        ) from None
     return known or existed
+
+
+def _forget_target(name, directory):
+    """The cache file name :func:`forget` acts on; ``ValueError`` for an unknown name."""
+    if isinstance(name, str) and name in REGISTRY:
+        return REGISTRY[name].fname
+    fname = _safe_fname(name, "")
+    if fname in _manifest(directory) or os.path.lexists(os.path.join(directory, fname)):
+        return fname
+    try:
+        get(name)  # the error with similar registry names
+    except ValueError as e:
+        raise ValueError(f"{e} No file named {fname!r} is in the cache {directory} either.") from None
+    return fname  # pragma: no cover - get() raised
 
 
 def load_weights(model, weights, *, name, include_top=True):
@@ -1208,18 +1730,107 @@ def load_weights(model, weights, *, name, include_top=True):
             ``.keras``).
         name: registry key of the top file of this model and configuration.
         include_top: whether the model has its classifier.
+
+    Raises:
+        ValueError: the file given as ``weights`` is damaged, not a weights file,
+            or holds the weights of another architecture (one error that names the
+            file and both models).
+        WeightsError: the cached ImageNet file cannot be fetched or read.
     """
     if weights is None:
         return model
+    cached = None
     if isinstance(weights, str) and weights == "imagenet":
-        path = fetch(name if include_top else f"{name}_notop")
+        cached = name if include_top else f"{name}_notop"
+        path = fetch(cached)
     else:
         path = os.fspath(weights)
-    try:
-        model.load_weights(path)
-    except ValueError as e:
-        raise ValueError(
-            f"Could not load weights={path!r} into {model.name}: {e} The file must hold the "
-            "weights of this architecture with the same include_top and classes."
-        ) from e
+    problem = _weights_file_problem(path)
+    if problem:
+        raise _unreadable_weights(path, problem, cached)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except ValueError as e:
+            raise ValueError(_mismatch_message(model, path, e)) from None
+        except OSError as e:  # h5py: a damaged file that passed the quick checks
+            raise _unreadable_weights(path, f"cannot be read as weights ({e})", cached) from None
+    for w in caught:  # the load worked: pass Keras' own warnings on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
+
+
+def _weights_file_problem(path):
+    """Why the file at ``path`` cannot be a weights file, before h5py or Keras see it."""
+    lower = path.lower()
+    if lower.endswith(".keras"):
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            return "is not a .keras archive (not a zip file)"
+        return None
+    if lower.endswith(_HDF5_SUFFIXES):
+        return _hdf5_problem(path, deep=False)
+    return None
+
+
+def _unreadable_weights(path, problem, cached):
+    if cached:
+        return WeightsError(
+            f"The cached weights file {path} {problem}. Run `python -m keras_applications_bn "
+            f"verify {cached}` to check it and `python -m keras_applications_bn fetch {cached}` "
+            f"to replace it (`forget {cached}` first if it has no pinned hash)."
+        )
+    return ValueError(
+        f"Could not load weights={path!r}: the file {problem}. Pass the path of a complete "
+        "weights file (saved with `model.save_weights(...)` or `model.save(...)`), "
+        "'imagenet', or None."
+    )
+
+
+def _describe_saved(path):
+    """What the weights file ``path`` holds, in words: the model's name and class where
+    the file says (``.keras`` archives, full-model ``.h5`` files), else how many
+    weight tensors it has."""
+    try:
+        if path.lower().endswith(".keras"):
+            import zipfile
+
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+                if raw is None:
+                    tensors = []
+                    f.visititems(lambda _, obj: tensors.append(1) if isinstance(obj, h5py.Dataset) else None)
+                    return f"another architecture ({len(tensors)} weight tensors)"
+                config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        inner = config.get("config") or {}
+        return f"the model {inner.get('name')!r} ({config.get('class_name')})"
+    except Exception:  # any unreadable detail: describe the file without it
+        return "another architecture"
+
+
+def _mismatch_message(model, path, error):
+    """One readable error for weights that do not fit ``model`` (no arrays dumped)."""
+    text = str(error)
+    detail = ""
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    if shapes:
+        detail = f" (e.g. a variable of shape {shapes.group(1)} received {shapes.group(2)})"
+    elif "expected" in text and "variables" in text:
+        detail = " (its layers hold other numbers of variables)"
+    else:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        detail = f" ({first[:200]})" if first else ""
+    source = _describe_saved(path)
+    return (
+        f"Could not load weights={path!r} into {model.name!r} ({type(model).__name__}, "
+        f"{len(model.weights)} weight tensors): the file holds the weights of {source}, "
+        f"which do not fit{detail}. The file must hold the weights of this architecture "
+        "with the same include_top, classes and alpha (or other size arguments)."
+    )

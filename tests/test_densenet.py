@@ -34,10 +34,11 @@ def test_exports_and_preprocessing_match_keras():
     assert densenet.decode_predictions is imagenet_utils.decode_predictions
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     reference = keras.applications.densenet.preprocess_input
-    np.testing.assert_allclose(densenet.preprocess_input(x), reference(x.copy()), rtol=1e-6, atol=1e-5)
+    # copies: float arrays are preprocessed in place, as by Keras'
+    np.testing.assert_allclose(densenet.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-5)
     chw = np.moveaxis(x, -1, 1)
     np.testing.assert_allclose(
-        densenet.preprocess_input(chw, data_format="channels_first"),
+        densenet.preprocess_input(chw.copy(), data_format="channels_first"),
         reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-5,
     )
 

@@ -23,7 +23,10 @@ from architectures import CONTRACT, save_official_layout
 from conftest import REPO_ROOT, python_env
 from keras_applications_bn import weights as weights_lib
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute")
+pytestmark = [
+    pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute"),
+    pytest.mark.slow,  # fresh processes, several workers: the slow lane
+]
 
 SCENARIOS = REPO_ROOT / "tests" / "distribute_scenarios.py"
 

@@ -1,7 +1,10 @@
 """The examples run end to end (--quick) and show what they claim."""
 
 import pytest
+
 from conftest import REPO_ROOT, run_python
+
+pytestmark = pytest.mark.slow  # each example runs in a fresh process: the slow lane
 
 
 def run_example(module, checks):

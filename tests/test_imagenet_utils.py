@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import importlib
 
 import keras
 import numpy as np
@@ -16,22 +17,106 @@ from conftest import synthetic_class_index
 SYNTHETIC_INDEX_MD5 = "5e9a62d0bf4ef346114f8614ad43ff27"
 
 
+DTYPES = ["float32", "float64", "float16", "uint8", "int32"]
+
+# every family module and its keras.applications twin; mode None: Keras' returns
+# its input unchanged (the model preprocesses itself)
+MODULES = {
+    "resnet": "caffe", "resnet50": "caffe", "vgg16": "caffe", "vgg19": "caffe",
+    "resnet_v2": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf", "xception": "tf",
+    "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf", "densenet": "torch",
+    "mobilenet_v3": None, "efficientnet": None, "efficientnet_v2": None,
+}
+
+
+def _images(dtype, data_format, rank, seed=0):
+    shape = (2, 5, 6, 3) if data_format == "channels_last" else (2, 3, 5, 6)
+    x = np.random.default_rng(seed).uniform(0, 255, shape).astype(dtype)
+    return x[0].copy() if rank == 3 else x
+
+
+def _compare_with_keras(ours, theirs, x, **kwargs):
+    """Call both functions on identical copies of ``x``; assert the same result,
+    dtype and type, and the same effect on the argument (in place or not)."""
+    mine, keras_own = x.copy(), x.copy()
+    if kwargs.pop("tensor", False):
+        mine, keras_own = keras.ops.convert_to_tensor(mine), keras.ops.convert_to_tensor(keras_own)
+    got, expected = ours(mine, **kwargs), theirs(keras_own, **kwargs)
+    assert type(got) is type(expected)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected))
+    # the argument itself: overwritten exactly as Keras overwrites it, or untouched
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(keras_own))
+    assert (got is mine) == (expected is keras_own)
+    if isinstance(x, np.ndarray):
+        assert np.shares_memory(got, mine) == np.shares_memory(expected, keras_own)
+    return mine, got
+
+
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("rank", [3, 4])
-@pytest.mark.parametrize("kind", ["numpy", "tensor"])
-def test_preprocess_matches_keras(mode, data_format, rank, kind):
-    shape = (2, 5, 6, 3) if data_format == "channels_last" else (2, 3, 5, 6)
-    x = np.random.default_rng(0).uniform(0, 255, shape).astype("float32")
-    if rank == 3:
-        x = x[0]
-    expected = keras.applications.imagenet_utils.preprocess_input(x.copy(), data_format=data_format, mode=mode)
-    original = x.copy()
-    arg = x if kind == "numpy" else keras.ops.convert_to_tensor(x)
-    got = imagenet_utils.preprocess_input(arg, data_format=data_format, mode=mode)
-    assert isinstance(got, np.ndarray) == (kind == "numpy")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(x, original)  # never modified in place
+def test_preprocess_matches_keras_in_place_and_result(mode, data_format):
+    """Every dtype Keras accepts, NumPy and tensor, 3D and 4D: bit-identical result,
+    and the argument modified in place exactly where Keras modifies it."""
+    ours = imagenet_utils.preprocess_input
+    theirs = keras.applications.imagenet_utils.preprocess_input
+    for dtype in DTYPES:
+        for rank in (3, 4):
+            x = _images(dtype, data_format, rank)
+            mine, got = _compare_with_keras(ours, theirs, x, data_format=data_format, mode=mode)
+            in_place = dtype.startswith("float")
+            assert np.array_equal(mine, x) != in_place, (dtype, rank)  # Keras' contract
+            if in_place and mode != "caffe":
+                assert got is mine
+            if dtype.startswith("float"):  # Keras' tensor path takes float tensors only
+                _compare_with_keras(ours, theirs, x, data_format=data_format, mode=mode, tensor=True)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_preprocess_input_matches_its_keras_twin(module):
+    ours = importlib.import_module(f"keras_applications_bn.{module}").preprocess_input
+    theirs = importlib.import_module(f"keras.applications.{module}").preprocess_input
+    for dtype in ("float32", "uint8"):
+        x = _images(dtype, "channels_last", 4)
+        mine, got = _compare_with_keras(ours, theirs, x)
+        if MODULES[module] is None:
+            assert got is mine  # the identity, as Keras'
+        else:
+            assert not np.array_equal(got, x)
+    _compare_with_keras(ours, theirs, _images("float32", "channels_first", 4), data_format="channels_first")
+    _compare_with_keras(ours, theirs, _images("float16", "channels_last", 4), tensor=True)
+
+
+def test_preprocess_symbolic_input_matches_keras():
+    for mode in ("caffe", "tf", "torch"):
+        inputs = keras.Input((5, 6, 3))
+        got = imagenet_utils.preprocess_input(inputs, mode=mode)
+        expected = keras.applications.imagenet_utils.preprocess_input(inputs, mode=mode)
+        assert keras.backend.is_keras_tensor(got) and got.shape == expected.shape == (None, 5, 6, 3)
+        x = _images("float32", "channels_last", 4)
+        np.testing.assert_array_equal(
+            keras.Model(inputs, got).predict(x, verbose=0), keras.Model(inputs, expected).predict(x, verbose=0)
+        )
+
+
+def test_preprocess_inputs_keras_refuses():
+    """Deliberate differences (README): lists and integer tensors are preprocessed
+    as the same images in a float NumPy array would be; Keras raises for lists and
+    integer tensors in 'tf'/'torch' mode, and in 'caffe' mode returns an integer
+    tensor with the mean wrapped around."""
+    theirs = keras.applications.imagenet_utils.preprocess_input
+    x = _images("uint8", "channels_last", 4)
+    for mode in ("caffe", "tf", "torch"):
+        expected = theirs(x.astype("float32"), mode=mode)
+        with pytest.raises(AttributeError):
+            theirs(x.tolist(), mode=mode)
+        from_list = imagenet_utils.preprocess_input(x.tolist(), mode=mode)
+        assert isinstance(from_list, np.ndarray)
+        np.testing.assert_allclose(from_list, expected, rtol=1e-6, atol=1e-4)  # float64 from a list
+        from_int_tensor = imagenet_utils.preprocess_input(keras.ops.convert_to_tensor(x), mode=mode)
+        assert from_int_tensor.dtype == keras.config.floatx()
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(from_int_tensor), expected)
+    assert not keras.backend.is_float_dtype(theirs(keras.ops.convert_to_tensor(x), mode="caffe").dtype)
 
 
 def test_preprocess_integer_images_and_lists():
@@ -43,14 +128,25 @@ def test_preprocess_integer_images_and_lists():
     assert "caffe" in resnet_preprocess.__doc__
 
 
-def test_preprocess_rejects_bad_arguments():
-    x = np.zeros((1, 4, 4, 3), "float32")
+def test_preprocess_rejects_bad_arguments_before_modifying_anything():
+    x = np.full((1, 4, 4, 3), 100.0, "float32")
     with pytest.raises(ValueError, match="mode"):
         imagenet_utils.preprocess_input(x, mode="pytorch")
     with pytest.raises(ValueError, match="data_format"):
         imagenet_utils.preprocess_input(x, data_format="NHWC")
     with pytest.raises(ValueError, match="3D"):
         imagenet_utils.preprocess_input(np.zeros((4, 3)), mode="tf")
+    for mode in ("caffe", "torch"):  # the channels are on the other axis
+        with pytest.raises(ValueError, match="3 colour channels.*data_format"):
+            imagenet_utils.preprocess_input(x, mode=mode, data_format="channels_first")
+    assert (x == 100.0).all()
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"read-only.*x\.copy\(\)"):
+        imagenet_utils.preprocess_input(frozen, mode="tf")
+    # tf mode scales every channel: any channel count, as in Keras
+    four = np.full((1, 2, 2, 4), 255.0, "float32")
+    assert (imagenet_utils.preprocess_input(four, mode="tf") == 1.0).all()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def test_custom_scale_layer_is_keras_scaled_sum():
     assert ours.get_config() == {**reference.get_config(), "name": ours.name}
 
 
+@pytest.mark.slow
 def test_custom_scale_layer_reloads_after_importing_the_package(tmp_path):
     """Registered on a plain ``import keras_applications_bn`` (not only once the
     InceptionResNetV2 module is imported), in both save formats."""

@@ -63,7 +63,7 @@ def test_exports_and_preprocessing_match_keras():
     assert nasnet.decode_predictions is imagenet_utils.decode_predictions
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     np.testing.assert_allclose(
-        nasnet.preprocess_input(x), keras.applications.nasnet.preprocess_input(x.copy()), rtol=1e-6, atol=1e-6
+        nasnet.preprocess_input(x.copy()), keras.applications.nasnet.preprocess_input(x.copy()), rtol=1e-6, atol=1e-6
     )
 
 

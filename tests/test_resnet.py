@@ -50,12 +50,12 @@ def test_signature_is_keras_plus_inference_bn(fn):
 def test_preprocess_input_matches_keras(module, mode):
     reference = getattr(keras.applications, module.__name__.rsplit(".", 1)[-1]).preprocess_input
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
-    expected = imagenet_utils.preprocess_input(x, mode=mode)
-    np.testing.assert_allclose(module.preprocess_input(x), expected)
-    np.testing.assert_allclose(module.preprocess_input(x), reference(x.copy()), rtol=1e-6, atol=1e-4)
+    expected = imagenet_utils.preprocess_input(x.copy(), mode=mode)  # copies: float input changes in place
+    np.testing.assert_allclose(module.preprocess_input(x.copy()), expected)
+    np.testing.assert_allclose(module.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-4)
     chw = np.moveaxis(x, -1, 1)
     np.testing.assert_allclose(
-        module.preprocess_input(chw, data_format="channels_first"),
+        module.preprocess_input(chw.copy(), data_format="channels_first"),
         reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-4,
     )
     assert f'"{mode}"' in module.__doc__

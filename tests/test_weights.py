@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, python_env
+from conftest import REPO_ROOT, hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.weights import WeightsError
 
@@ -135,26 +135,26 @@ def test_wrong_bytes_are_never_cached_and_not_retried(fault_server):
 
 
 def test_trust_on_first_use_catches_later_corruption_and_changes(fault_server):
-    first = payload(seed=1)
+    first = hdf5_bytes(seed=1)  # a file without a pinned hash must be HDF5 to be trusted
     url = fault_server.add("mobilenet.h5", first)
     path = weights.fetch_file(url)  # no pinned hash
     record = manifest()["mobilenet.h5"]
     assert record == {**record, "algorithm": "sha256", "digest": sha256(first), "trust": "first-use"}
     with open(path, "r+b") as f:  # later corruption in the cache
         f.write(b"bitrot")
-    fault_server.add("mobilenet.h5", payload(seed=2))  # and upstream now serves other bytes
+    fault_server.add("mobilenet.h5", hdf5_bytes(seed=2))  # and upstream now serves other bytes
     with pytest.raises(WeightsError, match="forget mobilenet.h5") as info:
         weights.fetch_file(url)
     assert sha256(first) in str(info.value)
     assert visible_files() == [] and partials() == []  # corrupt file removed, nothing new
     assert manifest()["mobilenet.h5"]["digest"] == sha256(first)
     assert weights.forget("mobilenet.h5") is True
-    assert open(weights.fetch_file(url), "rb").read() == payload(seed=2)
-    assert manifest()["mobilenet.h5"]["digest"] == sha256(payload(seed=2))
+    assert open(weights.fetch_file(url), "rb").read() == hdf5_bytes(seed=2)
+    assert manifest()["mobilenet.h5"]["digest"] == sha256(hdf5_bytes(seed=2))
 
 
 def test_verify_reports_pinned_first_use_and_corrupt(fault_server, monkeypatch):
-    a, b = payload(seed=3), payload(seed=4)
+    a, b = payload(seed=3), hdf5_bytes(seed=4)
     weights.fetch_file(fault_server.add("a.h5", a), md5(a))
     path_b = weights.fetch_file(fault_server.add("b.h5", b))
     registry_file = weights.REGISTRY["imagenet_class_index"]
@@ -287,6 +287,7 @@ def test_ctrl_c_mid_file_leaves_no_file_and_the_next_run_resumes(fault_server, m
     assert visible_files() == ["w.h5"] and partials() == []
 
 
+@pytest.mark.slow
 def test_killed_process_mid_file_then_a_new_run_resumes(fault_server):
     data = payload(400_000)
     url = fault_server.add("w.h5", data, faults=[("hold", 150_000)])
@@ -311,6 +312,7 @@ def test_killed_process_mid_file_then_a_new_run_resumes(fault_server):
     assert visible_files() == ["w.h5"] and partials() == []
 
 
+@pytest.mark.slow
 def test_four_processes_share_one_download(fault_server, tmp_path):
     data = payload(512 * 1024)
     url = fault_server.add("w.h5", data, default=("slow", 0.03))
@@ -422,7 +424,7 @@ def test_file_names_cannot_escape_the_cache(fault_server, fname):
 
 
 def test_names_from_urls_stay_in_the_cache(fault_server):
-    data = payload(1000)
+    data = hdf5_bytes(1000)
     fault_server.add("a/..%2F..%2Fevil.h5", data)
     path = weights.fetch_file(fault_server.url("a/..%2F..%2Fevil.h5"))
     assert os.path.dirname(path) == cache_dir() and visible_files() == ["..%2F..%2Fevil.h5"]
@@ -485,7 +487,7 @@ def test_registry_is_consistent():
     for name, entry in weights.REGISTRY.items():
         assert entry.name == name
         assert weights._safe_fname(entry.fname, entry.url) == entry.fname
-        assert entry.url.startswith(weights.ORIGIN)
+        assert entry.url.startswith(weights.ORIGINS)
         weights._parse_digest(entry.file_hash)
 
 

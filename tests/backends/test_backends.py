@@ -366,3 +366,22 @@ def test_keras_file_keeps_mode_and_layerwise_lr(tmp_path):
     reloaded.fit(x, y, epochs=1, verbose=0)
     assert_same_state(before, bn_state(reloaded))
     np.testing.assert_array_equal(numpy(reloaded.get_layer("conv1").kernel), conv1)
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_preprocess_input_treats_tensors_as_keras_does(mode):
+    """Keras' preprocess_input updates its argument with augmented assignments: in
+    place for this backend's tensors where they are mutable (PyTorch), a new tensor
+    where not. Ours: the same result, and the same effect on the argument."""
+    from keras_applications_bn import imagenet_utils
+
+    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 6, 3)).astype("float32")
+    mine, theirs = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(x)
+    got = imagenet_utils.preprocess_input(mine, mode=mode)
+    expected = keras.applications.imagenet_utils.preprocess_input(theirs, mode=mode)
+    np.testing.assert_allclose(numpy(got), numpy(expected), rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(numpy(mine), numpy(theirs))  # changed alike, or both untouched
+    assert (got is mine) == (expected is theirs)
+    variable = keras.Variable(x, trainable=False)  # never updated, by Keras' either
+    np.testing.assert_allclose(numpy(imagenet_utils.preprocess_input(variable, mode=mode)), numpy(expected), rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(numpy(variable), x)
