@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_applications_bn as kab
-from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer
+from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer, ReduceSum
 from keras_applications_bn.mobilenet_v3 import MobileNetV3Small
 
 from architectures import CONTRACT, assert_same_outputs, images, randomize_bn
@@ -133,6 +133,20 @@ def test_released_and_affine_frozen_layers_keep_batch_statistics():
     assert all(layer.trainable for layer in kab.bn_layers(copy))
     x = np.random.default_rng(0).normal(3.0, 2.0, (16, 6)).astype("float32")
     np.testing.assert_allclose(copy(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5)
+
+
+def test_resnext_grouped_sum_becomes_keras_sum_operation(tmp_path):
+    """ResNeXt's ReduceSum (1.0.8's Lambda sum) becomes Keras' own sum operation."""
+    inputs = keras.Input((4, 4, 2, 3, 5))
+    x = ReduceSum(axis=-2, name="group_sum")(inputs)
+    x = BatchNormalization(inference_mode=True, name="bn")(x)
+    model = keras.Model(inputs, x)
+    copy = kab.to_keras(model)
+    assert_keras_only(copy)
+    assert "keras_applications_bn" not in saved_config(copy, tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 2, 3, 5)).astype("float32")
+    np.testing.assert_allclose(copy(x, training=True), model(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(copy(x), x.sum(axis=-2) / np.sqrt(1 + 1e-3), rtol=1e-5, atol=1e-5)
 
 
 def test_sequential_and_plain_keras_models():
