@@ -56,7 +56,6 @@ assert result[0]["adapted_variance_checksum"] == result[1]["adapted_variance_che
     assert "same statistics on every worker: True" in proc.stdout
 
 
-@pytest.mark.slow
 def test_test_time_adaptation_partial_adaptation_beats_replacement_from_one_image():
     proc = run_example("test_time_adaptation", """
 scores = result["results"]["scores"]
