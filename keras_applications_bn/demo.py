@@ -168,7 +168,7 @@ def pretrain(model_name, data, *, epochs, batch_size):
     _compile(model, 1e-3)
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     moving = model.evaluate(x_test, y_test, batch_size=128, verbose=0)[1]
-    adapt_bn_statistics(model, x, batch_size=128)
+    adapt_bn_statistics(model, x, batch_size=128, verbose=0)
     precise = model.evaluate(x_test, y_test, batch_size=128, verbose=0)[1]
     return model, {"moving averages": moving, "precise BN": precise}
 
@@ -213,7 +213,7 @@ class Finetuner:
         (x, y), (x_test, y_test) = data
         self.reset(seed)
         if adabn:
-            adapt_bn_statistics(self.base, x, batch_size=len(x))
+            adapt_bn_statistics(self.base, x, batch_size=len(x), verbose=0)
         start = bn_statistics(self.base)
         keras.utils.set_random_seed(seed)  # the same batches for every variant
         history = self.model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
