@@ -72,8 +72,8 @@ The package, one concern per module:
 * this module: the public API by registry name (:func:`fetch`,
   :func:`cached_path`, :func:`verify`, :func:`forget`, :func:`load_weights`).
 
-Every name is importable from ``keras_applications_bn.weights`` as before. To
-replace an internal in a test, patch it in the module that defines it (e.g.
+Every public name is importable from ``keras_applications_bn.weights`` as before
+(and the internals the CLI and tests read). To replace an internal in a test, patch it in the module that defines it (e.g.
 ``weights.download._BACKOFF_BASE``, ``weights.cache._hash_file``); :func:`fetch`
 and :func:`load_weights` are looked up here, so patching them here works.
 """
