@@ -74,7 +74,7 @@ def plant_partial(url, data, expected=None):
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(weights, "_BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(weights.download, "_BACKOFF_BASE", 0.01)
 
 
 # --------------------------------------------------------------------------- rule 3: downloads
@@ -363,8 +363,8 @@ def test_a_hard_linked_cache_entry_is_rehashed_every_time(fault_server, tmp_path
     path = weights.fetch_file(url, md5(good))
     os.link(path, tmp_path / "other-name.h5")  # someone else can now change it in place
     hashed = []
-    real = weights._hash_file
-    monkeypatch.setattr(weights, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
+    real = weights.cache._hash_file
+    monkeypatch.setattr(weights.cache, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
     weights.fetch_file(url, md5(good))
     weights.fetch_file(url, md5(good))
     assert hashed == [path, path] and len(fault_server.log) == 1
@@ -513,7 +513,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(
 
 
 def test_too_little_space_is_known_before_the_download(test_registry_file, monkeypatch):
-    monkeypatch.setattr(weights, "_free_bytes", lambda directory: 1000)
+    monkeypatch.setattr(weights.cache, "_free_bytes", lambda directory: 1000)
     with pytest.raises(WeightsError) as info:
         weights.fetch("testnet_notop")
     message = str(info.value)
@@ -557,7 +557,7 @@ def test_credentials_in_a_url_are_refused_without_echoing_them(fault_server, mon
 
 # --------------------------------------------------------------------------- fresh processes
 
-# The subprocesses import this checkout's weights.py and __main__.py without the
+# The subprocesses import this checkout's weights package and __main__.py without the
 # package's __init__ (which imports Keras: ~5 s a process); both need only the
 # standard library (and h5py for the HDF5 check).
 IMPORT_CLI = (
