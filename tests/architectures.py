@@ -41,6 +41,19 @@ class Arch:
     # (reference class, our class) pairs of layers ours replaces one for one
     # (ResNeXt: 1.0.8's Lambda, our ReduceSum); layer tables compare by ours.
     layer_twins: tuple = ()
+    # What the function's signature and docstring tests read: the input size of
+    # the ImageNet weights with the top, the smallest side it takes, the
+    # preprocess_input mode its module's docstring names (None: not checked
+    # there), and phrases its docstring must (``doc``) or must not
+    # (``doc_absent``) hold beyond those every model function's holds.
+    default_size: int = 224
+    min_size: int = 32
+    preprocessing: str = None
+    doc: tuple = ()
+    doc_absent: tuple = ()
+    # False where Keras' size rules differ (MobileNetV3 takes any size with the
+    # top): the "refuses what Keras refuses" checks of input sizes skip it.
+    fixed_size: bool = True
 
     def ours(self, **kwargs):
         module = importlib.import_module(f"keras_applications_bn.{self.module}")
@@ -102,63 +115,78 @@ def keras_applications_108(fn):
     return build
 
 
+RESNET_DOC = ("keras_applications_bn.resnet.preprocess_input",)
+RESNET_V2_DOC = ("keras_applications_bn.resnet_v2.preprocess_input",)
+EFFICIENTNET_SIZES = (224, 240, 260, 300, 380, 456, 528, 600)
+EFFICIENTNET_V2_SIZES = {"B0": 224, "B1": 240, "B2": 260, "B3": 300, "S": 384, "M": 480, "L": 480}
+CONVNEXT_DOC = ("[0, 255]", "include_preprocessing", "no BatchNormalization, so it changes nothing")
+
 ARCHITECTURES = [
-    Arch("resnet50", "resnet50", "ResNet50", (32, 32, 3)),
-    Arch("vgg16", "vgg16", "VGG16", (32, 32, 3), has_bn=False),
-    Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
-    Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
-    Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
-    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3),
-    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3),
-    Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3)),
-    Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False),
-    Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False),
-    Arch("xception", "xception", "Xception", (71, 71, 3)),
-    Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
-    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3)),
+    Arch("resnet50", "resnet50", "ResNet50", (32, 32, 3), preprocessing="caffe", doc=RESNET_DOC),
+    Arch("vgg16", "vgg16", "VGG16", (32, 32, 3), has_bn=False, preprocessing="caffe"),
+    Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False, preprocessing="caffe"),
+    Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3), default_size=299, min_size=75, preprocessing="tf"),
+    Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}, preprocessing="tf"),
+    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3, preprocessing="caffe",
+         doc=RESNET_DOC),
+    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3, doc=RESNET_DOC),
+    Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3), preprocessing="tf", doc=RESNET_V2_DOC),
+    Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
+    Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
+    Arch("xception", "xception", "Xception", (71, 71, 3), default_size=299, min_size=71, preprocessing="tf"),
+    Arch(
+        "inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3),
+        default_size=299, min_size=75, preprocessing="tf",
+    ),
+    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3), preprocessing="torch"),
     Arch("densenet169", "densenet", "DenseNet169", (32, 32, 3), contract=False),
     Arch("densenet201", "densenet", "DenseNet201", (32, 32, 3), contract=False),
-    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3)),
-    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
-    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
-    Arch("mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75}),
+    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3), preprocessing="tf"),
+    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False, default_size=331),
+    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}, preprocessing="tf"),
+    Arch(
+        "mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75},
+        fixed_size=False,
+    ),
     Arch(
         "mobilenet_v3_small_minimalistic", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3),
-        {"alpha": 0.75, "minimalistic": True}, contract=False,
+        {"alpha": 0.75, "minimalistic": True}, contract=False, fixed_size=False,
     ),
-    Arch("mobilenet_v3_large", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3), {"alpha": 0.75}, contract=False),
+    Arch(
+        "mobilenet_v3_large", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3), {"alpha": 0.75}, contract=False,
+        fixed_size=False,
+    ),
     Arch(
         "mobilenet_v3_large_minimalistic", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3),
-        {"minimalistic": True}, contract=False,
+        {"minimalistic": True}, contract=False, fixed_size=False,
     ),
     # EfficientNet: Keras' own compiled and eager calls differ by up to 3e-4 of the
     # largest logit (float32 rounding amplified by the squeeze-and-excitation gates)
-    Arch("efficientnetb0", "efficientnet", "EfficientNetB0", (32, 32, 3), rtol=1e-3),
     *(
         Arch(
             f"efficientnetb{i}", "efficientnet", f"EfficientNetB{i}", (32, 32, 3),
-            contract=False, forward=i < 4, rtol=1e-3,
+            contract=i == 0, forward=i < 4, rtol=1e-3, default_size=size,
+            doc=("[0, 255]",), doc_absent=("include_preprocessing",),
         )
-        for i in range(1, 8)
+        for i, size in enumerate(EFFICIENTNET_SIZES)
     ),
-    Arch("efficientnetv2-b0", "efficientnet_v2", "EfficientNetV2B0", (32, 32, 3), rtol=1e-3),
     *(
         Arch(
             f"efficientnetv2-{v.lower()}", "efficientnet_v2", f"EfficientNetV2{v}", (32, 32, 3),
-            contract=False, forward=v.startswith("B"), rtol=1e-3,
+            contract=v == "B0", forward=v.startswith("B"), rtol=1e-3, default_size=size,
+            doc=("[0, 255]", "include_preprocessing"),
         )
-        for v in ("B1", "B2", "B3", "S", "M", "L")
+        for v, size in EFFICIENTNET_V2_SIZES.items()
     ),
     # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
-    Arch("convnext_tiny", "convnext", "ConvNeXtTiny", (32, 32, 3), has_bn=False),
     *(
-        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=False,
-             forward=v == "Small")
-        for v in ("Small", "Base", "Large", "XLarge")
+        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=v == "Tiny",
+             forward=v in ("Tiny", "Small"), doc=CONVNEXT_DOC)
+        for v in ("Tiny", "Small", "Base", "Large", "XLarge")
     ),
     # ResNeXt: Keras 3 has none; the reference is keras_applications 1.0.8's builder
     Arch(
-        "resnext50", "resnext", "ResNeXt50", (32, 32, 3),
+        "resnext50", "resnext", "ResNeXt50", (32, 32, 3), preprocessing="torch",
         reference=keras_applications_108("ResNeXt50"), layer_twins=(("Lambda", "ReduceSum"),),
     ),
     Arch(
@@ -185,6 +213,12 @@ WITH_BN = [a for a in ARCHITECTURES if a.has_bn]
 CONTRACT = [a for a in WITH_BN if a.contract]
 FORWARD = [a for a in ARCHITECTURES if a.forward]
 LARGE = [a for a in ARCHITECTURES if not a.forward]
+# One entry per model function (the MobileNetV3 variants share theirs), and those
+# with a keras.applications twin (ResNeXt's reference is keras_applications 1.0.8)
+FUNCTIONS = [a for i, a in enumerate(ARCHITECTURES) if all(b.fn != a.fn for b in ARCHITECTURES[:i])]
+KERAS_FUNCTIONS = [a for a in FUNCTIONS if a.reference is None]
+# The smallest member of each family
+FAMILIES = [a for a in ARCHITECTURES if a.contract]
 
 
 def layer_table(model):
@@ -297,7 +331,11 @@ def layer_configs(build, **kwargs):
     Keras' InceptionResNetV2 says 3): equal for ours and Keras' model when every
     hyper-parameter (strides, padding, axis, epsilon, scale, ...) is the same."""
     keras.backend.clear_session()
-    model = build(**kwargs)
+    return configs_of(build(**kwargs))
+
+
+def configs_of(model):
+    """:func:`layer_configs` of a model already built."""
     out = []
     for layer in model.layers:
         config = layer.get_config()

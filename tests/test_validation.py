@@ -4,7 +4,6 @@ network: where weights="imagenet" is used, the error comes before any download,
 or downloads are forbidden (KERAS_APPLICATIONS_BN_OFFLINE=1) and the error names
 the file that would have been fetched."""
 
-import dataclasses
 import importlib
 import inspect
 
@@ -16,108 +15,104 @@ import keras_applications_bn as kab
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.weights import WeightsError
 
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    module: str
-    fn: str
-    default_size: int
-    min_size: int
-    mode: str  # preprocessing
-
-    def ours(self, **kwargs):
-        return getattr(importlib.import_module(f"keras_applications_bn.{self.module}"), self.fn)(**kwargs)
-
-    def keras(self, **kwargs):
-        return getattr(keras.applications, self.fn)(**kwargs)
-
-    def __str__(self):
-        return self.module
+from architectures import ARCHITECTURES, FUNCTIONS, KERAS_FUNCTIONS
 
 
-FAMILIES = [
-    Family("resnet50", "ResNet50", 224, 32, "caffe"),
-    Family("vgg16", "VGG16", 224, 32, "caffe"),
-    Family("vgg19", "VGG19", 224, 32, "caffe"),
-    Family("inception_v3", "InceptionV3", 299, 75, "tf"),
-    Family("xception", "Xception", 299, 71, "tf"),
-    Family("inception_resnet_v2", "InceptionResNetV2", 299, 75, "tf"),
-    Family("resnet", "ResNet101", 224, 32, "caffe"),
-    Family("resnet_v2", "ResNet50V2", 224, 32, "tf"),
-    Family("densenet", "DenseNet121", 224, 32, "torch"),
-    Family("mobilenet_v2", "MobileNetV2", 224, 32, "tf"),
-    Family("mobilenet", "MobileNet", 224, 32, "tf"),
-]
+def ours(arch, **kwargs):
+    """Our function of ``arch`` with only ``kwargs`` (not the table's own)."""
+    return getattr(importlib.import_module(f"keras_applications_bn.{arch.module}"), arch.fn)(**kwargs)
 
 
-def refused_by_both(family, match, **kwargs):
+def reference(arch, **kwargs):
+    return getattr(keras.applications, arch.fn)(**kwargs)
+
+
+def refused_by_both(function, match, **kwargs):
     """Ours raises a ValueError matching ``match``; Keras refuses the same arguments."""
     with pytest.raises(ValueError, match=match):
-        family.ours(**kwargs)
+        ours(function, **kwargs)
     with pytest.raises(ValueError):
-        family.keras(**kwargs)
+        reference(function, **kwargs)
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_input_smaller_than_the_minimum(family):
-    m = family.min_size
-    for shape in ((m - 1, m - 1, 3), (m, m - 1, 3)):
+#: every model function with a keras.applications twin and its size rules
+SIZED = [a for a in KERAS_FUNCTIONS if a.fixed_size]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Nothing may be downloaded: a refusal must come before any download."""
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("function", SIZED, ids=str)
+def test_refuses_what_keras_refuses(function, offline):
+    """Too small an input, ImageNet weights with other than 3 channels, with the top
+    at another size than theirs or with other than 1000 classes, a weights path
+    that does not exist: ours and Keras' function refuse them (ours with a message
+    that says what to pass), before building or downloading anything."""
+    m, size = function.min_size, function.default_size
+    for shape in ((m - 1, m - 1, 3), (m - 1, m, 3), (m, m - 1, 3)):
         refused_by_both(
-            family, rf"at least {m}x{m}.*{shape[0]}, {shape[1]}, 3",
+            function, rf"at least {m}x{m}.*{shape[0]}, {shape[1]}, 3",
             weights=None, include_top=False, input_shape=shape,
         )
-
-
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_imagenet_weights_need_three_channels(family):
-    shape = (family.default_size, family.default_size, 1)
-    refused_by_both(family, "3 input channels", weights="imagenet", include_top=False, input_shape=shape)
-
-
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_imagenet_top_needs_the_trained_input_size(family):
-    size = family.default_size
+    refused_by_both(function, "3 input channels", weights="imagenet", include_top=False, input_shape=(size, size, 1))
     for shape in ((size + 16, size + 16, 3), (size, size + 16, 3)):
         refused_by_both(
-            family, rf"must be.*\({size}, {size}, 3\).*include_top=False",
+            function, rf"must be.*\({size}, {size}, 3\).*include_top=False",
             weights="imagenet", include_top=True, input_shape=shape,
         )
+    refused_by_both(function, "classes` must be 1000", weights="imagenet", include_top=True, classes=10)
+    refused_by_both(function, "not found", weights="no/such/file.h5")
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_top_needs_a_static_input_size(family):
-    with pytest.raises(ValueError, match="static size"):
-        family.ours(weights=None, include_top=True, input_shape=(None, None, 3))
+@pytest.mark.parametrize("function", FUNCTIONS, ids=str)
+def test_refuses_what_keras_accepts_silently(function, offline):
+    """A top without a static input size (ours only: Keras fails later, or builds a
+    model that cannot run) and an unknown ``pooling`` (Keras ignores it)."""
+    if function.fixed_size:
+        with pytest.raises(ValueError, match="needs a static (size|input height and width)"):
+            ours(function, weights=None, include_top=True, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="pooling"):
+        ours(function, weights="imagenet", include_top=False, pooling="mean")
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_imagenet_top_needs_1000_classes(family):
-    refused_by_both(family, "classes` must be 1000", weights="imagenet", include_top=True, classes=10)
-
-
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_signature_is_keras_plus_inference_bn(family):
-    ours = inspect.signature(getattr(getattr(kab, family.module), family.fn))
-    reference = inspect.signature(getattr(keras.applications, family.fn))
-    params = list(ours.parameters.values())
+@pytest.mark.parametrize("function", KERAS_FUNCTIONS, ids=str)
+def test_signature_is_keras_plus_inference_bn(function):
+    """Keras' parameters (names, defaults, kinds, order), then ``inference_bn=False``;
+    the docstring names the function, inference_bn, and the input size of the
+    ImageNet weights with the top.
+    (ResNeXt, with no Keras twin: tests/test_resnext.py.)"""
+    fn = getattr(getattr(kab, function.module), function.fn)
+    params = list(inspect.signature(fn).parameters.values())
+    expected = inspect.signature(getattr(keras.applications, function.fn)).parameters.values()
     assert params[-1].name == "inference_bn" and params[-1].default is False
-    assert [(p.name, p.default, p.kind) for p in params[:-1]] == [
-        (p.name, p.default, p.kind) for p in reference.parameters.values()
-    ]
-    assert "inference_bn" in getattr(kab, family.fn).__doc__
+    assert [(p.name, p.default, p.kind) for p in params[:-1]] == [(p.name, p.default, p.kind) for p in expected]
+    doc = fn.__doc__
+    assert getattr(kab, function.fn) is fn
+    assert function.fn in doc and "inference_bn" in doc
+    if not function.module.startswith("mobilenet"):  # MobileNets: weights at several sizes (test_mobilenet*.py)
+        assert f"({function.default_size}, {function.default_size}, 3)" in doc
+    assert all(phrase in doc for phrase in function.doc), function.doc
+    assert not any(phrase in doc for phrase in function.doc_absent), function.doc_absent
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=str)
-def test_exports(family):
-    module = getattr(kab, family.module)
-    assert getattr(kab, family.fn) is getattr(module, family.fn)
+#: one function of each module whose docstring names its preprocessing mode
+MODULES = list({a.module: a for a in reversed(FUNCTIONS) if a.preprocessing}.values())
+
+
+@pytest.mark.parametrize("function", MODULES, ids=lambda f: f.module)
+def test_exports(function):
+    module = getattr(kab, function.module)
+    assert getattr(kab, function.fn) is getattr(module, function.fn)
     functions = set(module.__all__) - {"preprocess_input", "decode_predictions"}
-    assert family.fn in functions and len(module.__all__) == len(functions) + 2
+    assert function.fn in functions and len(module.__all__) == len(functions) + 2
     assert all(getattr(kab, fn) is getattr(module, fn) for fn in functions)
     assert module.decode_predictions is imagenet_utils.decode_predictions
-    assert family.fn in kab.__all__ and family.module in kab.__all__
+    assert function.fn in kab.__all__ and function.module in kab.__all__
     doc = module.__doc__
-    assert f'"{family.mode}"' in doc and str(family.default_size) in doc and ".h5" in doc
+    assert f'"{function.preprocessing}"' in doc and str(function.default_size) in doc and ".h5" in doc
 
 
 # preprocess_input of every module vs Keras': tests/test_imagenet_utils.py
@@ -133,7 +128,7 @@ def test_vgg_accepts_inference_bn_and_has_no_bn():
 # MobileNet: weights for four widths and four square sizes, depth_multiplier 1
 # --------------------------------------------------------------------------
 
-MOBILENET = FAMILIES[-1]
+MOBILENET = next(a for a in FUNCTIONS if a.fn == "MobileNet")
 
 
 @pytest.mark.parametrize("alpha", [0.3, 0.35, 1.4, 2.0])
@@ -154,7 +149,7 @@ def test_mobilenet_imagenet_top_needs_a_size_with_weights(shape):
 
 
 def test_mobilenet_options_are_free_without_imagenet_weights():
-    model = MOBILENET.ours(
+    model = ours(MOBILENET, 
         weights=None, include_top=False, input_shape=(40, 33, 3), alpha=0.3, depth_multiplier=3
     )
     assert model.get_layer("conv_dw_1").depth_multiplier == 3
@@ -174,7 +169,7 @@ def test_mobilenet_options_are_free_without_imagenet_weights():
 def test_mobilenet_imagenet_loads_the_file_of_its_alpha_and_size(kwargs, fname, monkeypatch):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
     with pytest.raises(WeightsError, match=fname):
-        MOBILENET.ours(weights="imagenet", **kwargs)
+        ours(MOBILENET, weights="imagenet", **kwargs)
 
 
 @pytest.mark.parametrize("shape", [None, (100, 100, 3), (128, 160, 3)])
@@ -182,13 +177,13 @@ def test_mobilenet_headless_other_sizes_load_224_weights_with_a_warning(shape, m
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
     with pytest.warns(UserWarning, match="weights for 224x224"):
         with pytest.raises(WeightsError, match="mobilenet_2_5_224_tf_no_top.h5"):
-            MOBILENET.ours(weights="imagenet", include_top=False, alpha=0.25, input_shape=shape)
+            ours(MOBILENET, weights="imagenet", include_top=False, alpha=0.25, input_shape=shape)
 
 
 def test_mobilenet_input_tensor_size_selects_the_weights(monkeypatch):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
     with pytest.raises(WeightsError, match="mobilenet_5_0_160_tf.h5"):
-        MOBILENET.ours(weights="imagenet", alpha=0.5, input_tensor=keras.Input((160, 160, 3)))
+        ours(MOBILENET, weights="imagenet", alpha=0.5, input_tensor=keras.Input((160, 160, 3)))
 
 
 # --------------------------------------------------------------------------
@@ -246,24 +241,24 @@ def test_alpha_must_be_a_positive_number(fn, alpha, error, nothing_built):
     ids=str,
 )
 def test_input_tensor_must_agree_with_input_shape(tensor_shape, input_shape, nothing_built):
-    for family in (FAMILIES[0], MOBILENET):
+    for arch in (ARCHITECTURES[0], MOBILENET):
         with pytest.raises(ValueError, match=r"`input_tensor` has shape .* but `input_shape` is .* must agree"):
-            family.ours(weights=None, include_top=False, input_shape=input_shape,
+            ours(arch, weights=None, include_top=False, input_shape=input_shape,
                         input_tensor=keras.Input(tensor_shape))
 
 
 def test_input_tensor_shape_is_validated_and_completed_by_input_shape():
     with pytest.raises(ValueError, match=r"at least 32x32.*16, 16, 3"):
-        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((16, 16, 3)))
+        ours(MOBILENET, weights=None, include_top=False, input_tensor=keras.Input((16, 16, 3)))
     with pytest.raises(ValueError, match=r"`input_tensor` must be a batch of images \(4D"):
-        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((32, 3)))
+        ours(MOBILENET, weights=None, include_top=False, input_tensor=keras.Input((32, 3)))
     with pytest.raises(TypeError, match=r"`input_tensor` must be a Keras tensor"):
-        MOBILENET.ours(weights=None, include_top=False, input_tensor=[[1.0]])
+        ours(MOBILENET, weights=None, include_top=False, input_tensor=[[1.0]])
     # unknown sides of the tensor are checked against input_shape's, the model is built on the tensor
     with pytest.raises(ValueError, match=r"at least 32x32.*16, 16, 3"):
-        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((None, None, 3)),
+        ours(MOBILENET, weights=None, include_top=False, input_tensor=keras.Input((None, None, 3)),
                        input_shape=(16, 16, 3))
     tensor = keras.Input((None, 40, 3))
-    model = MOBILENET.ours(weights=None, include_top=False, alpha=0.25, input_tensor=tensor,
+    model = ours(MOBILENET, weights=None, include_top=False, alpha=0.25, input_tensor=tensor,
                            input_shape=(40, 40, 3))
     assert model.inputs[0] is tensor
