@@ -133,6 +133,7 @@ def test_help_reads_well(capsys):
         assert "exit codes:" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow; main() itself is tested above
 def test_module_entry_point_exit_code():
     """The real ``python -m`` entry point (one subprocess: it imports TensorFlow)."""
     proc = subprocess.run(

@@ -6,6 +6,7 @@ import pytest
 from keras_applications_bn import demo
 
 
+@pytest.mark.slow  # the demo end to end (fits several models): the slow lane, with the examples
 def test_demo_quick_run_shows_the_difference(capsys):
     results = demo.main(["--quick", "--seed", "1"])
     out = capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from conftest import REPO_ROOT, run_python
 
 
@@ -9,6 +11,7 @@ def python_blocks(path):
     return re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.S | re.M)
 
 
+@pytest.mark.slow  # a fresh process that trains: the slow lane, with the examples
 def test_fine_tuning_guide_snippets_run():
     blocks = python_blocks(REPO_ROOT / "docs" / "fine-tuning.md")
     assert len(blocks) >= 7

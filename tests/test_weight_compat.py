@@ -26,6 +26,8 @@ from architectures import (
     save_official_layout,
 )
 
+#: every include_top/pooling case of the smallest member of each family, the top of
+#: the others (those marked slow by conftest)
 CASES = [
     (arch, include_top, pooling)
     for arch in FORWARD
@@ -34,10 +36,35 @@ CASES = [
     )
 ]
 
+# The fast lane's headless case is pooling="avg": it compares every layer of the
+# headless model (the pooling layer's name and class too), loads the notop
+# layout and compares pooled outputs. pooling=None (the same model without its
+# last layer) and "max" (the same shared helper, imagenet_utils.pooling_head,
+# with the other class) run in the slow lane; MobileNetV2, which pools with its
+# own code, keeps "max" fast too.
+SLOW_POOLING = {None, "max"}
+
+
+def case_marks(arch, include_top, pooling):
+    if not include_top and pooling in SLOW_POOLING and not (pooling == "max" and arch.fn == "MobileNetV2"):
+        return (pytest.mark.slow,)
+    return ()
+
+# The fast lane checks one (another width, depth multiplier, a non-square input);
+# the others, the same code with other values, run in the slow lane.
 MOBILENET_VARIANTS = [
-    Arch("mobilenet-a0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.5}),
-    Arch("mobilenet-a0.75-dm2", "mobilenet", "MobileNet", (40, 32, 3), {"alpha": 0.75, "depth_multiplier": 2}),
-    Arch("mobilenet-a1.0-dropout0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 1.0, "dropout": 0.5}),
+    pytest.param(
+        Arch("mobilenet-a0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.5}),
+        marks=pytest.mark.slow, id="mobilenet-a0.5",
+    ),
+    pytest.param(
+        Arch("mobilenet-a0.75-dm2", "mobilenet", "MobileNet", (40, 32, 3), {"alpha": 0.75, "depth_multiplier": 2}),
+        id="mobilenet-a0.75-dm2",
+    ),
+    pytest.param(
+        Arch("mobilenet-a1.0-dropout0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 1.0, "dropout": 0.5}),
+        marks=pytest.mark.slow, id="mobilenet-a1.0-dropout0.5",
+    ),
 ]
 
 
@@ -86,14 +113,16 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
 
 @pytest.mark.parametrize(
     "arch,include_top,pooling",
-    CASES,
-    ids=[f"{a}-{'top' if t else 'notop'}-{p}" for a, t, p in CASES],
+    [
+        pytest.param(a, t, p, marks=case_marks(a, t, p), id=f"{a}-{'top' if t else 'notop'}-{p}")
+        for a, t, p in CASES
+    ],
 )
 def test_official_layout_loads_with_same_outputs(arch, include_top, pooling, tmp_path):
     check_official_layout_loads(arch, tmp_path, include_top=include_top, pooling=pooling)
 
 
-@pytest.mark.parametrize("arch", MOBILENET_VARIANTS, ids=str)
+@pytest.mark.parametrize("arch", MOBILENET_VARIANTS)
 def test_mobilenet_variants_load_with_same_outputs(arch, tmp_path):
     ours, reference = check_official_layout_loads(arch, tmp_path, include_top=True)
     assert ours.get_layer("dropout").rate == reference.get_layer("dropout").rate
