@@ -22,7 +22,9 @@ def pytest_collection_modifyitems(items):
     A test parametrised with an architecture of tests/architectures.py whose
     ``contract`` is False (ResNet101, DenseNet169, EfficientNetB1..B7, ...) is
     marked ``slow``: the contract member of its family runs the same code in the
-    fast lane (``make test``); ``make test-slow`` runs the rest.
+    fast lane (``make test``); ``make test-slow`` runs the rest. Checks that
+    build no model (signatures, refused arguments) take their entry under
+    another name (``function``) and so run for every member in the fast lane.
     """
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
