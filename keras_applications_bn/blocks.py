@@ -10,7 +10,7 @@ import warnings
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import _builder, imagenet_utils
 from keras_applications_bn.layers import channel_axis
 
 __all__ = [
@@ -225,10 +225,10 @@ def inside_model_preprocessor(family):
 
 def inside_model_docstring(fn, *, module, default_size, extra_args=""):
     """The docstring of model function ``fn`` of a family that preprocesses inside
-    the model: :func:`imagenet_utils.model_docstring`'s shared arguments, with
+    the model: :func:`_builder.model_docstring`'s shared arguments, with
     ``extra_args`` (documentation lines, indented like the others) before
     ``name``, returning a model that takes images in [0, 255]."""
-    doc = imagenet_utils.model_docstring(
+    doc = _builder.model_docstring(
         fn, module=module,
         top="the classifier (``top_dropout`` + ``predictions``)",
         default_size=default_size, min_size=32, mode="in-model",

@@ -18,7 +18,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
@@ -112,7 +112,7 @@ def DenseNet(
     builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -129,11 +129,11 @@ def DenseNet(
     x = norm(x, name="bn")
     x = layers.Activation("relu", name="relu")(x)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -191,7 +191,7 @@ def DenseNet201(
 
 
 for _fn in (DenseNet121, DenseNet169, DenseNet201):
-    _fn.__doc__ = imagenet_utils.model_docstring(
+    _fn.__doc__ = _builder.model_docstring(
         _fn.__name__, module="densenet", top="the classifier (``avg_pool`` + ``predictions``)",
         default_size=224, min_size=32, mode="torch",
     )

@@ -25,7 +25,7 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
@@ -161,7 +161,7 @@ def EfficientNet(
     multiples of ``depth_divisor``) and ``depth_coefficient`` (block repeats,
     rounded up), with drop connect rising linearly from 0 to ``drop_connect_rate``
     over the blocks. The public functions are this with the paper's coefficients."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -203,8 +203,8 @@ def EfficientNet(
             classifier_activation=classifier_activation,
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
-    return imagenet_utils.create_model(
+        x = _builder.pooling_head(x, pooling)
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

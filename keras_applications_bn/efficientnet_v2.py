@@ -24,7 +24,7 @@ import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -219,7 +219,7 @@ def EfficientNetV2(
     over the blocks, counted (as in Keras and the official weights' training)
     against the unscaled number of blocks. The public functions are this with
     each variant's table and coefficients."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -264,8 +264,8 @@ def EfficientNetV2(
             bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
-    return imagenet_utils.create_model(
+        x = _builder.pooling_head(x, pooling)
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

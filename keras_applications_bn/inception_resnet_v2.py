@@ -21,7 +21,7 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
@@ -134,7 +134,7 @@ def InceptionResNetV2(
     name="inception_resnet_v2",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
@@ -155,21 +155,21 @@ def InceptionResNetV2(
     x = block8(x, 10, norm=norm, scale=1.0, activation=False)
     x = conv2d_bn(x, 1536, 1, norm=norm, name="conv_7b")
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="inception_resnet_v2", include_top=include_top,
     )
 
 
-InceptionResNetV2.__doc__ = imagenet_utils.model_docstring(
+InceptionResNetV2.__doc__ = _builder.model_docstring(
     "InceptionResNetV2", module="inception_resnet_v2",
     top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=75, mode="tf",
-    inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

@@ -14,7 +14,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
@@ -125,7 +125,7 @@ def InceptionV3(
     name="inception_v3",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
@@ -146,20 +146,20 @@ def InceptionV3(
     x = block_8x8(x, 0, norm=norm)
     x = block_8x8(x, 1, norm=norm)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="inception_v3", include_top=include_top,
     )
 
 
-InceptionV3.__doc__ = imagenet_utils.model_docstring(
+InceptionV3.__doc__ = _builder.model_docstring(
     "InceptionV3", module="inception_v3", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=75, mode="tf",
-    inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

@@ -12,7 +12,7 @@ from 32x32 without the top); preprocessing: ``"tf"`` mode. With
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
@@ -142,7 +142,7 @@ def MobileNet(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
     """
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -169,9 +169,9 @@ def MobileNet(
             x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling, named=False)
+        x = _builder.pooling_head(x, pooling, named=False)
     weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, weights_name=weights_name, include_top=include_top,

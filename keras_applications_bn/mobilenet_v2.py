@@ -17,7 +17,7 @@ BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
@@ -136,7 +136,7 @@ def MobileNetV2(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
     """
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -179,7 +179,7 @@ def MobileNetV2(
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D()(x)
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, weights_name=f"mobilenet_v2_{float(alpha)}_{rows}",

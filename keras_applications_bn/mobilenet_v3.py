@@ -20,7 +20,7 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, bn_factory, channel_axis
@@ -198,7 +198,7 @@ def mobilenet_v3(
     inference_bn,
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -251,12 +251,12 @@ def mobilenet_v3(
             classes=classes, classifier_activation=classifier_activation,
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
+        x = _builder.pooling_head(x, pooling)
     weights_name = (
         f"mobilenet_v3_{model_type}{'_minimalistic' if minimalistic else ''}"
         f"_224_{float(alpha)}_float"
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

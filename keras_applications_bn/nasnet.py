@@ -25,7 +25,7 @@ BatchNormalization runs in inference mode.
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
@@ -224,7 +224,7 @@ def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    return imagenet_utils.pooling_head(x, pooling, named=False)
+    return _builder.pooling_head(x, pooling, named=False)
 
 
 def weights_name_of(config, weights):
@@ -298,7 +298,7 @@ def NASNet(
     )
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
@@ -330,7 +330,7 @@ def NASNet(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -375,7 +375,7 @@ def NASNetLarge(
 
 
 for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
-    _fn.__doc__ = imagenet_utils.model_docstring(
+    _fn.__doc__ = _builder.model_docstring(
         _fn.__name__, module="nasnet", top="the classifier (global average pooling + ``predictions``)",
         default_size=_size, min_size=MIN_SIZE, mode="tf",
     ).replace(

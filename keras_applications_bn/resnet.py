@@ -16,7 +16,7 @@ the three with one function.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 
@@ -117,7 +117,7 @@ def resnet(
     ``stage_filters``), no convolution biases (``use_bias=False``) and a classifier
     named ``top_name``; ``check_input(img_input)`` may refuse inputs the block
     cannot take."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -138,11 +138,11 @@ def resnet(
         x = norm(x, name="post_bn")
         x = layers.Activation("relu", name="post_relu")(x)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=top_name,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -203,7 +203,7 @@ def ResNet152(
 
 
 def resnet_docstring(model):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module="resnet", top="the classifier (``avg_pool`` + ``predictions``)",
         default_size=224, min_size=32, mode="caffe",
     )

@@ -18,7 +18,7 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.resnet import resnet
 
@@ -139,7 +139,7 @@ def ResNet152V2(
 
 
 def resnet_v2_docstring(model):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module="resnet_v2", top="the classifier (``avg_pool`` + ``predictions``)",
         default_size=224, min_size=32, mode="tf",
     )

@@ -23,7 +23,7 @@ needs the input's height and width.
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import ReduceSum
 from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
@@ -140,7 +140,7 @@ def ResNeXt101(
 
 
 def resnext_docstring(model):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module="resnext", top="the classifier (``avg_pool`` + ``probs``)",
         default_size=224, min_size=32, mode="torch",
     )

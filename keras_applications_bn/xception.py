@@ -16,7 +16,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
@@ -92,7 +92,7 @@ def Xception(
     name="xception",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=71, include_top=include_top, weights=weights, classes=classes,
@@ -113,17 +113,17 @@ def Xception(
     x = downsampling_block(x, (728, 1024), norm=norm, index=13)
     x = exit_convolutions(x, norm=norm)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="xception", include_top=include_top,
     )
 
 
-Xception.__doc__ = imagenet_utils.model_docstring(
+Xception.__doc__ = _builder.model_docstring(
     "Xception", module="xception", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=71, mode="tf",
 )
