@@ -10,8 +10,8 @@ import warnings
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn import _builder, imagenet_utils
+from keras_applications_bn.layers import channel_axis
 
 __all__ = [
     "make_divisible",
@@ -67,7 +67,7 @@ def concat(branches, name=None):
     return layers.Concatenate(axis=channel_axis(), name=name)(branches)
 
 
-def conv2d_bn(x, filters, kernel_size, *, inference_bn, strides=1, padding="same", name=None):
+def conv2d_bn(x, filters, kernel_size, *, norm, strides=1, padding="same", name=None):
     """The Inception unit (InceptionV3, InceptionResNetV2): a convolution without
     bias, BatchNormalization without gamma (``scale=False``, as in the official
     files), ReLU.
@@ -79,19 +79,19 @@ def conv2d_bn(x, filters, kernel_size, *, inference_bn, strides=1, padding="same
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name
     )(x)
-    x = batch_norm(x, inference_bn, scale=False, name=None if name is None else f"{name}_bn")
+    x = norm(x, scale=False, name=None if name is None else f"{name}_bn")
     return layers.Activation("relu", name=None if name is None else f"{name}_ac")(x)
 
 
-def inception_stem(x, *, inference_bn):
+def inception_stem(x, *, norm):
     """The stem of InceptionV3 and InceptionResNetV2: five :func:`conv2d_bn` units
     and two 3x3/2 max poolings, 299x299x3 -> 35x35x192 (unnamed layers)."""
-    x = conv2d_bn(x, 32, 3, inference_bn=inference_bn, strides=2, padding="valid")
-    x = conv2d_bn(x, 32, 3, inference_bn=inference_bn, padding="valid")
-    x = conv2d_bn(x, 64, 3, inference_bn=inference_bn)
+    x = conv2d_bn(x, 32, 3, norm=norm, strides=2, padding="valid")
+    x = conv2d_bn(x, 32, 3, norm=norm, padding="valid")
+    x = conv2d_bn(x, 64, 3, norm=norm)
     x = layers.MaxPooling2D(3, strides=2)(x)
-    x = conv2d_bn(x, 80, 1, inference_bn=inference_bn, padding="valid")
-    x = conv2d_bn(x, 192, 3, inference_bn=inference_bn, padding="valid")
+    x = conv2d_bn(x, 80, 1, norm=norm, padding="valid")
+    x = conv2d_bn(x, 192, 3, norm=norm, padding="valid")
     return layers.MaxPooling2D(3, strides=2)(x)
 
 
@@ -225,10 +225,10 @@ def inside_model_preprocessor(family):
 
 def inside_model_docstring(fn, *, module, default_size, extra_args=""):
     """The docstring of model function ``fn`` of a family that preprocesses inside
-    the model: :func:`imagenet_utils.model_docstring`'s shared arguments, with
+    the model: :func:`_builder.model_docstring`'s shared arguments, with
     ``extra_args`` (documentation lines, indented like the others) before
     ``name``, returning a model that takes images in [0, 255]."""
-    doc = imagenet_utils.model_docstring(
+    doc = _builder.model_docstring(
         fn, module=module,
         top="the classifier (``top_dropout`` + ``predictions``)",
         default_size=default_size, min_size=32, mode="in-model",

@@ -38,7 +38,7 @@ from keras import Sequential, layers
 from keras.src.applications.convnext import LayerScale, StochasticDepth
 
 from keras_applications_bn._checks import check_bool
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import inside_model_preprocessor, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 
@@ -164,7 +164,7 @@ def ConvNeXt(
     require_channels_last("ConvNeXt")
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     depths, dims = VARIANTS[variant]
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -189,10 +189,10 @@ def ConvNeXt(
     if include_top:
         x = head(x, classes=classes, classifier_activation=classifier_activation, name=name)
     else:
-        x = imagenet_utils.pooling_head(x, pooling, named=False)
+        x = _builder.pooling_head(x, pooling, named=False)
         # normalised features in every case, pooled or not (Keras' unnamed layer)
         x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=f"convnext_{variant}", include_top=include_top,
     )
@@ -307,7 +307,7 @@ INCLUDE_PREPROCESSING_DOC = (
 
 def convnext_docstring(fn, variant):
     depths, dims = VARIANTS[variant]
-    doc = imagenet_utils.model_docstring(
+    doc = _builder.model_docstring(
         fn, module="convnext", default_size=DEFAULT_SIZE, min_size=32, mode="in-model",
         top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
         inference_bn=None,

@@ -18,10 +18,10 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
 
@@ -40,43 +40,43 @@ BLOCKS = {
 preprocess_input = imagenet_utils.preprocessor("torch", "DenseNet")
 
 
-def bn_relu(x, inference_bn, *, name):
+def bn_relu(x, norm, *, name):
     """BN (``{name}_bn``), then ReLU (``{name}_relu``): the pre-activation of every convolution."""
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_bn")
+    x = norm(x, name=f"{name}_bn")
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def conv_block(x, growth_rate, *, inference_bn, name):
+def conv_block(x, growth_rate, *, norm, name):
     """One unit of a dense block: BN-ReLU-1x1 conv (``4 * growth_rate``), BN-ReLU-3x3
     conv (``growth_rate``), concatenated to the unit's input."""
-    y = bn_relu(x, inference_bn, name=f"{name}_0")
+    y = bn_relu(x, norm, name=f"{name}_0")
     y = layers.Conv2D(4 * growth_rate, 1, use_bias=False, name=f"{name}_1_conv")(y)
-    y = bn_relu(y, inference_bn, name=f"{name}_1")
+    y = bn_relu(y, norm, name=f"{name}_1")
     y = layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
     return concat([x, y], name=f"{name}_concat")
 
 
-def dense_block(x, units, *, inference_bn, name):
+def dense_block(x, units, *, norm, name):
     """``units`` conv blocks, each seeing the outputs of all before it."""
     for i in range(1, units + 1):
-        x = conv_block(x, GROWTH_RATE, inference_bn=inference_bn, name=f"{name}_block{i}")
+        x = conv_block(x, GROWTH_RATE, norm=norm, name=f"{name}_block{i}")
     return x
 
 
-def transition_block(x, reduction, *, inference_bn, name):
+def transition_block(x, reduction, *, norm, name):
     """BN-ReLU-1x1 conv keeping ``reduction`` of the channels, 2x2/2 average pooling."""
-    x = bn_relu(x, inference_bn, name=name)
+    x = bn_relu(x, norm, name=name)
     x = layers.Conv2D(
         int(x.shape[channel_axis()] * reduction), 1, use_bias=False, name=f"{name}_conv"
     )(x)
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def stem(x, *, inference_bn):
+def stem(x, *, norm):
     """7x7/2 convolution, BN, ReLU, 3x3/2 max pooling (the paddings are unnamed, as in Keras)."""
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(x)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-    x = bn_relu(x, inference_bn, name="conv1")
+    x = bn_relu(x, norm, name="conv1")
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)))(x)
     return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
@@ -112,27 +112,28 @@ def DenseNet(
     builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
     weights_name = weights_name_of(blocks, weights)
 
-    x = stem(img_input, inference_bn=inference_bn)
+    x = stem(img_input, norm=norm)
     for stage, units in enumerate(blocks, start=2):
-        x = dense_block(x, units, inference_bn=inference_bn, name=f"conv{stage}")
+        x = dense_block(x, units, norm=norm, name=f"conv{stage}")
         if stage < len(blocks) + 1:  # a transition after every dense block but the last
-            x = transition_block(x, COMPRESSION, inference_bn=inference_bn, name=f"pool{stage}")
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name="bn")
+            x = transition_block(x, COMPRESSION, norm=norm, name=f"pool{stage}")
+    x = norm(x, name="bn")
     x = layers.Activation("relu", name="relu")(x)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -190,7 +191,7 @@ def DenseNet201(
 
 
 for _fn in (DenseNet121, DenseNet169, DenseNet201):
-    _fn.__doc__ = imagenet_utils.model_docstring(
+    _fn.__doc__ = _builder.model_docstring(
         _fn.__name__, module="densenet", top="the classifier (``avg_pool`` + ``predictions``)",
         default_size=224, min_size=32, mode="torch",
     )

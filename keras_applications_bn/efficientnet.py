@@ -25,7 +25,7 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
@@ -38,7 +38,7 @@ from keras_applications_bn.blocks import (
     squeeze_excite,
 )
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = [
     "EfficientNetB0",
@@ -75,7 +75,7 @@ STAGES = (
 
 def mbconv_block(
     x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, inference_bn, name,
+    drop_rate, activation, norm, name,
 ):
     """Mobile inverted bottleneck: 1x1 expansion (when ``expand_ratio`` > 1), depthwise
     ``kernel_size`` convolution (padded like TensorFlow's "same" when strided),
@@ -89,7 +89,7 @@ def mbconv_block(
             filters, 1, padding="same", use_bias=False,
             kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}expand_conv",
         )(x)
-        x = batch_norm(x, inference_bn, name=f"{name}expand_bn")
+        x = norm(x, name=f"{name}expand_bn")
         x = layers.Activation(activation, name=f"{name}expand_activation")(x)
 
     if strides == 2:
@@ -101,7 +101,7 @@ def mbconv_block(
         kernel_size, strides=strides, padding=padding, use_bias=False,
         depthwise_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}dwconv",
     )(x)
-    x = batch_norm(x, inference_bn, name=f"{name}bn")
+    x = norm(x, name=f"{name}bn")
     x = layers.Activation(activation, name=f"{name}activation")(x)
 
     if 0 < se_ratio <= 1:
@@ -111,13 +111,13 @@ def mbconv_block(
         filters_out, 1, padding="same", use_bias=False,
         kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}project_conv",
     )(x)
-    x = batch_norm(x, inference_bn, name=f"{name}project_bn")
+    x = norm(x, name=f"{name}project_bn")
     if strides == 1 and filters_in == filters_out:
         x = drop_connect_residual(x, inputs, drop_rate, name=name)
     return x
 
 
-def stem(x, filters, *, activation, inference_bn, imagenet):
+def stem(x, filters, *, activation, norm, imagenet):
     """In-model preprocessing (rescale to [0, 1], normalise; with the official
     weights also the variance correction), then a 3x3/2 convolution, BN and
     activation (``stem_*``)."""
@@ -132,7 +132,7 @@ def stem(x, filters, *, activation, inference_bn, imagenet):
         filters, 3, strides=2, padding="valid", use_bias=False,
         kernel_initializer=EFFICIENTNET_CONV_INIT, name="stem_conv",
     )(x)
-    x = batch_norm(x, inference_bn, name="stem_bn")
+    x = norm(x, name="stem_bn")
     return layers.Activation(activation, name="stem_activation")(x)
 
 
@@ -161,18 +161,19 @@ def EfficientNet(
     multiples of ``depth_divisor``) and ``depth_coefficient`` (block repeats,
     rounded up), with drop connect rising linearly from 0 to ``drop_connect_rate``
     over the blocks. The public functions are this with the paper's coefficients."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn)
 
     def round_filters(filters):
         return make_divisible(filters * width_coefficient, depth_divisor)
 
     x = stem(
-        img_input, round_filters(32), activation=activation, inference_bn=inference_bn,
+        img_input, round_filters(32), activation=activation, norm=norm,
         imagenet=weights == "imagenet",
     )
     total = sum(round_repeats(stage.repeats, depth_coefficient) for stage in stages)
@@ -185,7 +186,7 @@ def EfficientNet(
                 kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
                 expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
                 drop_rate=drop_connect_rate * index / total, activation=activation,
-                inference_bn=inference_bn, name=f"block{i}{chr(ord('a') + j)}_",
+                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
             )
             index += 1
 
@@ -193,7 +194,7 @@ def EfficientNet(
         round_filters(1280), 1, padding="same", use_bias=False,
         kernel_initializer=EFFICIENTNET_CONV_INIT, name="top_conv",
     )(x)
-    x = batch_norm(x, inference_bn, name="top_bn")
+    x = norm(x, name="top_bn")
     x = layers.Activation(activation, name="top_activation")(x)
 
     if include_top:
@@ -202,8 +203,8 @@ def EfficientNet(
             classifier_activation=classifier_activation,
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
-    return imagenet_utils.create_model(
+        x = _builder.pooling_head(x, pooling)
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

@@ -24,7 +24,7 @@ import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -35,7 +35,7 @@ from keras_applications_bn.blocks import (
     squeeze_excite,
 )
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = [
     "EfficientNetV2B0",
@@ -108,7 +108,7 @@ def round_filters(filters, width_coefficient, divisor=8, min_depth=8):
     return int(max(min_depth or divisor, int(scaled + divisor / 2) // divisor * divisor))
 
 
-def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, inference_bn, name):
+def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, norm, name):
     """Convolution without bias ("same" padding), BN (momentum 0.9) and, when
     ``activation`` is given, the activation: ``{name}_conv``/``_bn``/``_activation``
     from ``name`` = ``"block1a_expand"`` etc."""
@@ -116,7 +116,7 @@ def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, inference_bn
         filters, kernel_size, strides=strides, padding="same", use_bias=False,
         kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}_conv",
     )(x)
-    x = batch_norm(x, inference_bn, momentum=BN_MOMENTUM, name=f"{name}_bn")
+    x = norm(x, name=f"{name}_bn")
     if activation is None:
         return x
     return layers.Activation(activation, name=f"{name}_activation")(x)
@@ -124,7 +124,7 @@ def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, inference_bn
 
 def mbconv_block(
     x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, inference_bn, name,
+    drop_rate, activation, norm, name,
 ):
     """1x1 expansion, depthwise ``kernel_size`` convolution (``{name}dwconv2``),
     squeeze-and-excitation, 1x1 linear projection; an identity skip with drop
@@ -133,18 +133,18 @@ def mbconv_block(
     filters = filters_in * expand_ratio
     if expand_ratio != 1:
         x = conv_bn(
-            x, filters, 1, activation=activation, inference_bn=inference_bn,
+            x, filters, 1, activation=activation, norm=norm,
             name=f"{name}expand",
         )
     x = layers.DepthwiseConv2D(
         kernel_size, strides=strides, padding="same", use_bias=False,
         depthwise_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}dwconv2",
     )(x)
-    x = batch_norm(x, inference_bn, momentum=BN_MOMENTUM, name=f"{name}bn")
+    x = norm(x, name=f"{name}bn")
     x = layers.Activation(activation, name=f"{name}activation")(x)
     if 0 < se_ratio <= 1:
         x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), activation=activation, name=name)
-    x = conv_bn(x, filters_out, 1, inference_bn=inference_bn, name=f"{name}project")
+    x = conv_bn(x, filters_out, 1, norm=norm, name=f"{name}project")
     if strides == 1 and filters_in == filters_out:
         x = drop_connect_residual(x, inputs, drop_rate, name=name)
     return x
@@ -152,7 +152,7 @@ def mbconv_block(
 
 def fused_mbconv_block(
     x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, inference_bn, name,
+    drop_rate, activation, norm, name,
 ):
     """One ``kernel_size`` convolution that expands (and strides), optional
     squeeze-and-excitation, 1x1 linear projection; without expansion the
@@ -162,16 +162,16 @@ def fused_mbconv_block(
     if expand_ratio != 1:
         x = conv_bn(
             x, filters_in * expand_ratio, kernel_size, strides=strides, activation=activation,
-            inference_bn=inference_bn, name=f"{name}expand",
+            norm=norm, name=f"{name}expand",
         )
     if 0 < se_ratio <= 1:
         x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), activation=activation, name=name)
     if expand_ratio != 1:
-        x = conv_bn(x, filters_out, 1, inference_bn=inference_bn, name=f"{name}project")
+        x = conv_bn(x, filters_out, 1, norm=norm, name=f"{name}project")
     else:
         x = conv_bn(
             x, filters_out, kernel_size, strides=strides, activation=activation,
-            inference_bn=inference_bn, name=f"{name}project",
+            norm=norm, name=f"{name}project",
         )
     if strides == 1 and filters_in == filters_out:
         x = drop_connect_residual(x, inputs, drop_rate, name=name)
@@ -219,12 +219,13 @@ def EfficientNetV2(
     over the blocks, counted (as in Keras and the official weights' training)
     against the unscaled number of blocks. The public functions are this with
     each variant's table and coefficients."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn, momentum=BN_MOMENTUM)
 
     def round_to_divisor(filters):
         return round_filters(filters, width_coefficient, depth_divisor, min_depth)
@@ -235,7 +236,7 @@ def EfficientNetV2(
         x = preprocessing(x, imagenet_statistics=stages is STAGES["b"] and channels == 3)
     x = conv_bn(
         x, round_to_divisor(stages[0].filters_in), 3, strides=2, activation=activation,
-        inference_bn=inference_bn, name="stem",
+        norm=norm, name="stem",
     )
 
     total = sum(stage.repeats for stage in stages)
@@ -250,11 +251,11 @@ def EfficientNetV2(
                 kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
                 expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
                 drop_rate=drop_connect_rate * index / total, activation=activation,
-                inference_bn=inference_bn, name=f"block{i}{chr(ord('a') + j)}_",
+                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
             )
             index += 1
 
-    x = conv_bn(x, round_to_divisor(1280), 1, activation=activation, inference_bn=inference_bn, name="top")
+    x = conv_bn(x, round_to_divisor(1280), 1, activation=activation, norm=norm, name="top")
 
     if include_top:
         x = efficientnet_classifier(
@@ -263,8 +264,8 @@ def EfficientNetV2(
             bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
-    return imagenet_utils.create_model(
+        x = _builder.pooling_head(x, pooling)
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

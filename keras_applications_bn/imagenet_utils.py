@@ -1,8 +1,12 @@
-"""ImageNet preprocessing, prediction decoding, and the argument checks and
-input/top builders that every architecture shares."""
+"""What Keras' module of this name has: ImageNet preprocessing
+(:func:`preprocess_input`), prediction decoding (:func:`decode_predictions`) and
+the input shape rules (:func:`obtain_input_shape`).
+
+The helpers that build every model (``model_input``, ``classifier_head``,
+``create_model``, ``model_docstring``, ...) live in :mod:`._builder`; they
+remain importable from here."""
 
 import json
-import os
 import warnings
 
 import keras
@@ -10,8 +14,6 @@ import numpy as np
 
 from keras_applications_bn import legacy
 from keras_applications_bn import weights as weights_lib
-from keras_applications_bn._checks import check_bool, check_positive, describe
-from keras_applications_bn._tf_keras import check_not_tf_keras
 
 __all__ = [
     "preprocess_input",
@@ -19,13 +21,6 @@ __all__ = [
     "obtain_input_shape",
     "spatial_size",
     "weights_size",
-    "validate_arguments",
-    "image_input",
-    "model_input",
-    "pooling_head",
-    "classifier_head",
-    "create_model",
-    "model_docstring",
 ]
 
 _MODES = ("caffe", "tf", "torch")
@@ -240,61 +235,8 @@ def decode_predictions(preds, top=5):
 
 
 # --------------------------------------------------------------------------
-# Argument validation shared by every model
+# Input shapes
 # --------------------------------------------------------------------------
-
-
-#: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
-NOT_GIVEN = object()
-
-
-def validate_arguments(
-    *, weights, include_top, classes, classifier_activation, pooling=None,
-    inference_bn=False, alpha=NOT_GIVEN,
-):
-    """Check the arguments every model function takes; raise a clear error.
-
-    ``inference_bn`` must be ``True`` or ``False`` (NumPy bools too): a truthy
-    string such as ``"no"`` is refused rather than read as ``True``. ``alpha``
-    (the MobileNet families' width; not given for other families) must be a finite number
-    above 0, whatever the weights.
-    """
-    check_bool(inference_bn, "inference_bn")
-    if alpha is not NOT_GIVEN:
-        check_positive(alpha, "alpha")
-    if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
-        if not isinstance(weights, (str, os.PathLike)):
-            raise TypeError(
-                "`weights` must be None, 'imagenet' or the path to a weights file, "
-                f"got {type(weights).__name__}."
-            )
-        if not os.path.exists(weights):
-            raise ValueError(
-                f"`weights` file not found: {os.fspath(weights)!r}. Pass None (random "
-                "initialisation), 'imagenet' (official ImageNet weights) or the path "
-                "to an existing weights file."
-            )
-    if not isinstance(include_top, bool):
-        raise TypeError(f"`include_top` must be True or False, got {include_top!r}.")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
-    if include_top:
-        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-            raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
-        if weights == "imagenet" and classes != 1000:
-            raise ValueError(
-                "With weights='imagenet' and include_top=True, `classes` must be 1000 "
-                f"(got {classes}). For another number of classes use include_top=False "
-                "and add your own classifier, or weights=None."
-            )
-        if weights is not None:
-            act = keras.activations.get(classifier_activation)
-            if act not in (keras.activations.get("softmax"), keras.activations.get(None)):
-                raise ValueError(
-                    "With pretrained weights and include_top=True, "
-                    "`classifier_activation` must be 'softmax' or None (logits), "
-                    f"got {classifier_activation!r}."
-                )
 
 
 def spatial_size(input_shape, data_format=None):
@@ -401,39 +343,6 @@ def obtain_input_shape(
     return input_shape
 
 
-def _merge_tensor_shape(input_tensor, input_shape):
-    """The input shape to validate when ``input_tensor`` is given: the tensor's
-    own shape (without batch), with any dimension it leaves unknown taken from
-    ``input_shape``. A known dimension that ``input_shape`` gives otherwise is an
-    error (the model would be built on the tensor, not on ``input_shape``)."""
-    tensor_shape = getattr(input_tensor, "shape", None)
-    if tensor_shape is None:
-        raise TypeError(
-            "`input_tensor` must be a Keras tensor (e.g. `keras.Input((224, 224, 3))`) "
-            f"or a backend tensor, got {describe(input_tensor)}."
-        )
-    tensor_shape = tuple(None if d is None else int(d) for d in tensor_shape)
-    if len(tensor_shape) != 4:
-        raise ValueError(
-            "`input_tensor` must be a batch of images (4D: batch, then 3 image "
-            f"dimensions), got a tensor of shape {tensor_shape}."
-        )
-    tensor_shape = tensor_shape[1:]
-    if input_shape is None:
-        return tensor_shape
-    try:
-        given = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        return input_shape  # obtain_input_shape says what is wrong with it
-    if len(given) != 3:
-        return given
-    if any(a is not None and b is not None and a != b for a, b in zip(given, tensor_shape)):
-        raise ValueError(
-            f"`input_tensor` has shape {tensor_shape} (without the batch axis) but "
-            f"`input_shape` is {given}; the model is built on `input_tensor`, so "
-            "they must agree. Pass only `input_tensor`, or an `input_shape` that matches it."
-        )
-    return tuple(b if b is not None else a for a, b in zip(given, tensor_shape))
 def _obtain_input_shape(
     input_shape, default_size, min_size, data_format, require_flatten, weights=None
 ):
@@ -472,138 +381,17 @@ def _obtain_input_shape(
     )
 
 
-def image_input(
-    input_tensor,
-    input_shape,
-    *,
-    default_size,
-    min_size,
-    include_top,
-    weights,
-    weight_sizes=None,
-):
-    """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
-    by :func:`obtain_input_shape`. With ``input_tensor`` its own shape is
-    checked; ``input_shape``, when given too, must agree with it."""
-    check_not_tf_keras(input_tensor, "input_tensor")
-    if input_tensor is not None:
-        input_shape = _merge_tensor_shape(input_tensor, input_shape)
-    shape = obtain_input_shape(
-        input_shape,
-        default_size=default_size,
-        min_size=min_size,
-        include_top=include_top,
-        weights=weights,
-        weight_sizes=weight_sizes,
-    )
-    if input_tensor is None:
-        return keras.Input(shape=shape)
-    if not keras.backend.is_keras_tensor(input_tensor):
-        return keras.Input(tensor=input_tensor, shape=shape)
-    return input_tensor
+#: Model-building helpers that lived here before :mod:`._builder`; still importable.
+_MOVED_TO_BUILDER = frozenset({
+    "NOT_GIVEN", "validate_arguments", "image_input", "model_input", "pooling_head",
+    "classifier_head", "create_model", "PINNED_BN_DOC", "PINNED_BN_WITHOUT_GAMMA_DOC",
+    "model_docstring", "_merge_tensor_shape",
+})
 
 
-def model_input(
-    *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, **shape_rules,
-):
-    """What every model function starts with: :func:`validate_arguments`, then
-    :func:`image_input` under the family's ``shape_rules`` (``default_size``,
-    ``min_size``, optional ``weight_sizes``); returns the model's input tensor.
+def __getattr__(name):
+    if name in _MOVED_TO_BUILDER:
+        from keras_applications_bn import _builder
 
-    ``top_fixes_size=False`` is for families whose classifier accepts any input
-    size, with or without ImageNet weights (MobileNetV3): the input shape is then
-    checked as for a model without the top, and defaults to an unknown size."""
-    validate_arguments(
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        pooling=pooling,
-        inference_bn=inference_bn,
-        alpha=alpha,
-    )
-    return image_input(
-        input_tensor, input_shape, include_top=include_top and top_fixes_size,
-        weights=weights, **shape_rules,
-    )
-
-
-def pooling_head(x, pooling, *, named=True):
-    """Global pooling of a headless model's features (``pooling`` None/avg/max).
-
-    The layers are ``avg_pool``/``max_pool`` when ``named``, else Keras' automatic
-    names: each family names them as its ``keras.applications`` twin does.
-    """
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
-    return x
-
-
-def classifier_head(
-    x, *, include_top, pooling, classes, classifier_activation, named_pooling=True, name="predictions"
-):
-    """Global average pooling and a Dense layer named ``name``, or
-    ``pooling_head(x, pooling, named=named_pooling)``."""
-    if not include_top:
-        return pooling_head(x, pooling, named=named_pooling)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)
-
-
-def create_model(
-    img_input, outputs, *, input_tensor, name, weights, weights_name, include_top
-):
-    """Build the functional model and load ``weights`` into it.
-
-    ``weights_name`` is the registry key of the file with top; the headless file
-    is ``weights_name + "_notop"``.
-    """
-    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    model = keras.Model(inputs, outputs, name=name)
-    return weights_lib.load_weights(model, weights, name=weights_name, include_top=include_top)
-
-
-#: ``inference_bn`` described for families whose BN layers have gamma and beta.
-PINNED_BN_DOC = (
-    "when ``True``, every BatchNormalization layer normalises with\n"
-    "            its moving statistics and never updates them — under ``fit``, when\n"
-    "            nested, cloned or reloaded — while gamma and beta stay trainable."
-)
-
-#: ``inference_bn`` described for families whose BN layers have no gamma
-#: (``scale=False``: InceptionV3, InceptionResNetV2).
-PINNED_BN_WITHOUT_GAMMA_DOC = (
-    "when ``True``, every BatchNormalization layer normalises with\n"
-    "            its moving statistics and never updates them — under ``fit``, when\n"
-    "            nested, cloned or reloaded — while beta stays trainable (these layers\n"
-    "            have no gamma)."
-)
-
-
-def model_docstring(model, *, module, top, default_size, min_size, mode, inference_bn=PINNED_BN_DOC):
-    """The docstring of a model function with the arguments every family shares."""
-    return f"""Instantiate {model}{'' if inference_bn is None else ', optionally with every BatchNormalization pinned'}.
-
-    Args:
-        include_top: whether to include {top}.
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights), or the path of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least {min_size}; only ``({default_size}, {default_size}, 3)`` with
-            ImageNet weights and the top.
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name.
-        inference_bn: {inference_bn or "accepted for a uniform signature; this model has no BatchNormalization, so it changes nothing."}
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.{module}.preprocess_input` (``"{mode}"`` mode).
-    """
+        return getattr(_builder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,8 +21,9 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 from keras_applications_bn.layers import CustomScaleLayer, channel_axis
 
@@ -31,19 +32,19 @@ __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
 preprocess_input = imagenet_utils.preprocessor("tf", "InceptionResNetV2")
 
 
-def mixed_5b(x, *, inference_bn):
+def mixed_5b(x, *, norm):
     """1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg pool -> 1x1: 35x35x320."""
-    b0 = conv2d_bn(x, 96, 1, inference_bn=inference_bn)
+    b0 = conv2d_bn(x, 96, 1, norm=norm)
 
-    b1 = conv2d_bn(x, 48, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 64, 5, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 48, 1, norm=norm)
+    b1 = conv2d_bn(b1, 64, 5, norm=norm)
 
-    b2 = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 96, 3, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 96, 3, inference_bn=inference_bn)
+    b2 = conv2d_bn(x, 64, 1, norm=norm)
+    b2 = conv2d_bn(b2, 96, 3, norm=norm)
+    b2 = conv2d_bn(b2, 96, 3, norm=norm)
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, 64, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, 64, 1, norm=norm)
     return concat([b0, b1, b2, pool], name="mixed_5b")
 
 
@@ -59,66 +60,66 @@ def residual_sum(x, branches, *, scale, name, activation=True):
     return x
 
 
-def block35(x, index, *, inference_bn):
+def block35(x, index, *, norm):
     """Inception-ResNet-A: 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3, scale 0.17."""
-    b0 = conv2d_bn(x, 32, 1, inference_bn=inference_bn)
+    b0 = conv2d_bn(x, 32, 1, norm=norm)
 
-    b1 = conv2d_bn(x, 32, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 32, 3, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 32, 1, norm=norm)
+    b1 = conv2d_bn(b1, 32, 3, norm=norm)
 
-    b2 = conv2d_bn(x, 32, 1, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 48, 3, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 64, 3, inference_bn=inference_bn)
+    b2 = conv2d_bn(x, 32, 1, norm=norm)
+    b2 = conv2d_bn(b2, 48, 3, norm=norm)
+    b2 = conv2d_bn(b2, 64, 3, norm=norm)
     return residual_sum(x, [b0, b1, b2], scale=0.17, name=f"block35_{index}")
 
 
-def reduction_a(x, *, inference_bn):
+def reduction_a(x, *, norm):
     """3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max pool /2 (``mixed_6a``): 17x17x1088."""
-    b0 = conv2d_bn(x, 384, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b0 = conv2d_bn(x, 384, 3, norm=norm, strides=2, padding="valid")
 
-    b1 = conv2d_bn(x, 256, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 256, 3, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 384, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b1 = conv2d_bn(x, 256, 1, norm=norm)
+    b1 = conv2d_bn(b1, 256, 3, norm=norm)
+    b1 = conv2d_bn(b1, 384, 3, norm=norm, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2, padding="valid")(x)
     return concat([b0, b1, pool], name="mixed_6a")
 
 
-def block17(x, index, *, inference_bn):
+def block17(x, index, *, norm):
     """Inception-ResNet-B: 1x1 | 1x1 -> 1x7 -> 7x1, scale 0.1."""
-    b0 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
+    b0 = conv2d_bn(x, 192, 1, norm=norm)
 
-    b1 = conv2d_bn(x, 128, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 160, (1, 7), inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 192, (7, 1), inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 128, 1, norm=norm)
+    b1 = conv2d_bn(b1, 160, (1, 7), norm=norm)
+    b1 = conv2d_bn(b1, 192, (7, 1), norm=norm)
     return residual_sum(x, [b0, b1], scale=0.1, name=f"block17_{index}")
 
 
-def reduction_b(x, *, inference_bn):
+def reduction_b(x, *, norm):
     """1x1 -> 3x3/2 | 1x1 -> 3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max pool /2
     (``mixed_7a``): 8x8x2080."""
-    b0 = conv2d_bn(x, 256, 1, inference_bn=inference_bn)
-    b0 = conv2d_bn(b0, 384, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b0 = conv2d_bn(x, 256, 1, norm=norm)
+    b0 = conv2d_bn(b0, 384, 3, norm=norm, strides=2, padding="valid")
 
-    b1 = conv2d_bn(x, 256, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 288, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b1 = conv2d_bn(x, 256, 1, norm=norm)
+    b1 = conv2d_bn(b1, 288, 3, norm=norm, strides=2, padding="valid")
 
-    b2 = conv2d_bn(x, 256, 1, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 288, 3, inference_bn=inference_bn)
-    b2 = conv2d_bn(b2, 320, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b2 = conv2d_bn(x, 256, 1, norm=norm)
+    b2 = conv2d_bn(b2, 288, 3, norm=norm)
+    b2 = conv2d_bn(b2, 320, 3, norm=norm, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2, padding="valid")(x)
     return concat([b0, b1, b2, pool], name="mixed_7a")
 
 
-def block8(x, index, *, inference_bn, scale=0.2, activation=True):
+def block8(x, index, *, norm, scale=0.2, activation=True):
     """Inception-ResNet-C: 1x1 | 1x1 -> 1x3 -> 3x1, scale 0.2 (the last one:
     scale 1 and no ReLU)."""
-    b0 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
+    b0 = conv2d_bn(x, 192, 1, norm=norm)
 
-    b1 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 224, (1, 3), inference_bn=inference_bn)
-    b1 = conv2d_bn(b1, 256, (3, 1), inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 192, 1, norm=norm)
+    b1 = conv2d_bn(b1, 224, (1, 3), norm=norm)
+    b1 = conv2d_bn(b1, 256, (3, 1), norm=norm)
     return residual_sum(x, [b0, b1], scale=scale, name=f"block8_{index}", activation=activation)
 
 
@@ -133,41 +134,42 @@ def InceptionResNetV2(
     name="inception_resnet_v2",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn)
 
-    x = inception_stem(img_input, inference_bn=inference_bn)
-    x = mixed_5b(x, inference_bn=inference_bn)
+    x = inception_stem(img_input, norm=norm)
+    x = mixed_5b(x, norm=norm)
     for index in range(1, 11):
-        x = block35(x, index, inference_bn=inference_bn)
-    x = reduction_a(x, inference_bn=inference_bn)
+        x = block35(x, index, norm=norm)
+    x = reduction_a(x, norm=norm)
     for index in range(1, 21):
-        x = block17(x, index, inference_bn=inference_bn)
-    x = reduction_b(x, inference_bn=inference_bn)
+        x = block17(x, index, norm=norm)
+    x = reduction_b(x, norm=norm)
     for index in range(1, 10):
-        x = block8(x, index, inference_bn=inference_bn)
-    x = block8(x, 10, inference_bn=inference_bn, scale=1.0, activation=False)
-    x = conv2d_bn(x, 1536, 1, inference_bn=inference_bn, name="conv_7b")
+        x = block8(x, index, norm=norm)
+    x = block8(x, 10, norm=norm, scale=1.0, activation=False)
+    x = conv2d_bn(x, 1536, 1, norm=norm, name="conv_7b")
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="inception_resnet_v2", include_top=include_top,
     )
 
 
-InceptionResNetV2.__doc__ = imagenet_utils.model_docstring(
+InceptionResNetV2.__doc__ = _builder.model_docstring(
     "InceptionResNetV2", module="inception_resnet_v2",
     top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=75, mode="tf",
-    inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

@@ -14,8 +14,9 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
@@ -23,93 +24,93 @@ __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
 preprocess_input = imagenet_utils.preprocessor("tf", "InceptionV3")
 
 
-def block_35x35(x, pool_filters, *, inference_bn, name):
+def block_35x35(x, pool_filters, *, norm, name):
     """1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg pool -> 1x1 (``mixed0``-``mixed2``)."""
-    b1 = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 64, 1, norm=norm)
 
-    b5 = conv2d_bn(x, 48, 1, inference_bn=inference_bn)
-    b5 = conv2d_bn(b5, 64, 5, inference_bn=inference_bn)
+    b5 = conv2d_bn(x, 48, 1, norm=norm)
+    b5 = conv2d_bn(b5, 64, 5, norm=norm)
 
-    b3 = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 96, 3, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 96, 3, inference_bn=inference_bn)
+    b3 = conv2d_bn(x, 64, 1, norm=norm)
+    b3 = conv2d_bn(b3, 96, 3, norm=norm)
+    b3 = conv2d_bn(b3, 96, 3, norm=norm)
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, pool_filters, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, pool_filters, 1, norm=norm)
     return concat([b1, b5, b3, pool], name=name)
 
 
-def reduction_35_to_17(x, *, inference_bn):
+def reduction_35_to_17(x, *, norm):
     """3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max pool /2 (``mixed3``)."""
-    b3 = conv2d_bn(x, 384, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3 = conv2d_bn(x, 384, 3, norm=norm, strides=2, padding="valid")
 
-    b3dbl = conv2d_bn(x, 64, 1, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 96, 3, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 96, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3dbl = conv2d_bn(x, 64, 1, norm=norm)
+    b3dbl = conv2d_bn(b3dbl, 96, 3, norm=norm)
+    b3dbl = conv2d_bn(b3dbl, 96, 3, norm=norm, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2)(x)
     return concat([b3, b3dbl, pool], name="mixed3")
 
 
-def block_17x17(x, filters, *, inference_bn, name):
+def block_17x17(x, filters, *, norm, name):
     """1x1 | 1x1 -> 1x7 -> 7x1 | 1x1 -> (7x1 -> 1x7) x2 | avg pool -> 1x1, with
     ``filters`` channels inside the factorised 7x7 branches (``mixed4``-``mixed7``)."""
-    b1 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 192, 1, norm=norm)
 
-    b7 = conv2d_bn(x, filters, 1, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, filters, (1, 7), inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, (7, 1), inference_bn=inference_bn)
+    b7 = conv2d_bn(x, filters, 1, norm=norm)
+    b7 = conv2d_bn(b7, filters, (1, 7), norm=norm)
+    b7 = conv2d_bn(b7, 192, (7, 1), norm=norm)
 
-    b7dbl = conv2d_bn(x, filters, 1, inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, (1, 7), inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), inference_bn=inference_bn)
-    b7dbl = conv2d_bn(b7dbl, 192, (1, 7), inference_bn=inference_bn)
+    b7dbl = conv2d_bn(x, filters, 1, norm=norm)
+    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), norm=norm)
+    b7dbl = conv2d_bn(b7dbl, filters, (1, 7), norm=norm)
+    b7dbl = conv2d_bn(b7dbl, filters, (7, 1), norm=norm)
+    b7dbl = conv2d_bn(b7dbl, 192, (1, 7), norm=norm)
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, 192, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, 192, 1, norm=norm)
     return concat([b1, b7, b7dbl, pool], name=name)
 
 
-def reduction_17_to_8(x, *, inference_bn):
+def reduction_17_to_8(x, *, norm):
     """1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool /2 (``mixed8``)."""
-    b3 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
-    b3 = conv2d_bn(b3, 320, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b3 = conv2d_bn(x, 192, 1, norm=norm)
+    b3 = conv2d_bn(b3, 320, 3, norm=norm, strides=2, padding="valid")
 
-    b7 = conv2d_bn(x, 192, 1, inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, (1, 7), inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, (7, 1), inference_bn=inference_bn)
-    b7 = conv2d_bn(b7, 192, 3, inference_bn=inference_bn, strides=2, padding="valid")
+    b7 = conv2d_bn(x, 192, 1, norm=norm)
+    b7 = conv2d_bn(b7, 192, (1, 7), norm=norm)
+    b7 = conv2d_bn(b7, 192, (7, 1), norm=norm)
+    b7 = conv2d_bn(b7, 192, 3, norm=norm, strides=2, padding="valid")
 
     pool = layers.MaxPooling2D(3, strides=2)(x)
     return concat([b3, b7, pool], name="mixed8")
 
 
-def block_8x8(x, index, *, inference_bn):
+def block_8x8(x, index, *, norm):
     """1x1 | 1x1 -> (1x3 | 3x1) | 1x1 -> 3x3 -> (1x3 | 3x1) | avg pool -> 1x1
     (``mixed9`` for index 0, ``mixed10`` for index 1)."""
-    b1 = conv2d_bn(x, 320, 1, inference_bn=inference_bn)
+    b1 = conv2d_bn(x, 320, 1, norm=norm)
 
-    b3 = conv2d_bn(x, 384, 1, inference_bn=inference_bn)
+    b3 = conv2d_bn(x, 384, 1, norm=norm)
     b3 = concat(
         [
-            conv2d_bn(b3, 384, (1, 3), inference_bn=inference_bn),
-            conv2d_bn(b3, 384, (3, 1), inference_bn=inference_bn),
+            conv2d_bn(b3, 384, (1, 3), norm=norm),
+            conv2d_bn(b3, 384, (3, 1), norm=norm),
         ],
         name=f"mixed9_{index}",
     )
 
-    b3dbl = conv2d_bn(x, 448, 1, inference_bn=inference_bn)
-    b3dbl = conv2d_bn(b3dbl, 384, 3, inference_bn=inference_bn)
+    b3dbl = conv2d_bn(x, 448, 1, norm=norm)
+    b3dbl = conv2d_bn(b3dbl, 384, 3, norm=norm)
     b3dbl = concat(
         [
-            conv2d_bn(b3dbl, 384, (1, 3), inference_bn=inference_bn),
-            conv2d_bn(b3dbl, 384, (3, 1), inference_bn=inference_bn),
+            conv2d_bn(b3dbl, 384, (1, 3), norm=norm),
+            conv2d_bn(b3dbl, 384, (3, 1), norm=norm),
         ]
     )
 
     pool = layers.AveragePooling2D(3, strides=1, padding="same")(x)
-    pool = conv2d_bn(pool, 192, 1, inference_bn=inference_bn)
+    pool = conv2d_bn(pool, 192, 1, norm=norm)
     return concat([b1, b3, b3dbl, pool], name=f"mixed{9 + index}")
 
 
@@ -124,40 +125,41 @@ def InceptionV3(
     name="inception_v3",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn)
 
-    x = inception_stem(img_input, inference_bn=inference_bn)
-    x = block_35x35(x, 32, inference_bn=inference_bn, name="mixed0")
-    x = block_35x35(x, 64, inference_bn=inference_bn, name="mixed1")
-    x = block_35x35(x, 64, inference_bn=inference_bn, name="mixed2")
-    x = reduction_35_to_17(x, inference_bn=inference_bn)
-    x = block_17x17(x, 128, inference_bn=inference_bn, name="mixed4")
-    x = block_17x17(x, 160, inference_bn=inference_bn, name="mixed5")
-    x = block_17x17(x, 160, inference_bn=inference_bn, name="mixed6")
-    x = block_17x17(x, 192, inference_bn=inference_bn, name="mixed7")
-    x = reduction_17_to_8(x, inference_bn=inference_bn)
-    x = block_8x8(x, 0, inference_bn=inference_bn)
-    x = block_8x8(x, 1, inference_bn=inference_bn)
+    x = inception_stem(img_input, norm=norm)
+    x = block_35x35(x, 32, norm=norm, name="mixed0")
+    x = block_35x35(x, 64, norm=norm, name="mixed1")
+    x = block_35x35(x, 64, norm=norm, name="mixed2")
+    x = reduction_35_to_17(x, norm=norm)
+    x = block_17x17(x, 128, norm=norm, name="mixed4")
+    x = block_17x17(x, 160, norm=norm, name="mixed5")
+    x = block_17x17(x, 160, norm=norm, name="mixed6")
+    x = block_17x17(x, 192, norm=norm, name="mixed7")
+    x = reduction_17_to_8(x, norm=norm)
+    x = block_8x8(x, 0, norm=norm)
+    x = block_8x8(x, 1, norm=norm)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="inception_v3", include_top=include_top,
     )
 
 
-InceptionV3.__doc__ = imagenet_utils.model_docstring(
+InceptionV3.__doc__ = _builder.model_docstring(
     "InceptionV3", module="inception_v3", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=75, mode="tf",
-    inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

@@ -22,8 +22,8 @@ from keras_applications_bn._tf_keras import check_not_tf_keras
 from keras_applications_bn._checks import check_bool
 
 __all__ = [
-    "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "channel_axis",
-    "convertible", "convert",
+    "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory",
+    "channel_axis", "convertible", "convert",
 ]
 
 
@@ -159,6 +159,24 @@ def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
         return keras.layers.BatchNormalization(axis=axis, name=name, **kwargs)(x)
     layer = BatchNormalization(axis=axis, inference_mode=True, name=name, **kwargs)
     return layer(x, training=False)
+
+
+def bn_factory(inference_bn, **defaults):
+    """The BatchNormalization of one model: ``norm(x, name=..., **overrides)``.
+
+    A model function makes it once, from its ``inference_bn`` argument and the
+    arguments its family gives every BN layer (``epsilon``, ``momentum``, ...),
+    and hands it to its blocks, as timm and torchvision pass ``norm_layer``; each
+    call is :func:`batch_norm` with ``defaults`` updated by ``overrides``. The
+    returned function's ``inference_bn`` attribute says whether its layers are
+    pinned (MobileNetV3 also builds its hard-sigmoid differently then).
+    """
+
+    def norm(x, *, name=None, **overrides):
+        return batch_norm(x, inference_bn, name=name, **{**defaults, **overrides})
+
+    norm.inference_bn = inference_bn
+    return norm
 
 
 @keras.saving.register_keras_serializable(package="keras_applications_bn")

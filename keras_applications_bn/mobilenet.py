@@ -12,10 +12,10 @@ from 32x32 without the top); preprocessing: ``"tf"`` mode. With
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm
+from keras_applications_bn.layers import bn_factory
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
 
@@ -37,22 +37,22 @@ BLOCKS = (
 )
 
 
-def bn_relu6(x, inference_bn, *, name):
+def bn_relu6(x, norm, *, name):
     """BN (``{name}_bn``), then ReLU capped at 6 (``{name}_relu``)."""
-    x = batch_norm(x, inference_bn, name=f"{name}_bn")
+    x = norm(x, name=f"{name}_bn")
     return layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
-def conv_block(x, filters, *, inference_bn, strides=2):
+def conv_block(x, filters, *, norm, strides=2):
     """The first layer: full 3x3 convolution, BN, ReLU6 (``conv1``)."""
     x = layers.Conv2D(
         filters, 3, strides=strides, padding="same", use_bias=False, name="conv1"
     )(x)
-    return bn_relu6(x, inference_bn, name="conv1")
+    return bn_relu6(x, norm, name="conv1")
 
 
 def depthwise_separable_block(
-    x, filters, *, inference_bn, depth_multiplier=1, strides=1, block_id
+    x, filters, *, norm, depth_multiplier=1, strides=1, block_id
 ):
     """3x3 depthwise convolution, BN, ReLU6, then 1x1 pointwise convolution to
     ``filters`` channels, BN, ReLU6. A strided block pads bottom/right first."""
@@ -65,10 +65,10 @@ def depthwise_separable_block(
         3, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
         use_bias=False, name=f"conv_dw_{block_id}",
     )(x)
-    x = bn_relu6(x, inference_bn, name=f"conv_dw_{block_id}")
+    x = bn_relu6(x, norm, name=f"conv_dw_{block_id}")
 
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
-    return bn_relu6(x, inference_bn, name=f"conv_pw_{block_id}")
+    return bn_relu6(x, norm, name=f"conv_pw_{block_id}")
 
 
 def classifier_top(x, *, classes, dropout, classifier_activation):
@@ -142,13 +142,14 @@ def MobileNet(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
     """
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
         weight_sizes=WEIGHT_SIZES,
     )
+    norm = bn_factory(inference_bn)
     if weights == "imagenet":
         check_imagenet_options(alpha, depth_multiplier)
     rows = weights_rows(
@@ -156,10 +157,10 @@ def MobileNet(
         default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,
     )
 
-    x = conv_block(img_input, int(32 * alpha), inference_bn=inference_bn)
+    x = conv_block(img_input, int(32 * alpha), norm=norm)
     for block_id, (filters, strides) in enumerate(BLOCKS, start=1):
         x = depthwise_separable_block(
-            x, int(filters * alpha), inference_bn=inference_bn,
+            x, int(filters * alpha), norm=norm,
             depth_multiplier=depth_multiplier, strides=strides, block_id=block_id,
         )
 
@@ -168,9 +169,9 @@ def MobileNet(
             x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling, named=False)
+        x = _builder.pooling_head(x, pooling, named=False)
     weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, weights_name=weights_name, include_top=include_top,

@@ -17,10 +17,10 @@ BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
 
@@ -48,7 +48,7 @@ BOTTLENECKS = (
 BN = dict(epsilon=1e-3, momentum=0.999)
 
 
-def inverted_residual_block(x, *, expansion, filters, stride, alpha, inference_bn, block_id):
+def inverted_residual_block(x, *, expansion, filters, stride, alpha, norm, block_id):
     """Expand (1x1 convolution, BN, ReLU6; not in block 0), 3x3 depthwise
     convolution, BN, ReLU6, then a linear 1x1 projection to ``filters * alpha``
     channels (rounded to a multiple of 8) and BN; the input is added back when
@@ -62,7 +62,7 @@ def inverted_residual_block(x, *, expansion, filters, stride, alpha, inference_b
         x = layers.Conv2D(
             expansion * in_channels, 1, padding="same", use_bias=False, name=f"{prefix}expand"
         )(x)
-        x = batch_norm(x, inference_bn, name=f"{prefix}expand_BN", **BN)
+        x = norm(x, name=f"{prefix}expand_BN")
         x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
     else:
         prefix = "expanded_conv_"
@@ -73,11 +73,11 @@ def inverted_residual_block(x, *, expansion, filters, stride, alpha, inference_b
         3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
-    x = batch_norm(x, inference_bn, name=f"{prefix}depthwise_BN", **BN)
+    x = norm(x, name=f"{prefix}depthwise_BN")
     x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
 
     x = layers.Conv2D(out_channels, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
-    x = batch_norm(x, inference_bn, name=f"{prefix}project_BN", **BN)
+    x = norm(x, name=f"{prefix}project_BN")
     if stride == 1 and in_channels == out_channels:
         x = layers.Add(name=f"{prefix}add")([inputs, x])
     return x
@@ -136,13 +136,14 @@ def MobileNetV2(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
     """
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
         weight_sizes=WEIGHT_SIZES,
     )
+    norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
         check_imagenet_alpha(alpha)
     rows = weights_rows(
@@ -153,7 +154,7 @@ def MobileNetV2(
     x = layers.Conv2D(
         make_divisible(32 * alpha, 8), 3, strides=2, padding="same", use_bias=False, name="Conv1"
     )(img_input)
-    x = batch_norm(x, inference_bn, name="bn_Conv1", **BN)
+    x = norm(x, name="bn_Conv1")
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
 
     block_id = 0
@@ -161,13 +162,13 @@ def MobileNetV2(
         for i in range(repeats):
             x = inverted_residual_block(
                 x, expansion=expansion, filters=filters, stride=first_stride if i == 0 else 1,
-                alpha=alpha, inference_bn=inference_bn, block_id=block_id,
+                alpha=alpha, norm=norm, block_id=block_id,
             )
             block_id += 1
 
     last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
     x = layers.Conv2D(last_filters, 1, use_bias=False, name="Conv_1")(x)
-    x = batch_norm(x, inference_bn, name="Conv_1_bn", **BN)
+    x = norm(x, name="Conv_1_bn")
     x = layers.ReLU(6.0, name="out_relu")(x)
 
     # Keras leaves the pooling layers of this family unnamed.
@@ -178,7 +179,7 @@ def MobileNetV2(
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D()(x)
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, weights_name=f"mobilenet_v2_{float(alpha)}_{rows}",

@@ -20,10 +20,10 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import Affine, batch_norm, channel_axis
+from keras_applications_bn.layers import Affine, bn_factory, channel_axis
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
 
@@ -131,7 +131,7 @@ def squeeze_excite(x, filters, *, prefix, inference_bn=False):
 
 
 def inverted_residual_block(
-    x, *, expansion, filters, kernel_size, stride, se, activation, inference_bn, block_id
+    x, *, expansion, filters, kernel_size, stride, se, activation, norm, block_id
 ):
     """Expand (1x1 convolution, BN, activation; not in block 0), depthwise
     convolution, BN, activation, optional squeeze-and-excite, then a linear 1x1
@@ -144,7 +144,7 @@ def inverted_residual_block(
     if block_id:
         prefix = f"expanded_conv_{block_id}_"
         x = layers.Conv2D(expanded, 1, padding="same", use_bias=False, name=f"{prefix}expand")(x)
-        x = batch_norm(x, inference_bn, name=f"{prefix}expand_bn", **BN)
+        x = norm(x, name=f"{prefix}expand_bn")
         x = activation(x)
     else:
         prefix = "expanded_conv_"
@@ -155,13 +155,13 @@ def inverted_residual_block(
         kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
         use_bias=False, name=f"{prefix}depthwise",
     )(x)
-    x = batch_norm(x, inference_bn, name=f"{prefix}depthwise_bn", **BN)
+    x = norm(x, name=f"{prefix}depthwise_bn")
     x = activation(x)
     if se:
-        x = squeeze_excite(x, expanded, prefix=prefix, inference_bn=inference_bn)
+        x = squeeze_excite(x, expanded, prefix=prefix, inference_bn=norm.inference_bn)
 
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
-    x = batch_norm(x, inference_bn, name=f"{prefix}project_bn", **BN)
+    x = norm(x, name=f"{prefix}project_bn")
     if stride == 1 and in_channels == filters:
         x = layers.Add(name=f"{prefix}add")([inputs, x])
     return x
@@ -198,13 +198,14 @@ def mobilenet_v3(
     inference_bn,
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
         top_fixes_size=False,
     )
+    norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
         check_imagenet_alpha(alpha, minimalistic)
     # every official file is the 224x224 one; other inputs get Keras' warning
@@ -222,7 +223,7 @@ def mobilenet_v3(
     if include_preprocessing:
         x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(x)
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="conv")(x)
-    x = batch_norm(x, inference_bn, name="conv_bn", **BN)
+    x = norm(x, name="conv_bn")
     x = activation(x)
 
     blocks = SMALL_BLOCKS if model_type == "small" else LARGE_BLOCKS
@@ -231,14 +232,14 @@ def mobilenet_v3(
             x, expansion=expansion, filters=make_divisible(filters * alpha),
             kernel_size=kernel or large_kernel, stride=stride, se=se and block_se,
             activation=relu if act == "relu" else activation,
-            inference_bn=inference_bn, block_id=block_id,
+            norm=norm, block_id=block_id,
         )
 
     x = layers.Conv2D(
         make_divisible(x.shape[channel_axis()] * 6), 1, padding="same", use_bias=False,
         name="conv_1",
     )(x)
-    x = batch_norm(x, inference_bn, name="conv_1_bn", **BN)
+    x = norm(x, name="conv_1_bn")
     x = activation(x)
 
     if include_top:
@@ -250,12 +251,12 @@ def mobilenet_v3(
             classes=classes, classifier_activation=classifier_activation,
         )
     else:
-        x = imagenet_utils.pooling_head(x, pooling)
+        x = _builder.pooling_head(x, pooling)
     weights_name = (
         f"mobilenet_v3_{model_type}{'_minimalistic' if minimalistic else ''}"
         f"_224_{float(alpha)}_float"
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )

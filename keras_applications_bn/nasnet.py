@@ -25,10 +25,10 @@ BatchNormalization runs in inference mode.
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
 
@@ -46,13 +46,6 @@ CONFIGS = {
 preprocess_input = imagenet_utils.preprocessor("tf", "NASNet")
 
 
-def bn(x, inference_bn, *, name):
-    """NASNet's BatchNormalization (momentum 0.9997, epsilon 1e-3; axis -1 as Keras has it)."""
-    return batch_norm(
-        x, inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
-    )
-
-
 def conv_1x1(x, filters, *, name):
     """1x1 convolution without bias, He-normal initialised."""
     return layers.Conv2D(
@@ -60,7 +53,7 @@ def conv_1x1(x, filters, *, name):
     )(x)
 
 
-def separable_conv_block(x, filters, kernel_size=3, strides=1, *, inference_bn, block_id):
+def separable_conv_block(x, filters, kernel_size=3, strides=1, *, norm, block_id):
     """Twice ReLU -> separable convolution -> BN; the first convolution may be
     strided (after a TensorFlow-"same" padding of its own)."""
     with keras.name_scope(f"separable_conv_block_{block_id}"):
@@ -76,19 +69,19 @@ def separable_conv_block(x, filters, kernel_size=3, strides=1, *, inference_bn, 
             filters, kernel_size, strides=strides, padding=padding, use_bias=False,
             name=f"separable_conv_1_{block_id}",
         )(x)
-        x = bn(x, inference_bn, name=f"separable_conv_1_bn_{block_id}")
+        x = norm(x, name=f"separable_conv_1_bn_{block_id}")
         x = layers.Activation("relu")(x)
         x = layers.SeparableConv2D(
             filters, kernel_size, padding="same", use_bias=False, name=f"separable_conv_2_{block_id}"
         )(x)
-        return bn(x, inference_bn, name=f"separable_conv_2_bn_{block_id}")
+        return norm(x, name=f"separable_conv_2_bn_{block_id}")
 
 
 def spatial(x):
     return tuple(x.shape[1:3])
 
 
-def adjust_block(p, ip, filters, *, inference_bn, block_id):
+def adjust_block(p, ip, filters, *, norm, block_id):
     """The previous-but-one cell's output ``p``, made to fit the cell's input ``ip``:
     ``ip`` itself when there is none; halved in resolution by two 1x1/2 paths (the
     second shifted by one pixel) when ``p`` is larger; projected to ``filters``
@@ -106,21 +99,21 @@ def adjust_block(p, ip, filters, *, inference_bn, block_id):
                 p2 = layers.AveragePooling2D(1, strides=2, name=f"adjust_avg_pool_2_{block_id}")(p2)
                 p2 = conv_1x1(p2, filters // 2, name=f"adjust_conv_2_{block_id}")
                 p = concat([p1, p2])
-                return bn(p, inference_bn, name=f"adjust_bn_{block_id}")
+                return norm(p, name=f"adjust_bn_{block_id}")
         if p.shape[channel_axis()] != filters:
             with keras.name_scope(f"adjust_projection_block_{block_id}"):
                 p = layers.Activation("relu")(p)
                 p = conv_1x1(p, filters, name=f"adjust_conv_projection_{block_id}")
-                return bn(p, inference_bn, name=f"adjust_bn_{block_id}")
+                return norm(p, name=f"adjust_bn_{block_id}")
         return p
 
 
-def cell_input(ip, p, filters, *, inference_bn, kind, block_id):
+def cell_input(ip, p, filters, *, norm, kind, block_id):
     """What both cells start with: ``p`` adjusted, and ``h`` = ReLU -> 1x1 conv -> BN of ``ip``."""
-    p = adjust_block(p, ip, filters, inference_bn=inference_bn, block_id=block_id)
+    p = adjust_block(p, ip, filters, norm=norm, block_id=block_id)
     h = layers.Activation("relu")(ip)
     h = conv_1x1(h, filters, name=f"{kind}_conv_1_{block_id}")
-    return p, bn(h, inference_bn, name=f"{kind}_bn_1_{block_id}")
+    return p, norm(h, name=f"{kind}_bn_1_{block_id}")
 
 
 def avg_pool_3x3(x, *, strides=1, name):
@@ -129,12 +122,12 @@ def avg_pool_3x3(x, *, strides=1, name):
     )(x)
 
 
-def normal_cell(ip, p, filters, *, inference_bn, block_id):
+def normal_cell(ip, p, filters, *, norm, block_id):
     """NASNet-A normal cell: five pairwise sums over ``h`` (from ``ip``) and ``p``,
     concatenated with ``p``. Returns ``(output, ip)``: the next cell's two inputs."""
-    sep = dict(inference_bn=inference_bn)
+    sep = dict(norm=norm)
     with keras.name_scope(f"normal_A_block_{block_id}"):
-        p, h = cell_input(ip, p, filters, inference_bn=inference_bn, kind="normal", block_id=block_id)
+        p, h = cell_input(ip, p, filters, norm=norm, kind="normal", block_id=block_id)
         with keras.name_scope("block_1"):
             x1 = layers.add(
                 [
@@ -169,12 +162,12 @@ def normal_cell(ip, p, filters, *, inference_bn, block_id):
     return x, ip
 
 
-def reduction_cell(ip, p, filters, *, inference_bn, block_id):
+def reduction_cell(ip, p, filters, *, norm, block_id):
     """NASNet-A reduction cell: strided separable convolutions and 3x3/2 poolings
     halve the resolution; four of its sums are concatenated. Returns ``(output, ip)``."""
-    sep = dict(inference_bn=inference_bn, strides=2)
+    sep = dict(norm=norm, strides=2)
     with keras.name_scope(f"reduction_A_block_{block_id}"):
-        p, h = cell_input(ip, p, filters, inference_bn=inference_bn, kind="reduction", block_id=block_id)
+        p, h = cell_input(ip, p, filters, norm=norm, kind="reduction", block_id=block_id)
         h3 = layers.ZeroPadding2D(padding=correct_pad(h, 3), name=f"reduction_pad_1_{block_id}")(h)
         with keras.name_scope("block_1"):
             x1 = layers.add(
@@ -207,7 +200,7 @@ def reduction_cell(ip, p, filters, *, inference_bn, block_id):
             x5 = layers.add(
                 [
                     separable_conv_block(
-                        x1, filters, 3, inference_bn=inference_bn, block_id=f"reduction_left4_{block_id}"
+                        x1, filters, 3, norm=norm, block_id=f"reduction_left4_{block_id}"
                     ),
                     layers.MaxPooling2D(3, strides=2, name=f"reduction_right5_{block_id}")(h3),
                 ],
@@ -217,13 +210,13 @@ def reduction_cell(ip, p, filters, *, inference_bn, block_id):
     return x, ip
 
 
-def stem(x, filters, *, inference_bn):
+def stem(x, filters, *, norm):
     """3x3/2 convolution (valid padding) and BN."""
     x = layers.Conv2D(
         filters, 3, strides=2, padding="valid", use_bias=False,
         kernel_initializer="he_normal", name="stem_conv1",
     )(x)
-    return bn(x, inference_bn, name="stem_bn1")
+    return norm(x, name="stem_bn1")
 
 
 def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
@@ -231,7 +224,7 @@ def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    return imagenet_utils.pooling_head(x, pooling, named=False)
+    return _builder.pooling_head(x, pooling, named=False)
 
 
 def weights_name_of(config, weights):
@@ -305,17 +298,19 @@ def NASNet(
     )
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    # momentum 0.9997, epsilon 1e-3; axis -1 (not 3) as Keras has it
+    norm = bn_factory(inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
     check_static_size(img_input, input_shape)
 
     filters = penultimate_filters // 24
-    cell = dict(inference_bn=inference_bn)
-    x = stem(img_input, stem_block_filters, inference_bn=inference_bn)
+    cell = dict(norm=norm)
+    x = stem(img_input, stem_block_filters, norm=norm)
     x, p = reduction_cell(x, None, filters // filter_multiplier**2, block_id="stem_1", **cell)
     x, p = reduction_cell(x, p, filters // filter_multiplier, block_id="stem_2", **cell)
 
@@ -335,7 +330,7 @@ def NASNet(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -380,7 +375,7 @@ def NASNetLarge(
 
 
 for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
-    _fn.__doc__ = imagenet_utils.model_docstring(
+    _fn.__doc__ = _builder.model_docstring(
         _fn.__name__, module="nasnet", top="the classifier (global average pooling + ``predictions``)",
         default_size=_size, min_size=MIN_SIZE, mode="tf",
     ).replace(

@@ -9,16 +9,16 @@ Layer names, order and weights match Keras' official ImageNet files, so
 32x32 without the top); preprocessing: ``"caffe"`` mode. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
 
-The stem's convolution and pooling are shared with :mod:`.resnet_v2`; the whole
-builder (:func:`resnet`: stem, stages, top) with :mod:`.resnext`, which passes its
-own block.
+The builder (:func:`resnet`: stem, stages, top) is that of :mod:`.resnet_v2`
+(pre-activation stages) and :mod:`.resnext` (grouped blocks) too, as Keras builds
+the three with one function.
 """
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm
+from keras_applications_bn.layers import bn_factory
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
 
@@ -32,6 +32,8 @@ RESNET152_BLOCKS = (3, 8, 36, 3)
 #: Bottleneck width of the stages conv2..conv5 (each block outputs 4x as many channels).
 STAGE_FILTERS = (64, 128, 256, 512)
 STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
+#: Stride of each stage (v1 and ResNeXt: in its first block).
+STAGE_STRIDES = (1, 2, 2, 2)
 
 preprocess_input = imagenet_utils.preprocessor("caffe", "ResNet")
 
@@ -48,42 +50,34 @@ def stem_pool(x):
     return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def stem(x, *, inference_bn, use_bias=True):
-    """7x7/2 convolution, BN, ReLU, 3x3/2 max pooling."""
-    x = stem_conv(x, use_bias)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name="conv1_bn")
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    return stem_pool(x)
-
-
-def bottleneck_block(x, filters, *, inference_bn, stride=1, conv_shortcut=True, name):
+def bottleneck_block(x, filters, *, norm, stride=1, conv_shortcut=True, name):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4), added to the (projected) shortcut."""
     if conv_shortcut:
         shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
-        shortcut = batch_norm(shortcut, inference_bn, epsilon=BN_EPSILON, name=f"{name}_0_bn")
+        shortcut = norm(shortcut, name=f"{name}_0_bn")
     else:
         shortcut = x
 
     x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_1_bn")
+    x = norm(x, name=f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
 
     x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_2_bn")
+    x = norm(x, name=f"{name}_2_bn")
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_3_bn")
+    x = norm(x, name=f"{name}_3_bn")
 
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def stage(x, filters, blocks, *, inference_bn, stride=2, name, block=bottleneck_block):
+def stage(x, filters, blocks, *, norm, stride=2, name, block=bottleneck_block):
     """One stage: a projecting ``block`` (which may downsample), then identity blocks."""
-    x = block(x, filters, inference_bn=inference_bn, stride=stride, name=f"{name}_block1")
+    x = block(x, filters, norm=norm, stride=stride, name=f"{name}_block1")
     for i in range(2, blocks + 1):
-        x = block(x, filters, inference_bn=inference_bn, conv_shortcut=False, name=f"{name}_block{i}")
+        x = block(x, filters, norm=norm, conv_shortcut=False, name=f"{name}_block{i}")
     return x
 
 
@@ -101,39 +95,54 @@ def resnet(
     name,
     inference_bn,
     block=bottleneck_block,
+    stage_fn=stage,
     stage_filters=STAGE_FILTERS,
+    stage_strides=STAGE_STRIDES,
+    preact=False,
     use_bias=True,
     top_name="predictions",
     check_input=None,
 ):
-    """The ResNet (v1) with ``stage_blocks[i]`` blocks in stage ``i``; conv2 keeps
-    the stem's resolution, conv3..conv5 halve it.
+    """The ResNet with ``stage_blocks[i]`` blocks in stage ``i``, as Keras builds
+    v1, v2 and ResNeXt with one function: the stem's 7x7 convolution, its BN and
+    ReLU (``conv1``) unless the blocks pre-activate (``preact``), 3x3/2 max
+    pooling; the stages, ``stage_fn(x, filters, blocks, norm=..., stride=...,
+    name=..., block=...)`` with ``stage_filters`` and ``stage_strides``; after them
+    BN and ReLU (``post``) when ``preact``; then the top.
 
-    ResNeXt is the same network with another ``block`` (grouped bottlenecks of
-    width ``stage_filters``), no convolution biases (``use_bias=False``) and a
-    classifier named ``top_name``; ``check_input(img_input)`` may refuse inputs
-    the block cannot take."""
-    img_input = imagenet_utils.model_input(
+    v1 (the defaults) keeps the stem's resolution in conv2 and halves it in the
+    first block of conv3..conv5. ResNetV2 (:mod:`.resnet_v2`) passes its own
+    pre-activation stages, which halve it at their end in conv2..conv4. ResNeXt
+    (:mod:`.resnext`) passes another ``block`` (grouped bottlenecks of width
+    ``stage_filters``), no convolution biases (``use_bias=False``) and a classifier
+    named ``top_name``; ``check_input(img_input)`` may refuse inputs the block
+    cannot take."""
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
     if check_input is not None:
         check_input(img_input)
 
-    x = stem(img_input, inference_bn=inference_bn, use_bias=use_bias)
-    for i, (filters, blocks, stage_name) in enumerate(zip(stage_filters, stage_blocks, STAGE_NAMES)):
-        x = stage(
-            x, filters, blocks, inference_bn=inference_bn, stride=1 if i == 0 else 2, name=stage_name,
-            block=block,
-        )
+    x = stem_conv(img_input, use_bias)
+    if not preact:
+        x = norm(x, name="conv1_bn")
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    x = stem_pool(x)
+    for filters, blocks, stride, stage_name in zip(stage_filters, stage_blocks, stage_strides, STAGE_NAMES):
+        x = stage_fn(x, filters, blocks, norm=norm, stride=stride, name=stage_name, block=block)
+    if preact:
+        x = norm(x, name="post_bn")
+        x = layers.Activation("relu", name="post_relu")(x)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=top_name,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -194,7 +203,7 @@ def ResNet152(
 
 
 def resnet_docstring(model):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module="resnet", top="the classifier (``avg_pool`` + ``predictions``)",
         default_size=224, min_size=32, mode="caffe",
     )

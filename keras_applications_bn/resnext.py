@@ -23,10 +23,10 @@ needs the input's height and width.
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import ReduceSum, batch_norm
-from keras_applications_bn.resnet import BN_EPSILON, RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
+from keras_applications_bn.layers import ReduceSum
+from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
 
 __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
 
@@ -54,27 +54,27 @@ def grouped_conv(x, filters, *, groups, stride, name):
 
 
 def grouped_bottleneck_block(
-    x, filters, *, inference_bn, stride=1, conv_shortcut=True, groups=GROUPS, name
+    x, filters, *, norm, stride=1, conv_shortcut=True, groups=GROUPS, name
 ):
     """1x1 reduce -> grouped 3x3 (strided) -> 1x1 expand (x2), added to the
     (projected) shortcut; no convolution has a bias."""
     width = (64 // groups) * filters
     if conv_shortcut:
         shortcut = layers.Conv2D(width, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(x)
-        shortcut = batch_norm(shortcut, inference_bn, epsilon=BN_EPSILON, name=f"{name}_0_bn")
+        shortcut = norm(shortcut, name=f"{name}_0_bn")
     else:
         shortcut = x
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_1_bn")
+    x = norm(x, name=f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
 
     x = grouped_conv(x, filters, groups=groups, stride=stride, name=name)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_2_bn")
+    x = norm(x, name=f"{name}_2_bn")
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
 
     x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_3_conv")(x)
-    x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name=f"{name}_3_bn")
+    x = norm(x, name=f"{name}_3_bn")
 
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
@@ -140,7 +140,7 @@ def ResNeXt101(
 
 
 def resnext_docstring(model):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module="resnext", top="the classifier (``avg_pool`` + ``probs``)",
         default_size=224, min_size=32, mode="torch",
     )

@@ -12,7 +12,7 @@ this package has one signature, and has nothing to change here.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
@@ -57,7 +57,7 @@ def vgg(
     inference_bn=False,
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
@@ -71,8 +71,8 @@ def vgg(
     if include_top:
         x = fully_connected_top(x, classes=classes, classifier_activation=classifier_activation)
     else:
-        x = imagenet_utils.pooling_head(x, pooling, named=False)
-    return imagenet_utils.create_model(
+        x = _builder.pooling_head(x, pooling, named=False)
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name=weights_name, include_top=include_top,
     )
@@ -98,7 +98,7 @@ def VGG16(
 
 
 def vgg_docstring(model, module):
-    return imagenet_utils.model_docstring(
+    return _builder.model_docstring(
         model, module=module, default_size=224, min_size=32, mode="caffe", inference_bn=None,
         top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
     )

@@ -16,73 +16,68 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import batch_norm, channel_axis
+from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
 
 preprocess_input = imagenet_utils.preprocessor("tf", "Xception")
 
 
-def bn(x, *, inference_bn, name=None):
-    """BatchNormalization over the channel axis (gamma and beta, default epsilon)."""
-    return batch_norm(x, inference_bn, axis=channel_axis(), name=name)
-
-
-def sepconv_bn(x, filters, *, inference_bn, name):
+def sepconv_bn(x, filters, *, norm, name):
     """3x3 depthwise-separable convolution without bias, then BN (``<name>_bn``)."""
     x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
-    return bn(x, inference_bn=inference_bn, name=f"{name}_bn")
+    return norm(x, name=f"{name}_bn")
 
 
 def relu(x, name):
     return layers.Activation("relu", name=name)(x)
 
 
-def stem(x, *, inference_bn):
+def stem(x, *, norm):
     """Block 1: 3x3/2 convolution (32) and 3x3 convolution (64), each with BN and ReLU."""
     x = layers.Conv2D(32, 3, strides=2, use_bias=False, name="block1_conv1")(x)
-    x = bn(x, inference_bn=inference_bn, name="block1_conv1_bn")
+    x = norm(x, name="block1_conv1_bn")
     x = relu(x, "block1_conv1_act")
     x = layers.Conv2D(64, 3, use_bias=False, name="block1_conv2")(x)
-    x = bn(x, inference_bn=inference_bn, name="block1_conv2_bn")
+    x = norm(x, name="block1_conv2_bn")
     return relu(x, "block1_conv2_act")
 
 
-def downsampling_block(x, filters, *, inference_bn, index, relu_first=True):
+def downsampling_block(x, filters, *, norm, index, relu_first=True):
     """[ReLU] -> sepconv -> ReLU -> sepconv -> 3x3/2 max pool, added to a 1x1/2
     convolution + BN of the input (entry-flow blocks 2-4 and exit-flow block 13).
     ``filters`` = (first, second) separable convolution widths; the shortcut has
     the second. Block 2 follows the stem's ReLU, so it has no leading ReLU."""
     name = f"block{index}"
     shortcut = layers.Conv2D(filters[1], 1, strides=2, padding="same", use_bias=False)(x)
-    shortcut = bn(shortcut, inference_bn=inference_bn)
+    shortcut = norm(shortcut)
 
     if relu_first:
         x = relu(x, f"{name}_sepconv1_act")
-    x = sepconv_bn(x, filters[0], inference_bn=inference_bn, name=f"{name}_sepconv1")
+    x = sepconv_bn(x, filters[0], norm=norm, name=f"{name}_sepconv1")
     x = relu(x, f"{name}_sepconv2_act")
-    x = sepconv_bn(x, filters[1], inference_bn=inference_bn, name=f"{name}_sepconv2")
+    x = sepconv_bn(x, filters[1], norm=norm, name=f"{name}_sepconv2")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
     return layers.Add()([x, shortcut])
 
 
-def middle_block(x, *, inference_bn, index):
+def middle_block(x, *, norm, index):
     """(ReLU -> 728-channel sepconv) x3, added to the input (blocks 5-12)."""
     shortcut = x
     for i in (1, 2, 3):
         name = f"block{index}_sepconv{i}"
         x = relu(x, f"{name}_act")
-        x = sepconv_bn(x, 728, inference_bn=inference_bn, name=name)
+        x = sepconv_bn(x, 728, norm=norm, name=name)
     return layers.Add()([x, shortcut])
 
 
-def exit_convolutions(x, *, inference_bn):
+def exit_convolutions(x, *, norm):
     """Block 14: sepconv (1536) -> ReLU -> sepconv (2048) -> ReLU."""
-    x = sepconv_bn(x, 1536, inference_bn=inference_bn, name="block14_sepconv1")
+    x = sepconv_bn(x, 1536, norm=norm, name="block14_sepconv1")
     x = relu(x, "block14_sepconv1_act")
-    x = sepconv_bn(x, 2048, inference_bn=inference_bn, name="block14_sepconv2")
+    x = sepconv_bn(x, 2048, norm=norm, name="block14_sepconv2")
     return relu(x, "block14_sepconv2_act")
 
 
@@ -97,36 +92,38 @@ def Xception(
     name="xception",
     inference_bn=False,
 ):
-    img_input = imagenet_utils.model_input(
+    img_input = _builder.model_input(
         inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=71, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    # axis -1 (not 3) as Keras has it; default epsilon and momentum
+    norm = bn_factory(inference_bn, axis=channel_axis())
 
     # entry flow
-    x = stem(img_input, inference_bn=inference_bn)
-    x = downsampling_block(x, (128, 128), inference_bn=inference_bn, index=2, relu_first=False)
-    x = downsampling_block(x, (256, 256), inference_bn=inference_bn, index=3)
-    x = downsampling_block(x, (728, 728), inference_bn=inference_bn, index=4)
+    x = stem(img_input, norm=norm)
+    x = downsampling_block(x, (128, 128), norm=norm, index=2, relu_first=False)
+    x = downsampling_block(x, (256, 256), norm=norm, index=3)
+    x = downsampling_block(x, (728, 728), norm=norm, index=4)
     # middle flow
     for index in range(5, 13):
-        x = middle_block(x, inference_bn=inference_bn, index=index)
+        x = middle_block(x, norm=norm, index=index)
     # exit flow
-    x = downsampling_block(x, (728, 1024), inference_bn=inference_bn, index=13)
-    x = exit_convolutions(x, inference_bn=inference_bn)
+    x = downsampling_block(x, (728, 1024), norm=norm, index=13)
+    x = exit_convolutions(x, norm=norm)
 
-    x = imagenet_utils.classifier_head(
+    x = _builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return imagenet_utils.create_model(
+    return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         weights_name="xception", include_top=include_top,
     )
 
 
-Xception.__doc__ = imagenet_utils.model_docstring(
+Xception.__doc__ = _builder.model_docstring(
     "Xception", module="xception", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=71, mode="tf",
 )

@@ -1,4 +1,6 @@
-"""Model-level tools for BatchNormalization layers: find, pin, reset, re-estimate, inspect."""
+"""Statistics: re-estimate (:func:`adapt_bn_statistics`: AdaBN, precise BN) or
+reset the moving mean and variance of BatchNormalization layers, and describe
+every layer's mode and statistics (:func:`bn_summary`)."""
 
 import difflib
 import itertools
@@ -12,85 +14,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn._checks import check_bool, check_model, check_positive_int, describe
-from keras_applications_bn.layers import BatchNormalization, convert, convertible
+from keras_applications_bn._checks import check_model, check_positive_int, describe
+from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
-__all__ = [
-    "adapt_bn_statistics",
-    "bn_layers",
-    "bn_summary",
-    "forget_traced_functions",
-    "reset_bn_statistics",
-    "set_inference_bn",
-]
-
-
-def bn_layers(model):
-    """Every BatchNormalization layer of ``model``, nested models and layers included.
-
-    Each layer is listed once, in the order Keras tracks them.
-    """
-    check_model(model)
-    found, seen = [], set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in seen:
-            seen.add(id(layer))
-            found.append(layer)
-    return found
-
-
-def _models(model):
-    return [m for m in model._flatten_layers(include_self=True, recursive=True) if isinstance(m, keras.Model)]
-
-
-def forget_traced_functions(model):
-    """Drop the traced train/test/predict functions of ``model`` and its sub-models.
-
-    Keras reads Python attributes of layers (such as the BN mode) when it traces
-    ``fit``/``evaluate``/``predict``; the next call after this retraces.
-    """
-    check_model(model)
-    for m in _models(model):
-        for attr in ("train_function", "test_function", "predict_function"):
-            if getattr(m, attr, None) is not None:
-                setattr(m, attr, None)
-        _STEPS.pop(m, None)
-
-
-def set_inference_bn(model, enabled=True):
-    """Pin (or release) every BatchNormalization layer of an existing model.
-
-    Args:
-        model: a Keras model or layer; nested models are included.
-        enabled: ``True`` to run every BN layer in inference mode (moving
-            statistics used and never updated; gamma/beta stay trainable),
-            ``False`` to restore Keras' default behaviour.
-
-    To pin them, plain `keras.layers.BatchNormalization` layers (those of an
-    unpinned model of this package or of `keras.applications`) are converted in
-    place to :class:`keras_applications_bn.layers.BatchNormalization`, so the mode
-    is saved with the model; their weights are untouched. Releasing leaves plain
-    layers as they are (they are not pinned). Other subclasses of Keras' layer are
-    refused with a TypeError before anything changes. To ship a model that needs
-    Keras alone, see :func:`keras_applications_bn.to_keras`.
-
-    Takes effect on the next ``fit``/``evaluate``/``predict`` of ``model`` without
-    recompiling: the traced functions of ``model`` and of every model nested in it
-    are dropped. If ``model`` is itself nested in a larger model that has already
-    been fitted, call this on the outer model (or recompile the outer model).
-
-    Returns:
-        The number of BatchNormalization layers set.
-    """
-    enabled = check_bool(enabled, "enabled")
-    layers = bn_layers(model)
-    for layer in layers:  # check them all before changing any
-        convertible(layer)
-    for layer in layers:
-        if enabled or isinstance(layer, BatchNormalization):
-            convert(layer).inference_mode = enabled
-    forget_traced_functions(model)
-    return len(layers)
+__all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]
 
 
 def _selected(model, layers):
@@ -285,10 +212,6 @@ class _AdaptingStep:
         return len(keras.tree.flatten(x)[0])
 
 
-# model -> (signature, step): a warm second call does not trace again
-_STEPS = weakref.WeakKeyDictionary()
-
-
 def _adapting_step(model, layers, strategy=None):
     adapted = {id(layer) for layer in layers}
     signature = (
@@ -300,11 +223,11 @@ def _adapting_step(model, layers, strategy=None):
             if id(layer) not in adapted
         ),
     )
-    cached = _STEPS.get(model)
+    cached = TRACED_STEPS.get(model)
     if cached is None or cached[0] != signature:
         step = _AdaptingStep(model) if strategy is None else _DistributedAdaptingStep(model, strategy)
         cached = (signature, step)
-        _STEPS[model] = cached
+        TRACED_STEPS[model] = cached
     return cached[1]
 
 
@@ -792,16 +715,6 @@ def _bn_paths(model):
 
     walk(model, "")
     return found
-
-
-def fit_mode(layer):
-    """How a BN layer normalises during ``fit``: ``"pinned"`` or ``"frozen"`` (moving
-    statistics, never updated) or ``"batch"`` (batch statistics, moving ones updated)."""
-    if getattr(layer, "inference_mode", False):
-        return "pinned"
-    if not layer.trainable:
-        return "frozen"
-    return "batch"
 
 
 _MODE_TEXT = {

@@ -1,0 +1,94 @@
+"""Pinning: find a model's BatchNormalization layers and set the mode they run
+in (:func:`set_inference_bn`), and drop the traced functions that read it."""
+
+import weakref
+
+import keras
+
+from keras_applications_bn._checks import check_bool, check_model
+from keras_applications_bn.layers import BatchNormalization, convert, convertible
+
+__all__ = ["bn_layers", "fit_mode", "forget_traced_functions", "set_inference_bn"]
+
+#: model -> the traced step of :func:`.statistics.adapt_bn_statistics`, kept so a
+#: warm second call does not trace again; forgotten with the model's other traced
+#: functions (:func:`forget_traced_functions`).
+TRACED_STEPS = weakref.WeakKeyDictionary()
+
+
+def bn_layers(model):
+    """Every BatchNormalization layer of ``model``, nested models and layers included.
+
+    Each layer is listed once, in the order Keras tracks them.
+    """
+    check_model(model)
+    found, seen = [], set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in seen:
+            seen.add(id(layer))
+            found.append(layer)
+    return found
+
+
+def _models(model):
+    return [m for m in model._flatten_layers(include_self=True, recursive=True) if isinstance(m, keras.Model)]
+
+
+def forget_traced_functions(model):
+    """Drop the traced train/test/predict functions of ``model`` and its sub-models.
+
+    Keras reads Python attributes of layers (such as the BN mode) when it traces
+    ``fit``/``evaluate``/``predict``; the next call after this retraces.
+    """
+    check_model(model)
+    for m in _models(model):
+        for attr in ("train_function", "test_function", "predict_function"):
+            if getattr(m, attr, None) is not None:
+                setattr(m, attr, None)
+        TRACED_STEPS.pop(m, None)
+
+
+def set_inference_bn(model, enabled=True):
+    """Pin (or release) every BatchNormalization layer of an existing model.
+
+    Args:
+        model: a Keras model or layer; nested models are included.
+        enabled: ``True`` to run every BN layer in inference mode (moving
+            statistics used and never updated; gamma/beta stay trainable),
+            ``False`` to restore Keras' default behaviour.
+
+    To pin them, plain `keras.layers.BatchNormalization` layers (those of an
+    unpinned model of this package or of `keras.applications`) are converted in
+    place to :class:`keras_applications_bn.layers.BatchNormalization`, so the mode
+    is saved with the model; their weights are untouched. Releasing leaves plain
+    layers as they are (they are not pinned). Other subclasses of Keras' layer are
+    refused with a TypeError before anything changes. To ship a model that needs
+    Keras alone, see :func:`keras_applications_bn.to_keras`.
+
+    Takes effect on the next ``fit``/``evaluate``/``predict`` of ``model`` without
+    recompiling: the traced functions of ``model`` and of every model nested in it
+    are dropped. If ``model`` is itself nested in a larger model that has already
+    been fitted, call this on the outer model (or recompile the outer model).
+
+    Returns:
+        The number of BatchNormalization layers set.
+    """
+    enabled = check_bool(enabled, "enabled")
+    layers = bn_layers(model)
+    for layer in layers:  # check them all before changing any
+        convertible(layer)
+    for layer in layers:
+        if enabled or isinstance(layer, BatchNormalization):
+            convert(layer).inference_mode = enabled
+    forget_traced_functions(model)
+    return len(layers)
+
+
+def fit_mode(layer):
+    """How a BN layer normalises during ``fit``: ``"pinned"`` or ``"frozen"`` (moving
+    statistics, never updated) or ``"batch"`` (batch statistics, moving ones updated)."""
+    if getattr(layer, "inference_mode", False):
+        return "pinned"
+    if not layer.trainable:
+        return "frozen"
+    return "batch"
