@@ -73,12 +73,15 @@ _EXPORTS = {
     "lr_multipliers": "finetune",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
+    "fold_batch_norm": "deploy",
+    "export_model": "deploy",
 }
 
 _SUBMODULES = {
     "batchnorm",
     "blocks",
     "densenet",
+    "deploy",
     "efficientnet",
     "efficientnet_v2",
     "finetune",
