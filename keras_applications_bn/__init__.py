@@ -67,6 +67,7 @@ _EXPORTS = {
     "adapt_bn_statistics": "batchnorm",
     "bn_summary": "batchnorm",
     "forget_traced_functions": "batchnorm",
+    "to_keras": "convert",
     "freeze": "finetune",
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
@@ -80,6 +81,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "convert",
     "densenet",
     "deploy",
     "efficientnet",

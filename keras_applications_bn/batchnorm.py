@@ -69,11 +69,13 @@ def set_inference_bn(model, enabled=True):
             statistics used and never updated; gamma/beta stay trainable),
             ``False`` to restore Keras' default behaviour.
 
-    Plain `keras.layers.BatchNormalization` layers (e.g. of a
-    `keras.applications` model) are converted in place to
-    :class:`keras_applications_bn.layers.BatchNormalization`, so the mode is
-    saved with the model; their weights are untouched. Other subclasses of
-    Keras' layer are refused with a TypeError before anything changes.
+    To pin them, plain `keras.layers.BatchNormalization` layers (those of an
+    unpinned model of this package or of `keras.applications`) are converted in
+    place to :class:`keras_applications_bn.layers.BatchNormalization`, so the mode
+    is saved with the model; their weights are untouched. Releasing leaves plain
+    layers as they are (they are not pinned). Other subclasses of Keras' layer are
+    refused with a TypeError before anything changes. To ship a model that needs
+    Keras alone, see :func:`keras_applications_bn.to_keras`.
 
     Takes effect on the next ``fit``/``evaluate``/``predict`` of ``model`` without
     recompiling: the traced functions of ``model`` and of every model nested in it
@@ -89,7 +91,8 @@ def set_inference_bn(model, enabled=True):
     for layer in layers:  # check them all before changing any
         convertible(layer)
     for layer in layers:
-        convert(layer).inference_mode = enabled
+        if enabled or isinstance(layer, BatchNormalization):
+            convert(layer).inference_mode = enabled
     forget_traced_functions(model)
     return len(layers)
 

@@ -148,21 +148,22 @@ def channel_axis():
 
 
 def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
-    """Normalise ``x`` with a new :class:`BatchNormalization` layer.
+    """Normalise ``x`` with a new BatchNormalization layer.
 
-    This is the one place where architectures create BN layers. With
-    ``inference_bn`` the layer is pinned to inference mode (and, so the intent reads
-    in the graph, is also called with ``training=False``; the pin is what makes it
+    This is the one place where architectures create BN layers. Without
+    ``inference_bn`` the layer is Keras' own `keras.layers.BatchNormalization`, as
+    in `keras.applications`, so the model is made of Keras' classes and its saved
+    files reload with Keras alone. With ``inference_bn`` it is this package's
+    :class:`BatchNormalization`, pinned to inference mode (and, so the intent reads
+    in the graph, also called with ``training=False``; the pin is what makes it
     hold under ``fit`` and nesting). ``axis`` defaults to the channel axis.
     """
     if axis is None:
         axis = 3 if channel_axis() == -1 else 1
-    layer = BatchNormalization(
-        axis=axis, inference_mode=bool(inference_bn), name=name, **kwargs
-    )
-    if inference_bn:
-        return layer(x, training=False)
-    return layer(x)
+    if not inference_bn:
+        return keras.layers.BatchNormalization(axis=axis, name=name, **kwargs)(x)
+    layer = BatchNormalization(axis=axis, inference_mode=True, name=name, **kwargs)
+    return layer(x, training=False)
 
 
 @keras.saving.register_keras_serializable(package="keras_applications_bn")

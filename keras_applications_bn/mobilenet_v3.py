@@ -95,12 +95,19 @@ def relu(x):
     return layers.ReLU()(x)
 
 
-def hard_sigmoid(x):
-    """ReLU6(x + 3) / 6, with Keras' ReLU layer between two graph operations (an
-    :class:`~keras_applications_bn.layers.Affine` op where Keras writes ``x + 3.0``
-    and ``* (1 / 6)``: the same layers, but the model also reloads from ``.h5``)."""
-    x = layers.ReLU(6.0)(Affine(offset=3.0)(x))
-    return Affine(scale=1.0 / 6.0)(x)
+def hard_sigmoid(x, inference_bn=False):
+    """ReLU6(x + 3) / 6: Keras' ReLU layer between two graph operations, not layers.
+
+    Unpinned, these are Keras' own ``x + 3.0`` and ``* (1 / 6)``, as in
+    `keras.applications`, so the model reloads from ``.keras`` with Keras alone.
+    Pinned models, which need this package to reload anyway, use its registered
+    :class:`~keras_applications_bn.layers.Affine` op instead (the same layers and
+    outputs), so they also reload from a legacy ``.h5`` model file.
+    """
+    if inference_bn:
+        x = layers.ReLU(6.0)(Affine(offset=3.0)(x))
+        return Affine(scale=1.0 / 6.0)(x)
+    return layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
 
 
 def hard_swish(x):
@@ -108,7 +115,7 @@ def hard_swish(x):
     return layers.Activation("hard_swish")(x)
 
 
-def squeeze_excite(x, filters, *, prefix):
+def squeeze_excite(x, filters, *, prefix, inference_bn=False):
     """Squeeze-and-excite: global average pooling, a 1x1 convolution to a quarter
     of the channels (rounded to a multiple of 8), ReLU, a 1x1 convolution back to
     ``filters``, hard-sigmoid, then the channel-wise product with ``x``."""
@@ -119,7 +126,7 @@ def squeeze_excite(x, filters, *, prefix):
     )(x)
     x = layers.ReLU(name=f"{prefix}squeeze_excite_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}squeeze_excite_conv_1")(x)
-    x = hard_sigmoid(x)
+    x = hard_sigmoid(x, inference_bn)
     return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([inputs, x])
 
 
@@ -151,7 +158,7 @@ def inverted_residual_block(
     x = batch_norm(x, inference_bn, name=f"{prefix}depthwise_bn", **BN)
     x = activation(x)
     if se:
-        x = squeeze_excite(x, expanded, prefix=prefix)
+        x = squeeze_excite(x, expanded, prefix=prefix, inference_bn=inference_bn)
 
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
     x = batch_norm(x, inference_bn, name=f"{prefix}project_bn", **BN)

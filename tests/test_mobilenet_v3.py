@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.layers import Affine
 from keras_applications_bn.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small, preprocess_input
 
 from architectures import Arch, assert_same_outputs, images, randomize_bn, save_official_layout
@@ -115,18 +116,27 @@ def test_same_layers_as_keras_without_preprocessing_and_dropout():
     assert next(w for _, name, w in ours if name == "conv_2")[0][-1] == 1920
 
 
-def test_hard_sigmoid_saves_and_reloads_as_legacy_h5(tmp_path):
+def test_pinned_hard_sigmoid_saves_and_reloads_as_legacy_h5(tmp_path):
     """Keras' own MobileNetV3 cannot be rebuilt from a legacy .h5 model file (its
-    hard-sigmoid adds Python floats); ours, with the same layers, can."""
-    ours = MobileNetV3Small(weights=None, alpha=0.75, input_shape=(32, 32, 3))
+    hard-sigmoid adds Python floats), nor can ours unpinned, which is built as
+    Keras' is; pinned, ours writes the hard-sigmoid with registered Affine ops
+    (the same layers and outputs) and can."""
+    kwargs = dict(weights=None, alpha=0.75, input_shape=(32, 32, 3))
+    ours = MobileNetV3Small(inference_bn=True, **kwargs)
+    gates = [layer for layer in ours.layers if layer.name.endswith("squeeze_excite_mul")]
+    assert sum(isinstance(op, Affine) for op in ours.operations) == 2 * len(gates) > 0
     ours.save(tmp_path / "ours.h5")
     reloaded = keras.saving.load_model(tmp_path / "ours.h5")
     x = images((32, 32, 3), n=2) * 255.0
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    theirs = keras.applications.MobileNetV3Small(weights=None, alpha=0.75, input_shape=(32, 32, 3))
-    theirs.save(tmp_path / "theirs.h5")
-    with pytest.raises((ValueError, TypeError)):
-        keras.saving.load_model(tmp_path / "theirs.h5")
+    for name, model in (
+        ("theirs", keras.applications.MobileNetV3Small(**kwargs)),
+        ("unpinned", MobileNetV3Small(**kwargs)),
+    ):
+        assert not any(isinstance(op, Affine) for op in model.operations)
+        model.save(tmp_path / f"{name}.h5")
+        with pytest.raises((ValueError, TypeError)):
+            keras.saving.load_model(tmp_path / f"{name}.h5")
 
 
 def test_registry_has_the_official_files_and_hashes():

@@ -1,0 +1,212 @@
+"""to_keras: a copy made of Keras' own classes, with the same weights and outputs,
+whose .keras file reloads where only Keras is installed."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import keras_applications_bn as kab
+from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer
+from keras_applications_bn.mobilenet_v3 import MobileNetV3Small
+
+from architectures import CONTRACT, assert_same_outputs, images, randomize_bn
+from conftest import run_python
+from test_contract import pinned_base
+
+
+def classes(model):
+    """``module.Class`` of every operation of ``model`` and of the models nested in it
+    (layers, and graph operations such as ``x + 3.0``)."""
+    found = []
+    for op in getattr(model, "operations", model.layers):  # Sequential: layers only
+        found.append(f"{type(op).__module__}.{type(op).__qualname__}")
+        if isinstance(op, keras.Model):
+            found.extend(classes(op))
+    return found
+
+
+def assert_keras_only(model):
+    foreign = [c for c in classes(model) if not c.startswith("keras.")]
+    assert not foreign, foreign
+
+
+def saved_config(model, path):
+    """The model config of ``model`` saved as ``.keras``, as text."""
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode()
+
+
+def tiny_pinned(seed=0):
+    """Every construct this package adds: pinned BN (one without gamma), MobileNetV3's
+    Affine ops around a ReLU6, InceptionResNetV2's scaled sum."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = BatchNormalization(inference_mode=True, name="bn")(x, training=False)
+    gate = keras.layers.ReLU(6.0)(Affine(offset=3.0)(x))
+    gate = Affine(scale=1.0 / 6.0)(gate)
+    up = keras.layers.Conv2D(4, 1, name="up")(gate)
+    x = CustomScaleLayer(0.17, name="scaled")([x, up])
+    x = BatchNormalization(inference_mode=True, scale=False, name="bn_2")(x, training=False)
+    outputs = keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    return randomize_bn(keras.Model(inputs, outputs, name="tiny"), seed=seed)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = tiny_pinned()
+    return model, kab.to_keras(model)
+
+
+def test_copy_is_made_of_keras_classes(tiny, tmp_path):
+    model, copy = tiny
+    assert_keras_only(copy)
+    assert copy is not model and copy.name == model.name
+    assert [l.name for l in copy.layers if l.weights] == [l.name for l in model.layers if l.weights]
+    for name in ("bn", "bn_2"):  # pinned -> Keras' layer in inference mode, same config
+        bn = copy.get_layer(name)
+        assert type(bn) is keras.layers.BatchNormalization and not bn.trainable
+        assert bn.scale == model.get_layer(name).scale
+    scaled = copy.get_layer("scaled")  # the scaled sum keeps its name, on the Add
+    assert type(scaled) is keras.layers.Add
+    # nothing in the saved config needs this package
+    assert "keras_applications_bn" not in saved_config(copy, tmp_path / "copy.keras")
+
+
+def test_same_weights_and_outputs_also_in_a_training_call(tiny):
+    model, copy = tiny
+    for a, b in zip(model.weights, copy.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    x = images((8, 8, 3))
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    # Keras' layer with trainable=False ignores training=True, as the pin does
+    np.testing.assert_allclose(copy(x, training=True), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_original_is_unchanged(tiny):
+    model, copy = tiny
+    assert type(model.get_layer("bn")) is BatchNormalization and model.get_layer("bn").inference_mode
+    assert isinstance(model.get_layer("scaled"), CustomScaleLayer)
+    assert sum(isinstance(op, Affine) for op in model.operations) == 2
+    assert model.get_layer("bn").trainable
+    # separate variables: changing the copy leaves the original alone
+    before = model.get_layer("head").get_weights()[0].copy()
+    copy.get_layer("head").kernel.assign(np.zeros_like(before))
+    np.testing.assert_array_equal(model.get_layer("head").get_weights()[0], before)
+    copy.get_layer("head").kernel.assign(before)
+
+
+def test_nested_family_backbone_is_converted():
+    """A pinned MobileNetV3 (BN and Affine ops) nested in a classifier."""
+    shape = (32, 32, 3)
+    base = randomize_bn(MobileNetV3Small(weights=None, alpha=0.75, include_top=False, input_shape=shape, inference_bn=True))
+    inputs = keras.Input(shape)
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(base(inputs)))
+    model = keras.Model(inputs, outputs)
+    copy = kab.to_keras(model)
+    assert_keras_only(copy)
+    nested = copy.get_layer(base.name)
+    assert isinstance(nested, keras.Model) and nested is not base
+    assert len(kab.bn_layers(copy)) == len(kab.bn_layers(model)) > 0
+    assert not any(layer.trainable for layer in kab.bn_layers(copy))
+    x = images(shape) * 255.0
+    expected = model.predict(x, verbose=0)
+    assert_same_outputs(copy.predict(x, verbose=0), expected)
+    assert_same_outputs(copy(x, training=True), expected)
+
+
+def test_released_and_affine_frozen_layers_keep_batch_statistics():
+    """Unpinned layers of this package (released, or freeze()'s affine_trainable=False)
+    become trainable Keras layers: training calls still use batch statistics."""
+    inputs = keras.Input((6,))
+    x = BatchNormalization(name="released")(keras.layers.Dense(5, name="d")(inputs))
+    x = BatchNormalization(affine_trainable=False, name="affine_frozen")(x)
+    model = keras.Model(inputs, x)
+    copy = kab.to_keras(model)
+    assert_keras_only(copy)
+    assert all(layer.trainable for layer in kab.bn_layers(copy))
+    x = np.random.default_rng(0).normal(3.0, 2.0, (16, 6)).astype("float32")
+    np.testing.assert_allclose(copy(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5)
+
+
+def test_sequential_and_plain_keras_models():
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), BatchNormalization(inference_mode=True)])
+    copy = kab.to_keras(seq)
+    assert isinstance(copy, keras.Sequential)
+    assert_keras_only(copy)
+    assert not copy.layers[-1].trainable
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(copy(x, training=True), seq.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    # a model of Keras' classes comes back as an equal copy
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    same = kab.to_keras(plain)
+    assert same is not plain and classes(same) == classes(plain)
+
+
+def test_rejects_what_is_not_a_functional_or_sequential_model():
+    with pytest.raises(TypeError, match="`model` must be a Keras model, got str"):
+        kab.to_keras("model.keras")
+    with pytest.raises(TypeError, match="`model` must be a Keras model, got Dense"):
+        kab.to_keras(keras.layers.Dense(2))
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="subclassed"):
+        kab.to_keras(Subclassed())
+
+
+@pytest.mark.slow
+def test_keras_files_reload_with_keras_alone(tmp_path):
+    """Every contract family, pinned -> to_keras -> .keras, and its default model
+    saved as it is, reload in one fresh process that imports only Keras (this
+    package cannot even be imported there), with safe_mode=True: the same outputs
+    as the parent's pinned/default model, from predict and from a training call."""
+    cases, saved = {}, tmp_path / "saved"
+    for arch in CONTRACT:
+        x = images(arch.shape)
+        pinned = pinned_base(arch)
+        default = arch.ours(weights=None, include_top=False, input_shape=arch.shape)
+        default.set_weights(pinned.get_weights())  # the same layout: distinctive statistics
+        models = {"to_keras": kab.to_keras(pinned)}
+        # InceptionResNetV2's default model keeps this package's registered scaled
+        # sum (Keras' own model cannot reload without custom_objects at all)
+        if not any(isinstance(op, CustomScaleLayer) for op in default.operations):
+            models["default"] = default
+        for kind, model in models.items():
+            folder = saved / f"{arch.id}-{kind}"
+            folder.mkdir(parents=True)
+            np.save(folder / "x.npy", x)
+            expected = pinned if kind == "to_keras" else model
+            cases[folder.name] = (arch, keras.ops.convert_to_numpy(expected(x, training=False)))
+            model.save(folder / "model.keras")
+        keras.backend.clear_session()
+    code = f"""
+import json, pathlib, sys
+sys.modules["keras_applications_bn"] = None  # importing it would fail
+import numpy as np, keras
+loaded = []
+for folder in sorted(pathlib.Path({str(saved)!r}).iterdir()):
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    x = np.load(folder / "x.npy")
+    np.save(folder / "predict.npy", model.predict(x, verbose=0))
+    np.save(folder / "training.npy", keras.ops.convert_to_numpy(model(x, training=True)))
+    loaded.append(folder.name)
+    keras.backend.clear_session()
+assert sys.modules["keras_applications_bn"] is None
+print("RESULT" + json.dumps(loaded))
+"""
+    loaded = json.loads(run_python(code, timeout=900).stdout.split("RESULT", 1)[1])
+    assert sorted(loaded) == sorted(cases)
+    for name, (arch, expected) in cases.items():
+        folder = saved / name
+        assert_same_outputs(np.load(folder / "predict.npy"), expected, rtol=arch.rtol)
+        if name.endswith("to_keras"):  # pinned: a training call too
+            assert_same_outputs(np.load(folder / "training.npy"), expected, rtol=arch.rtol)
