@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
+from keras_applications_bn.convert import to_keras
+
 __all__ = ["fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
 
 # The layer classes a following BN folds into: exact classes (a subclass may
@@ -262,15 +264,6 @@ def _rebuild(model, report):
     return new
 
 
-def _to_keras(model):
-    """:func:`keras_applications_bn.convert.to_keras` where this package has it."""
-    try:
-        convert = importlib.import_module("keras_applications_bn.convert")
-    except ImportError:
-        return model
-    return convert.to_keras(model)
-
-
 def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     """A copy of ``model`` in which BatchNormalization is folded into the layer before it.
 
@@ -329,7 +322,7 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
             "their moving statistics (what `predict` uses)."
         )
     report = FoldReport()
-    folded = _rebuild(_to_keras(model), report)
+    folded = _rebuild(to_keras(model), report)
     folded.bn_folding = report
     if verbose:
         print(report)
@@ -411,7 +404,7 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         model = fold_batch_norm(model, moving_statistics=moving_statistics)
         say(str(model.bn_folding), flush=True)
     else:
-        model = _to_keras(model)
+        model = to_keras(model)
     say(f"writing {format} to {path} ...", flush=True)
     if format == "keras":
         model.save(path)
