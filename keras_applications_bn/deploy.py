@@ -206,12 +206,38 @@ class _Folded:
     """Stands for a folded BN layer in the rebuilt graph (its call is dropped)."""
 
 
-def _rebuild(model, report):
-    """A copy of ``model``'s graph with the planned folds applied."""
+def _constant_rescaling(layer, rank):
+    """A ``Rescaling`` layer equal to the inference ``Normalization`` ``layer``
+    (``(x - mean) / max(sqrt(variance), epsilon)`` on the last axis), or None.
+
+    Keras' ``Normalization`` keeps its mean and variance as tensors that the
+    ONNX converter turns into extra graph inputs; ``Rescaling``'s per-channel
+    factors are constants of the graph."""
+    axis = tuple(a % rank for a in layer.axis)
+    if layer.invert or axis != (rank - 1,) or layer.mean is None:
+        return None
+    mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), np.float64).reshape(-1)
+    variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), np.float64).reshape(-1)
+    scale = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
+    return keras.layers.Rescaling(
+        scale=[float(v) for v in scale], offset=[float(v) for v in -mean * scale],
+        name=layer.name, dtype=layer.dtype_policy,
+    )
+
+
+def _rebuild(model, report, fold=True, constant_normalization=False):
+    """A copy of ``model``'s graph with the planned folds applied (and, with
+    ``constant_normalization``, Normalization layers as Rescaling)."""
     graph = _functional(model)
-    plan, kept, folded = _fold_plan(graph)
+    plan, kept, folded = _fold_plan(graph) if fold else ({}, [], [])
     report.kept += kept
     report.folded += folded
+    ranks = {
+        id(node.operation): len(node.input_tensors[0].shape)
+        for depth in graph._nodes_by_depth.values()
+        for node in depth
+        if isinstance(node.operation, keras.layers.Normalization) and node.input_tensors
+    }
     targets = {id(layer): layer for layer in plan.values()}
     pairs = []  # (old, new) layers whose weights are copied
     fold_pairs = []  # (target, bn, new target)
@@ -226,13 +252,17 @@ def _rebuild(model, report):
 
     def clone(op):
         if isinstance(op, (Functional, keras.Sequential)):
-            return _rebuild(op, report)
+            return _rebuild(op, report, fold, constant_normalization)
+        if constant_normalization and id(op) in ranks:
+            rescaling = _constant_rescaling(op, ranks[id(op)])
+            if rescaling is not None:
+                return rescaling
         if not isinstance(op, keras.layers.Layer):
             return op  # stateless graph operations (keras.ops, Affine) are reused
         if id(op) in plan:
             return _Folded()
         config = op.get_config()
-        if _is_bn(op):
+        if _is_bn(op) and fold:
             config.pop("inference_mode", None)
             config.pop("affine_trainable", None)
             config["trainable"] = False  # a kept BN runs in inference mode
@@ -405,11 +435,20 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         say(str(model.bn_folding), flush=True)
     else:
         model = to_keras(model)
+    if format == "onnx":
+        # Normalization's tensors would become extra ONNX inputs: make them constants
+        report = getattr(model, "bn_folding", None)
+        model = _rebuild(model, FoldReport(), fold=False, constant_normalization=True)
+        if report is not None:
+            model.bn_folding = report
     say(f"writing {format} to {path} ...", flush=True)
     if format == "keras":
         model.save(path)
     else:
         keras_format = {"savedmodel": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
+        if not model._called:  # Keras' ONNX export needs a model that ran once
+            zeros = [np.zeros([d or 1 for d in t.shape], t.dtype) for t in model.inputs]
+            model(zeros[0] if len(zeros) == 1 else zeros)
         model.export(path, format=keras_format, verbose=False)
     return model
 
