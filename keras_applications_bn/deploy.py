@@ -481,10 +481,10 @@ def tflite_affine_chains(path_or_content):
     inputs = {d["index"] for d in interpreter.get_input_details()}
     shapes = {d["index"]: tuple(d["shape"]) for d in interpreter.get_tensor_details()}
 
-    def vector_constant(op):
+    def vector_constant(op):  # a constant of shape (C,) or (1, ..., 1, C)
         return any(
-            t >= 0 and t not in produced and t not in inputs and len(shapes.get(t, ())) == 1
-            and shapes[t][0] > 1
+            t >= 0 and t not in produced and t not in inputs
+            and sum(d > 1 for d in shapes.get(t, ())) == 1
             for t in op["inputs"]
         )
 
