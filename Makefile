@@ -42,7 +42,7 @@ $(VENV)/.installed-bench: $(PY) setup.py
 	$(PY) -m pip install --quiet -e ".[bench]"
 	touch $@
 
-# Compare with keras.applications (about 12 minutes on 2 cores); see README "Performance".
+# Compare with keras.applications (about 12 minutes on 2 cores); see docs/performance.md.
 bench: $(VENV)/.installed-bench
 	cd benchmarks && TF_CPP_MIN_LOG_LEVEL=3 $(abspath $(PY)) run_all.py --plot ../docs/performance.png
 

@@ -9,8 +9,11 @@ VERSION = re.search(
 ).group(1)
 
 # tf_keras: tests/test_tf_keras.py checks that tf_keras objects are refused.
+# keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
+# keras-hub: tests/test_keras_hub.py (0.32.0 installs without changing keras/tensorflow/numpy)
 TEST_EXTRAS = [
-    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "tf_keras",
+    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
+    "tf_keras", "keras_applications==1.0.8", "keras-hub==0.32.0",
 ]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
@@ -31,8 +34,8 @@ setup(
     python_requires=">=3.10",
     install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
     extras_require={
-        "demo": ["scikit-learn>=1.3"],
-        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21"],
+        "demo": ["scikit-learn>=1.3", "mlxtend>=0.23"],
+        "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "matplotlib>=3.7"],
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],

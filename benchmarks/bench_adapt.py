@@ -28,14 +28,14 @@ def measure(size=64, samples=512, batch_size=32, repeats=5, inference_bn=True):
     data = np.random.default_rng(0).uniform(0, 255, (samples, size, size, 3)).astype("float32")
     # warm-up: trace both
     model.predict(data[: 2 * batch_size], batch_size=batch_size, verbose=0)
-    adapt_bn_statistics(model, data[: 2 * batch_size], batch_size=batch_size)
+    adapt_bn_statistics(model, data[: 2 * batch_size], batch_size=batch_size, verbose=0)
     times = {"predict": [], "adapt": []}
     for _ in range(repeats):
         start = time.perf_counter()
         model.predict(data, batch_size=batch_size, verbose=0)
         times["predict"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        adapt_bn_statistics(model, data, batch_size=batch_size)
+        adapt_bn_statistics(model, data, batch_size=batch_size, verbose=0)
         times["adapt"].append(time.perf_counter() - start)
     predict = statistics.median(times["predict"])
     adapt = statistics.median(times["adapt"])

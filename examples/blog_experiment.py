@@ -73,7 +73,7 @@ def backbone_weights(rng, count):
     keras.utils.set_random_seed(0)
     base = ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3))
     other = np.concatenate([crops(name, count, rng) for name in PRETRAIN_IMAGES])
-    adapt_bn_statistics(base, preprocess_input(other), batch_size=64)
+    adapt_bn_statistics(base, preprocess_input(other), batch_size=64, verbose=0)
     return base.get_weights()
 
 

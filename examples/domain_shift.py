@@ -149,7 +149,7 @@ def run_seed(seed, shifts, epochs, ft_epochs, labels):
     train, held = order[:1200], order[1200:]
     source = compiled(tiny_resnet(), 3e-3)
     source.fit(x[train], y[train], batch_size=32, epochs=epochs, verbose=0)
-    adapt_bn_statistics(source, x[train])  # precise statistics of the source domain
+    adapt_bn_statistics(source, x[train], verbose=0)  # precise statistics of the source domain
     scores = {"source": {"no adapt": accuracy(source, x[held], y[held])}}
 
     for shift in shifts:
@@ -163,7 +163,7 @@ def run_seed(seed, shifts, epochs, ft_epochs, labels):
         row = {"no adapt": accuracy(source, tx[test_idx], ty[test_idx])}
 
         model = copy_of(source)
-        adapt_bn_statistics(model, tx[adapt_idx])
+        adapt_bn_statistics(model, tx[adapt_idx], verbose=0)
         row["AdaBN"] = accuracy(model, tx[test_idx], ty[test_idx])
 
         model = copy_of(source)

@@ -136,7 +136,7 @@ def worker(args):
     # statistics of the training images (a stand-in for pretrained statistics;
     # without them a random deep net's pinned activations fade towards zero).
     with strategy.scope():
-        kab.adapt_bn_statistics(model, x, batch_size=GLOBAL_BATCH)
+        kab.adapt_bn_statistics(model, x, batch_size=GLOBAL_BATCH, verbose=0)
     before = {v.path: np.asarray(v.numpy()).copy() for v in model.weights}
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -167,7 +167,7 @@ def worker(args):
 
     shifted = mobilenet.preprocess_input(images(n // 2, seed=2, shift=0.5)[0])
     with strategy.scope():
-        samples = kab.adapt_bn_statistics(model, shifted, batch_size=GLOBAL_BATCH)
+        samples = kab.adapt_bn_statistics(model, shifted, batch_size=GLOBAL_BATCH, verbose=0)
     statistics = np.concatenate([np.asarray(layer.moving_variance.numpy()).ravel() for layer in pinned])
     report = {
         "worker": task,

@@ -1,7 +1,7 @@
 """keras-applications-bn: Keras applications whose BatchNormalization can be
 pinned to inference mode for fine-tuning.
 
-    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19
+    from keras_applications_bn import ResNet50  # or any keras.applications model with BN, VGG16/19, ConvNeXt
     base = ResNet50(weights="imagenet", include_top=False, inference_bn=True)
 
 Importing the package registers its BatchNormalization layer and its
@@ -25,6 +25,11 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # models
+    "ConvNeXtBase": "convnext",
+    "ConvNeXtLarge": "convnext",
+    "ConvNeXtSmall": "convnext",
+    "ConvNeXtTiny": "convnext",
+    "ConvNeXtXLarge": "convnext",
     "DenseNet121": "densenet",
     "DenseNet169": "densenet",
     "DenseNet201": "densenet",
@@ -57,6 +62,8 @@ _EXPORTS = {
     "ResNet101V2": "resnet_v2",
     "ResNet152V2": "resnet_v2",
     "ResNet50V2": "resnet_v2",
+    "ResNeXt50": "resnext",
+    "ResNeXt101": "resnext",
     "VGG16": "vgg16",
     "VGG19": "vgg19",
     "Xception": "xception",
@@ -72,8 +79,13 @@ _EXPORTS = {
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
     "lr_multipliers": "finetune",
+    "AdaptBNStatistics": "callbacks",
+    "GradualUnfreezing": "callbacks",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
+    # the top-level helpers of keras_applications 1.0.8
+    "get_submodules_from_kwargs": "legacy",
+    "correct_pad": "legacy",
     "fold_batch_norm": "deploy",
     "export_model": "deploy",
 }
@@ -81,6 +93,8 @@ _EXPORTS = {
 _SUBMODULES = {
     "batchnorm",
     "blocks",
+    "callbacks",
+    "convnext",
     "convert",
     "densenet",
     "deploy",
@@ -91,6 +105,7 @@ _SUBMODULES = {
     "inception_resnet_v2",
     "inception_v3",
     "layers",
+    "legacy",
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
@@ -98,6 +113,7 @@ _SUBMODULES = {
     "resnet",
     "resnet50",
     "resnet_v2",
+    "resnext",
     "vgg16",
     "vgg19",
     "weights",

@@ -26,7 +26,7 @@ every file of that model) or a shell pattern ('mobilenet_1_0_*').
 
 _ENVIRONMENT = [
     ("KERAS_HOME", "cache root (files live in $KERAS_HOME/models)"),
-    (weights.MIRROR_ENV, f"base URL replacing {weights.ORIGIN}"),
+    (weights.MIRROR_ENV, f"base URL replacing {' and '.join(weights.ORIGINS)}"),
     (weights.OFFLINE_ENV, "1: never download"),
     (weights.TIMEOUT_ENV, f"seconds to wait for the server (default {weights.DEFAULT_TIMEOUT:g})"),
     (weights.RETRIES_ENV, f"retries after a failed attempt (default {weights.DEFAULT_RETRIES})"),
@@ -75,7 +75,7 @@ def _cmd_list(args):
     for name in names:
         entry = weights.REGISTRY[name]
         path = os.path.join(directory, entry.fname)
-        cached = os.path.isfile(path)
+        cached = os.path.isfile(path) and not os.path.islink(path)  # a link is not trusted
         if args.cached and not cached:
             continue
         size = os.path.getsize(path) if cached else entry.size
@@ -124,9 +124,15 @@ def _cmd_verify(args):
             print(f"OK       {label}  {check.algorithm} {how}{note}")
         elif check.status == "corrupt":
             bad += 1
+            if check.expected is not None and check.actual not in (None, check.expected):
+                what = f"expected {check.algorithm} {check.expected}, got {check.actual}"
+                if check.reason:
+                    what += f"; it {check.reason}"
+            else:
+                what = f"it {check.reason}"
             print(
-                f"CORRUPT  {label}  {check.path}: expected {check.algorithm} {check.expected}, "
-                f"got {check.actual}. `python -m keras_applications_bn fetch {label}` replaces it."
+                f"CORRUPT  {label}  {check.path}: {what}. "
+                f"`python -m keras_applications_bn fetch {label}` replaces it."
             )
         else:
             bad += 1
@@ -143,7 +149,7 @@ def _cmd_verify(args):
 def _cmd_path(args):
     path = weights.cached_path(args.name)
     print(path)
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or os.path.islink(path):
         print(
             f"{args.name} is not cached; `python -m keras_applications_bn fetch {args.name}` "
             "downloads it.",
@@ -154,6 +160,9 @@ def _cmd_path(args):
 
 
 def _cmd_forget(args):
+    directory = weights.default_cache_dir()
+    for name in args.names:  # every name is checked before anything is deleted
+        weights._forget_target(name, directory)
     for name in args.names:
         dropped = weights.forget(name)
         print(f"{'forgot' if dropped else 'nothing to forget for'}  {name}")
@@ -243,6 +252,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as e:  # the file system said no (full, read-only, ...): no traceback
+        print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

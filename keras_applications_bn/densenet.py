@@ -18,7 +18,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm, channel_axis
@@ -113,6 +113,7 @@ def DenseNet(
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -194,3 +195,5 @@ for _fn in (DenseNet121, DenseNet169, DenseNet201):
         default_size=224, min_size=32, mode="torch",
     )
 del _fn
+
+legacy.accept_injected_modules(globals())

@@ -25,7 +25,7 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
@@ -162,6 +162,7 @@ def EfficientNet(
     rounded up), with drop connect rising linearly from 0 to ``drop_connect_rate``
     over the blocks. The public functions are this with the paper's coefficients."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -363,3 +364,5 @@ def EfficientNetB7(
 for _fn, _size in zip(__all__[:8], (224, 240, 260, 300, 380, 456, 528, 600)):
     globals()[_fn].__doc__ = inside_model_docstring(_fn, module="efficientnet", default_size=_size)
 del _fn, _size
+
+legacy.accept_injected_modules(globals())

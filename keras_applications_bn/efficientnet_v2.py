@@ -24,7 +24,7 @@ import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -220,6 +220,7 @@ def EfficientNetV2(
     against the unscaled number of blocks. The public functions are this with
     each variant's table and coefficients."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -427,3 +428,5 @@ for _fn, _size in zip(__all__[:7], (224, 240, 260, 300, 384, 480, 480)):
         _fn, module="efficientnet_v2", default_size=_size, extra_args=INCLUDE_PREPROCESSING_DOC
     )
 del _fn, _size
+
+legacy.accept_injected_modules(globals())

@@ -13,14 +13,17 @@ object, so the multipliers are saved with a compiled model and apply again after
 ``keras.saving.load_model`` (after ``import keras_applications_bn``).
 """
 
+import collections.abc
 import fnmatch
+import warnings
 
 import keras
 from keras import ops
 
+from keras_applications_bn._checks import check_factor, check_model, describe
 from keras_applications_bn._tf_keras import check_not_tf_keras
-from keras_applications_bn.batchnorm import check_model, fit_mode, forget_traced_functions
-from keras_applications_bn.layers import BatchNormalization, convert
+from keras_applications_bn.batchnorm import bn_layers, fit_mode, forget_traced_functions
+from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
 
@@ -63,22 +66,68 @@ def _uses_moving_statistics(layer):
     return fit_mode(layer) != "batch"
 
 
-def _freeze_layer(layer):
+# freeze/unfreeze validate, then apply: each ``_plan_*`` function checks one layer
+# and returns what to do to it, so a refusal comes before any layer has changed.
+
+
+def _plan_freeze(layer):
+    """The change that freezes ``layer`` (checked, not yet applied)."""
     if isinstance(layer, keras.layers.BatchNormalization) and not _uses_moving_statistics(layer):
         # keep normalising with batch statistics: freeze gamma/beta only
-        convert(layer).affine_trainable = False
-    else:
-        layer.trainable = False
+        convertible(layer)
+        return lambda: setattr(convert(layer), "affine_trainable", False)
+    return lambda: setattr(layer, "trainable", False)
 
 
-def _unfreeze_layer(layer, used_moving_statistics):
-    if isinstance(layer, keras.layers.BatchNormalization):
-        if used_moving_statistics:
-            # trainable=True alone would switch a Keras BN to batch statistics
+def _plan_unfreeze(layer, used_moving_statistics):
+    """The change that unfreezes ``layer`` (checked, not yet applied)."""
+    if isinstance(layer, keras.layers.BatchNormalization) and used_moving_statistics:
+        # trainable=True alone would switch a Keras BN to batch statistics
+        convertible(layer)
+
+    def apply():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            if used_moving_statistics:
+                convert(layer).inference_mode = True
+            if isinstance(layer, BatchNormalization):
+                layer.affine_trainable = True
+        layer.trainable = True
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            for inner in bn_layers(layer):  # BN layers held by a subclassed block
+                if isinstance(inner, BatchNormalization):
+                    inner.affine_trainable = True
+
+    return apply
+
+
+def _bn_modes(model):
+    """Whether each BN layer of ``model`` (by id) uses its moving statistics in
+    ``fit``, checking first that those held inside other layers can be converted."""
+    leaves = {id(layer) for layer in _leaf_layers(model)}
+    modes = {}
+    for layer in bn_layers(model):
+        if id(layer) not in leaves:  # inside a subclassed block: may need converting
+            convertible(layer)
+        modes[id(layer)] = _uses_moving_statistics(layer)
+    return modes
+
+
+def _keep_bn_modes(model, modes):
+    """Give every BN layer of ``model`` back the mode ``modes`` recorded.
+
+    A ``trainable`` flag set on a layer that holds BN layers (a subclassed block,
+    a nested model) reaches them and, in Keras 3, switches their mode.
+    """
+    for layer in bn_layers(model):
+        uses_moving = modes.get(id(layer))
+        if uses_moving is None or uses_moving == _uses_moving_statistics(layer):
+            continue
+        if uses_moving:  # made trainable by its parent: pin it, gamma/beta train
             convert(layer).inference_mode = True
-        if isinstance(layer, BatchNormalization):
-            layer.affine_trainable = True
-    layer.trainable = True
+        else:  # frozen by its parent: keep batch statistics, freeze gamma/beta
+            layer = convert(layer)
+            layer.affine_trainable = False
+            layer.trainable = True
 
 
 def _containers(model, leaf):
@@ -115,15 +164,21 @@ def freeze(model, until=None):
     pin them, call :func:`keras_applications_bn.set_inference_bn` as well.
 
     Compile the model after freezing (as after any change of ``trainable``).
+    Every argument and layer is checked first: a refused call (e.g. a
+    BatchNormalization subclass that cannot be converted) changes nothing.
 
     Returns:
         The layers frozen.
     """
+    check_model(model)
     leaves = _leaf_layers(model)
     stop = len(leaves) - 1 if until is None else _position(leaves, until, "until")
     chosen = leaves[: stop + 1]
-    for layer in chosen:
-        _freeze_layer(layer)
+    changes = [_plan_freeze(layer) for layer in chosen]  # may raise: nothing changed yet
+    modes = _bn_modes(model)  # BN layers inside other layers too
+    for change in changes:
+        change()
+    _keep_bn_modes(model, modes)
     forget_traced_functions(model)
     return chosen
 
@@ -143,11 +198,13 @@ def unfreeze(model, start=None):
     statistics mode stays in it. Models that contain an unfrozen layer are made
     trainable without unfreezing their other layers.
 
-    Compile the model after unfreezing.
+    Compile the model after unfreezing. As with :func:`freeze`, a refused call
+    changes nothing.
 
     Returns:
         The layers unfrozen.
     """
+    check_model(model)
     leaves = _leaf_layers(model)
     first = 0 if start is None else _position(leaves, start, "start")
     chosen = leaves[first:]
@@ -159,6 +216,9 @@ def unfreeze(model, start=None):
         for layer in leaves
         if isinstance(layer, keras.layers.BatchNormalization)
     }
+    changes = [_plan_unfreeze(layer, bn_pins.get(id(layer), False)) for layer in chosen]
+    modes = _bn_modes(model)  # BN layers inside other layers too
+    # nothing has changed before this point
     for leaf in chosen:
         for container in _containers(model, leaf):
             if not container.trainable:
@@ -166,8 +226,9 @@ def unfreeze(model, start=None):
     for layer in leaves[:first]:
         if layer.trainable != states[id(layer)]:
             layer.trainable = states[id(layer)]
-    for layer in chosen:
-        _unfreeze_layer(layer, bn_pins.get(id(layer), False))
+    for change in changes:
+        change()
+    _keep_bn_modes(model, modes)
     forget_traced_functions(model)
     return chosen
 
@@ -194,8 +255,24 @@ def lr_multipliers(model, starts):
     "head": 1.0})`` — stem to conv3 at 1% of the learning rate, conv4 and conv5 at
     10%, the head at the full rate.
     """
+    check_model(model)
+    if not isinstance(starts, collections.abc.Mapping):
+        raise TypeError(
+            "`starts` must be a dict {first_layer: multiplier} (first layers by name or "
+            f"index), got {describe(starts)}."
+        )
     leaves = _leaf_layers(model)
-    bounds = sorted((_position(leaves, ref, "starts"), float(m)) for ref, m in starts.items())
+    bounds, firsts = [], {}
+    for ref, factor in starts.items():
+        position = _position(leaves, ref, "starts")
+        if position in firsts:
+            raise ValueError(
+                f"`starts`: {firsts[position]!r} and {ref!r} name the same layer "
+                f"({leaves[position].name!r}); give each group one first layer."
+            )
+        firsts[position] = ref
+        bounds.append((position, check_factor(factor, ref, "starts")))
+    bounds.sort()
     result = {}
     for (begin, factor), (end, _) in zip(bounds, bounds[1:] + [(len(leaves), None)]):
         for layer in leaves[begin:end]:
@@ -205,15 +282,27 @@ def lr_multipliers(model, starts):
 
 
 def _normalise_multipliers(multipliers):
-    items = multipliers.items() if isinstance(multipliers, dict) else multipliers
+    """``multipliers`` as a list of ``(pattern, factor)``, every entry checked."""
+    expected = (
+        "`multipliers` must be a dict {layer_name_or_pattern: factor} or a list of "
+        "(pattern, factor) pairs"
+    )
+    if isinstance(multipliers, collections.abc.Mapping):
+        items = list(multipliers.items())
+    elif isinstance(multipliers, (str, bytes)) or not isinstance(multipliers, collections.abc.Iterable):
+        raise TypeError(f"{expected}, got {describe(multipliers)}.")
+    else:
+        items = list(multipliers)
+        for item in items:
+            if isinstance(item, (str, bytes)) or not isinstance(item, collections.abc.Sequence) or len(item) != 2:
+                raise TypeError(f"{expected}; got the item {describe(item)}.")
     result = []
     for pattern, factor in items:
         if not isinstance(pattern, str):
-            raise TypeError(f"Multiplier keys must be layer names or patterns, got {pattern!r}.")
-        factor = float(factor)
-        if factor < 0:
-            raise ValueError(f"Learning-rate multipliers must be >= 0, got {factor} for {pattern!r}.")
-        result.append((pattern, factor))
+            raise TypeError(
+                f"`multipliers`: keys must be layer names or patterns (str), got {describe(pattern)}."
+            )
+        result.append((pattern, check_factor(factor, pattern, "multipliers")))
     return result
 
 
@@ -257,8 +346,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             variable belongs to the layer named in its path (``variable.path``,
             e.g. ``"conv1_conv/kernel"``). When several keys match, the one that
             matches the innermost path component wins, then the one listed first.
-            Unmatched variables use factor 1. :func:`lr_multipliers` builds a dict
-            from layer ranges.
+            Unmatched variables use factor 1. Factors must be finite numbers
+            >= 0. A key that matches no layer of the variables the optimizer is
+            built on gets a warning that names it. :func:`lr_multipliers` builds
+            a dict from layer ranges.
         name: the optimizer's name.
 
     How: each step the wrapped optimizer updates every variable as usual; then a
@@ -292,9 +383,16 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, multipliers, name=None, **kwargs):
-        kwargs.pop("learning_rate", None)
+        if "learning_rate" in kwargs:
+            raise ValueError(
+                "LayerwiseLR takes its learning rate from `optimizer`: set it there "
+                "(e.g. `keras.optimizers.Adam(learning_rate=1e-3)`), not as "
+                f"learning_rate={kwargs['learning_rate']!r}."
+            )
         if kwargs:
-            raise ValueError(f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`.")
+            raise ValueError(
+                f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`."
+            )
         if isinstance(optimizer, dict):
             optimizer = keras.optimizers.deserialize(optimizer)
         check_not_tf_keras(optimizer, "optimizer")
@@ -339,7 +437,29 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     def scale_loss(self, loss):
         return self.inner_optimizer.scale_loss(loss)
 
+    def unmatched_patterns(self, variables):
+        """The patterns of ``multipliers`` that match no layer in the paths of ``variables``."""
+        names = {name for v in variables for name in v.path.split("/")[:-1]}
+        return [
+            pattern for pattern, _ in self.multipliers
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in names)
+        ]
+
     def build(self, var_list):
+        unmatched = self.unmatched_patterns(var_list)
+        if unmatched:
+            verb = "matches" if len(unmatched) == 1 else "match"
+            shown = ", ".join(map(repr, unmatched[:5]))
+            if len(unmatched) > 5:
+                shown += f" and {len(unmatched) - 5} more"
+            warnings.warn(
+                f"LayerwiseLR: {shown} {verb} no layer of the "
+                f"{len(var_list)} trainable variables it was built on, so no factor applies "
+                "there. Patterns are case-sensitive shell patterns of layer names (see "
+                "`[v.path for v in model.trainable_variables]`); a layer with only frozen "
+                "weights is not among them.",
+                stacklevel=2,
+            )
         self.inner_optimizer.build(
             [v for v in var_list if self.multiplier(v) != 0.0]
         )

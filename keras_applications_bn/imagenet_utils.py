@@ -3,11 +3,14 @@ input/top builders that every architecture shares."""
 
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
 
+from keras_applications_bn import legacy
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._checks import check_bool, check_positive, describe
 from keras_applications_bn._tf_keras import check_not_tf_keras
 
 __all__ = [
@@ -51,7 +54,7 @@ def _data_format(data_format):
     return data_format
 
 
-def preprocess_input(x, data_format=None, mode="caffe"):
+def preprocess_input(x, data_format=None, mode="caffe", **kwargs):
     """Preprocess a batch of RGB images with values in [0, 255].
 
     Works as `keras.applications.imagenet_utils.preprocess_input` does, in place
@@ -73,12 +76,16 @@ def preprocess_input(x, data_format=None, mode="caffe"):
             - ``"tf"``: scale to [-1, 1] — Inception, MobileNet.
             - ``"torch"``: scale to [0, 1], then normalise each channel with the
               ImageNet mean and standard deviation.
+        **kwargs: only the ``backend``, ``layers``, ``models`` and ``utils``
+            modules that code written for keras_applications 1.0.8 injects
+            (Keras 3's own, see :mod:`keras_applications_bn.legacy`).
 
     Returns:
         The preprocessed images: ``x`` itself for a float NumPy array in
         ``"tf"`` and ``"torch"`` mode, a view of ``x`` in ``"caffe"`` mode, else
         a new float array (``keras.config.floatx()`` for integer input) or tensor.
     """
+    legacy.get_submodules_from_kwargs(kwargs)
     if mode not in _MODES:
         raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}.")
     data_format = _data_format(data_format)
@@ -175,6 +182,7 @@ def preprocessor(mode, family):
     def preprocess(x, data_format=None):
         return preprocess_input(x, data_format=data_format, mode=mode)
 
+    preprocess = legacy.injected_keywords(preprocess)
     preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
     preprocess.__doc__ = (
         f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
@@ -202,6 +210,7 @@ def _load_class_index():
     return _class_index
 
 
+@legacy.injected_keywords
 def decode_predictions(preds, top=5):
     """Turn ImageNet class scores into readable ``(wnid, name, score)`` tuples.
 
@@ -235,10 +244,24 @@ def decode_predictions(preds, top=5):
 # --------------------------------------------------------------------------
 
 
+#: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
+NOT_GIVEN = object()
+
+
 def validate_arguments(
-    *, weights, include_top, classes, classifier_activation, pooling=None
+    *, weights, include_top, classes, classifier_activation, pooling=None,
+    inference_bn=False, alpha=NOT_GIVEN,
 ):
-    """Check the arguments every model function takes; raise a clear error."""
+    """Check the arguments every model function takes; raise a clear error.
+
+    ``inference_bn`` must be ``True`` or ``False`` (NumPy bools too): a truthy
+    string such as ``"no"`` is refused rather than read as ``True``. ``alpha``
+    (the MobileNet families' width; not given for other families) must be a finite number
+    above 0, whatever the weights.
+    """
+    check_bool(inference_bn, "inference_bn")
+    if alpha is not NOT_GIVEN:
+        check_positive(alpha, "alpha")
     if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
         if not isinstance(weights, (str, os.PathLike)):
             raise TypeError(
@@ -378,6 +401,77 @@ def obtain_input_shape(
     return input_shape
 
 
+def _merge_tensor_shape(input_tensor, input_shape):
+    """The input shape to validate when ``input_tensor`` is given: the tensor's
+    own shape (without batch), with any dimension it leaves unknown taken from
+    ``input_shape``. A known dimension that ``input_shape`` gives otherwise is an
+    error (the model would be built on the tensor, not on ``input_shape``)."""
+    tensor_shape = getattr(input_tensor, "shape", None)
+    if tensor_shape is None:
+        raise TypeError(
+            "`input_tensor` must be a Keras tensor (e.g. `keras.Input((224, 224, 3))`) "
+            f"or a backend tensor, got {describe(input_tensor)}."
+        )
+    tensor_shape = tuple(None if d is None else int(d) for d in tensor_shape)
+    if len(tensor_shape) != 4:
+        raise ValueError(
+            "`input_tensor` must be a batch of images (4D: batch, then 3 image "
+            f"dimensions), got a tensor of shape {tensor_shape}."
+        )
+    tensor_shape = tensor_shape[1:]
+    if input_shape is None:
+        return tensor_shape
+    try:
+        given = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        return input_shape  # obtain_input_shape says what is wrong with it
+    if len(given) != 3:
+        return given
+    if any(a is not None and b is not None and a != b for a, b in zip(given, tensor_shape)):
+        raise ValueError(
+            f"`input_tensor` has shape {tensor_shape} (without the batch axis) but "
+            f"`input_shape` is {given}; the model is built on `input_tensor`, so "
+            "they must agree. Pass only `input_tensor`, or an `input_shape` that matches it."
+        )
+    return tuple(b if b is not None else a for a, b in zip(given, tensor_shape))
+def _obtain_input_shape(
+    input_shape, default_size, min_size, data_format, require_flatten, weights=None
+):
+    """:func:`obtain_input_shape` with the positional signature of
+    ``keras_applications.imagenet_utils._obtain_input_shape`` 1.0.8, for code
+    written against that package.
+
+    Args:
+        input_shape: None or a shape without batch (an empty one counts as None).
+        default_size: the side of the default (and, with ImageNet weights and
+            ``require_flatten``, the only) square input.
+        min_size: the smallest side accepted.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        require_flatten: whether the model has its classifier (``include_top``):
+            the shape must then be static.
+        weights: ``None``, ``"imagenet"`` or a path.
+
+    Returns:
+        The input shape, a tuple (may contain None). As 1.0.8 did, a channel
+        count other than 1 or 3 without ImageNet weights is allowed with a
+        warning.
+    """
+    data_format = _data_format(data_format)
+    if input_shape is not None and len(input_shape) == 0:
+        input_shape = None
+    if weights != "imagenet" and input_shape is not None and len(input_shape) == 3:
+        channels = input_shape[0] if data_format == "channels_first" else input_shape[-1]
+        if channels not in (1, 3):
+            warnings.warn(
+                f"This model usually expects 1 or 3 input channels, got input_shape={tuple(input_shape)}.",
+                stacklevel=2,
+            )
+    return obtain_input_shape(
+        input_shape, default_size=default_size, min_size=min_size,
+        include_top=bool(require_flatten), weights=weights, data_format=data_format,
+    )
+
+
 def image_input(
     input_tensor,
     input_shape,
@@ -389,13 +483,11 @@ def image_input(
     weight_sizes=None,
 ):
     """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
-    by :func:`obtain_input_shape` (``input_tensor``'s shape when ``input_shape`` is
-    None)."""
+    by :func:`obtain_input_shape`. With ``input_tensor`` its own shape is
+    checked; ``input_shape``, when given too, must agree with it."""
     check_not_tf_keras(input_tensor, "input_tensor")
-    if input_shape is None and input_tensor is not None:
-        tensor_shape = getattr(input_tensor, "shape", None)
-        if tensor_shape is not None and len(tensor_shape) == 4:
-            input_shape = tuple(tensor_shape[1:])
+    if input_tensor is not None:
+        input_shape = _merge_tensor_shape(input_tensor, input_shape)
     shape = obtain_input_shape(
         input_shape,
         default_size=default_size,
@@ -413,7 +505,7 @@ def image_input(
 
 def model_input(
     *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, top_fixes_size=True, **shape_rules,
+    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, **shape_rules,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
     :func:`image_input` under the family's ``shape_rules`` (``default_size``,
@@ -428,6 +520,8 @@ def model_input(
         classes=classes,
         classifier_activation=classifier_activation,
         pooling=pooling,
+        inference_bn=inference_bn,
+        alpha=alpha,
     )
     return image_input(
         input_tensor, input_shape, include_top=include_top and top_fixes_size,
@@ -448,13 +542,15 @@ def pooling_head(x, pooling, *, named=True):
     return x
 
 
-def classifier_head(x, *, include_top, pooling, classes, classifier_activation, named_pooling=True):
-    """Global average pooling and a ``predictions`` Dense layer, or
+def classifier_head(
+    x, *, include_top, pooling, classes, classifier_activation, named_pooling=True, name="predictions"
+):
+    """Global average pooling and a Dense layer named ``name``, or
     ``pooling_head(x, pooling, named=named_pooling)``."""
     if not include_top:
         return pooling_head(x, pooling, named=named_pooling)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)
 
 
 def create_model(

@@ -14,7 +14,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 
@@ -125,6 +125,7 @@ def InceptionV3(
     inference_bn=False,
 ):
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=75, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -158,3 +159,5 @@ InceptionV3.__doc__ = imagenet_utils.model_docstring(
     default_size=299, min_size=75, mode="tf",
     inference_bn=imagenet_utils.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
+
+legacy.accept_injected_modules(globals())

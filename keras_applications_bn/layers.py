@@ -11,16 +11,18 @@ so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
 
 :class:`CustomScaleLayer`, InceptionResNetV2's scaled residual sum, lives here too:
 like the BN layer, it must be registered with Keras on a plain
-``import keras_applications_bn`` so that saved models reload. So does
-:class:`Affine`, the operation of MobileNetV3's hard-sigmoid.
+``import keras_applications_bn`` so that saved models reload. So do
+:class:`Affine`, the operation of MobileNetV3's hard-sigmoid, and
+:class:`ReduceSum`, the sum inside ResNeXt's grouped convolution.
 """
 
 import keras
 
 from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._checks import check_bool
 
 __all__ = [
-    "BatchNormalization", "CustomScaleLayer", "Affine", "batch_norm", "channel_axis",
+    "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "channel_axis",
     "convertible", "convert",
 ]
 
@@ -61,12 +63,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     @inference_mode.setter
     def inference_mode(self, value):
-        if not isinstance(value, bool):
-            raise TypeError(
-                "`inference_mode` must be True or False, "
-                f"got {value!r} of type {type(value).__name__}."
-            )
-        self._inference_mode = value
+        self._inference_mode = check_bool(value, "inference_mode")
 
     @property
     def affine_trainable(self):
@@ -75,9 +72,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     @affine_trainable.setter
     def affine_trainable(self, value):
-        if not isinstance(value, bool):
-            raise TypeError(f"`affine_trainable` must be True or False, got {value!r}.")
-        self._affine_trainable = value
+        self._affine_trainable = check_bool(value, "affine_trainable")
         self._sync_affine()
 
     @property
@@ -214,3 +209,43 @@ class Affine(keras.Operation):
 
     def get_config(self):
         return {"offset": self.offset, "scale": self.scale, "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="keras_applications_bn")
+class ReduceSum(keras.layers.Layer):
+    """The sum of the inputs over one ``axis``, which disappears.
+
+    ResNeXt (:mod:`keras_applications_bn.resnext`) builds its grouped 3x3
+    convolution as keras_applications 1.0.8 does: a depthwise convolution, a
+    reshape to ``(..., groups, channels per group, channels per group)`` and a
+    sum over the input channels of each group. 1.0.8 sums in a ``Lambda`` layer,
+    which a saved model can only rebuild with unsafe deserialization; this
+    registered layer reloads after ``import keras_applications_bn``.
+
+    Args:
+        axis: the axis to sum over (negative counts from the end).
+        **kwargs: every argument of `keras.layers.Layer` (``name``, ...).
+    """
+
+    def __init__(self, axis, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise TypeError(f"`axis` must be an integer, got {axis!r}.")
+        self.axis = axis
+
+    def call(self, inputs):
+        # slice by slice, in order, as 1.0.8's Lambda added them: the same float32
+        # rounding, so a ResNeXt gives 1.0.8's outputs exactly (a tree reduction
+        # differs by ~1e-5 of the largest activation after 50 layers)
+        total = None
+        for part in keras.ops.unstack(inputs, axis=self.axis):
+            total = part if total is None else total + part
+        return total
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        del shape[self.axis]
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

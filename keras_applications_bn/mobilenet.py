@@ -12,7 +12,7 @@ from 32x32 without the top); preprocessing: ``"tf"`` mode. With
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm
@@ -143,6 +143,7 @@ def MobileNet(
         `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
     """
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -174,3 +175,5 @@ def MobileNet(
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, weights_name=weights_name, include_top=include_top,
     )
+
+legacy.accept_injected_modules(globals())

@@ -17,7 +17,7 @@ BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm, channel_axis
@@ -137,6 +137,7 @@ def MobileNetV2(
         `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
     """
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -184,3 +185,4 @@ def MobileNetV2(
         include_top=include_top,
     )
 
+legacy.accept_injected_modules(globals())

@@ -20,7 +20,7 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, batch_norm, channel_axis
@@ -199,6 +199,7 @@ def mobilenet_v3(
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -348,3 +349,5 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
     """
 MobileNetV3Small.__doc__ = _DOC.format(model="MobileNetV3Small")
 MobileNetV3Large.__doc__ = _DOC.format(model="MobileNetV3Large")
+
+legacy.accept_injected_modules(globals())

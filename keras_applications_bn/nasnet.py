@@ -25,7 +25,7 @@ BatchNormalization runs in inference mode.
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm, channel_axis
@@ -306,6 +306,7 @@ def NASNet(
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
         min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -388,3 +389,5 @@ for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
         "            ``None``, also without the top);",
     )
 del _fn, _size
+
+legacy.accept_injected_modules(globals())

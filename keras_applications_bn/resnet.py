@@ -9,12 +9,14 @@ Layer names, order and weights match Keras' official ImageNet files, so
 32x32 without the top); preprocessing: ``"caffe"`` mode. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
 
-The stem's convolution and pooling are shared with :mod:`.resnet_v2`.
+The stem's convolution and pooling are shared with :mod:`.resnet_v2`; the whole
+builder (:func:`resnet`: stem, stages, top) with :mod:`.resnext`, which passes its
+own block.
 """
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm
 
@@ -34,10 +36,10 @@ STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 preprocess_input = imagenet_utils.preprocessor("caffe", "ResNet")
 
 
-def stem_conv(x):
+def stem_conv(x, use_bias=True):
     """The 7x7/2 convolution with 64 filters (``conv1``), padded by 3."""
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
-    return layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    return layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
 
 
 def stem_pool(x):
@@ -46,9 +48,9 @@ def stem_pool(x):
     return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def stem(x, *, inference_bn):
+def stem(x, *, inference_bn, use_bias=True):
     """7x7/2 convolution, BN, ReLU, 3x3/2 max pooling."""
-    x = stem_conv(x)
+    x = stem_conv(x, use_bias)
     x = batch_norm(x, inference_bn, epsilon=BN_EPSILON, name="conv1_bn")
     x = layers.Activation("relu", name="conv1_relu")(x)
     return stem_pool(x)
@@ -77,13 +79,11 @@ def bottleneck_block(x, filters, *, inference_bn, stride=1, conv_shortcut=True, 
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def stage(x, filters, blocks, *, inference_bn, stride=2, name):
-    """One stage: a projecting block (which may downsample), then identity blocks."""
-    x = bottleneck_block(x, filters, inference_bn=inference_bn, stride=stride, name=f"{name}_block1")
+def stage(x, filters, blocks, *, inference_bn, stride=2, name, block=bottleneck_block):
+    """One stage: a projecting ``block`` (which may downsample), then identity blocks."""
+    x = block(x, filters, inference_bn=inference_bn, stride=stride, name=f"{name}_block1")
     for i in range(2, blocks + 1):
-        x = bottleneck_block(
-            x, filters, inference_bn=inference_bn, conv_shortcut=False, name=f"{name}_block{i}"
-        )
+        x = block(x, filters, inference_bn=inference_bn, conv_shortcut=False, name=f"{name}_block{i}")
     return x
 
 
@@ -100,24 +100,38 @@ def resnet(
     classifier_activation,
     name,
     inference_bn,
+    block=bottleneck_block,
+    stage_filters=STAGE_FILTERS,
+    use_bias=True,
+    top_name="predictions",
+    check_input=None,
 ):
-    """The ResNet (v1) with ``stage_blocks[i]`` bottleneck blocks in stage ``i``;
-    conv2 keeps the stem's resolution, conv3..conv5 halve it."""
+    """The ResNet (v1) with ``stage_blocks[i]`` blocks in stage ``i``; conv2 keeps
+    the stem's resolution, conv3..conv5 halve it.
+
+    ResNeXt is the same network with another ``block`` (grouped bottlenecks of
+    width ``stage_filters``), no convolution biases (``use_bias=False``) and a
+    classifier named ``top_name``; ``check_input(img_input)`` may refuse inputs
+    the block cannot take."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
+    if check_input is not None:
+        check_input(img_input)
 
-    x = stem(img_input, inference_bn=inference_bn)
-    for i, (filters, blocks, stage_name) in enumerate(zip(STAGE_FILTERS, stage_blocks, STAGE_NAMES)):
+    x = stem(img_input, inference_bn=inference_bn, use_bias=use_bias)
+    for i, (filters, blocks, stage_name) in enumerate(zip(stage_filters, stage_blocks, STAGE_NAMES)):
         x = stage(
-            x, filters, blocks, inference_bn=inference_bn, stride=1 if i == 0 else 2, name=stage_name
+            x, filters, blocks, inference_bn=inference_bn, stride=1 if i == 0 else 2, name=stage_name,
+            block=block,
         )
 
     x = imagenet_utils.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, name=top_name,
     )
     return imagenet_utils.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
@@ -189,3 +203,5 @@ def resnet_docstring(model):
 ResNet50.__doc__ = resnet_docstring("ResNet50")
 ResNet101.__doc__ = resnet_docstring("ResNet101")
 ResNet152.__doc__ = resnet_docstring("ResNet152")
+
+legacy.accept_injected_modules(globals())

@@ -8,6 +8,9 @@ its ``_notop.h5`` twin. Default input 224x224 (any size from 32x32 without the
 top). With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
+from keras_applications_bn import legacy
 from keras_applications_bn.resnet import ResNet50, decode_predictions, preprocess_input
 
 __all__ = ["ResNet50", "preprocess_input", "decode_predictions"]
+
+legacy.accept_injected_modules(globals())

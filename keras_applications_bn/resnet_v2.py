@@ -18,7 +18,7 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm
 from keras_applications_bn.resnet import BN_EPSILON, STAGE_FILTERS, STAGE_NAMES, stem_conv, stem_pool
@@ -96,6 +96,7 @@ def resnet_v2(
     """The ResNetV2 with ``stage_blocks[i]`` blocks in stage ``i``; conv2..conv4
     halve the resolution at their end, conv5 keeps it."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -184,3 +185,5 @@ def resnet_v2_docstring(model):
 ResNet50V2.__doc__ = resnet_v2_docstring("ResNet50V2")
 ResNet101V2.__doc__ = resnet_v2_docstring("ResNet101V2")
 ResNet152V2.__doc__ = resnet_v2_docstring("ResNet152V2")
+
+legacy.accept_injected_modules(globals())

@@ -12,7 +12,7 @@ this package has one signature, and has nothing to change here.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
@@ -54,9 +54,11 @@ def vgg(
     classes,
     classifier_activation,
     name,
+    inference_bn=False,
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=224,
         min_size=32, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -91,6 +93,7 @@ def VGG16(
         VGG16_CONVS, weights_name="vgg16", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -102,3 +105,5 @@ def vgg_docstring(model, module):
 
 
 VGG16.__doc__ = vgg_docstring("VGG16", "vgg16")
+
+legacy.accept_injected_modules(globals())

@@ -8,7 +8,7 @@ preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are 
 for VGG16.
 """
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
@@ -35,7 +35,10 @@ def VGG19(
         VGG19_CONVS, weights_name="vgg19", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
+        inference_bn=inference_bn,
     )
 
 
 VGG19.__doc__ = vgg_docstring("VGG19", "vgg19")
+
+legacy.accept_injected_modules(globals())

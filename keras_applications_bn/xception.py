@@ -16,7 +16,7 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import batch_norm, channel_axis
 
@@ -98,6 +98,7 @@ def Xception(
     inference_bn=False,
 ):
     img_input = imagenet_utils.model_input(
+        inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, default_size=299,
         min_size=71, include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
@@ -129,3 +130,5 @@ Xception.__doc__ = imagenet_utils.model_docstring(
     "Xception", module="xception", top="the classifier (``avg_pool`` + ``predictions``)",
     default_size=299, min_size=71, mode="tf",
 )
+
+legacy.accept_injected_modules(globals())

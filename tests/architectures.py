@@ -6,6 +6,7 @@ one entry to ARCHITECTURES.
 
 import dataclasses
 import importlib
+import types
 
 import h5py
 import keras
@@ -34,6 +35,12 @@ class Arch:
     # the compiled (predict) and eager calls of Keras' own ResNet101/152 already
     # differ by up to 2e-4 (float32 rounding compounding over 100+ layers).
     rtol: float = 1e-4
+    # The reference model's builder where it is not keras.applications.<fn>
+    # (ResNeXt: keras_applications 1.0.8's own builder).
+    reference: object = None
+    # (reference class, our class) pairs of layers ours replaces one for one
+    # (ResNeXt: 1.0.8's Lambda, our ReduceSum); layer tables compare by ours.
+    layer_twins: tuple = ()
 
     def ours(self, **kwargs):
         module = importlib.import_module(f"keras_applications_bn.{self.module}")
@@ -41,6 +48,8 @@ class Arch:
 
     def keras(self, **kwargs):
         kwargs = {**self.kwargs, **kwargs}
+        if self.reference is not None:
+            return self.reference(**kwargs)
         if self.fn == "NASNetMobile" and keras.backend.backend() == "torch":
             return keras_nasnet_mobile(**kwargs)
         return getattr(keras.applications, self.fn)(**kwargs)
@@ -52,11 +61,45 @@ class Arch:
         return build(**kwargs)
 
     def layer_table(self, build, **kwargs):
-        """:func:`layer_table` of a model built in a fresh Keras session."""
-        return layer_table(self.fresh(build, **kwargs))
+        """:meth:`table` of a model built in a fresh Keras session."""
+        return self.table(self.fresh(build, **kwargs))
+
+    def table(self, model):
+        """:func:`layer_table`, with each reference class of ``layer_twins``
+        renamed to the class of ours that replaces it."""
+        twins = dict(self.layer_twins)
+        return [(twins.get(cls, cls), name, shapes) for cls, name, shapes in layer_table(model)]
 
     def __str__(self):
         return self.id
+
+
+def keras_applications_108_modules():
+    """The modules to inject into keras_applications 1.0.8's builders so they run
+    on Keras 3: Keras 3's layers, models and utils, and a backend that is
+    ``keras.backend`` plus the ``int_shape`` Keras 3 dropped."""
+    backend = types.SimpleNamespace(
+        **{k: getattr(keras.backend, k) for k in dir(keras.backend) if not k.startswith("__")}
+    )
+    backend.int_shape = lambda x: tuple(x.shape)
+    return dict(backend=backend, layers=keras.layers, models=keras.models, utils=keras.utils)
+
+
+def keras_applications_108(fn):
+    """A builder of keras_applications 1.0.8's ``fn`` (its ``resnet_common``) on
+    Keras 3, taking the arguments of ours but ``inference_bn``: 1.0.8 has no
+    ``classifier_activation`` (its top is a softmax), so another one is set on
+    the built classifier."""
+
+    def build(classifier_activation="softmax", **kwargs):
+        from keras_applications import resnet_common
+
+        model = getattr(resnet_common, fn)(**kwargs, **keras_applications_108_modules())
+        if kwargs.get("include_top", True) and classifier_activation != "softmax":
+            model.get_layer("probs").activation = keras.activations.get(classifier_activation)
+        return model
+
+    return build
 
 
 ARCHITECTURES = [
@@ -106,6 +149,22 @@ ARCHITECTURES = [
         )
         for v in ("B1", "B2", "B3", "S", "M", "L")
     ),
+    # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
+    Arch("convnext_tiny", "convnext", "ConvNeXtTiny", (32, 32, 3), has_bn=False),
+    *(
+        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=False,
+             forward=v == "Small")
+        for v in ("Small", "Base", "Large", "XLarge")
+    ),
+    # ResNeXt: Keras 3 has none; the reference is keras_applications 1.0.8's builder
+    Arch(
+        "resnext50", "resnext", "ResNeXt50", (32, 32, 3),
+        reference=keras_applications_108("ResNeXt50"), layer_twins=(("Lambda", "ReduceSum"),),
+    ),
+    Arch(
+        "resnext101", "resnext", "ResNeXt101", (32, 32, 3), contract=False, rtol=1e-3,
+        reference=keras_applications_108("ResNeXt101"), layer_twins=(("Lambda", "ReduceSum"),),
+    ),
 ]
 
 
@@ -143,8 +202,14 @@ def randomize_bn(model, seed=0):
     they keep activations near unit scale, so signals and gradients neither vanish
     nor explode through deep stacks (MobileNet's 27 BN + ReLU6 units), yet they
     differ from any batch's statistics.
+
+    Models normalised by LayerNormalization (ConvNeXt) get distinctive gamma/beta
+    there, and their LayerScale layers scales of order 1: at its initial 1e-6 a
+    LayerScale makes its block's residual branch, and so a misplaced weight of
+    that block, invisible in the outputs.
     """
     rng = np.random.default_rng(seed)
+    randomize_layer_norms(model, rng)
     layers = [
         layer for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
@@ -177,6 +242,19 @@ def randomize_bn(model, seed=0):
         layer.moving_mean.assign(mean.astype("float32"))
         layer.moving_variance.assign((std**2 * rng.uniform(0.9, 1.1, mean.shape)).astype("float32"))
     return model
+
+
+def randomize_layer_norms(model, rng):
+    """Distinctive LayerNormalization gamma/beta and LayerScale scales (see
+    :func:`randomize_bn`); models without such layers are left as they are."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.LayerNormalization):
+            if layer.gamma is not None:
+                layer.gamma.assign(rng.uniform(0.8, 1.2, layer.gamma.shape).astype("float32"))
+            if layer.beta is not None:
+                layer.beta.assign(rng.normal(0.0, 0.1, layer.beta.shape).astype("float32"))
+        elif type(layer).__name__ == "LayerScale":  # Keras' ConvNeXt layer
+            layer.gamma.assign(rng.uniform(0.5, 1.0, layer.gamma.shape).astype("float32"))
 
 
 def save_official_layout(model, path):

@@ -173,7 +173,14 @@ class _FaultHandler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if kind == "short":  # a lying Content-Length: announce and send only ``arg`` bytes
+            body = body[:arg]
+        if kind == "type":  # the whole body, as content type ``arg``
+            self.send_header("Content-Type", arg)
+        if kind == "nolength":  # no Content-Length; ``arg`` bytes, then close
+            body = body[:arg]
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", srv.etags[self.path])
         self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
         self.end_headers()
@@ -196,7 +203,10 @@ class FaultServer:
     ``add(path, data, faults=[...], default=...)`` serves ``data`` at ``path``; each
     request pops the next fault (``("ok", None)`` once the queue is empty, or
     ``default``). Faults: ``("truncate", n)``, ``("hold", n)``, ``("slow", delay)``,
-    ``("status", code)``, ``("redirect", location)``, ``("wrong", None)``.
+    ``("status", code)``, ``("redirect", location)``, ``("wrong", None)``,
+    ``("short", n)`` (Content-Length ``n`` and ``n`` bytes: a complete-looking short
+    body), ``("nolength", n)`` (``n`` bytes, no Content-Length, then close),
+    ``("type", content_type)``.
     ``log`` lists every request (path, Range, If-Range); ``sent`` counts body bytes
     sent per path; ``range_support = False`` makes it ignore Range headers.
     """
@@ -283,3 +293,36 @@ def synthetic_class_index():
     index = {str(i): [f"n{i + 1:08d}", f"class_{i:03d}"] for i in range(1000)}
     return json.dumps(index, sort_keys=False).encode("utf-8")
 
+
+
+def model_state(model):
+    """Everything a tool could change about ``model``: for every layer (nested
+    ones included) its class, config and ``trainable`` flag, and every weight's
+    path, ``trainable`` flag and value. A refused call must leave this equal."""
+    import numpy as np
+
+    state = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        config = layer.get_config() if not hasattr(layer, "layers") else None
+        state.append((layer.name, type(layer), config, layer.trainable))
+        for weight in layer.weights:
+            state.append((weight.path, weight.trainable, np.array(weight.numpy()).tobytes()))
+    return state
+
+
+def hdf5_bytes(size=100_000, seed=0):
+    """The bytes of a small, valid HDF5 file (one dataset of ``size`` pseudo-random
+    bytes, different for each ``seed``): what a weights file without a pinned hash
+    must be before the cache trusts it."""
+    import hashlib
+    import io
+
+    import h5py
+    import numpy as np
+
+    block = hashlib.sha256(str(seed).encode()).digest()
+    data = np.frombuffer((block * (size // 32 + 1))[:size], dtype=np.uint8)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_dataset("weights", data=data)
+    return buffer.getvalue()

@@ -15,6 +15,7 @@ from keras_applications_bn import (
     reset_bn_statistics,
     set_inference_bn,
 )
+from conftest import model_state
 from keras_applications_bn.layers import BatchNormalization
 
 
@@ -184,8 +185,6 @@ def test_only_the_given_layers_and_errors():
     adapt_bn_statistics(model, images(20), layers=layers[:1])
     assert not np.allclose(layers[0].moving_variance.numpy(), 1.0)
     assert np.all(layers[1].moving_variance.numpy() == 1.0)
-    with pytest.raises(ValueError, match="not a BatchNormalization layer"):
-        adapt_bn_statistics(model, images(4), layers=[model.get_layer("conv1_conv")])
     with pytest.raises(ValueError, match="no batches"):
         adapt_bn_statistics(model, images(0))
 
@@ -235,3 +234,128 @@ def test_benchmark_measures_both_side_by_side():
     result = bench.measure(size=32, samples=64, batch_size=32, repeats=1)
     assert result["predict_s"] > 0 and result["adapt_s"] > 0
     assert result["ratio"] == result["adapt_s"] / result["predict_s"]
+
+
+# -- bad input: a clear error, and the model exactly as it was ----------------------------
+
+
+def _infinite(x):
+    while True:
+        yield x
+
+
+def _poisoned(value, batch):
+    """16x16 images whose batch ``batch`` (of 8) holds one ``value``."""
+    x = images(32, seed=6, size=16)
+    x[8 * batch + 3, 2, 2, 1] = value
+    return x
+
+
+BAD_DATA = {
+    "one image": (lambda x: x[0], ValueError, r"shaped \(batch, 16, 16, 3\).*got shape \(16, 16, 3\).*x\[None\]"),
+    "list of images": (lambda x: list(x), ValueError, r"each batch .*got shape \(16, 16, 3\).*np\.stack"),
+    "unbatched dataset": (lambda x: tf.data.Dataset.from_tensor_slices(x), ValueError,
+                          r"element of the dataset .*got shape \(16, 16, 3\).*dataset\.batch"),
+    "wrong channels": (lambda x: x[..., :1], ValueError, r"\(batch, 16, 16, 3\).*got shape \(8, 16, 16, 1\)"),
+    "wrong channels in a generator": (lambda x: (b for b in [x[:4, ..., :2]]), ValueError,
+                                      r"each batch .*got shape \(4, 16, 16, 2\)"),
+    "wrong size tensor": (lambda x: tf.constant(x[:, :8]), ValueError, r"got shape \(8, 8, 16, 3\)"),
+    "None": (lambda x: None, TypeError, "`data` must be a NumPy array or tensor.*got None"),
+    "a string": (lambda x: "images/", TypeError, "`data` must be .*got 'images/'"),
+    "a number": (lambda x: 3, TypeError, "`data` must be .*got 3 of type int"),
+    "infinite dataset without steps": (lambda x: tf.data.Dataset.from_tensor_slices(x).batch(4).repeat(),
+                                       ValueError, "infinite tf.data.Dataset.*pass `steps`"),
+    "NaN": (lambda x: _poisoned(np.nan, 0), ValueError, r"batch 0 gave a non-finite .*'bn_a'.*No statistics were changed"),
+    "inf in a later batch": (lambda x: _poisoned(np.inf, 2), ValueError, r"batch 2 gave a non-finite .*'bn_a'"),
+    "NaN in a generator": (lambda x: iter([x[:8], _poisoned(np.nan, 0)[:8]]), ValueError, r"batch 1 gave a non-finite"),
+    "NaN in a tensor": (lambda x: tf.constant(_poisoned(-np.inf, 1)), ValueError, r"batch 1 gave a non-finite"),
+}
+BAD_ARGUMENTS = {
+    "layers as a string": (dict(layers="bn_a"), TypeError, r"list of BatchNormalization layers.*for one layer pass \['bn_a'\]"),
+    "layers with a typo": (dict(layers=["bn_A"]), ValueError, r"no BatchNormalization layer named 'bn_A'. Did you mean .*'bn_a'"),
+    "layers with a conv": (dict(layers=["conv_a"]), ValueError, r"no BatchNormalization layer named 'conv_a'"),
+    "layers with a number": (dict(layers=[0]), TypeError, r"got an item 0 of type int"),
+    "steps 0": (dict(steps=0), ValueError, "`steps` must be a positive int or None"),
+    "steps True": (dict(steps=True), ValueError, "`steps` must be a positive int or None"),
+    "batch_size 0": (dict(batch_size=0), ValueError, "`batch_size` must be a positive int"),
+    "verbose 3": (dict(verbose=3), ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA, ids=str)
+def test_adapt_refuses_bad_data_and_changes_nothing(case):
+    make, error, match = BAD_DATA[case]
+    model = small_net()
+    adapt_bn_statistics(model, images(16, seed=1, size=16), verbose=0)  # statistics not at 0/1
+    before = model_state(model)
+    with pytest.raises(error, match=match):
+        adapt_bn_statistics(model, make(images(8, seed=6, size=16)), batch_size=8, verbose=0)
+    assert model_state(model) == before
+    # the pass still works afterwards (nothing left swapped or half traced)
+    assert adapt_bn_statistics(model, images(8, seed=7, size=16), verbose=0) == 8
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS, ids=str)
+def test_adapt_refuses_bad_arguments_and_changes_nothing(case):
+    kwargs, error, match = BAD_ARGUMENTS[case]
+    model = small_net()
+    before = model_state(model)
+    with pytest.raises(error, match=match):
+        adapt_bn_statistics(model, images(8, size=16), **{"verbose": 0, **kwargs})
+    assert model_state(model) == before
+    if "layers" in kwargs:
+        with pytest.raises(error, match=match):
+            reset_bn_statistics(model, layers=kwargs["layers"])
+        assert model_state(model) == before
+
+
+def test_layers_by_name_and_a_tensor_batched_like_an_array():
+    x = images(24, seed=8, size=16)
+    by_name, by_object = small_net(), small_net()
+    adapt_bn_statistics(by_name, x, batch_size=8, layers=["bn_b"], verbose=0)
+    adapt_bn_statistics(by_object, tf.constant(x), batch_size=8, layers=[by_object.get_layer("bn_b")], verbose=0)
+    for a, b in zip(by_name.weights, by_object.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert np.all(by_name.get_layer("bn_a").moving_variance.numpy() == 1.0)
+    assert not np.allclose(by_name.get_layer("bn_b").moving_variance.numpy(), 1.0)
+    assert reset_bn_statistics(by_name, layers=["bn_b", "bn_b"]) == 1
+    assert np.all(by_name.get_layer("bn_b").moving_variance.numpy() == 1.0)
+
+
+def test_adapt_shows_progress_as_predict_does(capsys):
+    model = small_net()
+    x = images(24, seed=9, size=16)
+    adapt_bn_statistics(model, x, batch_size=8)  # verbose="auto": a bar
+    assert "3/3" in capsys.readouterr().out
+    assert adapt_bn_statistics(model, _infinite(x[:4]), steps=5) == 20  # a generator: steps stops it
+    assert "5/5" in capsys.readouterr().out
+    adapt_bn_statistics(model, (x[i:i + 8] for i in range(0, 24, 8)))  # length unknown: the running count
+    assert "3/Unknown" in capsys.readouterr().out
+    adapt_bn_statistics(model, x, batch_size=8, verbose=2)
+    out = capsys.readouterr().out
+    assert "3/3" in out and "━" not in out  # one line, no bar
+    adapt_bn_statistics(model, x, batch_size=8, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert "steps" in adapt_bn_statistics.__doc__ and "generator" in adapt_bn_statistics.__doc__
+
+
+BAD_MODEL_ARGUMENTS = {
+    "bn_summary(None)": (lambda m: bn_summary(None), "`model` must be a Keras model or layer, got None"),
+    "bn_summary(str)": (lambda m: bn_summary("model"), "`model` must be a Keras model or layer, got 'model'"),
+    "bn_summary print_fn": (lambda m: bn_summary(m, print_fn="stdout"), "`print_fn` must be a function or None"),
+    "bn_layers(None)": (lambda m: bn_layers(None), "`model` must be a Keras model or layer, got None"),
+    "reset([model])": (lambda m: reset_bn_statistics([m]), r"`model` must be a Keras model or layer, got \[<Functional"),
+    "adapt(None)": (lambda m: adapt_bn_statistics(None, images(2)), "`model` must be a Keras model or layer, got None"),
+    "set_inference_bn yes": (lambda m: set_inference_bn(m, "yes"), "`enabled` must be True or False, got 'yes'"),
+    "set_inference_bn 1": (lambda m: set_inference_bn(m, 1), "`enabled` must be True or False, got 1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MODEL_ARGUMENTS, ids=str)
+def test_tools_name_the_bad_argument(case):
+    call, match = BAD_MODEL_ARGUMENTS[case]
+    model = small_net()
+    before = model_state(model)
+    with pytest.raises(TypeError, match=match):
+        call(model)
+    assert model_state(model) == before

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from conftest import python_env
+from conftest import hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
-DATA = b"weights!" * 20_000  # 160 KB
+DATA = hdf5_bytes(160_000)  # an HDF5 file: testnet_notop has no pinned hash
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_list_shows_every_registry_file_offline(test_files, capsys, monkeypatch)
     out = capsys.readouterr().out
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert set(weights.REGISTRY) <= set(lines)
-    assert lines["testnet"][1:] == ["TestNet", "top", "md5", "pinned", "yes", "160.0", "KB"]
+    assert lines["testnet"][1:] == ["TestNet", "top", "md5", "pinned", "yes", "161.4", "KB"]
     assert lines["testnet_notop"][1:] == ["TestNet", "notop", "first-use", "no", "-"]
     assert f"{len(weights.REGISTRY)} file(s), 1 cached" in out
     assert main(["list", "--cached"]) == EXIT_OK
@@ -110,12 +110,12 @@ def test_fetch_all_offline_reports_every_missing_file(monkeypatch, capsys):
 
 def test_forget_drops_the_trust_record(test_files, fault_server, capsys):
     assert main(["fetch", "testnet_notop", "-q"]) == EXIT_OK
-    fault_server.add("test/testnet_notop.h5", DATA[::-1])  # upstream changed
+    fault_server.add("test/testnet_notop.h5", hdf5_bytes(160_000, seed=1))  # upstream changed
     assert main(["forget", "testnet_notop"]) == EXIT_OK
     assert "forgot  testnet_notop" in capsys.readouterr().out
     assert not os.path.exists(cached("testnet_notop.h5"))
     assert main(["fetch", "testnet_notop", "-q"]) == EXIT_OK
-    assert open(cached("testnet_notop.h5"), "rb").read() == DATA[::-1]
+    assert open(cached("testnet_notop.h5"), "rb").read() == hdf5_bytes(160_000, seed=1)
 
 
 def test_help_reads_well(capsys):

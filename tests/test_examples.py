@@ -54,3 +54,20 @@ for r in result:
 assert result[0]["adapted_variance_checksum"] == result[1]["adapted_variance_checksum"], result
 """)
     assert "same statistics on every worker: True" in proc.stdout
+
+
+def test_test_time_adaptation_partial_adaptation_beats_replacement_from_one_image():
+    proc = run_example("test_time_adaptation", """
+scores = result["results"]["scores"]
+table = result["per_corruption"]
+noise, contrast = table["gaussian_noise"], table["contrast"]
+assert result["results"]["clean"] > 0.9, result["results"]["clean"]
+# one target image: replacing the statistics hurts under noise, a prior N=16 does not
+assert noise[(1, 0)] < noise["no adapt"] - 0.05, noise
+assert noise[(1, 16)] > noise[(1, 0)] + 0.05, noise
+# a strong shift: AdaBN on all images, or on 32, recovers much of the accuracy
+assert contrast["full AdaBN"] > contrast["no adapt"] + 0.2, contrast
+assert contrast[(32, 0)] > contrast["no adapt"] + 0.2, contrast
+assert len(scores) == 4 and all(len(row) == 2 + 2 * 2 for row in scores.values())
+""")
+    assert "| partial, N = 16 |" in proc.stdout

@@ -1,16 +1,19 @@
 """freeze/unfreeze keep BN modes; LayerwiseLR scales learning rates, survives saving."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import model_state, run_python
 from keras_applications_bn import (
     LayerwiseLR,
     ResNet50,
     bn_layers,
     freeze,
     lr_multipliers,
+    set_inference_bn,
     unfreeze,
 )
 from keras_applications_bn.layers import BatchNormalization
@@ -84,10 +87,63 @@ def test_multiplier_matching_and_lr_multipliers():
     assert lr_multipliers(model, {0: 0.01, "middle": 0.1, -1: 1.0}) == {
         "early": 0.01, "bn": 0.01, "middle": 0.1, "head": 1.0,
     }
-    with pytest.raises(ValueError, match=">= 0"):
-        LayerwiseLR(keras.optimizers.SGD(), {"a": -1})
     with pytest.raises(ValueError, match="No layer named"):
         lr_multipliers(model, {"nope": 1.0})
+
+
+BAD_MULTIPLIERS = {
+    "nan": ({"early": float("nan")}, ValueError, r"finite and >= 0, got nan for 'early'"),
+    "inf": ({"early": float("inf")}, ValueError, r"finite and >= 0, got inf for 'early'"),
+    "negative": ([("mid*", 0.5), ("early", -1)], ValueError, r">= 0, got -1.0 for 'early'"),
+    "a string factor": ({"early": "abc"}, TypeError, r"the factor for 'early' must be a number, got 'abc'"),
+    "a bool factor": ({"early": True}, TypeError, r"the factor for 'early' must be a number, got True"),
+    "a number key": ({0: 0.5}, TypeError, r"keys must be layer names or patterns \(str\), got 0"),
+    "None": (None, TypeError, r"`multipliers` must be a dict .* got None"),
+    "a string": ("conv1", TypeError, r"`multipliers` must be a dict .* got 'conv1'"),
+    "a list of names": (["early", "middle"], TypeError, r"pairs; got the item 'early'"),
+    "a short pair": ([("early",)], TypeError, r"pairs; got the item \('early',\)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MULTIPLIERS, ids=str)
+def test_layerwise_lr_and_lr_multipliers_refuse_bad_factors(case):
+    multipliers, error, match = BAD_MULTIPLIERS[case]
+    with pytest.raises(error, match=match):
+        LayerwiseLR(keras.optimizers.SGD(), multipliers)
+    if isinstance(multipliers, dict) and all(isinstance(k, str) for k in multipliers):
+        with pytest.raises(error, match=match.replace("multipliers", "starts")):
+            lr_multipliers(mlp(), multipliers)
+
+
+def test_layerwise_lr_refuses_keywords_it_would_drop():
+    with pytest.raises(ValueError, match=r"learning rate from `optimizer`.*learning_rate=0.1"):
+        LayerwiseLR(keras.optimizers.SGD(), {"early": 0.5}, learning_rate=0.1)
+    with pytest.raises(ValueError, match=r"does not take \['weight_decay'\]"):
+        LayerwiseLR(keras.optimizers.SGD(), {"early": 0.5}, weight_decay=0.1)
+
+
+def test_layerwise_lr_warns_about_a_pattern_that_matches_no_layer():
+    x, y = data(8)
+    model = mlp()
+    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"Early*": 0.0, "mid*": 0.5, "hed": 0}), loss=LOSS)
+    with pytest.warns(UserWarning, match=r"'Early\*', 'hed' match no layer") as record:
+        model.fit(x, y, verbose=0)
+    assert "mid*" not in str(record[0].message)
+    model = mlp()
+    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"early": 0.0, "mid*": 0.5}), loss=LOSS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("starts,error,match", [
+    (["early"], TypeError, r"`starts` must be a dict \{first_layer: multiplier\}.*got \['early'\]"),
+    ({"early": 0.1, 0: 1.0}, ValueError, r"'early' and 0 name the same layer"),
+    ({True: 0.1}, TypeError, r"`starts` must be a layer name or an index, got True"),
+], ids=["list", "same layer twice", "bool"])
+def test_lr_multipliers_refuses_bad_starts(starts, error, match):
+    with pytest.raises(error, match=match):
+        lr_multipliers(mlp(), starts)
 
 
 @pytest.mark.slow
@@ -192,3 +248,55 @@ def test_unfreeze_from_start_inside_a_frozen_keras_model_pins_its_bn_layers():
     x = np.random.default_rng(1).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
     assert len(bn_layers(model)) == 52
+
+
+# -- refused calls change nothing ------------------------------------------------------
+
+
+class ForeignBN(keras.layers.BatchNormalization):
+    """A BatchNormalization subclass of someone else's: it cannot be converted."""
+
+
+def foreign_net(frozen):
+    """Dense c1, a foreign BN bn1, Keras' BN bn2, Dense head; with ``frozen``, c1 and
+    bn1 are trainable=False (bn1 then uses its moving statistics)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    x = keras.layers.Dense(6, name="c1")(inputs)
+    x = ForeignBN(name="bn1")(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    if frozen:
+        model.get_layer("c1").trainable = False
+        model.get_layer("bn1").trainable = False
+    return model
+
+
+def nested(model):
+    inputs = keras.Input((8,))
+    return keras.Model(inputs, keras.layers.Dense(2, name="outer_head")(model(inputs)))
+
+
+REFUSED = {
+    "freeze, foreign BN in batch mode": (False, lambda m: freeze(m), TypeError, "'bn1' is a ForeignBN"),
+    "freeze until it": (False, lambda m: freeze(m, until="bn1"), TypeError, "'bn1' is a ForeignBN"),
+    "freeze nested": (False, lambda m: freeze(nested(m)), TypeError, "'bn1' is a ForeignBN"),
+    "unfreeze, foreign BN frozen": (True, lambda m: unfreeze(m), TypeError, "'bn1' is a ForeignBN"),
+    "unfreeze from it": (True, lambda m: unfreeze(m, start="bn1"), TypeError, "'bn1' is a ForeignBN"),
+    "set_inference_bn": (False, lambda m: set_inference_bn(m, True), TypeError, "'bn1' is a ForeignBN"),
+    "freeze until a typo": (False, lambda m: freeze(m, until="Bn2"), ValueError, "No layer named 'Bn2'"),
+    "unfreeze from an index out of range": (True, lambda m: unfreeze(m, start=9), IndexError, "out of range"),
+    "freeze a string": (False, lambda m: freeze("x"), TypeError, "`model` must be a Keras model or layer, got 'x'"),
+    "unfreeze None": (True, lambda m: unfreeze(None), TypeError, "`model` must be a Keras model or layer, got None"),
+    "lr_multipliers None": (True, lambda m: lr_multipliers(None, {}), TypeError, "`model` must be a Keras model"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_a_refused_call_leaves_the_model_exactly_as_it_was(case):
+    frozen, call, error, match = REFUSED[case]
+    model = foreign_net(frozen)
+    before = model_state(model)
+    with pytest.raises(error, match=match):
+        call(model)
+    assert model_state(model) == before

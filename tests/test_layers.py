@@ -70,4 +70,6 @@ def test_batch_norm_helper_pins_and_names():
     model = keras.Model(inputs, out)
     layer = model.get_layer("stem_bn")
     assert isinstance(layer, BatchNormalization) and layer.inference_mode and layer.axis == 3
-    assert not batch_norm(inputs, False, name="free_bn") is None
+    # unpinned: Keras' own layer, as keras.applications builds it
+    free = keras.Model(inputs, batch_norm(inputs, False, name="free_bn", epsilon=1e-5)).get_layer("free_bn")
+    assert type(free) is keras.layers.BatchNormalization and free.axis == 3 and free.epsilon == 1e-5

@@ -75,7 +75,7 @@ def test_every_tool_refuses_tf_keras_objects(tf_keras):
         kab.LayerwiseLR(tf_keras.optimizers.Adam(), {"dense": 0.1})
     with pytest.raises(TypeError, match=r"^`input_tensor` is a tf_keras"):
         kab.ResNet50(weights=None, include_top=False, input_tensor=tf_keras.Input((32, 32, 3)))
-    with pytest.raises(TypeError, match="`model` must be a Keras model or layer, got int"):
+    with pytest.raises(TypeError, match="`model` must be a Keras model or layer, got 3 of type int"):
         kab.freeze(3)  # not tf_keras: the usual message
 
 

@@ -9,6 +9,7 @@ import importlib
 import inspect
 
 import keras
+import numpy as np
 import pytest
 
 import keras_applications_bn as kab
@@ -188,3 +189,81 @@ def test_mobilenet_input_tensor_size_selects_the_weights(monkeypatch):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
     with pytest.raises(WeightsError, match="mobilenet_5_0_160_tf.h5"):
         MOBILENET.ours(weights="imagenet", alpha=0.5, input_tensor=keras.Input((160, 160, 3)))
+
+
+# --------------------------------------------------------------------------
+# Arguments every model function shares, checked before anything is built
+# --------------------------------------------------------------------------
+
+MODEL_FUNCTIONS = sorted(
+    name for name, module in kab._EXPORTS.items()
+    if name[0].isupper() and module not in {"batchnorm", "callbacks", "finetune", "imagenet_utils", "weights"}
+)
+
+
+@pytest.fixture
+def nothing_built(monkeypatch):
+    """Make resolving a model's input shape (the step before its input is built) fail
+    loudly: an argument error must come first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model's input was built before the arguments were checked")
+
+    monkeypatch.setattr(imagenet_utils, "obtain_input_shape", refuse)
+
+
+@pytest.mark.parametrize("value", ["no", "yes", "False", 1, 0, None, 1.0, np.array([True])], ids=repr)
+def test_inference_bn_must_be_a_bool_for_every_model_function(value, nothing_built):
+    for fn in MODEL_FUNCTIONS:
+        with pytest.raises(TypeError, match=r"`inference_bn` must be True or False"):
+            getattr(kab, fn)(weights=None, include_top=False, inference_bn=value)
+
+
+def test_numpy_bools_are_accepted_for_inference_bn():
+    for value, pinned in ((np.True_, True), (np.False_, False)):
+        model = kab.MobileNet(weights=None, include_top=False, alpha=0.25, input_shape=(32, 32, 3),
+                              inference_bn=value)
+        modes = {getattr(layer, "inference_mode", False) for layer in kab.bn_layers(model)}
+        assert modes == {pinned}
+        assert all(type(getattr(layer, "inference_mode", False)) is bool for layer in kab.bn_layers(model))
+
+
+@pytest.mark.parametrize("fn", ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"])
+@pytest.mark.parametrize(
+    "alpha,error", [(0, ValueError), (-0.5, ValueError), (float("nan"), ValueError),
+                    (float("inf"), ValueError), ("1.0", TypeError), (True, TypeError), (None, TypeError)],
+    ids=repr,
+)
+def test_alpha_must_be_a_positive_number(fn, alpha, error, nothing_built):
+    with pytest.raises(error, match="`alpha` must be a positive number"):
+        getattr(kab, fn)(weights=None, include_top=False, input_shape=(32, 32, 3), alpha=alpha)
+
+
+@pytest.mark.parametrize(
+    "tensor_shape,input_shape",
+    [((16, 16, 3), (224, 224, 3)), ((64, 64, 3), (32, 32, 3)), ((32, 32, 3), (32, 32, 1)),
+     ((None, 48, 3), (40, 40, 3))],
+    ids=str,
+)
+def test_input_tensor_must_agree_with_input_shape(tensor_shape, input_shape, nothing_built):
+    for family in (FAMILIES[0], MOBILENET):
+        with pytest.raises(ValueError, match=r"`input_tensor` has shape .* but `input_shape` is .* must agree"):
+            family.ours(weights=None, include_top=False, input_shape=input_shape,
+                        input_tensor=keras.Input(tensor_shape))
+
+
+def test_input_tensor_shape_is_validated_and_completed_by_input_shape():
+    with pytest.raises(ValueError, match=r"at least 32x32.*16, 16, 3"):
+        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((16, 16, 3)))
+    with pytest.raises(ValueError, match=r"`input_tensor` must be a batch of images \(4D"):
+        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((32, 3)))
+    with pytest.raises(TypeError, match=r"`input_tensor` must be a Keras tensor"):
+        MOBILENET.ours(weights=None, include_top=False, input_tensor=[[1.0]])
+    # unknown sides of the tensor are checked against input_shape's, the model is built on the tensor
+    with pytest.raises(ValueError, match=r"at least 32x32.*16, 16, 3"):
+        MOBILENET.ours(weights=None, include_top=False, input_tensor=keras.Input((None, None, 3)),
+                       input_shape=(16, 16, 3))
+    tensor = keras.Input((None, 40, 3))
+    model = MOBILENET.ours(weights=None, include_top=False, alpha=0.25, input_tensor=tensor,
+                           input_shape=(40, 40, 3))
+    assert model.inputs[0] is tensor

@@ -22,7 +22,6 @@ from architectures import (
     Arch,
     assert_same_outputs,
     images,
-    layer_table,
     randomize_bn,
     save_official_layout,
 )
@@ -58,14 +57,14 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
         # (eager vs compiled, oneDNN) into relative errors far above 1e-4
         kwargs["classifier_activation"] = None
     reference = arch.fresh(arch.keras, weights=None, **kwargs)
-    expected_layers = layer_table(reference)
+    expected_layers = arch.table(reference)
     randomize_bn(reference, seed=1)
     if kwargs.get("include_top"):
         randomize_top(reference)
     path = save_official_layout(reference, tmp_path / "official_layout.h5")
 
     ours = arch.fresh(arch.ours, weights=str(path), inference_bn=True, **kwargs)
-    assert layer_table(ours) == expected_layers
+    assert arch.table(ours) == expected_layers
     # every BN layer of Keras' model is here, ours and pinned (models without BN have none)
     assert [isinstance(l, BatchNormalization) and l.inference_mode for l in bn_layers(ours)] == [True] * len(
         bn_layers(reference)
@@ -116,7 +115,7 @@ def test_large_model_same_layers_and_official_layout_lands_in_them(arch, tmp_pat
     path = save_official_layout(reference, tmp_path / "official_layout.h5")
     keras.backend.clear_session()
     ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
-    assert layer_table(ours) == layer_table(reference)
+    assert arch.table(ours) == arch.table(reference)
     for a, b in zip(ours.layers, reference.layers):  # hyper-parameters too (rates, momenta)
         config = {k: v for k, v in a.get_config().items() if k != "inference_mode"}
         assert config == b.get_config()

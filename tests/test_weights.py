@@ -4,6 +4,7 @@ mirrors/offline and URL/file-name safety, against a fault-injecting loopback ser
 Every test asserts what the cache directory holds afterwards.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -13,16 +14,16 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, python_env
+from conftest import REPO_ROOT, hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.weights import WeightsError
 
 SIZE = 300_000
 
 
-# Subprocesses import the real keras_applications_bn/weights.py of this checkout, but
-# skip the package's __init__ (it imports Keras and TensorFlow, ~5 s per process;
-# weights.py itself needs only the standard library).
+# Subprocesses import the real keras_applications_bn/weights package of this checkout,
+# but skip keras_applications_bn's __init__ (it imports Keras and TensorFlow, ~5 s per
+# process; the weights package itself needs only the standard library).
 IMPORT_WEIGHTS = (
     "import sys, types\n"
     "pkg = types.ModuleType('keras_applications_bn')\n"
@@ -66,7 +67,7 @@ def manifest():
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(weights, "_BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(weights.download, "_BACKOFF_BASE", 0.05)
 
 
 # --------------------------------------------------------------------------- integrity
@@ -90,8 +91,8 @@ def test_warm_load_trusts_size_and_mtime_and_rehashes_after_a_change(fault_serve
     url = fault_server.add("w.h5", data)
     path = weights.fetch_file(url, md5(data))
     hashed = []
-    real = weights._hash_file
-    monkeypatch.setattr(weights, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
+    real = weights.cache._hash_file
+    monkeypatch.setattr(weights.cache, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
     for _ in range(3):
         assert weights.fetch_file(url, md5(data)) == path
     assert hashed == [] and len(fault_server.log) == 1
@@ -135,26 +136,26 @@ def test_wrong_bytes_are_never_cached_and_not_retried(fault_server):
 
 
 def test_trust_on_first_use_catches_later_corruption_and_changes(fault_server):
-    first = payload(seed=1)
+    first = hdf5_bytes(seed=1)  # a file without a pinned hash must be HDF5 to be trusted
     url = fault_server.add("mobilenet.h5", first)
     path = weights.fetch_file(url)  # no pinned hash
     record = manifest()["mobilenet.h5"]
     assert record == {**record, "algorithm": "sha256", "digest": sha256(first), "trust": "first-use"}
     with open(path, "r+b") as f:  # later corruption in the cache
         f.write(b"bitrot")
-    fault_server.add("mobilenet.h5", payload(seed=2))  # and upstream now serves other bytes
+    fault_server.add("mobilenet.h5", hdf5_bytes(seed=2))  # and upstream now serves other bytes
     with pytest.raises(WeightsError, match="forget mobilenet.h5") as info:
         weights.fetch_file(url)
     assert sha256(first) in str(info.value)
     assert visible_files() == [] and partials() == []  # corrupt file removed, nothing new
     assert manifest()["mobilenet.h5"]["digest"] == sha256(first)
     assert weights.forget("mobilenet.h5") is True
-    assert open(weights.fetch_file(url), "rb").read() == payload(seed=2)
-    assert manifest()["mobilenet.h5"]["digest"] == sha256(payload(seed=2))
+    assert open(weights.fetch_file(url), "rb").read() == hdf5_bytes(seed=2)
+    assert manifest()["mobilenet.h5"]["digest"] == sha256(hdf5_bytes(seed=2))
 
 
 def test_verify_reports_pinned_first_use_and_corrupt(fault_server, monkeypatch):
-    a, b = payload(seed=3), payload(seed=4)
+    a, b = payload(seed=3), hdf5_bytes(seed=4)
     weights.fetch_file(fault_server.add("a.h5", a), md5(a))
     path_b = weights.fetch_file(fault_server.add("b.h5", b))
     registry_file = weights.REGISTRY["imagenet_class_index"]
@@ -268,20 +269,20 @@ def test_ctrl_c_mid_file_leaves_no_file_and_the_next_run_resumes(fault_server, m
     data = payload()
     url = fault_server.add("w.h5", data, faults=[("slow", 0)])
 
-    class Interrupted(weights._Progress):
+    class Interrupted(weights.download._Progress):
         def update(self, n):
             super().update(n)
             if self.done >= 50_000:
                 raise KeyboardInterrupt
 
-    original = weights._Progress
-    monkeypatch.setattr(weights, "_Progress", Interrupted)
+    original = weights.download._Progress
+    monkeypatch.setattr(weights.download, "_Progress", Interrupted)
     with pytest.raises(KeyboardInterrupt):
         weights.fetch_file(url, md5(data))
     assert visible_files() == [] and "w.h5.part" in partials()
     done = os.path.getsize(os.path.join(cache_dir(), weights.STATE_DIR, "files", "w.h5.part"))
     assert 50_000 <= done < len(data)
-    monkeypatch.setattr(weights, "_Progress", original)
+    monkeypatch.setattr(weights.download, "_Progress", original)
     assert open(weights.fetch_file(url, md5(data)), "rb").read() == data
     assert fault_server.log[-1]["range"] == f"bytes={done}-"
     assert visible_files() == ["w.h5"] and partials() == []
@@ -424,7 +425,7 @@ def test_file_names_cannot_escape_the_cache(fault_server, fname):
 
 
 def test_names_from_urls_stay_in_the_cache(fault_server):
-    data = payload(1000)
+    data = hdf5_bytes(1000)
     fault_server.add("a/..%2F..%2Fevil.h5", data)
     path = weights.fetch_file(fault_server.url("a/..%2F..%2Fevil.h5"))
     assert os.path.dirname(path) == cache_dir() and visible_files() == ["..%2F..%2Fevil.h5"]
@@ -487,8 +488,39 @@ def test_registry_is_consistent():
     for name, entry in weights.REGISTRY.items():
         assert entry.name == name
         assert weights._safe_fname(entry.fname, entry.url) == entry.fname
-        assert entry.url.startswith(weights.ORIGIN)
+        assert entry.url.startswith(weights.ORIGINS)
         weights._parse_digest(entry.file_hash)
+
+
+def test_registry_rows_are_the_files_main_had_before_the_split():
+    # tests/data/weights_registry.json was written from the registry before it became
+    # a literal table: every name, path, hash, cache name and origin, in order.
+    with open(REPO_ROOT / "tests" / "data" / "weights_registry.json") as f:
+        snapshot = json.load(f)
+    rows = [
+        {**{k: v for k, v in dataclasses.asdict(e).items() if k != "variant"}, "url": e.url, "fname": e.fname}
+        for e in weights.REGISTRY.values()
+    ]
+    assert rows == snapshot
+
+
+def test_lookup_finds_a_file_by_model_top_and_variant():
+    assert weights.lookup("MobileNet", alpha=0.5, rows=128, include_top=False).name == "mobilenet_5_0_128_notop"
+    assert weights.lookup("MobileNetV2", alpha=1.4, rows=224).name == "mobilenet_v2_1.4_224"
+    small = weights.lookup("MobileNetV3Small", alpha=1.0, minimalistic=True, include_top=False)
+    assert small.name == "mobilenet_v3_small_minimalistic_224_1.0_float_notop"
+    assert weights.lookup("EfficientNetB3").name == "efficientnetb3"
+    assert weights.lookup("NASNetLarge", include_top=False).name == "nasnet_large_notop"
+    # every model file is reachable by its structured key, and by exactly one
+    for entry in weights.REGISTRY.values():
+        if entry.model is not None:
+            assert weights.lookup(entry.model, include_top=entry.include_top, **dict(entry.variant)) is entry
+    with pytest.raises(ValueError, match=r"alpha=0\.35, rows=96"):
+        weights.lookup("MobileNetV2", alpha=0.2, rows=224)
+    with pytest.raises(ValueError, match="alpha"):
+        weights.lookup("MobileNet", rows=224)  # the variant must be given in full
+    with pytest.raises(ValueError, match="Did you mean MobileNet"):
+        weights.lookup("Mobilenet", alpha=1.0, rows=224)
 
 
 def test_resolve_names_accepts_names_models_and_patterns():

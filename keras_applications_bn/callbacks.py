@@ -1,0 +1,314 @@
+"""Keras callbacks for fine-tuning workflows.
+
+:class:`AdaptBNStatistics` re-estimates BatchNormalization statistics with
+:func:`keras_applications_bn.adapt_bn_statistics` once averaged weights (the
+optimizer's EMA, SWA) are in place. :class:`GradualUnfreezing` unfreezes a
+backbone stage by stage during one ``fit``, keeping every BN layer's mode.
+"""
+
+import contextlib
+import fnmatch
+import numbers
+
+import keras
+
+from keras_applications_bn.batchnorm import adapt_bn_statistics
+from keras_applications_bn.finetune import (
+    LayerwiseLR,
+    _bn_modes,
+    _containers,
+    _keep_bn_modes,
+    _leaf_layers,
+    _plan_unfreeze,
+    _position,
+    _uses_moving_statistics,
+)
+
+__all__ = ["AdaptBNStatistics", "GradualUnfreezing"]
+
+
+# ---------------------------------------------------------------------------
+# AdaptBNStatistics
+# ---------------------------------------------------------------------------
+
+
+class AdaptBNStatistics(keras.callbacks.Callback):
+    """Re-estimate BN statistics on ``data`` at the end of training (or of each epoch).
+
+    Weight averaging leaves BatchNormalization statistics behind: the moving
+    statistics were accumulated with the weights of each step, not with their
+    average. This callback runs :func:`keras_applications_bn.adapt_bn_statistics`
+    on ``self.model`` once the averaged weights are in place (as PyTorch's
+    ``torch.optim.swa_utils.update_bn`` does).
+
+    Order with Keras' optimizer EMA (``use_ema=True``): ``fit`` copies the EMA
+    weights into the model *before* calling ``on_train_end``, so with
+    ``when="train_end"`` the statistics are those of the final (averaged)
+    weights wherever the callback is listed. With ``when="epoch_end"`` and
+    ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)``, list this callback
+    *after* ``SwapEMAWeights`` (which swaps the EMA weights in at the end of
+    each epoch) and before callbacks that read the model, such as
+    ``ModelCheckpoint``. With weights averaged by another callback (SWA), list
+    this callback after it.
+
+    Args:
+        data: the inputs to re-estimate on, as for ``adapt_bn_statistics``: a
+            NumPy array, a batched ``tf.data.Dataset`` or an iterable of batches
+            (labels are ignored). With ``when="epoch_end"`` it is read once per
+            epoch, so it must be re-iterable (not a generator).
+        steps: use at most this many batches of ``data`` (default: all).
+        when: ``"train_end"`` (default) or ``"epoch_end"``.
+        batch_size: the batch size for NumPy ``data``.
+        prior: partial adaptation, as in ``adapt_bn_statistics`` (0: replace).
+        verbose: 1 prints a line each time the statistics are re-estimated.
+    """
+
+    def __init__(self, data, steps=None, when="train_end", batch_size=32, prior=0, verbose=0):
+        super().__init__()
+        if data is None:
+            raise ValueError("`data` must be the inputs to re-estimate the statistics on, got None.")
+        if when not in ("train_end", "epoch_end"):
+            raise ValueError(f'`when` must be "train_end" or "epoch_end", got {when!r}.')
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"`steps` must be a positive int or None, got {steps!r}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+        if isinstance(prior, bool) or not isinstance(prior, numbers.Real) or not prior >= 0:
+            raise ValueError(f"`prior` must be a number of samples >= 0, got {prior!r}.")
+        self.data = data
+        self.steps = steps
+        self.when = when
+        self.batch_size = batch_size
+        self.prior = prior
+        self.verbose = verbose
+        self.samples = None  # samples used by the last re-estimation
+
+    def _adapt(self, where):
+        self.samples = adapt_bn_statistics(
+            self.model, self.data, batch_size=self.batch_size, steps=self.steps, verbose=0, prior=self.prior
+        )
+        if self.verbose:
+            print(f"AdaptBNStatistics: BN statistics re-estimated on {self.samples} samples ({where}).")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.when == "epoch_end":
+            self._adapt(f"end of epoch {epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        if self.when == "train_end":
+            self._adapt("end of training")
+
+
+# ---------------------------------------------------------------------------
+# GradualUnfreezing
+# ---------------------------------------------------------------------------
+
+
+def _optimizer_chain(optimizer):
+    """``optimizer`` and the optimizers it wraps (LossScaleOptimizer, LayerwiseLR)."""
+    chain = [optimizer]
+    while getattr(chain[-1], "inner_optimizer", None) is not None:
+        chain.append(chain[-1].inner_optimizer)
+    return chain
+
+
+def _known(optimizer, variable):
+    return optimizer._var_key(variable) in optimizer._trainable_variables_indices
+
+
+def _extend_optimizer(optimizer, variables):
+    """Make ``optimizer`` able to update ``variables`` too (the Keras analogue of
+    PyTorch's ``add_param_group``).
+
+    Unbuilt: it is built now for its future variables. Built: it is built again for
+    its old variables followed by the new ones, and its state (slots, step count,
+    loss scale, EMA) is carried over by variable name; a new variable starts
+    with empty slots and, under EMA, with its current value as its average.
+    """
+    if not optimizer.built:
+        optimizer.build(list(variables))
+        return
+    new = [v for v in variables if not _known(optimizer, v)]
+    if not new:
+        return
+    chain = _optimizer_chain(optimizer)
+    before = {id(v): v for opt in chain for v in opt._variables}
+    old = [v for v in optimizer._trainable_variables]
+    for opt in chain:
+        opt.built = False
+        opt._trainable_variables_indices = {}
+    optimizer.build(old + new)
+    for opt in chain:
+        created = [v for v in opt._variables if id(v) not in before]
+        by_name = {}
+        for v in opt._variables:
+            if id(v) in before:
+                by_name.setdefault(v.path, []).append(v)
+        for v in created:
+            previous = by_name.get(v.path)
+            if previous and tuple(previous[0].shape) == tuple(v.shape):
+                v.assign(previous.pop(0))
+        # forget the variables the new build replaced
+        replaced = {id(v) for v in opt._variables if id(v) in before} - {
+            id(v) for vs in by_name.values() for v in vs
+        }
+        for index in reversed(range(len(opt._variables))):  # in place: the tracker holds the list
+            if id(opt._variables[index]) in replaced:
+                del opt._variables[index]
+        if getattr(opt, "use_ema", False):
+            for var, average in zip(opt._trainable_variables, opt._model_variables_moving_average):
+                if any(var is n for n in new):
+                    average.assign(var)
+
+
+def _pattern_list(value):
+    return isinstance(value, (list, tuple)) and value and all(isinstance(p, str) for p in value)
+
+
+class GradualUnfreezing(keras.callbacks.Callback):
+    """Unfreeze a frozen backbone stage by stage during one ``fit``.
+
+    Freeze the backbone first (:func:`keras_applications_bn.freeze`, or
+    ``trainable=False``), compile once, and give ``fit`` this callback: at the
+    start of each scheduled epoch it unfreezes the next stage, as
+    :func:`keras_applications_bn.unfreeze` does — every BatchNormalization layer
+    keeps its mode (one that used its moving statistics is pinned and its
+    gamma/beta train) — and the newly unfrozen weights train from that epoch on.
+    Compare PyTorch Lightning's ``BackboneFinetuning``.
+
+    No recompiling: Keras 3 collects the trainable variables when it traces the
+    train step, and an optimizer can only update the variables it was built
+    for. At the start of training the callback builds (or extends, keeping its
+    state) the optimizer for every variable it will unfreeze; at each stage it
+    retraces the train step. Tested on TensorFlow; PyTorch's ``fit`` collects the
+    trainable weights at every step, so it applies there too. Not on JAX, whose
+    ``fit`` fixes its trainable state for the whole call: there, call ``fit``
+    once per stage with ``unfreeze`` in between.
+
+    Args:
+        schedule: ``{epoch: stage}`` (epochs counted from 0, as in ``fit``). A
+            stage is either the first layer to unfreeze, by name or index as in
+            ``unfreeze(model, start=...)`` (that layer and every later one), or
+            a list of layer names or shell-style patterns (``["conv5_*"]``;
+            layers of nested models included).
+        lr_factor: optional learning-rate factor for the layers each stage
+            unfreezes (e.g. 0.1). Needs the model compiled with a
+            :class:`keras_applications_bn.LayerwiseLR` optimizer (``LayerwiseLR(opt,
+            {})`` for none at first); the newly unfrozen layers' names are added
+            to its multipliers, ahead of the others.
+        verbose: 1 prints a line at each stage.
+    """
+
+    def __init__(self, schedule, lr_factor=None, verbose=0):
+        super().__init__()
+        if not isinstance(schedule, dict) or not schedule:
+            raise TypeError(f"`schedule` must be a non-empty dict {{epoch: stage}}, got {schedule!r}.")
+        for epoch, stage in schedule.items():
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+                raise ValueError(f"`schedule` epochs must be ints >= 0, got {epoch!r}.")
+            if not (_pattern_list(stage) or (isinstance(stage, (int, str)) and not isinstance(stage, bool))):
+                raise TypeError(
+                    f"`schedule[{epoch}]` must be a layer name or index (unfreeze from there on) "
+                    f"or a list of layer names/patterns, got {stage!r}."
+                )
+        if lr_factor is not None and (
+            isinstance(lr_factor, bool) or not isinstance(lr_factor, numbers.Real) or not lr_factor > 0
+        ):
+            raise ValueError(f"`lr_factor` must be a number > 0 or None, got {lr_factor!r}.")
+        self.schedule = dict(schedule)
+        self.lr_factor = lr_factor
+        self.verbose = verbose
+        self.unfrozen = {}  # epoch -> names of the layers (with weights) that stage unfroze
+
+    def _stage_layers(self, stage):
+        leaves = _leaf_layers(self.model)
+        if _pattern_list(stage):
+            chosen = []
+            for pattern in stage:
+                matches = [layer for layer in leaves if fnmatch.fnmatchcase(layer.name, pattern)]
+                if not matches:
+                    raise ValueError(f"GradualUnfreezing: no layer of {self.model.name!r} matches {pattern!r}.")
+                chosen += [layer for layer in matches if all(layer is not c for c in chosen)]
+            return chosen
+        return leaves[_position(leaves, stage, "schedule"):]
+
+    def on_train_begin(self, logs=None):
+        if keras.backend.backend() == "jax":
+            raise RuntimeError(
+                "GradualUnfreezing needs the TensorFlow or PyTorch backend: JAX's fit fixes the "
+                "trainable variables for the whole call. Call fit once per stage, with "
+                "keras_applications_bn.unfreeze in between, and compile after each."
+            )
+        if self.model.optimizer is None:
+            raise ValueError("GradualUnfreezing: compile the model before fit.")
+        if self.lr_factor is not None and not any(
+            isinstance(opt, LayerwiseLR) for opt in _optimizer_chain(self.model.optimizer)
+        ):
+            raise ValueError(
+                "GradualUnfreezing(lr_factor=...) needs the model compiled with "
+                "keras_applications_bn.LayerwiseLR(optimizer, {}) as its optimizer."
+            )
+        # every weight a stage will let train, so the optimizer is built for it (a
+        # frozen layer's variables read trainable=False: take what each layer registered)
+        future = list(self.model.trainable_variables)
+        known = {id(v) for v in future}
+        for stage in self.schedule.values():
+            for layer in self._stage_layers(stage):
+                for sub in layer._flatten_layers(include_self=True, recursive=True):
+                    for variable in sub._trainable_variables:
+                        if id(variable) not in known:
+                            known.add(id(variable))
+                            future.append(variable)
+        scope = contextlib.nullcontext()
+        if keras.backend.backend() == "tensorflow":
+            scope = self.model.distribute_strategy.scope()
+        with scope:
+            _extend_optimizer(self.model.optimizer, future)
+        # a train step traced by an earlier fit holds the optimizer's replaced slots
+        self.model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch not in self.schedule:
+            return
+        chosen = self._stage_layers(self.schedule[epoch])
+        newly = [layer for layer in chosen if layer.weights and not _trains(layer)]
+        _unfreeze(self.model, chosen)
+        if self.lr_factor is not None and newly:
+            wrapper = next(opt for opt in _optimizer_chain(self.model.optimizer) if isinstance(opt, LayerwiseLR))
+            wrapper.multipliers[:0] = [(layer.name, float(self.lr_factor)) for layer in newly]
+        self.unfrozen[epoch] = [layer.name for layer in newly]
+        self.model.make_train_function(force=True)
+        if self.verbose:
+            print(f"GradualUnfreezing: epoch {epoch + 1}: unfroze {len(newly)} layer(s).")
+
+
+def _trains(layer):
+    """Whether ``layer`` already trains all its trainable weights."""
+    if not layer.trainable:
+        return False
+    return getattr(layer, "affine_trainable", True)
+
+
+def _unfreeze(model, chosen):
+    """Unfreeze ``chosen`` leaf layers of ``model`` (as ``unfreeze`` does for a range)."""
+    leaves = _leaf_layers(model)
+    chosen_ids = {id(layer) for layer in chosen}
+    others = [layer for layer in leaves if id(layer) not in chosen_ids]
+    states = {id(layer): layer.trainable for layer in others}
+    bn_pins = {
+        id(layer): _uses_moving_statistics(layer)
+        for layer in leaves
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    changes = [_plan_unfreeze(layer, bn_pins.get(id(layer), False)) for layer in chosen]
+    modes = _bn_modes(model)
+    for leaf in chosen:
+        for container in _containers(model, leaf):
+            if not container.trainable:
+                container.trainable = True
+    for layer in others:
+        if layer.trainable != states[id(layer)]:
+            layer.trainable = states[id(layer)]
+    for change in changes:
+        change()
+    _keep_bn_modes(model, modes)

@@ -1,0 +1,337 @@
+"""ConvNeXt Tiny, Small, Base, Large and XLarge (Liu et al., "A ConvNet for the
+2020s", CVPR 2022).
+
+A 4x4/4 "patchify" stem, then four stages of ConvNeXt blocks joined by 2x2/2
+downsampling convolutions. A block is a 7x7 depthwise convolution, a
+LayerNormalization, an inverted bottleneck of two pointwise (``Dense``) layers
+with GELU between them, a learned per-channel scale (LayerScale) and an identity
+skip. The five models differ in the blocks per stage and the channels.
+
+Layer names, order and weights match Keras' official ImageNet files, so
+``weights="imagenet"`` loads ``convnext_{tiny,small,base,large,xlarge}.h5`` (with
+the top) or ``convnext_{...}_notop.h5``; the stem and each downsampling step are
+nested ``Sequential`` models, and the layer names start with the model's
+``name``, as in Keras. Default input 224x224 (any size from 32x32 without the
+top); ``channels_last`` only, as in Keras.
+
+Preprocessing is part of the model (``include_preprocessing=True``, the default):
+it takes RGB images in [0, 255] and normalises each channel with the ImageNet
+mean and standard deviation (a ``Normalization`` layer with fixed statistics), so
+``preprocess_input`` is the identity.
+
+ConvNeXt normalises with LayerNormalization and has no BatchNormalization:
+``inference_bn`` is accepted, so that every model of this package has one
+signature, and changes nothing.
+
+The LayerScale (and, with a ``drop_path_rate``, stochastic depth) layers are
+Keras' own classes (``keras.src.applications.convnext``), so a saved ``.keras``
+model reloads with Keras alone, without this package.
+"""
+
+import collections
+
+import numpy as np
+from keras import Sequential, layers
+
+# Keras' own layers (not exported under a public name): a model that holds them
+# is rebuilt by Keras from their module path, so it reloads without this package.
+from keras.src.applications.convnext import LayerScale, StochasticDepth
+
+from keras_applications_bn._checks import check_bool
+from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn.blocks import inside_model_preprocessor, require_channels_last
+from keras_applications_bn.imagenet_utils import decode_predictions
+
+__all__ = [
+    "ConvNeXtTiny",
+    "ConvNeXtSmall",
+    "ConvNeXtBase",
+    "ConvNeXtLarge",
+    "ConvNeXtXLarge",
+    "preprocess_input",
+    "decode_predictions",
+]
+
+preprocess_input = inside_model_preprocessor("ConvNeXt")
+
+#: Blocks per stage and channels per stage of one ConvNeXt variant.
+Variant = collections.namedtuple("Variant", "depths projection_dims")
+
+#: The five variants (Table 9 of the paper), by the suffix of their weights' name.
+VARIANTS = {
+    "tiny": Variant((3, 3, 9, 3), (96, 192, 384, 768)),
+    "small": Variant((3, 3, 27, 3), (96, 192, 384, 768)),
+    "base": Variant((3, 3, 27, 3), (128, 256, 512, 1024)),
+    "large": Variant((3, 3, 27, 3), (192, 384, 768, 1536)),
+    "xlarge": Variant((3, 3, 27, 3), (256, 512, 1024, 2048)),
+}
+
+DEFAULT_SIZE = 224
+LN_EPSILON = 1e-6
+LAYER_SCALE_INIT = 1e-6
+
+
+def prestem(x, *, name):
+    """Per-channel ImageNet normalisation of [0, 255] pixels
+    (``{name}_prestem_normalization``: fixed statistics, no weights)."""
+    mean = [m * 255 for m in imagenet_utils.IMAGENET_MEAN_RGB]
+    variance = [(s * 255) ** 2 for s in imagenet_utils.IMAGENET_STD_RGB]
+    return layers.Normalization(mean=mean, variance=variance, name=f"{name}_prestem_normalization")(x)
+
+
+def stem(x, filters, *, name):
+    """The nested model ``{name}_stem``: a 4x4 convolution with stride 4
+    (non-overlapping patches), then LayerNormalization."""
+    return Sequential(
+        [
+            layers.Conv2D(filters, 4, strides=4, name=f"{name}_stem_conv"),
+            layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_stem_layernorm"),
+        ],
+        name=f"{name}_stem",
+    )(x)
+
+
+def downsampling(x, filters, index, *, name):
+    """The nested model ``{name}_downsampling_block_{index}`` before stages 1-3:
+    LayerNormalization, then a 2x2 convolution with stride 2."""
+    return Sequential(
+        [
+            layers.LayerNormalization(
+                epsilon=LN_EPSILON, name=f"{name}_downsampling_layernorm_{index}"
+            ),
+            layers.Conv2D(filters, 2, strides=2, name=f"{name}_downsampling_conv_{index}"),
+        ],
+        name=f"{name}_downsampling_block_{index}",
+    )(x)
+
+
+def convnext_block(x, filters, *, drop_path_rate, layer_scale_init_value, name):
+    """One ConvNeXt block on ``filters`` channels, layers ``{name}_depthwise_conv``
+    ... ``{name}_identity`` (or ``{name}_stochastic_depth``).
+
+    7x7 depthwise convolution (a ``Conv2D`` with one group per channel, as the
+    official files hold it), LayerNormalization, ``Dense`` to 4x the channels,
+    GELU, ``Dense`` back, LayerScale (unless ``layer_scale_init_value`` is None),
+    then the residual sum, whose branch stochastic depth drops in training when
+    ``drop_path_rate`` > 0."""
+    shortcut = x
+    x = layers.Conv2D(
+        filters, 7, padding="same", groups=filters, name=f"{name}_depthwise_conv"
+    )(x)
+    x = layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_layernorm")(x)
+    x = layers.Dense(4 * filters, name=f"{name}_pointwise_conv_1")(x)
+    x = layers.Activation("gelu", name=f"{name}_gelu")(x)
+    x = layers.Dense(filters, name=f"{name}_pointwise_conv_2")(x)
+    if layer_scale_init_value is not None:
+        x = LayerScale(layer_scale_init_value, filters, name=f"{name}_layer_scale")(x)
+    if drop_path_rate:
+        x = StochasticDepth(drop_path_rate, name=f"{name}_stochastic_depth")(x)
+    else:
+        x = layers.Activation("linear", name=f"{name}_identity")(x)
+    # an operation, not a layer (as in Keras): absent from ``model.layers``
+    return shortcut + x
+
+
+def head(x, *, classes, classifier_activation, name):
+    """The classifier: global average pooling (``{name}_head_gap``),
+    LayerNormalization (``{name}_head_layernorm``), ``{name}_head_dense``."""
+    x = layers.GlobalAveragePooling2D(name=f"{name}_head_gap")(x)
+    x = layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_head_layernorm")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_head_dense")(x)
+
+
+def ConvNeXt(
+    variant,
+    drop_path_rate=0.0,
+    layer_scale_init_value=LAYER_SCALE_INIT,
+    *,
+    name,
+    include_preprocessing,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    inference_bn=False,
+):
+    """The ConvNeXt ``variant`` (a key of :data:`VARIANTS`), with stochastic depth
+    rising linearly from 0 to ``drop_path_rate`` over the blocks (0, the default of
+    every public function as in Keras, leaves it out). The public functions are
+    this with their variant; ``weights="imagenet"`` loads the variant's files
+    whatever the model's ``name``."""
+    require_channels_last("ConvNeXt")
+    include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
+    depths, dims = VARIANTS[variant]
+    img_input = imagenet_utils.model_input(
+        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
+        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        classifier_activation=classifier_activation, pooling=pooling,
+        inference_bn=inference_bn,
+    )
+
+    x = img_input
+    if include_preprocessing and img_input.shape[-1] == 3:
+        x = prestem(x, name=name)
+
+    rates = [float(r) for r in np.linspace(0.0, drop_path_rate, sum(depths))]
+    index = 0
+    for i, (depth, filters) in enumerate(zip(depths, dims)):
+        x = stem(x, filters, name=name) if i == 0 else downsampling(x, filters, i - 1, name=name)
+        for j in range(depth):
+            x = convnext_block(
+                x, filters, drop_path_rate=rates[index],
+                layer_scale_init_value=layer_scale_init_value, name=f"{name}_stage_{i}_block_{j}",
+            )
+            index += 1
+
+    if include_top:
+        x = head(x, classes=classes, classifier_activation=classifier_activation, name=name)
+    else:
+        x = imagenet_utils.pooling_head(x, pooling, named=False)
+        # normalised features in every case, pooled or not (Keras' unnamed layer)
+        x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
+    return imagenet_utils.create_model(
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
+        weights_name=f"convnext_{variant}", include_top=include_top,
+    )
+
+
+def ConvNeXtTiny(
+    include_top=True,
+    include_preprocessing=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="convnext_tiny",
+    inference_bn=False,
+):
+    return ConvNeXt(
+        "tiny", name=name, include_preprocessing=include_preprocessing,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
+    )
+
+
+def ConvNeXtSmall(
+    include_top=True,
+    include_preprocessing=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="convnext_small",
+    inference_bn=False,
+):
+    return ConvNeXt(
+        "small", name=name, include_preprocessing=include_preprocessing,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
+    )
+
+
+def ConvNeXtBase(
+    include_top=True,
+    include_preprocessing=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="convnext_base",
+    inference_bn=False,
+):
+    return ConvNeXt(
+        "base", name=name, include_preprocessing=include_preprocessing,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
+    )
+
+
+def ConvNeXtLarge(
+    include_top=True,
+    include_preprocessing=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="convnext_large",
+    inference_bn=False,
+):
+    return ConvNeXt(
+        "large", name=name, include_preprocessing=include_preprocessing,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
+    )
+
+
+def ConvNeXtXLarge(
+    include_top=True,
+    include_preprocessing=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="convnext_xlarge",
+    inference_bn=False,
+):
+    return ConvNeXt(
+        "xlarge", name=name, include_preprocessing=include_preprocessing,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, inference_bn=inference_bn,
+    )
+
+
+INCLUDE_PREPROCESSING_DOC = (
+    "        include_preprocessing: whether the model normalises its [0, 255] input\n"
+    "            itself (the default, as the official weights expect; only for 3\n"
+    "            channels); ``False`` leaves that to you.\n"
+)
+
+
+def convnext_docstring(fn, variant):
+    depths, dims = VARIANTS[variant]
+    doc = imagenet_utils.model_docstring(
+        fn, module="convnext", default_size=DEFAULT_SIZE, min_size=32, mode="in-model",
+        top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
+        inference_bn=None,
+    )
+    doc = doc.replace(
+        "        weights:", INCLUDE_PREPROCESSING_DOC + "        weights:"
+    ).replace(
+        "        name: the model's name.",
+        "        name: the model's name, also the prefix of its layer names;\n"
+        f"            ``weights=\"imagenet\"`` loads ``convnext_{variant}[_notop].h5`` whatever it is.",
+    )
+    returns = doc.index("A `keras.Model`.")
+    return (
+        f"{doc[:doc.index('    Args:')]}"
+        f"    Blocks per stage {depths}, channels {dims}.\n\n"
+        f"{doc[doc.index('    Args:'):returns]}"
+        "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"
+        "        normalises them itself, so\n"
+        "        `keras_applications_bn.convnext.preprocess_input` is the identity.\n    "
+    )
+
+
+for _fn, _variant in zip(__all__[:5], VARIANTS):
+    globals()[_fn].__doc__ = convnext_docstring(_fn, _variant)
+del _fn, _variant
+
+legacy.accept_injected_modules(globals())

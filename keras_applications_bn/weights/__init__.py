@@ -1,0 +1,274 @@
+"""The one registry of official ImageNet weight files, and the one downloader.
+
+Every file that ``weights="imagenet"`` may load is listed in :data:`REGISTRY`,
+keyed by a short name (``"resnet50"``, ``"resnet50_notop"``, ...), with the URL
+Keras downloads it from and the hash Keras pins for it. :func:`fetch_file`
+downloads into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``,
+the same file names as Keras, so an existing Keras cache is reused).
+
+What a download guarantees:
+
+* **Integrity.** The hash is computed while the bytes stream (no second read). A
+  file without a pinned hash (Keras pins none for MobileNet) is trusted on first
+  use, and only once it is a complete HDF5 file (signature, end-of-file address,
+  h5py opens it): the sha256 of its first complete download is recorded and
+  enforced from then on. An ``.h5`` served as ``text/html`` or ``text/plain`` is
+  refused. A cached file is hashed once; afterwards its size and mtime are
+  remembered, so a warm load does not re-hash it.
+* **A shared cache is hostile ground.** Nothing inside the cache is followed
+  through a symbolic link (``O_NOFOLLOW``, ``lstat``); a symlinked entry is never
+  trusted, a partial file with other hard links is never appended to, and no
+  returned path resolves outside the cache.
+* **Read-only and full caches.** A read-only cache serves its verified files (no
+  lock or manifest write is needed to read) and ``verify`` works on it; a full
+  disk is an error that names the directory and the space needed, and removes
+  the partial file.
+* **Atomicity.** Bytes go to a hidden partial file inside the cache directory,
+  are fsync'ed, verified, and only then renamed to their final name: at any
+  moment the cache holds either no file or a complete, verified one.
+* **Resume.** An interrupted download (dropped connection, timeout, killed
+  process, Ctrl-C) continues with an HTTP ``Range`` request where the server
+  supports it, and starts over where it does not.
+* **Concurrency.** Processes that ask for the same file at once share one
+  download: the others wait on a file lock and use its result.
+* **Retries.** Connection errors, timeouts and HTTP 5xx/408/429 are retried with
+  exponential backoff (bounded); 4xx answers and hash mismatches are not.
+
+Bookkeeping lives in a hidden ``.keras_applications_bn`` directory inside the
+cache directory: ``manifest.json`` (one small record per verified file), lock
+files and partial downloads. Keras never looks there.
+
+Environment variables:
+
+``KERAS_APPLICATIONS_BN_MIRROR``
+    A base URL that replaces the official origins ``https://storage.googleapis.com/``
+    (Keras' files) and ``https://github.com/`` (the ResNeXt files of
+    keras_applications 1.0.8) for registry files; the relative paths stay the same,
+    and hashes are still enforced. Plain ``http://`` is accepted here because you chose it.
+``KERAS_APPLICATIONS_BN_OFFLINE``
+    ``1`` (or ``true``/``yes``/``on``): never touch the network. A file missing
+    from the cache is an error that says how to get it there.
+``KERAS_APPLICATIONS_BN_TIMEOUT``
+    Seconds to wait for the server to connect or send more bytes (default 60).
+``KERAS_APPLICATIONS_BN_RETRIES``
+    How many times a failed attempt is retried (default 4).
+``KERAS_APPLICATIONS_BN_QUIET``
+    ``1``: no progress bar (it is shown only when stderr is a terminal anyway).
+
+The package, one concern per module:
+
+* :mod:`~keras_applications_bn.weights.registry`: the table of official files
+  (:data:`REGISTRY`) and how to look one up (:func:`get`, :func:`lookup`,
+  :func:`resolve_names`).
+* :mod:`~keras_applications_bn.weights.settings`: every environment variable
+  above (and ``KERAS_HOME``), read in one place.
+* :mod:`~keras_applications_bn.weights.cache`: the cache's layout, manifest,
+  locks and safety checks (:func:`default_cache_dir`, :class:`CacheCheck`).
+* :mod:`~keras_applications_bn.weights.download`: the HTTP engine
+  (:func:`fetch_file`).
+* :mod:`~keras_applications_bn.weights.progress`,
+  :mod:`~keras_applications_bn.weights.loading`: the progress bar, and the
+  checks and messages of :func:`load_weights`.
+* this module: the public API by registry name (:func:`fetch`,
+  :func:`cached_path`, :func:`verify`, :func:`forget`, :func:`load_weights`).
+
+Every public name is importable from ``keras_applications_bn.weights`` as before
+(and the internals the CLI and tests read). To replace an internal in a test, patch it in the module that defines it (e.g.
+``weights.download._BACKOFF_BASE``, ``weights.cache._hash_file``); :func:`fetch`
+and :func:`load_weights` are looked up here, so patching them here works.
+"""
+
+import os
+import warnings
+
+from keras_applications_bn.weights.cache import (
+    STATE_DIR,
+    CacheCheck,
+    _Digest,
+    _FileLock,
+    _READ_ONLY_ERRNOS,
+    _cache_directory,
+    _check_cached,
+    _manifest,
+    _parse_digest,
+    _record,
+    _remove_entry,
+    _safe_fname,
+    _state_path,
+    _update_manifest,
+    default_cache_dir,
+)
+from keras_applications_bn.weights.download import _Download, _fetch, fetch_file
+from keras_applications_bn.weights.errors import WeightsError
+from keras_applications_bn.weights.loading import (
+    _mismatch_message,
+    _unreadable_weights,
+    _weights_file_problem,
+)
+from keras_applications_bn.weights.progress import _format_bytes
+from keras_applications_bn.weights.registry import (
+    GITHUB_ORIGIN,
+    ORIGIN,
+    ORIGINS,
+    REGISTRY,
+    WeightFile,
+    get,
+    lookup,
+    resolve_names,
+)
+from keras_applications_bn.weights.settings import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    MIRROR_ENV,
+    OFFLINE_ENV,
+    QUIET_ENV,
+    RETRIES_ENV,
+    TIMEOUT_ENV,
+)
+
+__all__ = [
+    "ORIGIN",
+    "ORIGINS",
+    "REGISTRY",
+    "CacheCheck",
+    "WeightFile",
+    "WeightsError",
+    "cached_path",
+    "default_cache_dir",
+    "fetch_file",
+    "fetch",
+    "forget",
+    "get",
+    "load_weights",
+    "lookup",
+    "resolve_names",
+    "verify",
+]
+
+
+def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
+    """Download (or find in the cache) the registry file ``name``; return its path.
+
+    Keyword arguments are those of :func:`fetch_file`.
+    """
+    entry = get(name)
+    return _fetch(
+        entry.url, entry.file_hash, cache_dir, entry.fname, timeout, retries, progress, entry
+    )
+
+
+def cached_path(name, *, cache_dir=None):
+    """Where the registry file ``name`` lives in the cache (whether or not it is there)."""
+    return os.path.join(_cache_directory(cache_dir), get(name).fname)
+
+
+def verify(names=None, *, cache_dir=None):
+    """Re-hash cached files and return one :class:`CacheCheck` per file.
+
+    With ``names=None`` it checks every registry file and every other file the
+    manifest knows (files fetched by URL); otherwise the registry files matching
+    ``names`` (see :func:`resolve_names`). Files that pass are recorded (files
+    without a pinned hash are trusted from their first check on); corrupt files
+    are reported, left in place, and replaced by the next ``fetch``.
+    """
+    directory = _cache_directory(cache_dir)
+    selected = REGISTRY.keys() if names is None else resolve_names(names)
+    results = []
+    seen = set()
+    for name in selected:
+        entry = REGISTRY[name]
+        results.append(
+            _check_cached(directory, entry.fname, _parse_digest(entry.file_hash), force=True, name=name)
+        )
+        seen.add(entry.fname)
+    if names is None:
+        for fname in sorted(set(_manifest(directory)) - seen):
+            results.append(_check_cached(directory, fname, None, force=True))
+    return results
+
+
+def forget(name, *, cache_dir=None):
+    """Drop the record of a registry file (or cached file name) and delete the file.
+
+    Use it when a file without a pinned hash legitimately changed upstream: the
+    next fetch downloads it again and trusts that download. Returns ``True`` when
+    there was something to drop (a registry file that is not cached: ``False``).
+
+    Raises:
+        ValueError: ``name`` is neither a registry name nor a file in the cache.
+        WeightsError: the cache cannot be written (read-only).
+    """
+    directory = _cache_directory(cache_dir)
+    fname = _forget_target(name, directory)
+    path = os.path.join(directory, fname)
+    try:
+        with _FileLock(_state_path(directory, "files", fname + ".lock")):
+            known = fname in _manifest(directory)
+            if known:
+                _update_manifest(directory, fname, None)
+            existed = os.path.lexists(path)
+            _remove_entry(path)
+    except OSError as e:
+        if isinstance(e, WeightsError) or e.errno not in _READ_ONLY_ERRNOS:
+            raise
+        raise WeightsError(
+            f"Cannot forget {name}: the cache directory {directory} cannot be written "
+            f"({e.strerror})."
+        ) from None
+    return known or existed
+
+
+def _forget_target(name, directory):
+    """The cache file name :func:`forget` acts on; ``ValueError`` for an unknown name."""
+    if isinstance(name, str) and name in REGISTRY:
+        return REGISTRY[name].fname
+    fname = _safe_fname(name, "")
+    if fname in _manifest(directory) or os.path.lexists(os.path.join(directory, fname)):
+        return fname
+    try:
+        get(name)  # the error with similar registry names
+    except ValueError as e:
+        raise ValueError(f"{e} No file named {fname!r} is in the cache {directory} either.") from None
+    return fname  # pragma: no cover - get() raised
+
+
+def load_weights(model, weights, *, name, include_top=True):
+    """Load ``weights`` into ``model``, the way every architecture's ``weights=`` works.
+
+    Args:
+        model: the freshly built model.
+        weights: ``None`` (keep the random initialisation), ``"imagenet"`` (the
+            registry file ``name`` or ``name + "_notop"``), or a path to a weights
+            file (legacy ``.h5`` in the official layout, ``.weights.h5`` or
+            ``.keras``).
+        name: registry key of the top file of this model and configuration.
+        include_top: whether the model has its classifier.
+
+    Raises:
+        ValueError: the file given as ``weights`` is damaged, not a weights file,
+            or holds the weights of another architecture (one error that names the
+            file and both models).
+        WeightsError: the cached ImageNet file cannot be fetched or read.
+    """
+    if weights is None:
+        return model
+    cached = None
+    if isinstance(weights, str) and weights == "imagenet":
+        cached = name if include_top else f"{name}_notop"
+        path = fetch(cached)
+    else:
+        path = os.fspath(weights)
+    problem = _weights_file_problem(path)
+    if problem:
+        raise _unreadable_weights(path, problem, cached)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except ValueError as e:
+            raise ValueError(_mismatch_message(model, path, e)) from None
+        except OSError as e:  # h5py: a damaged file that passed the quick checks
+            raise _unreadable_weights(path, f"cannot be read as weights ({e})", cached) from None
+    for w in caught:  # the load worked: pass Keras' own warnings on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model

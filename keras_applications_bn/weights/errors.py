@@ -1,0 +1,5 @@
+"""The one exception type of the weights package."""
+
+
+class WeightsError(OSError):
+    """A weight file could not be found, downloaded or verified."""
