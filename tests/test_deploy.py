@@ -13,9 +13,10 @@ from keras_applications_bn import BatchNormalization, deploy, fold_batch_norm
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
 # Families whose BN layers do not all follow a convolution: pre-activation
-# blocks (ResNetV2, DenseNet: BN after an addition, a pooling, a concatenation)
-# and NASNet's BN after a concatenation. Every BN of the other families folds.
-KEEPS_SOME_BN = {"resnet50v2", "densenet121", "nasnet_mobile"}
+# blocks (ResNetV2, DenseNet: BN after an addition, a pooling, a concatenation),
+# NASNet's BN after a concatenation, ResNeXt's BN after the reshape and sum of its
+# grouped convolution. Every BN of the other families folds.
+KEEPS_SOME_BN = {"resnet50v2", "densenet121", "nasnet_mobile", "resnext50"}
 
 
 def bn_count(model):
