@@ -65,7 +65,7 @@ test-export: $(VENV)/.installed-export
 
 # Both lanes in one run.
 test-all: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not export" $(PYTEST_ARGS)
 
 $(VENV)/.installed-docs: $(PY) setup.py
 	$(PY) -m pip install --quiet -e ".[docs]"
