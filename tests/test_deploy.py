@@ -250,7 +250,10 @@ def test_export_every_family(tmp_path):
 
     def check(what, actual, expected, rtol):
         error = scaled_error(actual, expected)
-        if not within(actual, expected, rtol):
+        actual = keras.ops.convert_to_numpy(actual)
+        if actual.shape != expected.shape or not np.all(np.isfinite(actual)):
+            failures.append(f"{what}: shape {actual.shape} or non-finite outputs")
+        elif rtol is not None and not within(actual, expected, rtol):
             failures.append(f"{what}: {error:.2e} of the scale (tolerance {rtol:.1e})")
         return error
 
@@ -264,10 +267,13 @@ def test_export_every_family(tmp_path):
         x = images(arch.shape, n=2)
         expected = model.predict(x, verbose=0)
         # Random-weight EfficientNets at 32x32 are chaotic in float32: Keras' own
-        # eager and compiled calls differ by up to 1e-3 (B0) and 1e-1 (V2-B0) of
-        # the output scale. Where that floor is above 1e-5, the tolerance is 10x it.
+        # eager and compiled calls differ by up to 1e-4 (B0) and 1e-1 (V2-B0) of
+        # the output scale. The tolerance is 10x that floor where it is above 1e-5;
+        # above 1e-3 (V2-B0) no float32 comparison means anything, and only the
+        # outputs' shape and finiteness are checked (the fast lane checks the fold
+        # of every family in float64).
         floor = scaled_error(model(x), expected)
-        rtol = max(1e-4, 10 * floor)
+        rtol = max(1e-4, 10 * floor) if floor <= 1e-3 else None
 
         saved = str(tmp_path / f"{arch.id}_savedmodel")
         deploy.export_model(model, saved, "savedmodel")
