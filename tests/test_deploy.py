@@ -1,5 +1,6 @@
 """Deployment: fold_batch_norm, the export paths and ``python -m keras_applications_bn export``."""
 
+import gc
 import json
 import os
 import zipfile
@@ -312,6 +313,9 @@ def test_export_every_family(tmp_path):
             line += f", ONNX folded {check(f'{arch.id} ONNX folded', out, expected, rtol):.1e}"
         lines.append(line)
         print(line, flush=True)
+        # the SavedModel, interpreters and traced functions of a family hold GBs
+        del model, folded, loaded
+        gc.collect()
     assert not failures, failures
     if onnxruntime is None:
         pytest.skip("ONNX part not run: the onnx extra (tf2onnx, onnxruntime) is not installed")
