@@ -3,7 +3,11 @@
 #   make test   - creates .venv, installs the package with test extras, runs the fast
 #                 lane of pytest (not marked slow) in TEST_JOBS processes (pytest-xdist;
 #                 default 2, one a core here)
-# Also: make test-slow (tests marked slow), make test-all (both), make docs (the site)
+# Also: make test-slow (tests marked slow), make test-all (both), make docs (the site),
+#   make bench (comparisons with keras.applications, BN folding on TensorFlow),
+#   make bench-backends (BN folding's speed on JAX and PyTorch),
+#   make test-export (optional stage: SavedModel/TFLite/ONNX export of every family;
+#   CI runs it when KAB_CI_EXPORT=1)
 # Optional stage (CI runs it after `make test` when KAB_CI_BACKENDS=1):
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
@@ -17,7 +21,7 @@ TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test test-slow test-all test-backends bench docs clean
+.PHONY: demo test test-slow test-all test-export test-backends bench bench-backends docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,15 +48,24 @@ bench: $(VENV)/.installed-bench
 
 # The fast lane (the README's test command): everything not marked slow.
 test: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not slow" $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not slow and not export" $(PYTEST_ARGS)
 
 # The slow lane: tests marked slow (CI runs it after `make test`).
 test-slow: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no test is marked slow
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "slow and not export" $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no test is marked slow
+
+$(VENV)/.installed-export: $(VENV)/.installed-test
+	$(PY) -m pip install --quiet -e ".[test,onnx]"
+	touch $@
+
+# The export stage: SavedModel, TFLite (folded and not) and ONNX of a pinned model of
+# every family (tests marked export; the onnx extra is installed for it).
+test-export: $(VENV)/.installed-export
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -p no:xdist -m export $(PYTEST_ARGS)
 
 # Both lanes in one run.
 test-all: $(VENV)/.installed-test
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not export" $(PYTEST_ARGS)
 
 $(VENV)/.installed-docs: $(PY) setup.py
 	$(PY) -m pip install --quiet -e ".[docs]"
@@ -70,6 +83,11 @@ $(BACKENDS_PY):
 $(BACKENDS_VENV)/.installed-backends: $(BACKENDS_PY) setup.py
 	$(BACKENDS_PY) -m pip install --quiet -e ".[backends]"
 	touch $@
+
+# bench_fold (the folded model's predict throughput) on JAX and PyTorch, in .venv-backends.
+bench-backends: $(BACKENDS_VENV)/.installed-backends
+	cd benchmarks && KERAS_BACKEND=jax $(abspath $(BACKENDS_PY)) bench_fold.py
+	cd benchmarks && KERAS_BACKEND=torch $(abspath $(BACKENDS_PY)) bench_fold.py
 
 # The same tests once per backend; a backend that cannot be imported fails the stage.
 test-backends: $(BACKENDS_VENV)/.installed-backends

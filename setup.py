@@ -39,6 +39,9 @@ setup(
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],
+        # `export --to onnx` / export_model(..., "onnx"): Keras' ONNX export runs tf2onnx;
+        # onnxruntime runs the file (and the export test)
+        "onnx": ["tf2onnx>=1.16", "onnx", "onnxruntime"],
         # `make docs`: the site (mkdocs-material) and its API reference (mkdocstrings)
         "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },

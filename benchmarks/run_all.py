@@ -5,7 +5,7 @@
 Runs (each alternating ours and Keras, medians of repeats):
 1. inference throughput (bench_inference), 2. fine-tuning step time and
 5. peak memory (bench_finetune), 3. cold start and 4. import time
-(bench_startup). Writes benchmarks/results/*.json, prints a Markdown table of
+(bench_startup), 6. the folded model's predict throughput (bench_fold). Writes benchmarks/results/*.json, prints a Markdown table of
 ratios with their targets, and draws the ratios into a PNG.
 """
 
@@ -13,6 +13,7 @@ import argparse
 import time
 
 import bench_finetune
+import bench_fold
 import bench_inference
 import bench_startup
 from common import CONTROL, environment, save_results
@@ -24,10 +25,11 @@ TARGETS = {
     "cold start": ("our time / keras time", 1.03, False),
     "import": ("our time / keras time", 1.10, False),
     "peak memory": ("our RSS / keras RSS", 1.03, False),
+    "folding": ("other time / folded time, best runs", 1.0, True),
 }
 
 
-def summarize(inference, steps, cold, imports, memory):
+def summarize(inference, steps, cold, imports, memory, fold=()):
     rows = []
     for r in inference:
         rows.append(("throughput", f"{r['model']} {r['kind']}, {r['case']} (best runs; median {r['median ratio']:.2f})", r["ratio"]))
@@ -40,6 +42,13 @@ def summarize(inference, steps, cold, imports, memory):
         rows.append(("import", r["what"], r["ratio"]))
     for r in memory:
         rows.append(("peak memory", f"{r['model']} fine-tuning run", r["ratio"]))
+    for r in fold:
+        for other in ("pinned", "keras"):
+            rows.append((
+                "folding",
+                f"{r['model']} predict, folded vs {other} ({r['backend']}; median {r[f'vs {other} median']:.2f})",
+                r[f"vs {other}"],
+            ))
     out = []
     for bench, what, ratio in rows:
         meaning, target, higher = TARGETS[bench]
@@ -110,8 +119,10 @@ def main():
     steps = bench_finetune.step_times(repeats=r or 7)
     section("5. peak memory")
     memory = bench_finetune.memory(repeats=1 if args.quick else 3)
+    section("6. BN folding")
+    fold = bench_fold.run(repeats=r or 7)
     seconds = time.perf_counter() - start
-    summary = summarize(inference, steps, cold, imports, memory)
+    summary = summarize(inference, steps, cold, imports, memory, fold)
     save_results("summary", summary, {"environment": env, "seconds": seconds})
     print()
     print(markdown(summary, env, seconds))

@@ -86,6 +86,8 @@ _EXPORTS = {
     # the top-level helpers of keras_applications 1.0.8
     "get_submodules_from_kwargs": "legacy",
     "correct_pad": "legacy",
+    "fold_batch_norm": "deploy",
+    "export_model": "deploy",
 }
 
 _SUBMODULES = {
@@ -95,6 +97,7 @@ _SUBMODULES = {
     "convnext",
     "convert",
     "densenet",
+    "deploy",
     "efficientnet",
     "efficientnet_v2",
     "finetune",

@@ -1,4 +1,5 @@
-"""``python -m keras_applications_bn``: list, prefetch, verify and locate weight files.
+"""``python -m keras_applications_bn``: list, prefetch, verify and locate weight files;
+export a model for deployment (``export``, see :mod:`keras_applications_bn.deploy`).
 
 A thin command line over :mod:`keras_applications_bn.weights`; every command is
 driven by :data:`~keras_applications_bn.weights.REGISTRY`.
@@ -37,8 +38,10 @@ _EPILOG = (
 exit codes:
   0    success
   1    a fetch failed, verify found a corrupt (or requested but missing) file,
-       or `path` names a file that is not cached
-  2    usage error (bad option, unknown NAME)
+       `path` names a file that is not cached, or an export failed (e.g. its
+       optional extra is not installed)
+  2    usage error (bad option, unknown NAME, a MODEL_FILE that is not a Keras
+       model)
   130  interrupted (Ctrl-C); a partial download resumes on the next fetch
 
 environment:
@@ -51,6 +54,7 @@ examples:
   KERAS_HOME=/shared/keras python -m keras_applications_bn fetch --all
   python -m keras_applications_bn verify
   python -m keras_applications_bn path resnet50_notop
+  python -m keras_applications_bn export finetuned.keras --to tflite --fold-bn
 """
 )
 
@@ -165,6 +169,16 @@ def _cmd_forget(args):
     return EXIT_OK
 
 
+def _cmd_export(args):
+    # imported here: the weight commands must not pay for TensorFlow's import
+    from keras_applications_bn import deploy
+
+    return deploy.export_command(
+        args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
+        moving_statistics=args.moving_statistics,
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m keras_applications_bn",
@@ -206,6 +220,20 @@ def build_parser():
         _cmd_forget,
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="registry names or cached file names")
+
+    p = command("export", "write a saved Keras model for deployment (BN folded with --fold-bn)", _cmd_export)
+    p.add_argument("model_file", metavar="MODEL_FILE", help="a .keras or .h5 model file")
+    p.add_argument(
+        "--to", required=True, choices=["keras", "savedmodel", "tflite", "onnx"],
+        help="keras: .keras with Keras' own classes; savedmodel: TensorFlow SavedModel; "
+        "tflite: TFLite flatbuffer; onnx: ONNX (needs the onnx extra)",
+    )
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the layer before it")
+    p.add_argument(
+        "--moving-statistics", action="store_true",
+        help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
+    )
+    p.add_argument("-o", "--output", metavar="OUT", help="output path (default: next to MODEL_FILE)")
     return parser
 
 
@@ -218,7 +246,7 @@ def main(argv=None):
     except (ValueError, TypeError) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except weights.WeightsError as e:
+    except (weights.WeightsError, ImportError) as e:
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
