@@ -193,8 +193,10 @@ def test_keras_files_reload_with_keras_alone(tmp_path):
         default.set_weights(pinned.get_weights())  # the same layout: distinctive statistics
         models = {"to_keras": (kab.to_keras(pinned), pinned)}
         # InceptionResNetV2's default model keeps this package's registered scaled
-        # sum (Keras' own model cannot reload without custom_objects at all)
-        if not any(isinstance(op, CustomScaleLayer) for op in default.operations):
+        # sum (Keras' own model cannot reload without custom_objects at all), and
+        # ResNeXt's its registered ReduceSum (keras_applications 1.0.8's Lambda, which
+        # Keras reloads only with safe_mode=False); to_keras covers both above
+        if not any(isinstance(op, (CustomScaleLayer, ReduceSum)) for op in default.operations):
             models["default"] = (default, default)
         for kind, (model, reference) in models.items():
             folder = saved / f"{arch.id}-{kind}"
