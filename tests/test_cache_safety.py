@@ -14,7 +14,6 @@ full disk is a mocked ENOSPC at the write, and for real a small tmpfs (slow lane
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -30,34 +29,9 @@ from keras_applications_bn import weights
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from keras_applications_bn.weights import WeightsError
 
+from test_weights import cache_dir, manifest, md5, partials, sha256, visible_files  # the cache helpers
+
 HTML = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Quota exceeded</body></html>\n"
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def md5(data):
-    return hashlib.md5(data).hexdigest()
-
-
-def cache_dir():
-    return weights.default_cache_dir()
-
-
-def visible_files():
-    return sorted(f for f in os.listdir(cache_dir()) if f != weights.STATE_DIR)
-
-
-def partials():
-    files = os.path.join(cache_dir(), weights.STATE_DIR, "files")
-    if not os.path.isdir(files):
-        return []
-    return sorted(f for f in os.listdir(files) if not f.endswith(".lock"))
-
-
-def manifest():
-    return weights._manifest(cache_dir())
 
 
 def plant_partial(url, data, expected=None):
