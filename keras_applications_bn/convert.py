@@ -19,12 +19,7 @@ __all__ = ["to_keras"]
 def _keras_batch_norm(layer):
     """A `keras.layers.BatchNormalization` with ``layer``'s config; a pinned layer
     becomes ``trainable=False``, which is inference mode for Keras 3's layer."""
-    config = layer.get_config()
-    pinned = config.pop("inference_mode", False)
-    config.pop("affine_trainable", None)
-    if pinned:
-        config["trainable"] = False
-    return keras.layers.BatchNormalization.from_config(config)
+    return keras.layers.BatchNormalization.from_config(layer.keras_config())
 
 
 def _scaled_sum(layer, inputs):

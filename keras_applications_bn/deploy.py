@@ -263,8 +263,8 @@ def _rebuild(model, report, fold=True, constant_normalization=False):
             return _Folded()
         config = op.get_config()
         if _is_bn(op) and fold:
-            config.pop("inference_mode", None)
-            config.pop("affine_trainable", None)
+            if hasattr(op, "keras_config"):  # this package's layer: drop its own keys
+                config = op.keras_config()
             config["trainable"] = False  # a kept BN runs in inference mode
             new = keras.layers.BatchNormalization.from_config(config)
             pairs.append((op, new))

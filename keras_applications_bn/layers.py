@@ -26,8 +26,33 @@ __all__ = [
     "channel_axis", "convertible", "convert",
 ]
 
+#: The package part of the names under which this module's classes are registered
+#: with Keras (``"import keras_applications_bn>BatchNormalization"``, ...). A saved
+#: model stores that name beside each layer, and a process that has not imported
+#: this package fails to load it with an error quoting the name (`.h5`: "Unknown
+#: layer: 'import keras_applications_bn>BatchNormalization'"), so the name says what
+#: to do. Files saved by earlier development versions name ``"keras_applications_bn>..."``:
+#: those names stay registered too, so such files keep loading.
+REGISTERED_PACKAGE = "import keras_applications_bn"
+#: What a pinned layer's config says about loading it (its first key, so that
+#: Keras' "Could not locate class 'BatchNormalization'" error for a `.keras` file
+#: shows it near the top). :func:`BatchNormalization.from_config` drops it.
+LOAD_HINT = (
+    "import keras_applications_bn before loading this model (pip install "
+    "keras-applications-bn); keras_applications_bn.to_keras(model) saves a copy "
+    "that Keras alone loads"
+)
 
-@keras.saving.register_keras_serializable(package="keras_applications_bn")
+
+def _registered(cls):
+    """Register ``cls`` with Keras under :data:`REGISTERED_PACKAGE`, and under the
+    name that files saved by earlier development versions carry."""
+    keras.saving.register_keras_serializable(package=REGISTERED_PACKAGE)(cls)
+    keras.saving.get_custom_objects()[f"keras_applications_bn>{cls.__name__}"] = cls
+    return cls
+
+
+@_registered
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with a mode that the layer owns.
 
@@ -103,10 +128,28 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return super().call(inputs, training=training, mask=mask)
 
     def get_config(self):
-        config = super().get_config()
+        config = {"requires": LOAD_HINT, **super().get_config()}
         config["inference_mode"] = self._inference_mode
         if not self.affine_trainable:
             config["affine_trainable"] = False
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("requires", None)  # what the file says about loading it, not an argument
+        return super().from_config(config)
+
+    def keras_config(self):
+        """The config of `keras.layers.BatchNormalization` that computes what this
+        layer computes in inference: this layer's config without its own keys, and
+        ``trainable=False`` (Keras 3's inference mode) when the layer is pinned."""
+        config = self.get_config()
+        config.pop("requires")
+        pinned = config.pop("inference_mode")
+        config.pop("affine_trainable", None)
+        if pinned:
+            config["trainable"] = False
         return config
 
 
@@ -179,7 +222,7 @@ def bn_factory(inference_bn, **defaults):
     return norm
 
 
-@keras.saving.register_keras_serializable(package="keras_applications_bn")
+@_registered
 class CustomScaleLayer(keras.layers.Layer):
     """``shortcut + scale * residual`` for ``inputs = [shortcut, residual]``: the
     scaled residual connection of InceptionResNetV2.
@@ -201,7 +244,7 @@ class CustomScaleLayer(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-@keras.saving.register_keras_serializable(package="keras_applications_bn")
+@_registered
 class Affine(keras.Operation):
     """``(x + offset) * scale`` as one graph operation of a functional model.
 
@@ -229,7 +272,7 @@ class Affine(keras.Operation):
         return {"offset": self.offset, "scale": self.scale, "name": self.name}
 
 
-@keras.saving.register_keras_serializable(package="keras_applications_bn")
+@_registered
 class ReduceSum(keras.layers.Layer):
     """The sum of the inputs over one ``axis``, which disappears.
 

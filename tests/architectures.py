@@ -339,8 +339,8 @@ def configs_of(model):
     out = []
     for layer in model.layers:
         config = layer.get_config()
-        config.pop("inference_mode", None)
-        config.pop("affine_trainable", None)
+        for key in ("requires", "inference_mode", "affine_trainable"):  # this package's own keys
+            config.pop(key, None)
         if isinstance(config.get("axis"), int) and config["axis"] < 0:
             config["axis"] += 4  # 4D image tensors: -1 and 3 are the same axis
         out.append((type(layer).__name__, config))

@@ -235,3 +235,32 @@ print("RESULT" + json.dumps(loaded))
             except AssertionError as error:
                 failures.append(f"{name} {kind}: {str(error)[:300]}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+def test_a_process_without_the_package_is_told_what_to_import(tmp_path):
+    # a pinned model saved as .keras and .h5, loaded where keras_applications_bn is
+    # not imported (and cannot be): both errors say to import it, the .keras one
+    # near its start (Keras' own text comes first) and with to_keras
+    model = kab.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=3, inference_bn=True)
+    model.save(tmp_path / "pinned.keras")
+    model.save(tmp_path / "pinned.h5")
+    code = f"""
+import json, sys
+sys.modules["keras_applications_bn"] = None  # importing it would fail
+import keras
+messages = {{}}
+for name in ("pinned.keras", "pinned.h5"):
+    try:
+        keras.saving.load_model({str(tmp_path)!r} + "/" + name)
+        messages[name] = None
+    except Exception as error:
+        messages[name] = f"{{type(error).__name__}}: {{error}}"
+print("RESULT" + json.dumps(messages))
+"""
+    messages = json.loads(run_python(code, timeout=300).stdout.split("RESULT", 1)[1])
+    keras_error, h5_error = messages["pinned.keras"], messages["pinned.h5"]
+    assert keras_error is not None and h5_error is not None
+    assert h5_error.startswith("ValueError: Unknown layer: 'import keras_applications_bn>BatchNormalization'")
+    assert "import keras_applications_bn before loading" in keras_error[:1200], keras_error[:1200]
+    assert "keras_applications_bn.to_keras(model)" in keras_error[:1200]

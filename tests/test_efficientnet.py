@@ -45,7 +45,7 @@ def config_table(build, **kwargs):
     model = build(**kwargs)
     table = []
     for layer in model.layers:
-        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "inference_mode")}
+        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "requires", "inference_mode")}
         table.append((type(layer).__name__, layer.name, config))
     return model, table
 

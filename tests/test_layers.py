@@ -1,10 +1,15 @@
 """The BatchNormalization subclass on its own."""
 
+import pathlib
+
 import keras
 import numpy as np
 import pytest
 
-from keras_applications_bn.layers import BatchNormalization, batch_norm
+from keras_applications_bn import layers as kab_layers
+from keras_applications_bn.layers import LOAD_HINT, BatchNormalization, batch_norm
+
+EARLIER_FILES = pathlib.Path(__file__).parent / "data" / "saved_by_earlier_version"
 
 
 def _layer_with_stats(inference_mode):
@@ -47,8 +52,44 @@ def test_mode_is_in_the_config_and_round_trips():
     clone = BatchNormalization.from_config(config)
     assert clone.inference_mode and clone.epsilon == 1e-5
     serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == "keras_applications_bn>BatchNormalization"
+    assert serialized["registered_name"] == "import keras_applications_bn>BatchNormalization"
     assert keras.saving.deserialize_keras_object(serialized).inference_mode
+
+
+@pytest.mark.parametrize("name", ["BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum"])
+def test_registered_names_say_what_to_import(name):
+    # Keras quotes the registered name when a process without this package loads a
+    # saved model ("Unknown layer: 'import keras_applications_bn>...'" for .h5)
+    cls = getattr(kab_layers, name)
+    assert keras.saving.get_registered_name(cls) == f"import keras_applications_bn>{name}"
+    assert keras.saving.get_registered_object(f"import keras_applications_bn>{name}") is cls
+    # the name files saved by earlier development versions carry
+    assert keras.saving.get_registered_object(f"keras_applications_bn>{name}") is cls
+
+
+def test_config_says_how_to_load_it_first():
+    layer = BatchNormalization(inference_mode=True, name="bn")
+    config = layer.get_config()
+    assert next(iter(config)) == "requires" and config["requires"] == LOAD_HINT
+    assert "import keras_applications_bn" in LOAD_HINT and "to_keras(model)" in LOAD_HINT
+    assert BatchNormalization.from_config(config).get_config() == config
+    # Keras' own layer from the Keras-only config: same arguments, inference mode
+    plain = keras.layers.BatchNormalization.from_config(layer.keras_config())
+    assert plain.trainable is False and plain.get_config()["name"] == "bn"
+    unpinned = BatchNormalization(name="bn2").keras_config()
+    assert unpinned["trainable"] is True
+    assert not {"requires", "inference_mode", "affine_trainable"} & set(unpinned)
+
+
+@pytest.mark.parametrize("file_name", ["model.keras", "model.h5"])
+def test_files_saved_by_an_earlier_version_load(file_name):
+    # saved at 1b8fa22 (tests/data/saved_by_earlier_version/make.py): registered as
+    # "keras_applications_bn>...", without the "requires" key
+    model = keras.saving.load_model(EARLIER_FILES / file_name)
+    assert type(model.get_layer("conv_bn")) is BatchNormalization
+    assert model.get_layer("conv_bn").inference_mode is True
+    x = np.load(EARLIER_FILES / "x.npy")
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.load(EARLIER_FILES / "y.npy"), rtol=1e-6)
 
 
 def test_default_is_keras_behaviour():
