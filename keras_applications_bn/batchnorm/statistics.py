@@ -1,6 +1,9 @@
-"""Statistics: re-estimate (:func:`adapt_bn_statistics`: AdaBN, precise BN) or
-reset the moving mean and variance of BatchNormalization layers, and describe
-every layer's mode and statistics (:func:`bn_summary`)."""
+"""Statistics of BatchNormalization layers: reset, re-estimate, describe.
+
+:func:`reset_bn_statistics` resets the moving mean and variance,
+:func:`adapt_bn_statistics` re-estimates them (AdaBN, precise BN), and
+:func:`bn_summary` describes every layer's mode and statistics.
+"""
 
 import difflib
 import itertools
@@ -97,18 +100,23 @@ def reset_bn_statistics(model, layers=None):
     broken until the statistics are re-estimated. Mean 0 / variance 1 is the
     identity (up to gamma and beta) and is what a new layer starts from.
 
-    Args:
-        model: a Keras model or layer; nested models are included.
-        layers: reset only these BN layers of ``model`` (layer objects or their
-            names); ``None`` resets all.
-
     Follow it with :func:`adapt_bn_statistics` (exact, one pass, no labels), or with
     ``fit`` while the layers normalise with batch statistics (not pinned,
     ``trainable``) so that the moving averages re-learn the statistics; lower their
     ``momentum`` (e.g. 0.9) if the fit is short.
 
+    Args:
+        model: a Keras model or layer; nested models are included.
+        layers: reset only these BN layers of ``model`` (layer objects or their
+            names); ``None`` resets all.
+
     Returns:
         The number of layers reset.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, or ``layers`` is not
+            a list of layers or names.
+        ValueError: an item of ``layers`` is not a BN layer of ``model``.
     """
     layers = _selected(model, layers)
     for layer in layers:
@@ -797,6 +805,10 @@ def bn_summary(model, print_fn=print):
         A list with one dict per layer, keys ``path``, ``name``, ``class``, ``mode``,
         ``pinned``, ``trainable``, ``affine_trainable``, ``momentum``, ``epsilon``,
         ``channels``, ``mean_min``, ``mean_max``, ``var_min``, ``var_max``, ``note``.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, or ``print_fn`` is
+            neither callable nor ``None``.
     """
     check_model(model)
     if print_fn is not None and not callable(print_fn):
