@@ -180,6 +180,12 @@ def _cmd_export(args):
 
 
 def build_parser():
+    """The command line's argument parser, one sub-command per tool.
+
+    Returns:
+        An ``argparse.ArgumentParser``; each sub-command sets ``func``, the
+        function that runs it.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m keras_applications_bn",
         description=_DESCRIPTION,
@@ -238,7 +244,16 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; return its exit code."""
+    """Run the command line.
+
+    Args:
+        argv: the arguments (without the program name); ``None`` for
+            ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: 0 when it worked, 1 when it failed (network, cache, a
+        missing extra), 2 for a usage error, 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

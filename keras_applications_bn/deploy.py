@@ -326,6 +326,12 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
 
     Returns:
         A new, uncompiled Keras model with the same inputs and outputs.
+
+    Raises:
+        TypeError: ``model`` is not a functional or Sequential Keras model, or
+            ``moving_statistics`` is not a bool.
+        ValueError: a Sequential model without an input shape, or BN layers that
+            are not in inference mode while ``moving_statistics`` is ``False``.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -399,7 +405,16 @@ def _check_extra(fmt):
 
 
 def default_output(model_file, fmt, fold_bn=False):
-    """The output path the command line uses when none is given."""
+    """The output path the command line uses when none is given.
+
+    Args:
+        model_file: the path of the saved model.
+        fmt: the export format, one of :data:`FORMATS`.
+        fold_bn: whether BN is folded (the name then says ``_folded``).
+
+    Returns:
+        A path next to ``model_file``, with the format's suffix.
+    """
     stem = os.path.splitext(os.fspath(model_file))[0]
     return f"{stem}{'_folded' if fold_bn else ''}{'_savedmodel' if fmt == 'savedmodel' else ''}{_SUFFIX[fmt]}"
 
@@ -421,6 +436,12 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
     Returns:
         The model that was written: a copy made of Keras' own classes (folded
         when ``fold_bn``).
+
+    Raises:
+        ValueError: an unknown ``format``, a format other than ``"keras"`` on a
+            backend other than TensorFlow, or a model :func:`fold_batch_norm`
+            refuses.
+        MissingExtraError: the packages the format needs are not installed.
     """
     if format not in FORMATS:
         raise ValueError(
@@ -454,7 +475,14 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
 
 
 def tflite_op_counts(path_or_content):
-    """``{op name: count}`` of a TFLite model (a file path or its bytes)."""
+    """Count the operations of a TFLite model.
+
+    Args:
+        path_or_content: the ``.tflite`` file's path, or its bytes.
+
+    Returns:
+        ``{op name: count}``, sorted by name.
+    """
     import tensorflow as tf
 
     if isinstance(path_or_content, (bytes, bytearray)):
@@ -468,8 +496,17 @@ def tflite_op_counts(path_or_content):
 
 
 def tflite_affine_chains(path_or_content):
-    """How many BN-shaped ``MUL`` -> ``ADD`` chains (a per-channel constant vector
-    multiplied, then added) a TFLite model has: what an unfused BN becomes."""
+    """Count the BN-shaped ``MUL`` -> ``ADD`` chains of a TFLite model.
+
+    Such a chain (a per-channel constant vector multiplied, then added) is what
+    an unfused BN layer becomes.
+
+    Args:
+        path_or_content: the ``.tflite`` file's path, or its bytes.
+
+    Returns:
+        The number of chains.
+    """
     import tensorflow as tf
 
     if isinstance(path_or_content, (bytes, bytearray)):
@@ -512,11 +549,22 @@ def _size(path):
 
 
 def export_command(model_file, fmt, *, fold_bn=False, output=None, moving_statistics=False):
-    """``python -m keras_applications_bn export``: load, fold, write; return 0.
+    """Run ``python -m keras_applications_bn export``: load, fold, write.
 
-    Raises ValueError for a file that is not a Keras model (the command line's
-    usage error) and :class:`MissingExtraError` when the format's packages are
-    not installed.
+    Args:
+        model_file: the saved Keras model (``.keras`` or ``.h5``).
+        fmt: the export format, one of :data:`FORMATS`.
+        fold_bn: fold BatchNormalization first (:func:`fold_batch_norm`).
+        output: the output path; ``None`` for :func:`default_output`.
+        moving_statistics: passed to :func:`fold_batch_norm`.
+
+    Returns:
+        0, the command's exit code.
+
+    Raises:
+        ValueError: ``model_file`` does not exist or is not a Keras model, or
+            ``fmt`` is unknown (the command line's usage errors).
+        MissingExtraError: the packages the format needs are not installed.
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unsupported export format {fmt!r}: use one of {', '.join(FORMATS)}.")

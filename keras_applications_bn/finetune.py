@@ -148,13 +148,6 @@ def _containers(model, leaf):
 def freeze(model, until=None):
     """Stop the first layers of ``model`` (through ``until``) from training.
 
-    Args:
-        model: a Keras model; nested models are walked in order, so ``until`` may
-            name a layer inside a nested backbone.
-        until: the last layer to freeze, by name or by index into the list of
-            layers (nested models expanded in place, input layers left out);
-            ``None`` freezes all.
-
     Other layers keep their state. BatchNormalization layers keep their mode: one
     that uses its moving statistics is set ``trainable=False``; one that normalises
     with batch statistics keeps doing so and keeps updating its moving statistics,
@@ -166,6 +159,13 @@ def freeze(model, until=None):
     Compile the model after freezing (as after any change of ``trainable``).
     Every argument and layer is checked first: a refused call (e.g. a
     BatchNormalization subclass that cannot be converted) changes nothing.
+
+    Args:
+        model: a Keras model; nested models are walked in order, so ``until`` may
+            name a layer inside a nested backbone.
+        until: the last layer to freeze, by name or by index into the list of
+            layers (nested models expanded in place, input layers left out);
+            ``None`` freezes all.
 
     Returns:
         The layers frozen.
@@ -186,11 +186,6 @@ def freeze(model, until=None):
 def unfreeze(model, start=None):
     """Let the layers of ``model`` from ``start`` on train again.
 
-    Args:
-        model: a Keras model; nested models are walked in order.
-        start: the first layer to unfreeze, by name or index (as in
-            :func:`freeze`); ``None`` unfreezes all.
-
     BatchNormalization layers keep their mode: one that uses its moving
     statistics (pinned, or ``trainable=False``) is pinned and made trainable, so
     its gamma/beta train while it still normalises with its moving statistics —
@@ -200,6 +195,11 @@ def unfreeze(model, start=None):
 
     Compile the model after unfreezing. As with :func:`freeze`, a refused call
     changes nothing.
+
+    Args:
+        model: a Keras model; nested models are walked in order.
+        start: the first layer to unfreeze, by name or index (as in
+            :func:`freeze`); ``None`` unfreezes all.
 
     Returns:
         The layers unfrozen.
@@ -241,6 +241,10 @@ def unfreeze(model, start=None):
 def lr_multipliers(model, starts):
     """Learning-rate multipliers for consecutive groups of layers, by layer name.
 
+    For example, ``lr_multipliers(model, {0: 0.01, "conv4_block1_1_conv": 0.1,
+    "head": 1.0})`` puts the stem to conv3 at 1% of the learning rate, conv4 and
+    conv5 at 10%, the head at the full rate.
+
     Args:
         model: a Keras model (nested models are walked in order).
         starts: ``{first_layer: multiplier, ...}``; each group runs from its first
@@ -250,10 +254,6 @@ def lr_multipliers(model, starts):
     Returns:
         ``{layer_name: multiplier}`` for every layer with weights, ready for
         :class:`LayerwiseLR`.
-
-    Example: ``lr_multipliers(model, {0: 0.01, "conv4_block1_1_conv": 0.1,
-    "head": 1.0})`` — stem to conv3 at 1% of the learning rate, conv4 and conv5 at
-    10%, the head at the full rate.
     """
     check_model(model)
     if not isinstance(starts, collections.abc.Mapping):
@@ -338,20 +338,6 @@ def _assign_in_each_replica(targets):
 class LayerwiseLR(keras.optimizers.Optimizer):
     """Any Keras optimizer, with a learning-rate multiplier per group of layers.
 
-    Args:
-        optimizer: the Keras optimizer that computes the updates (its learning
-            rate, schedule, weight decay, clipping etc. apply as usual).
-        multipliers: ``{layer_name_or_pattern: factor}`` (or a list of pairs).
-            Keys are layer names or shell-style patterns (``"conv1_*"``); a
-            variable belongs to the layer named in its path (``variable.path``,
-            e.g. ``"conv1_conv/kernel"``). When several keys match, the one that
-            matches the innermost path component wins, then the one listed first.
-            Unmatched variables use factor 1. Factors must be finite numbers
-            >= 0. A key that matches no layer of the variables the optimizer is
-            built on gets a warning that names it. :func:`lr_multipliers` builds
-            a dict from layer ranges.
-        name: the optimizer's name.
-
     How: each step the wrapped optimizer updates every variable as usual; then a
     variable with factor ``f`` is set to ``old + f * (new - old)``. For an
     optimizer whose update is proportional to its learning rate (SGD with or
@@ -380,6 +366,26 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     apply as in stateful training, just as exactly (a step with factor ``f``
     equals the step with learning rate ``f * lr`` for the optimizers above; not a
     rescaled gradient). PyTorch trains statefully, as TensorFlow does.
+
+    Args:
+        optimizer: the Keras optimizer that computes the updates (its learning
+            rate, schedule, weight decay, clipping etc. apply as usual).
+        multipliers: ``{layer_name_or_pattern: factor}`` (or a list of pairs).
+            Keys are layer names or shell-style patterns (``"conv1_*"``); a
+            variable belongs to the layer named in its path (``variable.path``,
+            e.g. ``"conv1_conv/kernel"``). When several keys match, the one that
+            matches the innermost path component wins, then the one listed first.
+            Unmatched variables use factor 1. Factors must be finite numbers
+            >= 0. A key that matches no layer of the variables the optimizer is
+            built on gets a warning that names it. :func:`lr_multipliers` builds
+            a dict from layer ranges.
+        name: the optimizer's name.
+
+    Raises:
+        TypeError: ``optimizer`` is not a Keras 3 optimizer, or ``multipliers``
+            is not a dict or list of ``(name, factor)`` pairs.
+        ValueError: a keyword argument such as ``learning_rate`` is given (set it
+            on ``optimizer``), or a factor is negative or not finite.
     """
 
     def __init__(self, optimizer, multipliers, name=None, **kwargs):
@@ -405,7 +411,15 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     # -- which factor a variable gets ------------------------------------------
 
     def multiplier(self, variable):
-        """The learning-rate factor for ``variable`` (by the layer names in its path)."""
+        """The learning-rate factor for one variable.
+
+        Args:
+            variable: a Keras variable; the layer names in its ``path`` choose
+                the factor.
+
+        Returns:
+            The factor, a float (1.0 when no key matches).
+        """
         names = variable.path.split("/")[:-1]
         for name in reversed(names):
             for pattern, factor in self.multipliers:
@@ -438,7 +452,14 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         return self.inner_optimizer.scale_loss(loss)
 
     def unmatched_patterns(self, variables):
-        """The patterns of ``multipliers`` that match no layer in the paths of ``variables``."""
+        """The keys of ``multipliers`` that match no layer of some variables.
+
+        Args:
+            variables: Keras variables; the layer names in their paths count.
+
+        Returns:
+            The list of those keys, in the order of ``multipliers``.
+        """
         names = {name for v in variables for name in v.path.split("/")[:-1]}
         return [
             pattern for pattern, _ in self.multipliers

@@ -172,7 +172,15 @@ def _preprocess_tensor(x, data_format, mode):
 
 
 def preprocessor(mode, family):
-    """The ``preprocess_input`` a model module exports: this module's, in ``mode``."""
+    """The ``preprocess_input`` a model module exports: this module's, in ``mode``.
+
+    Args:
+        mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see :func:`preprocess_input`).
+        family: the family's name, for the docstring.
+
+    Returns:
+        A ``preprocess_input(x, data_format=None)`` function.
+    """
 
     def preprocess(x, data_format=None):
         return preprocess_input(x, data_format=data_format, mode=mode)
@@ -240,7 +248,16 @@ def decode_predictions(preds, top=5):
 
 
 def spatial_size(input_shape, data_format=None):
-    """``(rows, cols)`` of an image shape without batch, in ``data_format``."""
+    """The spatial size of an image shape.
+
+    Args:
+        input_shape: the shape of one image (without batch).
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None`` for
+            Keras' ``image_data_format()``.
+
+    Returns:
+        ``(rows, cols)``.
+    """
     if _data_format(data_format) == "channels_last":
         return tuple(input_shape[:2])
     return tuple(input_shape[1:])
@@ -249,9 +266,18 @@ def spatial_size(input_shape, data_format=None):
 def weights_size(input_shape, *, default_size, weight_sizes, data_format=None):
     """The square size of the ImageNet weights that fit ``input_shape``.
 
-    Families with weights for several input sizes (``weight_sizes``, e.g.
-    MobileNet's 128, 160, 192 and 224) use the file of the input's own size when
-    the input is square and of one of those sizes, else ``default_size``.
+    Families with weights for several input sizes (e.g. MobileNet's 128, 160, 192
+    and 224) use the file of the input's own size when the input is square and of
+    one of those sizes, else the default.
+
+    Args:
+        input_shape: the shape of one image (without batch), or ``None``.
+        default_size: the size of the default weights.
+        weight_sizes: the sizes that have weights.
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None``.
+
+    Returns:
+        The input's size when it has weights of its own, else ``default_size``.
     """
     if input_shape is not None and len(input_shape) == 3:
         rows, cols = spatial_size(input_shape, data_format)
@@ -276,8 +302,28 @@ def obtain_input_shape(
     top the shape must be the one the classifier was trained at: ``default_size``
     square, or, for families with weights at several sizes, any of the square
     ``weight_sizes`` (a square input of one of those sizes is then its own
-    default). Spatial sizes below ``min_size`` and channel counts other than 3
-    with ImageNet weights are refused with an error that says what is allowed.
+    default).
+
+    Args:
+        input_shape: the ``input_shape`` passed to the model function, or ``None``.
+        default_size: the input size of the default ImageNet weights.
+        min_size: the smallest spatial size the architecture accepts.
+        include_top: whether the model has its classifier.
+        weights: the ``weights`` argument of the model function.
+        data_format: ``"channels_last"``, ``"channels_first"`` or ``None`` for
+            Keras' ``image_data_format()``.
+        weight_sizes: the square sizes that have ImageNet weights, for families
+            with several; ``None`` otherwise.
+
+    Returns:
+        The input shape, a tuple of 3 entries (``None`` for a free spatial size).
+
+    Raises:
+        TypeError: ``input_shape`` is not a tuple of integers.
+        ValueError: an ``input_shape`` of the wrong length, the wrong size for
+            ImageNet weights with the top, spatial sizes below ``min_size``, or
+            channel counts other than 3 with ImageNet weights; the message says
+            what is allowed.
     """
     data_format = _data_format(data_format)
     channels_last = data_format == "channels_last"

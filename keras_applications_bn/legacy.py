@@ -101,8 +101,10 @@ def check_injected_module(keyword, value):
 
 
 def get_submodules_from_kwargs(kwargs):
-    """The ``(backend, layers, models, utils)`` modules injected into a call, as
-    ``keras_applications.get_submodules_from_kwargs`` 1.0.8 returns them.
+    """The modules injected into a call, as keras_applications 1.0.8 returns them.
+
+    Works as ``keras_applications.get_submodules_from_kwargs`` 1.0.8 does, with
+    Keras 3's modules.
 
     Args:
         kwargs: the keyword arguments of a call, a dict; it is not modified.
@@ -127,9 +129,10 @@ def get_submodules_from_kwargs(kwargs):
 
 
 def correct_pad(backend, inputs, kernel_size):
-    """The zero padding ``((top, bottom), (left, right))`` before a strided
-    convolution, as ``keras_applications.correct_pad`` 1.0.8 computes it: half the
-    kernel on each side, one less before when a spatial size is even (or unknown).
+    """The zero padding before a strided convolution, as keras_applications 1.0.8 has it.
+
+    As ``keras_applications.correct_pad`` 1.0.8 computes it: half the kernel on
+    each side, one less before when a spatial size is even (or unknown).
 
     Args:
         backend: Keras 3's ``keras.backend`` (for the image data format), or None.
@@ -137,7 +140,13 @@ def correct_pad(backend, inputs, kernel_size):
         kernel_size: an integer or a tuple of 2 integers.
 
     Returns:
-        A tuple of 2 tuples of 2 integers, for `keras.layers.ZeroPadding2D`.
+        ``((top, bottom), (left, right))``, a tuple of 2 tuples of 2 integers,
+        for `keras.layers.ZeroPadding2D`.
+
+    Raises:
+        TypeError: ``backend`` is not Keras 3's ``keras.backend`` (or None).
+        ValueError: ``inputs`` is not 4D, or ``kernel_size`` is not a positive
+            integer or 2 of them.
     """
     backend = check_injected_module("backend", backend)
     shape = getattr(inputs, "shape", None)
@@ -161,11 +170,22 @@ def correct_pad(backend, inputs, kernel_size):
 
 
 def injected_keywords(fn):
-    """``fn``, also accepting the keywords ``backend``, ``layers``, ``models`` and
-    ``utils`` that keras_applications 1.0.8 callers inject: checked with
+    """Make ``fn`` accept the modules that keras_applications 1.0.8 callers inject.
+
+    The keywords ``backend``, ``layers``, ``models`` and ``utils`` are checked with
     :func:`check_injected_module`, then dropped. Any other unknown keyword is still
     refused by ``fn`` itself (a `TypeError`). ``inspect.signature`` still shows
-    ``fn``'s own (Keras') signature."""
+    ``fn``'s own (Keras') signature.
+
+    Args:
+        fn: a function without parameters of those names.
+
+    Returns:
+        A wrapper of ``fn`` (``fn`` itself when it already accepts them).
+
+    Raises:
+        TypeError: ``fn`` has a parameter named like an injected keyword.
+    """
     if getattr(fn, "_accepts_injected_modules", False):
         return fn
     clash = set(INJECTED_KEYWORDS) & set(inspect.signature(fn).parameters)
@@ -184,10 +204,17 @@ def injected_keywords(fn):
 
 
 def accept_injected_modules(namespace):
-    """Make every function a model module exports (``namespace["__all__"]``: the
-    model functions, ``preprocess_input``, ``decode_predictions``) accept the
-    injected keywords. Called once at the end of each model module with
-    ``globals()``; functions that already accept them are kept as they are."""
+    """Make every function a model module exports accept the injected keywords.
+
+    Called once at the end of each model module with ``globals()``; functions that
+    already accept them are kept as they are.
+
+    Args:
+        namespace: the module's globals; every function named in its
+            ``__all__`` (the model functions, ``preprocess_input``,
+            ``decode_predictions``) is replaced by :func:`injected_keywords`'s
+            wrapper.
+    """
     for name in namespace["__all__"]:
         value = namespace[name]
         if isinstance(value, types.FunctionType):

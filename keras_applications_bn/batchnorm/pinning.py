@@ -1,5 +1,9 @@
-"""Pinning: find a model's BatchNormalization layers and set the mode they run
-in (:func:`set_inference_bn`), and drop the traced functions that read it."""
+"""Pinning: find BatchNormalization layers and set the mode they run in.
+
+:func:`bn_layers` finds a model's BatchNormalization layers,
+:func:`set_inference_bn` sets the mode they run in, and
+:func:`forget_traced_functions` drops the traced functions that read it.
+"""
 
 import weakref
 
@@ -19,7 +23,12 @@ TRACED_STEPS = weakref.WeakKeyDictionary()
 def bn_layers(model):
     """Every BatchNormalization layer of ``model``, nested models and layers included.
 
-    Each layer is listed once, in the order Keras tracks them.
+    Args:
+        model: a Keras model or layer.
+
+    Returns:
+        A list of the BatchNormalization layers (Keras' own and this package's),
+        each once, in the order Keras tracks them.
     """
     check_model(model)
     found, seen = [], set()
@@ -38,7 +47,11 @@ def forget_traced_functions(model):
     """Drop the traced train/test/predict functions of ``model`` and its sub-models.
 
     Keras reads Python attributes of layers (such as the BN mode) when it traces
-    ``fit``/``evaluate``/``predict``; the next call after this retraces.
+    ``fit``/``evaluate``/``predict``; the next call after this retraces. The traced
+    pass of :func:`adapt_bn_statistics` is dropped too.
+
+    Args:
+        model: a Keras model or layer; nested models are included.
     """
     check_model(model)
     for m in _models(model):
@@ -50,12 +63,6 @@ def forget_traced_functions(model):
 
 def set_inference_bn(model, enabled=True):
     """Pin (or release) every BatchNormalization layer of an existing model.
-
-    Args:
-        model: a Keras model or layer; nested models are included.
-        enabled: ``True`` to run every BN layer in inference mode (moving
-            statistics used and never updated; gamma/beta stay trainable),
-            ``False`` to restore Keras' default behaviour.
 
     To pin them, plain `keras.layers.BatchNormalization` layers (those of an
     unpinned model of this package or of `keras.applications`) are converted in
@@ -70,8 +77,18 @@ def set_inference_bn(model, enabled=True):
     are dropped. If ``model`` is itself nested in a larger model that has already
     been fitted, call this on the outer model (or recompile the outer model).
 
+    Args:
+        model: a Keras model or layer; nested models are included.
+        enabled: ``True`` to run every BN layer in inference mode (moving
+            statistics used and never updated; gamma/beta stay trainable),
+            ``False`` to restore Keras' default behaviour.
+
     Returns:
         The number of BatchNormalization layers set.
+
+    Raises:
+        TypeError: ``enabled`` is not a bool, ``model`` is not a Keras model or
+            layer, or a BN layer is a subclass that cannot be converted.
     """
     enabled = check_bool(enabled, "enabled")
     layers = bn_layers(model)
@@ -85,8 +102,16 @@ def set_inference_bn(model, enabled=True):
 
 
 def fit_mode(layer):
-    """How a BN layer normalises during ``fit``: ``"pinned"`` or ``"frozen"`` (moving
-    statistics, never updated) or ``"batch"`` (batch statistics, moving ones updated)."""
+    """How a BN layer normalises during ``fit``.
+
+    Args:
+        layer: a BatchNormalization layer.
+
+    Returns:
+        ``"pinned"`` (this package's inference mode) or ``"frozen"``
+        (``trainable=False``): moving statistics, never updated; ``"batch"``:
+        batch statistics, moving ones updated.
+    """
     if getattr(layer, "inference_mode", False):
         return "pinned"
     if not layer.trainable:

@@ -1,6 +1,9 @@
-"""Statistics: re-estimate (:func:`adapt_bn_statistics`: AdaBN, precise BN) or
-reset the moving mean and variance of BatchNormalization layers, and describe
-every layer's mode and statistics (:func:`bn_summary`)."""
+"""Statistics of BatchNormalization layers: reset, re-estimate, describe.
+
+:func:`reset_bn_statistics` resets the moving mean and variance,
+:func:`adapt_bn_statistics` re-estimates them (AdaBN, precise BN), and
+:func:`bn_summary` describes every layer's mode and statistics.
+"""
 
 import difflib
 import itertools
@@ -97,18 +100,23 @@ def reset_bn_statistics(model, layers=None):
     broken until the statistics are re-estimated. Mean 0 / variance 1 is the
     identity (up to gamma and beta) and is what a new layer starts from.
 
-    Args:
-        model: a Keras model or layer; nested models are included.
-        layers: reset only these BN layers of ``model`` (layer objects or their
-            names); ``None`` resets all.
-
     Follow it with :func:`adapt_bn_statistics` (exact, one pass, no labels), or with
     ``fit`` while the layers normalise with batch statistics (not pinned,
     ``trainable``) so that the moving averages re-learn the statistics; lower their
     ``momentum`` (e.g. 0.9) if the fit is short.
 
+    Args:
+        model: a Keras model or layer; nested models are included.
+        layers: reset only these BN layers of ``model`` (layer objects or their
+            names); ``None`` resets all.
+
     Returns:
         The number of layers reset.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, or ``layers`` is not
+            a list of layers or names.
+        ValueError: an item of ``layers`` is not a BN layer of ``model``.
     """
     layers = _selected(model, layers)
     for layer in layers:
@@ -126,13 +134,18 @@ def reset_bn_statistics(model, layers=None):
 # adapt_bn_statistics: AdaBN / precise BN
 # ---------------------------------------------------------------------------
 
-# id(layer) -> list collecting (layer, count, mean, variance) while a pass is traced
-_SINKS = {}
-_ADAPTING_CLASSES = {}
+# How the pass works: for its duration, each adapted layer's class is swapped for a
+# subclass made for this pass alone, whose ``call`` is `_adapting_call` and whose
+# class attribute ``_adaptation`` is the pass's `_Adaptation`. Every piece of state
+# of a pass lives in that object, which only the pass holds: nothing is kept at
+# module level and nothing is set on the layers, so two passes (of two models, in
+# two threads, or one started from another's data generator) never see each
+# other's state, and restoring the classes (also after an error) leaves nothing
+# behind.
 
 
 def _adapting_call(self, inputs, training=None, mask=None):
-    """Normalise with this batch's moments and hand them to the running pass."""
+    """Normalise with this batch's moments and record them in the running pass."""
     del training  # the pass always uses batch statistics in the adapted layers
     x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
     axes = [a for a in range(len(x.shape)) if a != self.axis % len(x.shape)]
@@ -148,7 +161,7 @@ def _adapting_call(self, inputs, training=None, mask=None):
         shape[self.axis] = x.shape[self.axis]
         variance = ops.sum(weight * ops.square(x - ops.reshape(mean, shape)), axis=axes) / safe
     count, mean, variance = _cross_replica_moments(count, mean, variance)
-    _SINKS[id(self)].append((self, count, mean, variance))
+    self._adaptation.record(self, count, mean, variance)
     outputs = ops.batch_normalization(
         x,
         mean=mean,
@@ -161,10 +174,59 @@ def _adapting_call(self, inputs, training=None, mask=None):
     return ops.cast(outputs, self.compute_dtype)
 
 
-def _adapting_class(cls):
-    if cls not in _ADAPTING_CLASSES:
-        _ADAPTING_CLASSES[cls] = type(f"_Adapting{cls.__name__}", (cls,), {"call": _adapting_call})
-    return _ADAPTING_CLASSES[cls]
+class _Adaptation:
+    """The state of one adapt_bn_statistics pass; as a context, it swaps the layers' call.
+
+    Entering swaps the class of every adapted layer for a subclass made for this
+    pass (``call`` is `_adapting_call`, ``_adaptation`` is this object); leaving
+    gives every layer its own class back, also after an error. The subclasses are
+    made per pass and dropped with it (none is cached).
+
+    Each forward pass starts with :meth:`start_pass`; the layers then
+    :meth:`record` their batch moments, in call order, read back with
+    :meth:`calls`. Records are kept per thread, because MirroredStrategy traces
+    each replica's pass in its own thread.
+    """
+
+    def __init__(self, layers):
+        self._layers = list(layers)
+        self._classes = [layer.__class__ for layer in self._layers]
+        self._records = threading.local()
+
+    @staticmethod
+    def running_on(layer):
+        """Whether ``layer`` is being adapted by a pass now (one swapped its class)."""
+        return isinstance(getattr(type(layer), "_adaptation", None), _Adaptation)
+
+    def __enter__(self):
+        subclasses = {}
+        for cls in self._classes:
+            if cls not in subclasses:
+                subclasses[cls] = type(
+                    f"_Adapting{cls.__name__}", (cls,), {"call": _adapting_call, "_adaptation": self}
+                )
+        try:
+            for layer, cls in zip(self._layers, self._classes):
+                layer.__class__ = subclasses[cls]
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        for layer, cls in zip(self._layers, self._classes):
+            layer.__class__ = cls
+        self._records = threading.local()  # drop the traced tensors
+
+    def start_pass(self):
+        self._records.calls = []
+
+    def record(self, layer, count, mean, variance):
+        self._records.calls.append((layer, count, mean, variance))
+
+    def calls(self):
+        """``(layer, count, mean, variance)`` of every adapted layer's call in this thread's pass."""
+        return self._records.calls
 
 
 def _compiled(fn):
@@ -188,24 +250,31 @@ class _AdaptingStep:
 
     ``order`` names the layer (by id) of each returned ``(count, mean, variance)``;
     it is recorded while the pass is traced. The step holds the model weakly, so
-    caching it per model keeps nothing alive.
+    caching it per model keeps nothing alive; it holds the running
+    :class:`_Adaptation` only during a call.
     """
 
     def __init__(self, model):
         self._model = weakref.ref(model)
         self.order = []
+        self._adaptation = None
         self._function = _compiled(self._forward)
 
     def _forward(self, x):
-        for sink in _SINKS.values():
-            sink.clear()
+        adaptation = self._adaptation
+        adaptation.start_pass()
         self._model()(x, training=False)
-        calls = [entry for sink in _SINKS.values() for entry in sink]
+        calls = adaptation.calls()
         self.order = [id(layer) for layer, *_ in calls]
         return [tuple(moments) for _, *moments in calls]
 
-    def __call__(self, x):
-        return self._function(x)
+    def __call__(self, adaptation, x):
+        """Run the pass on batch ``x``, the layers recording into ``adaptation``."""
+        self._adaptation = adaptation
+        try:
+            return self._function(x)
+        finally:
+            self._adaptation = None
 
     def samples(self, x):
         """How many samples batch ``x`` (the last one passed) held."""
@@ -457,23 +526,6 @@ def _cross_replica_moments(count, mean, variance):
     return total, tf.cast(global_mean, mean.dtype), tf.cast(global_variance, variance.dtype)
 
 
-class _ReplicaSink(threading.local):
-    """A layer's sink with one list per thread: MirroredStrategy traces each
-    replica's pass in its own thread."""
-
-    def __init__(self):
-        self.entries = []
-
-    def append(self, entry):
-        self.entries.append(entry)
-
-    def clear(self):
-        self.entries.clear()
-
-    def __iter__(self):
-        return iter(self.entries)
-
-
 class _DistributedAdaptingStep(_AdaptingStep):
     """The compiled pass under ``strategy``: every replica runs its share of the
     global batch; all report the global moments, and the first one's are kept."""
@@ -498,8 +550,8 @@ class _DistributedAdaptingStep(_AdaptingStep):
         outputs = self._strategy.run(self._replica, args=(item,))
         return self._strategy.experimental_local_results(outputs)[0]
 
-    def __call__(self, x):
-        samples, results = self._function(x)
+    def __call__(self, adaptation, x):
+        samples, results = super().__call__(adaptation, x)
         self._samples = int(samples)
         return results
 
@@ -580,6 +632,14 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     MultiWorkerMirroredStrategy every worker calls this with the same ``data``
     (each takes its shard), and every worker gets the same statistics.
 
+    Arguments and ``data``'s shape (for a single-input model: each batch must
+    match the model's input) are checked before the pass. If any batch gives a
+    non-finite mean or variance (NaN or inf in ``data``, or values that overflow)
+    the pass stops with a ValueError and every statistic keeps its old value;
+    statistics are written only after the whole pass succeeded. Each pass keeps
+    its state to itself: several models can be adapted at once (in threads, or
+    one from inside another's ``data``), one pass per model at a time.
+
     Args:
         model: a Keras model (nested models included; any BatchNormalization
             layer, this package's or Keras' own). Layers with ``renorm=True`` are
@@ -608,14 +668,16 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             mild shift, with very few target samples (1-8), a prior of about 16
             helps where replacing hurts (``examples/test_time_adaptation.py``).
 
-    Arguments and ``data``'s shape (for a single-input model: each batch must
-    match the model's input) are checked before the pass. If any batch gives a
-    non-finite mean or variance (NaN or inf in ``data``, or values that overflow)
-    the pass stops with a ValueError and every statistic keeps its old value;
-    statistics are written only after the whole pass succeeded.
-
     Returns:
         The number of samples the statistics were computed on.
+
+    Raises:
+        TypeError: an argument, or ``data``, has the wrong type.
+        ValueError: a bad argument value, a batch that does not match the model's
+            input, ``data`` that gives no batch, or a batch whose mean or variance
+            is not finite.
+        RuntimeError: another adapt_bn_statistics pass is running on ``model``
+            (for example, one started from inside this pass's ``data``).
     """
     check_model(model)
     layers = _selected(model, layers)
@@ -634,16 +696,19 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     total = _check_data(model, data, batch_size, steps)
     expected = _model_input_shape(model)
 
+    busy = [layer.name for layer in bn_layers(model) if _Adaptation.running_on(layer)]
+    if busy:
+        raise RuntimeError(
+            f"adapt_bn_statistics is already running on {model.name!r} (BN layer {busy[0]!r}); "
+            "adapt one model with one pass at a time (not from inside another pass's `data`)."
+        )
+
     moments = {id(layer): _Moments() for layer in layers}
     names = {id(layer): layer.name for layer in layers}
-    originals = {id(layer): layer.__class__ for layer in layers}
     progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
     samples = done = 0
     strategy = _distribution_strategy(model)
-    try:
-        for layer in layers:
-            _SINKS[id(layer)] = [] if strategy is None else _ReplicaSink()
-            layer.__class__ = _adapting_class(originals[id(layer)])
+    with _Adaptation(layers) as adaptation:
         step = _adapting_step(model, layers, strategy)
         if strategy is None:
             batches = _batches(data, batch_size, expected)
@@ -652,7 +717,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         if steps is not None:
             batches = itertools.islice(batches, steps)
         for index, x in enumerate(batches):
-            results = step(x)  # (re)tracing sets step.order
+            results = step(adaptation, x)  # (re)tracing sets step.order
             for key, moment in zip(step.order, results):
                 count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
                 if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
@@ -667,10 +732,6 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             done = index + 1
             if progress is not None:
                 progress.update(done, finalize=False)
-    finally:
-        for layer in layers:
-            layer.__class__ = originals[id(layer)]
-            _SINKS.pop(id(layer), None)
     if progress is not None and done:
         progress.update(done, finalize=True)
 
@@ -744,6 +805,10 @@ def bn_summary(model, print_fn=print):
         A list with one dict per layer, keys ``path``, ``name``, ``class``, ``mode``,
         ``pinned``, ``trainable``, ``affine_trainable``, ``momentum``, ``epsilon``,
         ``channels``, ``mean_min``, ``mean_max``, ``var_min``, ``var_max``, ``note``.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, or ``print_fn`` is
+            neither callable nor ``None``.
     """
     check_model(model)
     if print_fn is not None and not callable(print_fn):

@@ -147,9 +147,22 @@ __all__ = [
 
 
 def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
-    """Download (or find in the cache) the registry file ``name``; return its path.
+    """Download (or find in the cache) a registry file.
 
-    Keyword arguments are those of :func:`fetch_file`.
+    Args:
+        name: the registry name, e.g. ``"resnet50_notop"``.
+        cache_dir: as for :func:`fetch_file`.
+        timeout: as for :func:`fetch_file`.
+        retries: as for :func:`fetch_file`.
+        progress: as for :func:`fetch_file`.
+
+    Returns:
+        The path of the complete, verified file.
+
+    Raises:
+        ValueError: ``name`` is not a registry name.
+        WeightsError: the file is not cached and cannot be downloaded (see
+            :func:`fetch_file`).
     """
     entry = get(name)
     return _fetch(
@@ -158,18 +171,36 @@ def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
 
 
 def cached_path(name, *, cache_dir=None):
-    """Where the registry file ``name`` lives in the cache (whether or not it is there)."""
+    """Where a registry file lives in the cache, whether or not it is there.
+
+    Args:
+        name: the registry name.
+        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+
+    Returns:
+        The path of the file in the cache.
+    """
     return os.path.join(_cache_directory(cache_dir), get(name).fname)
 
 
 def verify(names=None, *, cache_dir=None):
-    """Re-hash cached files and return one :class:`CacheCheck` per file.
+    """Re-hash cached files.
 
-    With ``names=None`` it checks every registry file and every other file the
-    manifest knows (files fetched by URL); otherwise the registry files matching
-    ``names`` (see :func:`resolve_names`). Files that pass are recorded (files
-    without a pinned hash are trusted from their first check on); corrupt files
-    are reported, left in place, and replaced by the next ``fetch``.
+    Files that pass are recorded (files without a pinned hash are trusted from
+    their first check on); corrupt files are reported, left in place, and
+    replaced by the next ``fetch``.
+
+    Args:
+        names: ``None`` checks every registry file and every other file the
+            manifest knows (files fetched by URL); otherwise the registry files
+            matching ``names`` (see :func:`resolve_names`).
+        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+
+    Returns:
+        One :class:`CacheCheck` per file.
+
+    Raises:
+        ValueError: a pattern of ``names`` matches no registry file.
     """
     directory = _cache_directory(cache_dir)
     selected = REGISTRY.keys() if names is None else resolve_names(names)
@@ -188,11 +219,18 @@ def verify(names=None, *, cache_dir=None):
 
 
 def forget(name, *, cache_dir=None):
-    """Drop the record of a registry file (or cached file name) and delete the file.
+    """Drop the record of a cached file and delete the file.
 
     Use it when a file without a pinned hash legitimately changed upstream: the
-    next fetch downloads it again and trusts that download. Returns ``True`` when
-    there was something to drop (a registry file that is not cached: ``False``).
+    next fetch downloads it again and trusts that download.
+
+    Args:
+        name: a registry name, or the name of a file in the cache.
+        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+
+    Returns:
+        ``True`` when there was something to drop; ``False`` for a registry file
+        that is not cached.
 
     Raises:
         ValueError: ``name`` is neither a registry name nor a file in the cache.

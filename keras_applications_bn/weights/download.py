@@ -510,7 +510,8 @@ def fetch_file(
     Raises:
         WeightsError: the file is not cached and cannot be downloaded (offline,
             network error, HTTP error, hash mismatch).
-        ValueError/TypeError: a malformed argument or environment variable.
+        TypeError: an argument of the wrong type.
+        ValueError: a malformed argument or environment variable.
     """
     return _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, None)
 

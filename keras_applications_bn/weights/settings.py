@@ -54,18 +54,44 @@ def mirror():
 
 
 def timeout(value):
-    """``value``, else ``$KERAS_APPLICATIONS_BN_TIMEOUT``, else 60 seconds."""
+    """The download timeout to use.
+
+    Args:
+        value: the timeout passed, in seconds, or ``None``.
+
+    Returns:
+        ``value``, else ``$KERAS_APPLICATIONS_BN_TIMEOUT``, else 60 seconds, as a
+        float.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is not > 0, or the variable is not a number > 0.
+    """
     return _setting(value, "timeout", TIMEOUT_ENV, DEFAULT_TIMEOUT, float)
 
 
 def retries(value):
-    """``value``, else ``$KERAS_APPLICATIONS_BN_RETRIES``, else 4."""
+    """The number of download retries to use.
+
+    Args:
+        value: the number passed, or ``None``.
+
+    Returns:
+        ``value``, else ``$KERAS_APPLICATIONS_BN_RETRIES``, else 4, as an int.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+        ValueError: ``value`` is negative, or the variable is not an int >= 0.
+    """
     return _setting(value, "retries", RETRIES_ENV, DEFAULT_RETRIES, int)
 
 
 def keras_home():
-    """The Keras home directory and how to name it in messages: ``$KERAS_HOME``
-    when set, else ``~/.keras``."""
+    """The Keras home directory: ``$KERAS_HOME`` when set, else ``~/.keras``.
+
+    Returns:
+        ``(path, label)``: the directory, and how to name it in messages.
+    """
     raw = os.environ.get("KERAS_HOME")
     if raw:
         return os.path.expanduser(raw), "$KERAS_HOME"
