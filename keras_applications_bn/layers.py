@@ -45,8 +45,11 @@ LOAD_HINT = (
 
 
 def _registered(cls):
-    """Register ``cls`` with Keras under :data:`REGISTERED_PACKAGE`, and under the
-    name that files saved by earlier development versions carry."""
+    """Register ``cls`` with Keras under :data:`REGISTERED_PACKAGE` (and its earlier name).
+
+    Files saved by earlier development versions name the class
+    ``"keras_applications_bn>..."``; that name is registered too, for loading.
+    """
     keras.saving.register_keras_serializable(package=REGISTERED_PACKAGE)(cls)
     keras.saving.get_custom_objects()[f"keras_applications_bn>{cls.__name__}"] = cls
     return cls
@@ -55,6 +58,11 @@ def _registered(cls):
 @_registered
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with a mode that the layer owns.
+
+    The mode is read when a model's call is traced. After changing
+    ``inference_mode`` on a layer of a model that already ran ``fit``/``predict``,
+    use :func:`keras_applications_bn.set_inference_bn`, which also drops the
+    model's traced functions so the next call sees the new mode.
 
     Args:
         inference_mode: when ``True`` the layer ignores the ``training`` argument
@@ -69,11 +77,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
             the layer to inference mode.) :func:`keras_applications_bn.freeze` uses
             this to freeze such layers without changing their mode.
         **kwargs: every argument of `keras.layers.BatchNormalization`.
-
-    The mode is read when a model's call is traced. After changing
-    ``inference_mode`` on a layer of a model that already ran ``fit``/``predict``,
-    use :func:`keras_applications_bn.set_inference_bn`, which also drops the
-    model's traced functions so the next call sees the new mode.
     """
 
     def __init__(self, *args, inference_mode=False, affine_trainable=True, **kwargs):
@@ -141,9 +144,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return super().from_config(config)
 
     def keras_config(self):
-        """The config of `keras.layers.BatchNormalization` that computes what this
-        layer computes in inference: this layer's config without its own keys, and
-        ``trainable=False`` (Keras 3's inference mode) when the layer is pinned."""
+        """The config of a `keras.layers.BatchNormalization` that computes the same.
+
+        Returns:
+            This layer's config without its own keys (``requires``,
+            ``inference_mode``, ``affine_trainable``), with ``trainable=False``
+            (Keras 3's inference mode) when the layer is pinned.
+        """
         config = self.get_config()
         config.pop("requires")
         pinned = config.pop("inference_mode")
@@ -224,10 +231,9 @@ def bn_factory(inference_bn, **defaults):
 
 @_registered
 class CustomScaleLayer(keras.layers.Layer):
-    """``shortcut + scale * residual`` for ``inputs = [shortcut, residual]``: the
-    scaled residual connection of InceptionResNetV2.
+    """InceptionResNetV2's scaled residual sum: ``shortcut + scale * residual``.
 
-    Keras' InceptionResNetV2 uses an unregistered layer of this class name (so
+    ``inputs`` is ``[shortcut, residual]``. Keras' InceptionResNetV2 uses an unregistered layer of this class name (so
     automatic layer names, ``custom_scale_layer_N``, are the same); this one is
     registered, so models that contain it save and reload.
     """
