@@ -29,7 +29,7 @@ from keras_applications_bn.layers import CustomScaleLayer, channel_axis
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
 
-preprocess_input = imagenet_utils.preprocessor("tf", "InceptionResNetV2")
+preprocess_input = imagenet_utils.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
 
 
 def mixed_5b(x, *, norm):
@@ -135,9 +135,9 @@ def InceptionResNetV2(
     inference_bn=False,
 ):
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
-        min_size=75, include_top=include_top, weights=weights, classes=classes,
+        model="InceptionResNetV2", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
     norm = bn_factory(inference_bn)
@@ -161,14 +161,13 @@ def InceptionResNetV2(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name="inception_resnet_v2", include_top=include_top,
+        model="InceptionResNetV2", include_top=include_top,
     )
 
 
 InceptionResNetV2.__doc__ = _builder.model_docstring(
-    "InceptionResNetV2", module="inception_resnet_v2",
+    "InceptionResNetV2",
     top="the classifier (``avg_pool`` + ``predictions``)",
-    default_size=299, min_size=75, mode="tf",
     inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 

@@ -32,7 +32,7 @@ RESNET152V2_BLOCKS = (3, 8, 36, 3)
 #: Stride of each stage (in its last block): conv5 keeps its resolution.
 STAGE_STRIDES = (2, 2, 2, 1)
 
-preprocess_input = imagenet_utils.preprocessor("tf", "ResNetV2")
+preprocess_input = imagenet_utils.module_preprocessor("resnet_v2", "ResNetV2")
 
 
 def bn_relu(x, norm, *, name):
@@ -93,7 +93,7 @@ def ResNet50V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET50V2_BLOCKS, weights_name="resnet50v2", include_top=include_top, weights=weights,
+        RESNET50V2_BLOCKS, model="ResNet50V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -112,7 +112,7 @@ def ResNet101V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET101V2_BLOCKS, weights_name="resnet101v2", include_top=include_top, weights=weights,
+        RESNET101V2_BLOCKS, model="ResNet101V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -131,7 +131,7 @@ def ResNet152V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET152V2_BLOCKS, weights_name="resnet152v2", include_top=include_top, weights=weights,
+        RESNET152V2_BLOCKS, model="ResNet152V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -140,8 +140,7 @@ def ResNet152V2(
 
 def resnet_v2_docstring(model):
     return _builder.model_docstring(
-        model, module="resnet_v2", top="the classifier (``avg_pool`` + ``predictions``)",
-        default_size=224, min_size=32, mode="tf",
+        model, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 
 

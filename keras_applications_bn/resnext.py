@@ -35,7 +35,7 @@ GROUPS = 32
 #: Bottleneck width of the stages conv2..conv5 (each block outputs 2x as many channels).
 STAGE_FILTERS = (128, 256, 512, 1024)
 
-preprocess_input = imagenet_utils.preprocessor("torch", "ResNeXt")
+preprocess_input = imagenet_utils.module_preprocessor("resnext", "ResNeXt")
 
 
 def grouped_conv(x, filters, *, groups, stride, name):
@@ -115,7 +115,7 @@ def ResNeXt50(
     inference_bn=False,
 ):
     return resnext(
-        RESNET50_BLOCKS, weights_name="resnext50", include_top=include_top, weights=weights,
+        RESNET50_BLOCKS, model="ResNeXt50", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -133,7 +133,7 @@ def ResNeXt101(
     inference_bn=False,
 ):
     return resnext(
-        RESNET101_BLOCKS, weights_name="resnext101", include_top=include_top, weights=weights,
+        RESNET101_BLOCKS, model="ResNeXt101", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -141,8 +141,7 @@ def ResNeXt101(
 
 def resnext_docstring(model):
     return _builder.model_docstring(
-        model, module="resnext", top="the classifier (``avg_pool`` + ``probs``)",
-        default_size=224, min_size=32, mode="torch",
+        model, top="the classifier (``avg_pool`` + ``probs``)",
     )
 
 

@@ -14,7 +14,7 @@ from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
 
-preprocess_input = imagenet_utils.preprocessor("caffe", "VGG19")
+preprocess_input = imagenet_utils.module_preprocessor("vgg19", "VGG19")
 
 #: Convolutions per block of VGG19.
 VGG19_CONVS = (2, 2, 4, 4, 4)
@@ -32,13 +32,13 @@ def VGG19(
     inference_bn=False,
 ):
     return vgg(
-        VGG19_CONVS, weights_name="vgg19", include_top=include_top, weights=weights,
+        VGG19_CONVS, model="VGG19", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
         inference_bn=inference_bn,
     )
 
 
-VGG19.__doc__ = vgg_docstring("VGG19", "vgg19")
+VGG19.__doc__ = vgg_docstring("VGG19")
 
 legacy.accept_injected_modules(globals())

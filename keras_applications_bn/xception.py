@@ -22,7 +22,7 @@ from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
 
-preprocess_input = imagenet_utils.preprocessor("tf", "Xception")
+preprocess_input = imagenet_utils.module_preprocessor("xception", "Xception")
 
 
 def sepconv_bn(x, filters, *, norm, name):
@@ -93,9 +93,9 @@ def Xception(
     inference_bn=False,
 ):
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
-        min_size=71, include_top=include_top, weights=weights, classes=classes,
+        model="Xception", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
     # axis -1 (not 3) as Keras has it; default epsilon and momentum
@@ -119,13 +119,12 @@ def Xception(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name="xception", include_top=include_top,
+        model="Xception", include_top=include_top,
     )
 
 
 Xception.__doc__ = _builder.model_docstring(
-    "Xception", module="xception", top="the classifier (``avg_pool`` + ``predictions``)",
-    default_size=299, min_size=71, mode="tf",
+    "Xception", top="the classifier (``avg_pool`` + ``predictions``)",
 )
 
 legacy.accept_injected_modules(globals())
