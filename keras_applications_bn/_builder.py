@@ -32,6 +32,7 @@ __all__ = [
     "listed",
     "fill",
     "input_facts",
+    "module_docstring",
     "PINNED_BN_DOC",
     "PINNED_BN_WITHOUT_GAMMA_DOC",
     "model_docstring",
@@ -247,6 +248,36 @@ def input_facts(model):
     the registry, as :func:`fill` takes them."""
     spec = registry.model_spec(model)
     return dict(min_size=spec.min_size, default_size=spec.default_size, mode=spec.preprocessing)
+
+
+def module_docstring(doc, module):
+    """``doc``, the docstring of ``keras_applications_bn.<module>``, with the
+    registry's facts about its models filled in (see :func:`fill`):
+    ``{default_size}`` (where all its models share one), ``{default_sizes}``
+    (each model's, in order), ``{<Model>_size}`` (one model's), ``{min_size}``,
+    ``{mode}``, ``{files}`` (how many official files), and where its files
+    have such variants ``{sizes}`` (input sizes), ``{alphas}`` (widths) and
+    ``{minimalistic_alphas}``."""
+    specs = registry.module_models(module)
+    models = [spec.model for spec in specs]
+    defaults = [spec.default_size for spec in specs]
+    (min_size,) = {spec.min_size for spec in specs}
+    facts = dict(
+        default_sizes=listed(defaults, "and"), min_size=min_size,
+        mode=registry.module_preprocessing(module),
+        files=sum(entry.model in models for entry in registry.REGISTRY.values()),
+        **{f"{spec.model}_size": spec.default_size for spec in specs},
+    )
+    if len(set(defaults)) == 1:
+        facts["default_size"] = defaults[0]
+    for key, argument, fixed in (
+        ("sizes", "rows", {}), ("alphas", "alpha", {}),
+        ("minimalistic_alphas", "alpha", {"minimalistic": True}),
+    ):
+        values = registry.variant_values(models[0], argument, **fixed)
+        if values:
+            facts[key] = listed(values)
+    return fill(doc, **facts)
 
 
 def listed(values, last="or"):

@@ -11,7 +11,7 @@ Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``convnext_{tiny,small,base,large,xlarge}.h5`` (with
 the top) or ``convnext_{...}_notop.h5``; the stem and each downsampling step are
 nested ``Sequential`` models, and the layer names start with the model's
-``name``, as in Keras. Default input 224x224 (any size from 32x32 without the
+``name``, as in Keras. Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the
 top); ``channels_last`` only, as in Keras.
 
 Preprocessing is part of the model (``include_preprocessing=True``, the default):
@@ -51,6 +51,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "convnext")
 
 preprocess_input = inside_model_preprocessor("ConvNeXt")
 

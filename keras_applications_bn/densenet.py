@@ -10,9 +10,9 @@ The three models differ only in the number of units per dense block.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``densenet{121,169,201}_weights_tf_dim_ordering_tf_kernels.h5``
-(with the top) or ``..._notop.h5``. Default input 224x224 (any size from 32x32
+(with the top) or ``..._notop.h5``. Default input {default_size}x{default_size} (any size from {min_size}x{min_size}
 without the top); ``channels_last`` only, as in Keras; preprocessing:
-``"torch"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -24,6 +24,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "densenet")
 
 BN_EPSILON = 1.001e-5
 GROWTH_RATE = 32

@@ -7,8 +7,8 @@ together by the compound coefficients of the paper.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``efficientnetb{0-7}.h5`` (with the top) or
-``efficientnetb{0-7}_notop.h5``. Default input 224, 240, 260, 300, 380, 456, 528
-and 600 pixels square for B0-B7 (any size from 32x32 without the top).
+``efficientnetb{0-7}_notop.h5``. Default input {default_sizes} pixels
+square for B0-B7 (any size from {min_size}x{min_size} without the top).
 
 Preprocessing is part of the model: it takes RGB images in [0, 255], and its
 first layers rescale them to [0, 1] (``Rescaling``) and normalise each channel
@@ -52,6 +52,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "efficientnet")
 
 preprocess_input = inside_model_preprocessor("EfficientNet")
 

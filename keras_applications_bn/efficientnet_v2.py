@@ -8,8 +8,8 @@ S, M and L have their own tables.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``efficientnetv2-{b0,b1,b2,b3,s,m,l}.h5`` (with the
-top) or ``efficientnetv2-{...}_notop.h5``. Default input 224, 240, 260, 300, 384,
-480 and 480 pixels square for B0, B1, B2, B3, S, M and L (any size from 32x32
+top) or ``efficientnetv2-{...}_notop.h5``. Default input {default_sizes}
+pixels square for B0, B1, B2, B3, S, M and L (any size from {min_size}x{min_size}
 without the top).
 
 Preprocessing is part of the model (``include_preprocessing=True``, the default):
@@ -48,6 +48,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "efficientnet_v2")
 
 preprocess_input = inside_model_preprocessor("EfficientNetV2")
 

@@ -14,8 +14,8 @@ Layer names, order and weights match Keras' official ImageNet files, so
 the convolution units inside the blocks and the scaled sums are not named
 (``conv2d_N``, ``batch_normalization_N``, ``activation_N``,
 ``custom_scale_layer_N``), and every BatchNormalization has no gamma
-(``scale=False``). Default input 299x299 (any size from 75x75 without the top);
-preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization
+(``scale=False``). Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top);
+preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization
 runs in inference mode.
 """
 
@@ -28,6 +28,7 @@ from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 from keras_applications_bn.layers import CustomScaleLayer, channel_axis
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "inception_resnet_v2")
 
 preprocess_input = imagenet_utils.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
 

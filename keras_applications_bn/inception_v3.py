@@ -7,8 +7,8 @@ Layer order and weights match Keras' official ImageNet files, so
 Like Keras, the convolution units are not named, so their layers get Keras'
 automatic names (``conv2d_N``, ``batch_normalization_N``, ``activation_N``), and
 every BatchNormalization has no gamma (``scale=False``), as in the official files.
-Default input 299x299 (any size from 75x75 without the top); preprocessing:
-``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing:
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -20,6 +20,7 @@ from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "inception_v3")
 
 preprocess_input = imagenet_utils.module_preprocessor("inception_v3", "InceptionV3")
 

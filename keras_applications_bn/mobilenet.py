@@ -4,9 +4,9 @@ for Mobile Vision Applications", 2017).
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads ``mobilenet_{a}_{size}_tf.h5`` (with the top)
 or ``mobilenet_{a}_{size}_tf_no_top.h5``, where ``a`` is ``1_0``, ``7_5``, ``5_0`` or
-``2_5`` for ``alpha`` 1.0, 0.75, 0.5 or 0.25 and ``size`` is 128, 160, 192 or 224
-(32 files; Keras pins no hash for any of them). Default input 224x224 (any size
-from 32x32 without the top); preprocessing: ``"tf"`` mode. With
+``2_5`` for ``alpha`` 1.0, 0.75, 0.5 or 0.25 and ``size`` is {sizes}
+({files} files; Keras pins no hash for any of them). Default input {default_size}x{default_size} (any size
+from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With
 ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
@@ -19,6 +19,7 @@ from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet")
 
 preprocess_input = imagenet_utils.module_preprocessor("mobilenet", "MobileNet")
 

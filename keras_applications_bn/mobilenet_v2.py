@@ -8,10 +8,10 @@ and a last 1x1 convolution to 1280 channels.
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads
 ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5`` (with the
-top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is 0.35, 0.5, 0.75,
-1.0, 1.3 or 1.4 and ``size`` is 96, 128, 160, 192 or 224 (60 files; Keras pins no
-hash for any of them). Default input 224x224 (any size from 32x32 without the
-top); preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
+top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is {alphas}
+and ``size`` is {sizes} ({files} files; Keras pins no
+hash for any of them). Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the
+top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.
 """
 
@@ -24,6 +24,7 @@ from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet_v2")
 
 preprocess_input = imagenet_utils.module_preprocessor("mobilenet_v2", "MobileNetV2")
 

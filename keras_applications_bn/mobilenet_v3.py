@@ -10,9 +10,9 @@ drop squeeze-and-excite, hard-swish and 5x5 kernels.
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads
 ``weights_mobilenet_v3_{small|large}[_minimalistic]_224_{alpha}_float.h5`` (with
-the top) or ``..._float_no_top_v2.h5``, for ``alpha`` 0.75 or 1.0 (only 1.0 for
-the minimalistic models); every file is for 224x224 inputs and has the hash
-Keras pins. Default input: any size from 32x32. Preprocessing is part of the
+the top) or ``..._float_no_top_v2.h5``, for ``alpha`` {alphas} (only {minimalistic_alphas} for
+the minimalistic models); every file is for {default_size}x{default_size} inputs and has the hash
+Keras pins. Default input: any size from {min_size}x{min_size}. Preprocessing is part of the
 model (a ``Rescaling`` layer from [0, 255] to [-1, 1]; ``include_preprocessing``)
 and this module's ``preprocess_input`` returns its input unchanged, as in Keras.
 With ``inference_bn=True`` every BatchNormalization runs in inference mode.
@@ -27,6 +27,7 @@ from keras_applications_bn.layers import Affine, bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet_v3")
 
 #: The model function of each ``model_type`` (its registry rows: sizes, weight files).
 MODELS = {"small": "MobileNetV3Small", "large": "MobileNetV3Large"}

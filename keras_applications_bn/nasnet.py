@@ -15,10 +15,10 @@ Layer names, order and weights match Keras' official ImageNet files: with
 or ``NASNet-large.h5`` / ``NASNet-large-no-top.h5`` (cached, like Keras, as
 ``nasnet_mobile.h5``, ``nasnet_mobile_no_top.h5``, ``nasnet_large.h5``,
 ``nasnet_large_no_top.h5``). Every BatchNormalization has Keras' ``momentum=0.9997``
-and ``epsilon=1e-3``. Default input 224x224 (NASNetMobile) or 331x331
-(NASNetLarge), also without the top; any static size from 32x32 without the top.
+and ``epsilon=1e-3``. Default input {NASNetMobile_size}x{NASNetMobile_size} (NASNetMobile) or {NASNetLarge_size}x{NASNetLarge_size}
+(NASNetLarge), also without the top; any static size from {min_size}x{min_size} without the top.
 ``channels_last`` only, as in Keras; like Keras, NASNetMobile refuses the PyTorch
-backend. Preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
+backend. Preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.
 """
 
@@ -32,6 +32,7 @@ from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "nasnet")
 
 BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3

@@ -5,8 +5,8 @@ in how many blocks each stage stacks (Table 1 of the paper).
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``resnet{50,101,152}_weights_tf_dim_ordering_tf_kernels.h5``
-(with the top) or its ``_notop.h5`` twin. Default input 224x224 (any size from
-32x32 without the top); preprocessing: ``"caffe"`` mode. With ``inference_bn=True``
+(with the top) or its ``_notop.h5`` twin. Default input {default_size}x{default_size} (any size from
+{min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
 
 The builder (:func:`resnet`: stem, stages, top) is that of :mod:`.resnet_v2`
@@ -21,6 +21,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnet")
 
 #: The epsilon of every BatchNormalization in ResNet (v1 and v2).
 BN_EPSILON = 1.001e-5

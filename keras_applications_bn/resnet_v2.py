@@ -11,8 +11,8 @@ keeps its resolution; the stem is ResNet's 7x7 convolution and 3x3 max pooling
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads
 ``resnet{50,101,152}v2_weights_tf_dim_ordering_tf_kernels.h5`` (with the top) or its
-``_notop.h5`` twin. Default input 224x224 (any size from 32x32 without the top);
-preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization
+``_notop.h5`` twin. Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top);
+preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization
 runs in inference mode.
 """
 
@@ -23,6 +23,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.resnet import resnet
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnet_v2")
 
 #: Pre-activation bottleneck blocks in the stages conv2..conv5 of each depth.
 RESNET50V2_BLOCKS = (3, 4, 6, 3)

@@ -7,8 +7,8 @@ groups, twice as wide bottlenecks, and no convolution biases.
 Layer names, order and weight shapes are 1.0.8's, so ``weights="imagenet"`` loads
 its official files ``resnext{50,101}_weights_tf_dim_ordering_tf_kernels.h5`` (the
 classifier is named ``probs``, as there) or the ``_notop.h5`` twins, published as
-release assets of keras-team/keras-applications. Default input 224x224 (any
-static size from 32x32 without the top); preprocessing: ``"torch"`` mode. With
+release assets of keras-team/keras-applications. Default input {default_size}x{default_size} (any
+static size from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With
 ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 The grouped convolution is 1.0.8's construct: a depthwise 3x3 convolution with
@@ -29,6 +29,7 @@ from keras_applications_bn.layers import ReduceSum
 from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
 
 __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnext")
 
 #: Groups of every grouped 3x3 convolution (the "cardinality" of the paper).
 GROUPS = 32

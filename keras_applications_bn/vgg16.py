@@ -4,7 +4,7 @@ Image Recognition", ICLR 2015), and the VGG network that VGG19 shares.
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (with
 the top) or ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``. Default input
-224x224 (any size from 32x32 without the top); preprocessing: ``"caffe"`` mode.
+{default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode.
 
 VGG has no BatchNormalization: ``inference_bn`` is accepted, so that every model of
 this package has one signature, and has nothing to change here.
@@ -16,6 +16,7 @@ from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "vgg16")
 
 preprocess_input = imagenet_utils.module_preprocessor("vgg16", "VGG16")
 

@@ -3,16 +3,17 @@ Image Recognition", ICLR 2015): the VGG network of :mod:`.vgg16` with four
 convolutions in each of its last three blocks ("configuration E").
 
 ``weights="imagenet"`` loads ``vgg19_weights_tf_dim_ordering_tf_kernels.h5`` or its
-``_notop.h5`` twin. Input size (224x224 default, 32x32 minimum), ``"caffe"``
+``_notop.h5`` twin. Input size ({default_size}x{default_size} default, {min_size}x{min_size} minimum), ``"{mode}"``
 preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are as
 for VGG16.
 """
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "vgg19")
 
 preprocess_input = imagenet_utils.module_preprocessor("vgg19", "VGG19")
 

@@ -9,8 +9,8 @@ match Keras' official ImageNet files, so ``weights="imagenet"`` loads
 ``xception_weights_tf_dim_ordering_tf_kernels_notop.h5``. Like Keras, the 1x1
 shortcut projections and their BN layers are not named (``conv2d_N``,
 ``batch_normalization_N``), nor are the residual sums (``add_N``).
-Default input 299x299 (any size from 71x71 without the top); preprocessing:
-``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing:
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -21,6 +21,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "xception")
 
 preprocess_input = imagenet_utils.module_preprocessor("xception", "Xception")
 

@@ -581,6 +581,35 @@ def test_model_table_is_keras_input_rules(monkeypatch):
         assert spec.module == arch.module or (arch.fn, arch.module) == ("ResNet50", "resnet50"), arch.id
 
 
+def test_model_docstrings_are_filled_from_the_registry():
+    """Every model module's docstring, and its functions', are built from the
+    registry: no template field is left, and each names its sizes and mode."""
+    import importlib
+    import re
+
+    from keras_applications_bn import _builder
+
+    fields = re.compile(r"\{(default_sizes?|min_size|mode|sizes|alphas|minimalistic_alphas|files|\w+_size)\}")
+    for module in sorted({spec.module for spec in weights.registry.MODELS.values()} | {"resnet50"}):
+        mod = importlib.import_module(f"keras_applications_bn.{module}")
+        specs = weights.registry.module_models("resnet" if module == "resnet50" else module)
+        docs = [mod.__doc__] + [getattr(mod, fn).__doc__ for fn in mod.__all__]
+        assert not any(fields.search(doc) for doc in docs), module
+        text = " ".join(mod.__doc__.split())
+        assert f"{specs[0].min_size}x{specs[0].min_size}" in text, module
+        for spec in specs:
+            if not hasattr(mod, spec.model):
+                continue  # resnet50 offers ResNet50 only
+            assert str(spec.default_size) in text, spec.model
+            assert f"({spec.default_size}, {spec.default_size}, 3)" in getattr(mod, spec.model).__doc__ or (
+                module.startswith("mobilenet")  # several sizes: tests/test_mobilenet*.py
+            ), spec.model
+    sizes = [spec.default_size for spec in weights.registry.module_models("efficientnet")]
+    assert f"Default input {_builder.listed(sizes, 'and')} pixels" in " ".join(
+        importlib.import_module("keras_applications_bn.efficientnet").__doc__.split()
+    )
+
+
 def test_resolve_names_accepts_names_models_and_patterns():
     assert weights.resolve_names(["resnet50"]) == ["resnet50"]
     assert weights.resolve_names("ResNet50") == ["resnet50", "resnet50_notop"]
