@@ -277,9 +277,8 @@ def load_weights(model, weights, *, name, include_top=True):
         model: the freshly built model.
         weights: ``None`` (keep the random initialisation), ``"imagenet"`` (the
             registry file ``name``, or without the top the file of the same model
-            and variant without it), or a path to a weights
-            file (legacy ``.h5`` in the official layout, ``.weights.h5`` or
-            ``.keras``).
+            and variant without it), or a path to a weights file (legacy ``.h5``
+            in the official layout, ``.weights.h5`` or ``.keras``).
         name: registry key of the top file of this model and configuration.
         include_top: whether the model has its classifier.
 

@@ -15,8 +15,8 @@ MobileNet and MobileNetV2, ``alpha`` and ``minimalistic`` for MobileNetV3).
 (and ImageNet-with-top) input size, the smallest input side and the preprocessing
 mode (:func:`model_spec`). The sizes and widths that have official files
 (MobileNet's ``rows`` and ``alpha``) are read from the files' variants
-(:func:`variant_values`). Model functions, their docstrings, the README's model
-table and the tests read these facts here; nothing else states them.
+(:func:`variant_values`). Model functions, their docstrings and the tests read
+these facts here; a test checks the README's model table against them.
 """
 
 import dataclasses
@@ -569,8 +569,9 @@ class ModelSpec:
         model: the model function's name, e.g. ``"EfficientNetB7"``.
         module: the module that defines it (``keras_applications_bn.<module>``).
         default_size: the side of its default square input, the one its ImageNet
-            weights with the top are for (for MobileNet and MobileNetV2, the
-            largest of the sizes their files are for).
+            weights with the top are for (MobileNet and MobileNetV2 also have
+            files for smaller squares: the ``rows`` of their files'
+            :func:`variant_values`).
         min_size: the smallest input side it accepts.
         preprocessing: the mode of its module's ``preprocess_input``, one of
             :data:`PREPROCESSING_MODES`.
