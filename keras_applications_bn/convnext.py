@@ -11,8 +11,8 @@ Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``convnext_{tiny,small,base,large,xlarge}.h5`` (with
 the top) or ``convnext_{...}_notop.h5``; the stem and each downsampling step are
 nested ``Sequential`` models, and the layer names start with the model's
-``name``, as in Keras. Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the
-top); ``channels_last`` only, as in Keras.
+``name``, as in Keras. Default input {default_size}x{default_size} (any size from
+{min_size}x{min_size} without the top); ``channels_last`` only, as in Keras.
 
 Preprocessing is part of the model (``include_preprocessing=True``, the default):
 it takes RGB images in [0, 255] and normalises each channel with the ImageNet

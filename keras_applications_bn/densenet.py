@@ -10,8 +10,8 @@ The three models differ only in the number of units per dense block.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``densenet{121,169,201}_weights_tf_dim_ordering_tf_kernels.h5``
-(with the top) or ``..._notop.h5``. Default input {default_size}x{default_size} (any size from {min_size}x{min_size}
-without the top); ``channels_last`` only, as in Keras; preprocessing:
+(with the top) or ``..._notop.h5``. Default input {default_size}x{default_size}
+(any size from {min_size}x{min_size} without the top); ``channels_last`` only, as in Keras; preprocessing:
 ``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """

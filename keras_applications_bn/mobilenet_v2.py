@@ -9,10 +9,10 @@ Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads
 ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5`` (with the
 top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is {alphas}
-and ``size`` is {sizes} ({files} files; Keras pins no
-hash for any of them). Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the
-top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
-BatchNormalization runs in inference mode.
+and ``size`` is {sizes} ({files} files; Keras pins no hash for any of them).
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size}
+without the top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True``
+every BatchNormalization runs in inference mode.
 """
 
 from keras import layers

@@ -15,8 +15,9 @@ Layer names, order and weights match Keras' official ImageNet files: with
 or ``NASNet-large.h5`` / ``NASNet-large-no-top.h5`` (cached, like Keras, as
 ``nasnet_mobile.h5``, ``nasnet_mobile_no_top.h5``, ``nasnet_large.h5``,
 ``nasnet_large_no_top.h5``). Every BatchNormalization has Keras' ``momentum=0.9997``
-and ``epsilon=1e-3``. Default input {NASNetMobile_size}x{NASNetMobile_size} (NASNetMobile) or {NASNetLarge_size}x{NASNetLarge_size}
-(NASNetLarge), also without the top; any static size from {min_size}x{min_size} without the top.
+and ``epsilon=1e-3``. Default input {NASNetMobile_size}x{NASNetMobile_size}
+(NASNetMobile) or {NASNetLarge_size}x{NASNetLarge_size} (NASNetLarge), also without
+the top; any static size from {min_size}x{min_size} without the top.
 ``channels_last`` only, as in Keras; like Keras, NASNetMobile refuses the PyTorch
 backend. Preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.

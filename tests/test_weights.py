@@ -557,8 +557,9 @@ def test_model_table_is_keras_input_rules(monkeypatch):
     monkeypatch.setattr(keras_imagenet_utils, "preprocess_input", record)
     monkeypatch.setattr(ka108_imagenet_utils, "preprocess_input", record)
     assert {a.fn for a in ARCHITECTURES} == set(weights.registry.MODELS)
-    assert {m.model for m in weights.registry.MODELS.values()} == {e.model for e in weights.REGISTRY.values()} - {None}
-    assert {m.preprocessing for m in weights.registry.MODELS.values()} <= set(weights.registry.PREPROCESSING_MODES)
+    specs = weights.registry.MODELS.values()
+    assert {m.model for m in specs} == {e.model for e in weights.REGISTRY.values()} - {None}
+    assert {m.preprocessing for m in specs} <= set(weights.registry.PREPROCESSING_MODES)
     image = np.zeros((1, 4, 4, 3), "float32")
     for arch in ARCHITECTURES:
         spec = weights.registry.model_spec(arch.fn)
