@@ -1,7 +1,9 @@
 """What every model function of this package is built from: the checks of its
 arguments and input (:func:`model_input`), the top (:func:`classifier_head`,
 :func:`pooling_head`), the model with its weights (:func:`create_model`), and
-the docstring its arguments share (:func:`model_docstring`).
+the docstring its arguments share (:func:`model_docstring`). Each reads the
+model's input sizes, preprocessing mode and weight files from
+:mod:`.weights.registry`, by the model function's name.
 
 :mod:`.imagenet_utils` keeps what Keras' module of that name has (preprocessing,
 prediction decoding, :func:`~.imagenet_utils.obtain_input_shape`); these names
@@ -14,6 +16,7 @@ import keras
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.weights import registry
 from keras_applications_bn._checks import check_bool, check_positive, describe
 from keras_applications_bn._tf_keras import check_not_tf_keras
 
@@ -25,6 +28,11 @@ __all__ = [
     "pooling_head",
     "classifier_head",
     "create_model",
+    "weight_sizes",
+    "listed",
+    "fill",
+    "input_facts",
+    "module_docstring",
     "PINNED_BN_DOC",
     "PINNED_BN_WITHOUT_GAMMA_DOC",
     "model_docstring",
@@ -149,13 +157,21 @@ def image_input(
     return input_tensor
 
 
+def weight_sizes(model):
+    """The square input sizes ``model`` has official files for, where it has
+    several (MobileNet, MobileNetV2: the ``rows`` of its files); else ``None``."""
+    return registry.variant_values(model, "rows") or None
+
+
 def model_input(
-    *, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, **shape_rules,
+    *, model, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
+    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, default_size=None,
 ):
     """What every model function starts with: :func:`validate_arguments`, then
-    :func:`image_input` under the family's ``shape_rules`` (``default_size``,
-    ``min_size``, optional ``weight_sizes``); returns the model's input tensor.
+    :func:`image_input` under the size rules of ``model`` in the registry
+    (:func:`.weights.registry.model_spec`: ``default_size``, ``min_size``, and
+    the sizes of its files, :func:`weight_sizes`); returns the model's input
+    tensor. ``default_size`` replaces the registry's (NASNet's builder).
 
     ``top_fixes_size=False`` is for families whose classifier accepts any input
     size, with or without ImageNet weights (MobileNetV3): the input shape is then
@@ -169,9 +185,11 @@ def model_input(
         inference_bn=inference_bn,
         alpha=alpha,
     )
+    spec = registry.model_spec(model)
     return image_input(
         input_tensor, input_shape, include_top=include_top and top_fixes_size,
-        weights=weights, **shape_rules,
+        weights=weights, default_size=spec.default_size if default_size is None else default_size,
+        min_size=spec.min_size, weight_sizes=weight_sizes(model),
     )
 
 
@@ -200,16 +218,72 @@ def classifier_head(
 
 
 def create_model(
-    img_input, outputs, *, input_tensor, name, weights, weights_name, include_top
+    img_input, outputs, *, input_tensor, name, weights, model, include_top, variant=None
 ):
     """Build the functional model and load ``weights`` into it.
 
-    ``weights_name`` is the registry key of the file with top; the headless file
-    is ``weights_name + "_notop"``.
+    With ``weights="imagenet"`` the file is the registry's for the model function
+    ``model`` and its ``variant`` (a dict, e.g. ``{"alpha": 0.5, "rows": 128}``;
+    see :func:`.weights.registry.lookup`); ``model`` is unused otherwise (and may
+    be ``None``: a builder's configuration without official weights).
     """
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    model = keras.Model(inputs, outputs, name=name)
-    return weights_lib.load_weights(model, weights, name=weights_name, include_top=include_top)
+    built = keras.Model(inputs, outputs, name=name)
+    top_file = None
+    if isinstance(weights, str) and weights == "imagenet":
+        top_file = registry.lookup(model, include_top=True, **(variant or {})).name
+    return weights_lib.load_weights(built, weights, name=top_file, include_top=include_top)
+
+
+def fill(doc, **facts):
+    """``doc`` with each ``{name}`` of ``facts`` replaced by its value (other braces,
+    such as ``{alpha:.2f}``, stay as they are)."""
+    for key, value in facts.items():
+        doc = doc.replace("{" + key + "}", str(value))
+    return doc
+
+
+def input_facts(model):
+    """``min_size``, ``default_size`` and ``mode`` (preprocessing) of ``model`` in
+    the registry, as :func:`fill` takes them."""
+    spec = registry.model_spec(model)
+    return dict(min_size=spec.min_size, default_size=spec.default_size, mode=spec.preprocessing)
+
+
+def module_docstring(doc, module):
+    """``doc``, the docstring of ``keras_applications_bn.<module>``, with the
+    registry's facts about its models filled in (see :func:`fill`):
+    ``{default_size}`` (where all its models share one), ``{default_sizes}``
+    (each model's, in order), ``{<Model>_size}`` (one model's), ``{min_size}``,
+    ``{mode}``, ``{files}`` (how many official files), and where its files
+    have such variants ``{sizes}`` (input sizes), ``{alphas}`` (widths) and
+    ``{minimalistic_alphas}``."""
+    specs = registry.module_models(module)
+    models = [spec.model for spec in specs]
+    defaults = [spec.default_size for spec in specs]
+    (min_size,) = {spec.min_size for spec in specs}
+    facts = dict(
+        default_sizes=listed(defaults, "and"), min_size=min_size,
+        mode=registry.module_preprocessing(module),
+        files=sum(entry.model in models for entry in registry.REGISTRY.values()),
+        **{f"{spec.model}_size": spec.default_size for spec in specs},
+    )
+    if len(set(defaults)) == 1:
+        facts["default_size"] = defaults[0]
+    for key, argument, fixed in (
+        ("sizes", "rows", {}), ("alphas", "alpha", {}),
+        ("minimalistic_alphas", "alpha", {"minimalistic": True}),
+    ):
+        values = registry.variant_values(models[0], argument, **fixed)
+        if values:
+            facts[key] = listed(values)
+    return fill(doc, **facts)
+
+
+def listed(values, last="or"):
+    """``values`` in words: ``"128, 160, 192 or 224"`` (``last="and"``: ``"... and 224"``)."""
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} {last} {values[-1]}"
 
 
 #: ``inference_bn`` described for families whose BN layers have gamma and beta.
@@ -229,8 +303,12 @@ PINNED_BN_WITHOUT_GAMMA_DOC = (
 )
 
 
-def model_docstring(model, *, module, top, default_size, min_size, mode, inference_bn=PINNED_BN_DOC):
-    """The docstring of a model function with the arguments every family shares."""
+def model_docstring(model, *, top, inference_bn=PINNED_BN_DOC):
+    """The docstring of model function ``model`` with the arguments every family
+    shares; its module, input sizes and preprocessing mode are the registry's."""
+    spec = registry.model_spec(model)
+    module, mode = spec.module, spec.preprocessing
+    default_size, min_size = spec.default_size, spec.min_size
     return f"""Instantiate {model}{'' if inference_bn is None else ', optionally with every BatchNormalization pinned'}.
 
     Args:

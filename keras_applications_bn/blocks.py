@@ -12,6 +12,7 @@ from keras import layers
 
 from keras_applications_bn import _builder, imagenet_utils
 from keras_applications_bn.layers import channel_axis
+from keras_applications_bn.weights import registry
 
 __all__ = [
     "make_divisible",
@@ -223,15 +224,14 @@ def inside_model_preprocessor(family):
     return preprocess_input
 
 
-def inside_model_docstring(fn, *, module, default_size, extra_args=""):
+def inside_model_docstring(fn, *, extra_args=""):
     """The docstring of model function ``fn`` of a family that preprocesses inside
     the model: :func:`_builder.model_docstring`'s shared arguments, with
     ``extra_args`` (documentation lines, indented like the others) before
     ``name``, returning a model that takes images in [0, 255]."""
+    module = registry.model_spec(fn).module
     doc = _builder.model_docstring(
-        fn, module=module,
-        top="the classifier (``top_dropout`` + ``predictions``)",
-        default_size=default_size, min_size=32, mode="in-model",
+        fn, top="the classifier (``top_dropout`` + ``predictions``)",
     )
     doc = doc[: doc.index("A `keras.Model`.")] + (
         "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"

@@ -11,8 +11,8 @@ Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``convnext_{tiny,small,base,large,xlarge}.h5`` (with
 the top) or ``convnext_{...}_notop.h5``; the stem and each downsampling step are
 nested ``Sequential`` models, and the layer names start with the model's
-``name``, as in Keras. Default input 224x224 (any size from 32x32 without the
-top); ``channels_last`` only, as in Keras.
+``name``, as in Keras. Default input {default_size}x{default_size} (any size from
+{min_size}x{min_size} without the top); ``channels_last`` only, as in Keras.
 
 Preprocessing is part of the model (``include_preprocessing=True``, the default):
 it takes RGB images in [0, 255] and normalises each channel with the ImageNet
@@ -51,13 +51,14 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "convnext")
 
 preprocess_input = inside_model_preprocessor("ConvNeXt")
 
 #: Blocks per stage and channels per stage of one ConvNeXt variant.
 Variant = collections.namedtuple("Variant", "depths projection_dims")
 
-#: The five variants (Table 9 of the paper), by the suffix of their weights' name.
+#: The five variants (Table 9 of the paper), by the name Keras gives them.
 VARIANTS = {
     "tiny": Variant((3, 3, 9, 3), (96, 192, 384, 768)),
     "small": Variant((3, 3, 27, 3), (96, 192, 384, 768)),
@@ -66,7 +67,15 @@ VARIANTS = {
     "xlarge": Variant((3, 3, 27, 3), (256, 512, 1024, 2048)),
 }
 
-DEFAULT_SIZE = 224
+#: The model function of each variant (its registry rows: input sizes, weight files).
+FUNCTIONS = {
+    "tiny": "ConvNeXtTiny",
+    "small": "ConvNeXtSmall",
+    "base": "ConvNeXtBase",
+    "large": "ConvNeXtLarge",
+    "xlarge": "ConvNeXtXLarge",
+}
+
 LN_EPSILON = 1e-6
 LAYER_SCALE_INIT = 1e-6
 
@@ -165,9 +174,10 @@ def ConvNeXt(
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     depths, dims = VARIANTS[variant]
     img_input = _builder.model_input(
-        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=FUNCTIONS[variant],
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
         inference_bn=inference_bn,
     )
 
@@ -194,7 +204,7 @@ def ConvNeXt(
         x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=f"convnext_{variant}", include_top=include_top,
+        model=FUNCTIONS[variant], include_top=include_top,
     )
 
 
@@ -308,7 +318,7 @@ INCLUDE_PREPROCESSING_DOC = (
 def convnext_docstring(fn, variant):
     depths, dims = VARIANTS[variant]
     doc = _builder.model_docstring(
-        fn, module="convnext", default_size=DEFAULT_SIZE, min_size=32, mode="in-model",
+        fn,
         top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
         inference_bn=None,
     )
@@ -330,7 +340,7 @@ def convnext_docstring(fn, variant):
     )
 
 
-for _fn, _variant in zip(__all__[:5], VARIANTS):
+for _variant, _fn in FUNCTIONS.items():
     globals()[_fn].__doc__ = convnext_docstring(_fn, _variant)
 del _fn, _variant
 

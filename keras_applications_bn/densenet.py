@@ -10,9 +10,9 @@ The three models differ only in the number of units per dense block.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``densenet{121,169,201}_weights_tf_dim_ordering_tf_kernels.h5``
-(with the top) or ``..._notop.h5``. Default input 224x224 (any size from 32x32
-without the top); ``channels_last`` only, as in Keras; preprocessing:
-``"torch"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+(with the top) or ``..._notop.h5``. Default input {default_size}x{default_size}
+(any size from {min_size}x{min_size} without the top); ``channels_last`` only, as in Keras; preprocessing:
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -24,20 +24,21 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "densenet")
 
 BN_EPSILON = 1.001e-5
 GROWTH_RATE = 32
 #: Channels kept by a transition block.
 COMPRESSION = 0.5
 
-#: Units in each of the four dense blocks, by registry key of the model's weights.
+#: Units in each of the four dense blocks, by model function (each has official weights).
 BLOCKS = {
-    "densenet121": (6, 12, 24, 16),
-    "densenet169": (6, 12, 32, 32),
-    "densenet201": (6, 12, 48, 32),
+    "DenseNet121": (6, 12, 24, 16),
+    "DenseNet169": (6, 12, 32, 32),
+    "DenseNet201": (6, 12, 48, 32),
 }
 
-preprocess_input = imagenet_utils.preprocessor("torch", "DenseNet")
+preprocess_input = imagenet_utils.module_preprocessor("densenet", "DenseNet")
 
 
 def bn_relu(x, norm, *, name):
@@ -81,11 +82,12 @@ def stem(x, *, norm):
     return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
 
-def weights_name_of(blocks, weights):
-    """The registry key of the ImageNet file for ``blocks`` (None without ImageNet weights)."""
-    for key, units in BLOCKS.items():
+def weights_model_of(blocks, weights):
+    """The model function whose ImageNet files are for ``blocks`` (None for other
+    ``blocks`` without ImageNet weights)."""
+    for model, units in BLOCKS.items():
         if tuple(blocks) == units:
-            return key
+            return model
     if weights == "imagenet":
         raise ValueError(
             "With weights='imagenet', `blocks` must be one of "
@@ -112,14 +114,15 @@ def DenseNet(
     builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
+    # the size rules of the model with these blocks (any DenseNet's for other blocks)
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=weights_model_of(blocks, None) or "DenseNet121", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
-    weights_name = weights_name_of(blocks, weights)
+    model = weights_model_of(blocks, weights)
 
     x = stem(img_input, norm=norm)
     for stage, units in enumerate(blocks, start=2):
@@ -135,7 +138,7 @@ def DenseNet(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -151,7 +154,7 @@ def DenseNet121(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["densenet121"], include_top, weights, input_tensor, input_shape, pooling,
+        BLOCKS["DenseNet121"], include_top, weights, input_tensor, input_shape, pooling,
         classes, classifier_activation, name=name, inference_bn=inference_bn,
     )
 
@@ -168,7 +171,7 @@ def DenseNet169(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["densenet169"], include_top, weights, input_tensor, input_shape, pooling,
+        BLOCKS["DenseNet169"], include_top, weights, input_tensor, input_shape, pooling,
         classes, classifier_activation, name=name, inference_bn=inference_bn,
     )
 
@@ -185,15 +188,14 @@ def DenseNet201(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["densenet201"], include_top, weights, input_tensor, input_shape, pooling,
+        BLOCKS["DenseNet201"], include_top, weights, input_tensor, input_shape, pooling,
         classes, classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
 for _fn in (DenseNet121, DenseNet169, DenseNet201):
     _fn.__doc__ = _builder.model_docstring(
-        _fn.__name__, module="densenet", top="the classifier (``avg_pool`` + ``predictions``)",
-        default_size=224, min_size=32, mode="torch",
+        _fn.__name__, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 del _fn
 

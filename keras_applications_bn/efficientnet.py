@@ -7,8 +7,8 @@ together by the compound coefficients of the paper.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``efficientnetb{0-7}.h5`` (with the top) or
-``efficientnetb{0-7}_notop.h5``. Default input 224, 240, 260, 300, 380, 456, 528
-and 600 pixels square for B0-B7 (any size from 32x32 without the top).
+``efficientnetb{0-7}_notop.h5``. Default input {default_sizes} pixels
+square for B0-B7 (any size from {min_size}x{min_size} without the top).
 
 Preprocessing is part of the model: it takes RGB images in [0, 255], and its
 first layers rescale them to [0, 1] (``Rescaling``) and normalise each channel
@@ -52,6 +52,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "efficientnet")
 
 preprocess_input = inside_model_preprocessor("EfficientNet")
 
@@ -139,7 +140,7 @@ def stem(x, filters, *, activation, norm, imagenet):
 def EfficientNet(
     width_coefficient,
     depth_coefficient,
-    default_size,
+    default_size=None,
     dropout_rate=0.2,
     drop_connect_rate=0.2,
     depth_divisor=8,
@@ -154,18 +155,20 @@ def EfficientNet(
     pooling,
     classes,
     classifier_activation,
-    weights_name,
+    model,
     inference_bn,
 ):
     """EfficientNet-B0 scaled by ``width_coefficient`` (channels, rounded to
     multiples of ``depth_divisor``) and ``depth_coefficient`` (block repeats,
     rounded up), with drop connect rising linearly from 0 to ``drop_connect_rate``
-    over the blocks. The public functions are this with the paper's coefficients."""
+    over the blocks. The public functions are this with the paper's coefficients.
+    ``model`` names the function whose registry rows (input sizes, weight files)
+    apply; ``default_size`` (the registry's when ``None``) replaces its size."""
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=model, default_size=default_size, inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn)
 
@@ -206,7 +209,7 @@ def EfficientNet(
         x = _builder.pooling_head(x, pooling)
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -222,10 +225,10 @@ def EfficientNetB0(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.0, 1.0, 224, 0.2, name=name, include_top=include_top, weights=weights,
+        1.0, 1.0, dropout_rate=0.2, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb0", inference_bn=inference_bn,
+        model="EfficientNetB0", inference_bn=inference_bn,
     )
 
 
@@ -241,10 +244,10 @@ def EfficientNetB1(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.0, 1.1, 240, 0.2, name=name, include_top=include_top, weights=weights,
+        1.0, 1.1, dropout_rate=0.2, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb1", inference_bn=inference_bn,
+        model="EfficientNetB1", inference_bn=inference_bn,
     )
 
 
@@ -260,10 +263,10 @@ def EfficientNetB2(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.1, 1.2, 260, 0.3, name=name, include_top=include_top, weights=weights,
+        1.1, 1.2, dropout_rate=0.3, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb2", inference_bn=inference_bn,
+        model="EfficientNetB2", inference_bn=inference_bn,
     )
 
 
@@ -279,10 +282,10 @@ def EfficientNetB3(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.2, 1.4, 300, 0.3, name=name, include_top=include_top, weights=weights,
+        1.2, 1.4, dropout_rate=0.3, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb3", inference_bn=inference_bn,
+        model="EfficientNetB3", inference_bn=inference_bn,
     )
 
 
@@ -298,10 +301,10 @@ def EfficientNetB4(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.4, 1.8, 380, 0.4, name=name, include_top=include_top, weights=weights,
+        1.4, 1.8, dropout_rate=0.4, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb4", inference_bn=inference_bn,
+        model="EfficientNetB4", inference_bn=inference_bn,
     )
 
 
@@ -317,10 +320,10 @@ def EfficientNetB5(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.6, 2.2, 456, 0.4, name=name, include_top=include_top, weights=weights,
+        1.6, 2.2, dropout_rate=0.4, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb5", inference_bn=inference_bn,
+        model="EfficientNetB5", inference_bn=inference_bn,
     )
 
 
@@ -336,10 +339,10 @@ def EfficientNetB6(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.8, 2.6, 528, 0.5, name=name, include_top=include_top, weights=weights,
+        1.8, 2.6, dropout_rate=0.5, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb6", inference_bn=inference_bn,
+        model="EfficientNetB6", inference_bn=inference_bn,
     )
 
 
@@ -355,15 +358,15 @@ def EfficientNetB7(
     inference_bn=False,
 ):
     return EfficientNet(
-        2.0, 3.1, 600, 0.5, name=name, include_top=include_top, weights=weights,
+        2.0, 3.1, dropout_rate=0.5, name=name, include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation,
-        weights_name="efficientnetb7", inference_bn=inference_bn,
+        model="EfficientNetB7", inference_bn=inference_bn,
     )
 
 
-for _fn, _size in zip(__all__[:8], (224, 240, 260, 300, 380, 456, 528, 600)):
-    globals()[_fn].__doc__ = inside_model_docstring(_fn, module="efficientnet", default_size=_size)
-del _fn, _size
+for _fn in __all__[:8]:
+    globals()[_fn].__doc__ = inside_model_docstring(_fn)
+del _fn
 
 legacy.accept_injected_modules(globals())

@@ -8,8 +8,8 @@ S, M and L have their own tables.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``efficientnetv2-{b0,b1,b2,b3,s,m,l}.h5`` (with the
-top) or ``efficientnetv2-{...}_notop.h5``. Default input 224, 240, 260, 300, 384,
-480 and 480 pixels square for B0, B1, B2, B3, S, M and L (any size from 32x32
+top) or ``efficientnetv2-{...}_notop.h5``. Default input {default_sizes}
+pixels square for B0, B1, B2, B3, S, M and L (any size from {min_size}x{min_size}
 without the top).
 
 Preprocessing is part of the model (``include_preprocessing=True``, the default):
@@ -48,6 +48,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
+__doc__ = _builder.module_docstring(__doc__, "efficientnet_v2")
 
 preprocess_input = inside_model_preprocessor("EfficientNetV2")
 
@@ -211,19 +212,21 @@ def EfficientNetV2(
     classes,
     classifier_activation,
     include_preprocessing,
-    weights_name,
+    model,
     inference_bn,
 ):
     """The network of ``stages`` scaled by ``width_coefficient`` (channels) and
     ``depth_coefficient`` (block repeats, rounded up). Drop connect rises linearly
     over the blocks, counted (as in Keras and the official weights' training)
     against the unscaled number of blocks. The public functions are this with
-    each variant's table and coefficients."""
+    each variant's table and coefficients. ``model`` names the function whose
+    registry rows (input sizes, weight files) apply; ``default_size`` (the
+    registry's when ``None``) replaces its size."""
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=model, default_size=default_size, inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn, momentum=BN_MOMENTUM)
 
@@ -267,7 +270,7 @@ def EfficientNetV2(
         x = _builder.pooling_head(x, pooling)
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -284,10 +287,11 @@ def EfficientNetV2B0(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, 224, STAGES["b"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-b0",
+        1.0, 1.0, default_size=None, stages=STAGES["b"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2B0",
         inference_bn=inference_bn,
     )
 
@@ -305,10 +309,11 @@ def EfficientNetV2B1(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.1, 240, STAGES["b"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-b1",
+        1.0, 1.1, default_size=None, stages=STAGES["b"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2B1",
         inference_bn=inference_bn,
     )
 
@@ -326,10 +331,11 @@ def EfficientNetV2B2(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.1, 1.2, 260, STAGES["b"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-b2",
+        1.1, 1.2, default_size=None, stages=STAGES["b"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2B2",
         inference_bn=inference_bn,
     )
 
@@ -347,10 +353,11 @@ def EfficientNetV2B3(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.2, 1.4, 300, STAGES["b"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-b3",
+        1.2, 1.4, default_size=None, stages=STAGES["b"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2B3",
         inference_bn=inference_bn,
     )
 
@@ -368,10 +375,11 @@ def EfficientNetV2S(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, 384, STAGES["s"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-s",
+        1.0, 1.0, default_size=None, stages=STAGES["s"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2S",
         inference_bn=inference_bn,
     )
 
@@ -389,10 +397,11 @@ def EfficientNetV2M(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, 480, STAGES["m"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-m",
+        1.0, 1.0, default_size=None, stages=STAGES["m"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2M",
         inference_bn=inference_bn,
     )
 
@@ -410,10 +419,11 @@ def EfficientNetV2L(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, 480, STAGES["l"], name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, weights_name="efficientnetv2-l",
+        1.0, 1.0, default_size=None, stages=STAGES["l"], name=name,
+        include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, model="EfficientNetV2L",
         inference_bn=inference_bn,
     )
 
@@ -424,10 +434,8 @@ INCLUDE_PREPROCESSING_DOC = (
     "            weights expect); ``False`` leaves that to you.\n"
 )
 
-for _fn, _size in zip(__all__[:7], (224, 240, 260, 300, 384, 480, 480)):
-    globals()[_fn].__doc__ = inside_model_docstring(
-        _fn, module="efficientnet_v2", default_size=_size, extra_args=INCLUDE_PREPROCESSING_DOC
-    )
-del _fn, _size
+for _fn in __all__[:7]:
+    globals()[_fn].__doc__ = inside_model_docstring(_fn, extra_args=INCLUDE_PREPROCESSING_DOC)
+del _fn
 
 legacy.accept_injected_modules(globals())

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_applications_bn import legacy
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.weights import registry
 
 __all__ = [
     "preprocess_input",
@@ -196,6 +197,12 @@ def preprocessor(mode, family):
         "    overwritten in place; use the return value all the same.\n"
     )
     return preprocess
+
+
+def module_preprocessor(module, family):
+    """:func:`preprocessor` in the mode the registry gives the models of
+    ``keras_applications_bn.<module>`` (:func:`.weights.registry.module_preprocessing`)."""
+    return preprocessor(registry.module_preprocessing(module), family)
 
 
 # --------------------------------------------------------------------------

@@ -14,8 +14,8 @@ Layer names, order and weights match Keras' official ImageNet files, so
 the convolution units inside the blocks and the scaled sums are not named
 (``conv2d_N``, ``batch_normalization_N``, ``activation_N``,
 ``custom_scale_layer_N``), and every BatchNormalization has no gamma
-(``scale=False``). Default input 299x299 (any size from 75x75 without the top);
-preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization
+(``scale=False``). Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top);
+preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization
 runs in inference mode.
 """
 
@@ -28,8 +28,9 @@ from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 from keras_applications_bn.layers import CustomScaleLayer, channel_axis
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "inception_resnet_v2")
 
-preprocess_input = imagenet_utils.preprocessor("tf", "InceptionResNetV2")
+preprocess_input = imagenet_utils.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
 
 
 def mixed_5b(x, *, norm):
@@ -135,9 +136,9 @@ def InceptionResNetV2(
     inference_bn=False,
 ):
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
-        min_size=75, include_top=include_top, weights=weights, classes=classes,
+        model="InceptionResNetV2", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
     norm = bn_factory(inference_bn)
@@ -161,14 +162,13 @@ def InceptionResNetV2(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name="inception_resnet_v2", include_top=include_top,
+        model="InceptionResNetV2", include_top=include_top,
     )
 
 
 InceptionResNetV2.__doc__ = _builder.model_docstring(
-    "InceptionResNetV2", module="inception_resnet_v2",
+    "InceptionResNetV2",
     top="the classifier (``avg_pool`` + ``predictions``)",
-    default_size=299, min_size=75, mode="tf",
     inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 

@@ -7,8 +7,8 @@ Layer order and weights match Keras' official ImageNet files, so
 Like Keras, the convolution units are not named, so their layers get Keras'
 automatic names (``conv2d_N``, ``batch_normalization_N``, ``activation_N``), and
 every BatchNormalization has no gamma (``scale=False``), as in the official files.
-Default input 299x299 (any size from 75x75 without the top); preprocessing:
-``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing:
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -20,8 +20,9 @@ from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "inception_v3")
 
-preprocess_input = imagenet_utils.preprocessor("tf", "InceptionV3")
+preprocess_input = imagenet_utils.module_preprocessor("inception_v3", "InceptionV3")
 
 
 def block_35x35(x, pool_filters, *, norm, name):
@@ -126,9 +127,9 @@ def InceptionV3(
     inference_bn=False,
 ):
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
-        min_size=75, include_top=include_top, weights=weights, classes=classes,
+        model="InceptionV3", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
     norm = bn_factory(inference_bn)
@@ -152,13 +153,12 @@ def InceptionV3(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name="inception_v3", include_top=include_top,
+        model="InceptionV3", include_top=include_top,
     )
 
 
 InceptionV3.__doc__ = _builder.model_docstring(
-    "InceptionV3", module="inception_v3", top="the classifier (``avg_pool`` + ``predictions``)",
-    default_size=299, min_size=75, mode="tf",
+    "InceptionV3", top="the classifier (``avg_pool`` + ``predictions``)",
     inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 

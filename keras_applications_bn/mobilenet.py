@@ -4,9 +4,9 @@ for Mobile Vision Applications", 2017).
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads ``mobilenet_{a}_{size}_tf.h5`` (with the top)
 or ``mobilenet_{a}_{size}_tf_no_top.h5``, where ``a`` is ``1_0``, ``7_5``, ``5_0`` or
-``2_5`` for ``alpha`` 1.0, 0.75, 0.5 or 0.25 and ``size`` is 128, 160, 192 or 224
-(32 files; Keras pins no hash for any of them). Default input 224x224 (any size
-from 32x32 without the top); preprocessing: ``"tf"`` mode. With
+``2_5`` for ``alpha`` 1.0, 0.75, 0.5 or 0.25 and ``size`` is {sizes}
+({files} files; Keras pins no hash for any of them). Default input {default_size}x{default_size} (any size
+from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With
 ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
@@ -16,16 +16,18 @@ from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
+from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet")
 
-preprocess_input = imagenet_utils.preprocessor("tf", "MobileNet")
+preprocess_input = imagenet_utils.module_preprocessor("mobilenet", "MobileNet")
 
-#: The width multipliers with official weights, and their part of the file names.
-ALPHA_NAMES = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
-#: The square input sizes with official weights.
-WEIGHT_SIZES = (128, 160, 192, 224)
-DEFAULT_SIZE = 224
+#: The width multipliers with official weights (the registry's files).
+WEIGHT_ALPHAS = registry.variant_values("MobileNet", "alpha")
+#: The square input sizes with official weights (the registry's files).
+WEIGHT_SIZES = registry.variant_values("MobileNet", "rows")
+DEFAULT_SIZE = registry.model_spec("MobileNet").default_size
 
 #: ``(filters, strides)`` of the 13 depthwise separable blocks (Table 1 of the paper).
 BLOCKS = (
@@ -88,9 +90,9 @@ def check_imagenet_options(alpha, depth_multiplier):
             f"with official weights), got depth_multiplier={depth_multiplier!r}. Use "
             "weights=None or a weights file for other values."
         )
-    if alpha not in ALPHA_NAMES:
+    if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            "With weights='imagenet', `alpha` must be one of 0.25, 0.5, 0.75 or 1.0 "
+            f"With weights='imagenet', `alpha` must be one of {_builder.listed(WEIGHT_ALPHAS)} "
             f"(the widths with official weights), got alpha={alpha!r}. Use "
             "weights=None or a weights file for other widths."
         )
@@ -114,11 +116,11 @@ def MobileNet(
 
     Args:
         input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 32. With ImageNet weights and the top it must be
-            square of size 128, 160, 192 or 224 (224 when ``None``); without the
-            top, other sizes load the 224x224 weights, with a warning.
+            each side at least {min_size}. With ImageNet weights and the top it must be
+            square of size {sizes} ({default_size} when ``None``); without the
+            top, other sizes load the {default_size}x{default_size} weights, with a warning.
         alpha: width multiplier: every layer has ``alpha`` times the filters of
-            the paper's network (ImageNet weights for 0.25, 0.5, 0.75 and 1.0).
+            the paper's network (ImageNet weights for {alphas}).
         depth_multiplier: channel multiplier of the depthwise convolutions (1
             with ImageNet weights).
         dropout: dropout rate before the classifier.
@@ -140,14 +142,13 @@ def MobileNet(
 
     Returns:
         A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.mobilenet.preprocess_input` (``"tf"`` mode).
+        `keras_applications_bn.mobilenet.preprocess_input` (``"{mode}"`` mode).
     """
     img_input = _builder.model_input(
-        inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
-        weight_sizes=WEIGHT_SIZES,
+        model="MobileNet", inference_bn=inference_bn, alpha=alpha,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn)
     if weights == "imagenet":
@@ -170,11 +171,17 @@ def MobileNet(
         )
     else:
         x = _builder.pooling_head(x, pooling, named=False)
-    weights_name = f"mobilenet_{ALPHA_NAMES.get(alpha)}_{rows}"
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
-        weights=weights, weights_name=weights_name, include_top=include_top,
+        weights=weights, model="MobileNet", variant={"alpha": alpha, "rows": rows},
+        include_top=include_top,
     )
+
+
+MobileNet.__doc__ = _builder.fill(
+    MobileNet.__doc__, sizes=_builder.listed(WEIGHT_SIZES),
+    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), **_builder.input_facts("MobileNet"),
+)
 
 legacy.accept_injected_modules(globals())

@@ -8,11 +8,11 @@ and a last 1x1 convolution to 1280 channels.
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads
 ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5`` (with the
-top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is 0.35, 0.5, 0.75,
-1.0, 1.3 or 1.4 and ``size`` is 96, 128, 160, 192 or 224 (60 files; Keras pins no
-hash for any of them). Default input 224x224 (any size from 32x32 without the
-top); preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
-BatchNormalization runs in inference mode.
+top) or ``..._{alpha}_{size}_no_top.h5``, where ``alpha`` is {alphas}
+and ``size`` is {sizes} ({files} files; Keras pins no hash for any of them).
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size}
+without the top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True``
+every BatchNormalization runs in inference mode.
 """
 
 from keras import layers
@@ -21,16 +21,18 @@ from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
+from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet_v2")
 
-preprocess_input = imagenet_utils.preprocessor("tf", "MobileNetV2")
+preprocess_input = imagenet_utils.module_preprocessor("mobilenet_v2", "MobileNetV2")
 
-#: The width multipliers with official weights.
-WEIGHT_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-#: The square input sizes with official weights.
-WEIGHT_SIZES = (96, 128, 160, 192, 224)
-DEFAULT_SIZE = 224
+#: The width multipliers with official weights (the registry's files).
+WEIGHT_ALPHAS = registry.variant_values("MobileNetV2", "alpha")
+#: The square input sizes with official weights (the registry's files).
+WEIGHT_SIZES = registry.variant_values("MobileNetV2", "rows")
+DEFAULT_SIZE = registry.model_spec("MobileNetV2").default_size
 
 #: The bottleneck sequences of Table 2 of the paper: expansion factor ``t``,
 #: output channels ``c`` (before ``alpha``), repeats ``n``, first stride ``s``.
@@ -87,8 +89,8 @@ def check_imagenet_alpha(alpha):
     """Official weights exist only for six widths."""
     if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            "With weights='imagenet', `alpha` must be one of 0.35, 0.5, 0.75, 1.0, "
-            f"1.3 or 1.4 (the widths with official weights), got alpha={alpha!r}. "
+            f"With weights='imagenet', `alpha` must be one of {_builder.listed(WEIGHT_ALPHAS)} "
+            f"(the widths with official weights), got alpha={alpha!r}. "
             "Use weights=None or a weights file for other widths."
         )
 
@@ -109,13 +111,12 @@ def MobileNetV2(
 
     Args:
         input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 32. With ImageNet weights and the top it must be
-            square of size 96, 128, 160, 192 or 224 (224 when ``None``); without
-            the top, other sizes load the 224x224 weights, with a warning.
+            each side at least {min_size}. With ImageNet weights and the top it must be
+            square of size {sizes} ({default_size} when ``None``); without
+            the top, other sizes load the {default_size}x{default_size} weights, with a warning.
         alpha: width multiplier: the blocks have ``alpha`` times the filters of
             the paper's network, rounded to multiples of 8; above 1 the last
-            convolution widens too (ImageNet weights for 0.35, 0.5, 0.75, 1.0,
-            1.3 and 1.4).
+            convolution widens too (ImageNet weights for {alphas}).
         include_top: whether to include the classifier (``predictions``).
         weights: ``None`` (random initialisation), ``"imagenet"`` (official
             ImageNet weights for this ``alpha`` and input size), or the path of a
@@ -134,14 +135,13 @@ def MobileNetV2(
 
     Returns:
         A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.mobilenet_v2.preprocess_input` (``"tf"`` mode).
+        `keras_applications_bn.mobilenet_v2.preprocess_input` (``"{mode}"`` mode).
     """
     img_input = _builder.model_input(
-        inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
-        weight_sizes=WEIGHT_SIZES,
+        model="MobileNetV2", inference_bn=inference_bn, alpha=alpha,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
@@ -182,8 +182,14 @@ def MobileNetV2(
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
-        weights=weights, weights_name=f"mobilenet_v2_{float(alpha)}_{rows}",
+        weights=weights, model="MobileNetV2", variant={"alpha": alpha, "rows": rows},
         include_top=include_top,
     )
+
+
+MobileNetV2.__doc__ = _builder.fill(
+    MobileNetV2.__doc__, sizes=_builder.listed(WEIGHT_SIZES),
+    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), **_builder.input_facts("MobileNetV2"),
+)
 
 legacy.accept_injected_modules(globals())

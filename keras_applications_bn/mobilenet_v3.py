@@ -10,9 +10,9 @@ drop squeeze-and-excite, hard-swish and 5x5 kernels.
 Layer names, order and weights match Keras' official ImageNet files: with
 ``weights="imagenet"`` the model loads
 ``weights_mobilenet_v3_{small|large}[_minimalistic]_224_{alpha}_float.h5`` (with
-the top) or ``..._float_no_top_v2.h5``, for ``alpha`` 0.75 or 1.0 (only 1.0 for
-the minimalistic models); every file is for 224x224 inputs and has the hash
-Keras pins. Default input: any size from 32x32. Preprocessing is part of the
+the top) or ``..._float_no_top_v2.h5``, for ``alpha`` {alphas} (only {minimalistic_alphas} for
+the minimalistic models); every file is for {default_size}x{default_size} inputs and has the hash
+Keras pins. Default input: any size from {min_size}x{min_size}. Preprocessing is part of the
 model (a ``Rescaling`` layer from [0, 255] to [-1, 1]; ``include_preprocessing``)
 and this module's ``preprocess_input`` returns its input unchanged, as in Keras.
 With ``inference_bn=True`` every BatchNormalization runs in inference mode.
@@ -24,14 +24,19 @@ from keras_applications_bn import _builder, legacy
 from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, bn_factory, channel_axis
+from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "mobilenet_v3")
 
+#: The model function of each ``model_type`` (its registry rows: sizes, weight files).
+MODELS = {"small": "MobileNetV3Small", "large": "MobileNetV3Large"}
 #: The input size of every official weight file.
-DEFAULT_SIZE = 224
-#: The width multipliers with official weights (minimalistic: 1.0 only).
-WEIGHT_ALPHAS = (0.75, 1.0)
-MINIMALISTIC_WEIGHT_ALPHAS = (1.0,)
+DEFAULT_SIZE = registry.model_spec("MobileNetV3Large").default_size
+#: The width multipliers with official weights (the registry's files; the same
+#: for Small and Large).
+WEIGHT_ALPHAS = registry.variant_values("MobileNetV3Large", "alpha", minimalistic=False)
+MINIMALISTIC_WEIGHT_ALPHAS = registry.variant_values("MobileNetV3Large", "alpha", minimalistic=True)
 
 #: Squeeze-and-excite bottleneck ratio (``None`` in the minimalistic models).
 SE_RATIO = 0.25
@@ -180,11 +185,12 @@ def classifier_top(x, *, channels, activation, dropout_rate, classes, classifier
     return layers.Activation(classifier_activation, name="predictions")(x)
 
 
-def check_imagenet_alpha(alpha, minimalistic):
-    """Official weights exist for alpha 0.75 and 1.0 (minimalistic: 1.0)."""
-    allowed = MINIMALISTIC_WEIGHT_ALPHAS if minimalistic else WEIGHT_ALPHAS
+def check_imagenet_alpha(alpha, minimalistic, model="MobileNetV3Large"):
+    """Official weights exist for the widths of ``model``'s registry files
+    (alpha 0.75 and 1.0; minimalistic: 1.0)."""
+    allowed = registry.variant_values(model, "alpha", minimalistic=bool(minimalistic))
     if alpha not in allowed:
-        which = "1.0 for the minimalistic models" if minimalistic else "0.75 or 1.0"
+        which = _builder.listed(allowed) + (" for the minimalistic models" if minimalistic else "")
         raise ValueError(
             f"With weights='imagenet', `alpha` must be {which} (the widths with "
             f"official weights), got alpha={alpha!r} (minimalistic={minimalistic!r}). "
@@ -198,20 +204,21 @@ def mobilenet_v3(
     inference_bn,
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
+    model = MODELS[model_type]
     img_input = _builder.model_input(
-        inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=DEFAULT_SIZE,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
-        top_fixes_size=False,
+        model=model, inference_bn=inference_bn, alpha=alpha,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling, top_fixes_size=False,
     )
     norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
-        check_imagenet_alpha(alpha, minimalistic)
-    # every official file is the 224x224 one; other inputs get Keras' warning
+        check_imagenet_alpha(alpha, minimalistic, model)
+    # every official file is for the default size; other inputs get Keras' warning
+    size = registry.model_spec(model).default_size
     weights_rows(
-        tuple(img_input.shape[1:]), weights, family=f"MobileNetV3{model_type.title()}",
-        default_size=DEFAULT_SIZE, weight_sizes=(DEFAULT_SIZE,), stacklevel=4,
+        tuple(img_input.shape[1:]), weights, family=model,
+        default_size=size, weight_sizes=(size,), stacklevel=4,
     )
 
     if minimalistic:
@@ -252,13 +259,9 @@ def mobilenet_v3(
         )
     else:
         x = _builder.pooling_head(x, pooling)
-    weights_name = (
-        f"mobilenet_v3_{model_type}{'_minimalistic' if minimalistic else ''}"
-        f"_224_{float(alpha)}_float"
-    )
     return _builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        img_input, x, input_tensor=input_tensor, name=name, weights=weights, model=model,
+        variant={"alpha": alpha, "minimalistic": bool(minimalistic)}, include_top=include_top,
     )
 
 
@@ -314,13 +317,13 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
 
     Args:
         input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least 32 (``None``: any size, also with the top, which
-            pools globally first). ImageNet weights are for 224x224; other sizes
+            each side at least {min_size} (``None``: any size, also with the top, which
+            pools globally first). ImageNet weights are for {default_size}x{default_size}; other sizes
             load them with a warning.
         alpha: width multiplier: the blocks have ``alpha`` times the filters of
             the paper's network, rounded to multiples of 8; above 1 the
-            classifier's penultimate layer widens too (ImageNet weights for 0.75
-            and 1.0, only 1.0 when ``minimalistic``).
+            classifier's penultimate layer widens too (ImageNet weights for {alphas},
+            only {minimalistic_alphas} when ``minimalistic``).
         minimalistic: the variant without squeeze-and-excite, hard-swish and 5x5
             kernels (ReLU and 3x3 kernels throughout).
         include_top: whether to include the classifier (``conv_2``, ``logits``).
@@ -348,7 +351,12 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
         ``include_preprocessing``); `keras_applications_bn.mobilenet_v3.preprocess_input`
         returns its input unchanged.
     """
-MobileNetV3Small.__doc__ = _DOC.format(model="MobileNetV3Small")
-MobileNetV3Large.__doc__ = _DOC.format(model="MobileNetV3Large")
+for _model in MODELS.values():
+    globals()[_model].__doc__ = _builder.fill(
+        _DOC, model=_model, **_builder.input_facts(_model),
+        alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=False), "and"),
+        minimalistic_alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=True)),
+    )
+del _model
 
 legacy.accept_injected_modules(globals())

@@ -15,10 +15,11 @@ Layer names, order and weights match Keras' official ImageNet files: with
 or ``NASNet-large.h5`` / ``NASNet-large-no-top.h5`` (cached, like Keras, as
 ``nasnet_mobile.h5``, ``nasnet_mobile_no_top.h5``, ``nasnet_large.h5``,
 ``nasnet_large_no_top.h5``). Every BatchNormalization has Keras' ``momentum=0.9997``
-and ``epsilon=1e-3``. Default input 224x224 (NASNetMobile) or 331x331
-(NASNetLarge), also without the top; any static size from 32x32 without the top.
+and ``epsilon=1e-3``. Default input {NASNetMobile_size}x{NASNetMobile_size}
+(NASNetMobile) or {NASNetLarge_size}x{NASNetLarge_size} (NASNetLarge), also without
+the top; any static size from {min_size}x{min_size} without the top.
 ``channels_last`` only, as in Keras; like Keras, NASNetMobile refuses the PyTorch
-backend. Preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every
+backend. Preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.
 """
 
@@ -29,21 +30,26 @@ from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
+from keras_applications_bn.weights import registry
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "nasnet")
 
 BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3
-MIN_SIZE = 32
 
-#: The two configurations with official weights: registry key -> (default size,
-#: penultimate_filters, num_blocks, stem_block_filters, skip_reduction, filter_multiplier).
+#: The two configurations with official weights: model function -> (default size,
+#: penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
+#: filter_multiplier); the default size is the model's in the registry.
 CONFIGS = {
-    "nasnet_mobile": (224, 1056, 4, 32, False, 2),
-    "nasnet_large": (331, 4032, 6, 96, True, 2),
+    model: (registry.model_spec(model).default_size, *config)
+    for model, config in (
+        ("NASNetMobile", (1056, 4, 32, False, 2)),
+        ("NASNetLarge", (4032, 6, 96, True, 2)),
+    )
 }
 
-preprocess_input = imagenet_utils.preprocessor("tf", "NASNet")
+preprocess_input = imagenet_utils.module_preprocessor("nasnet", "NASNet")
 
 
 def conv_1x1(x, filters, *, name):
@@ -227,17 +233,18 @@ def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     return _builder.pooling_head(x, pooling, named=False)
 
 
-def weights_name_of(config, weights):
-    """The registry key of the ImageNet file for the configuration ``config``."""
-    for key, known in CONFIGS.items():
+def weights_model_of(config, weights):
+    """The model function whose ImageNet files are for the configuration ``config``
+    (None for another configuration without ImageNet weights)."""
+    for model, known in CONFIGS.items():
         if config == known:
-            return key
+            return model
     if weights == "imagenet":
         raise ValueError(
             "ImageNet weights exist for NASNetMobile and NASNetLarge only: with "
             "weights='imagenet', (default_size, penultimate_filters, num_blocks, "
             "stem_block_filters, skip_reduction, filter_multiplier) must be "
-            f"{CONFIGS['nasnet_mobile']} or {CONFIGS['nasnet_large']}, got {config}. "
+            f"{CONFIGS['NASNetMobile']} or {CONFIGS['NASNetLarge']}, got {config}. "
             "Use weights=None or a weights file for other configurations."
         )
     return None
@@ -279,19 +286,20 @@ def NASNet(
     the factor by which each reduction widens the cells, ``skip_reduction``
     whether a normal cell after a reduction cell takes as ``p`` the input of
     the reduction cell's predecessor rather than that of the reduction cell
-    itself; ``default_size`` (331 when ``None``) is the input size without an
-    ``input_shape``. The other arguments are those of :func:`NASNetMobile`.
+    itself; ``default_size`` (NASNetLarge's when ``None``) is the input size
+    without an ``input_shape``. The other arguments are those of
+    :func:`NASNetMobile`.
     """
     require_channels_last("NASNet")
     if default_size is None:
-        default_size = 331
+        default_size = registry.model_spec("NASNetLarge").default_size
     if penultimate_filters % (24 * filter_multiplier**2) != 0:
         raise ValueError(
             "`penultimate_filters` must be a multiple of 24 * filter_multiplier ** 2 "
             f"= {24 * filter_multiplier**2} for NASNet-A, got "
             f"penultimate_filters={penultimate_filters}."
         )
-    weights_name = weights_name_of(
+    model = weights_model_of(
         (default_size, penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
          filter_multiplier),
         weights,
@@ -299,10 +307,11 @@ def NASNet(
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=default_size,
-        min_size=MIN_SIZE, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        # another configuration has NASNetLarge's size rules, with its own default_size
+        model=model or "NASNetLarge", default_size=default_size, inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     # momentum 0.9997, epsilon 1e-3; axis -1 (not 3) as Keras has it
     norm = bn_factory(inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
@@ -332,7 +341,7 @@ def NASNet(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -347,7 +356,7 @@ def NASNetMobile(
     name="nasnet_mobile",
     inference_bn=False,
 ):
-    default_size, *config = CONFIGS["nasnet_mobile"]
+    default_size, *config = CONFIGS["NASNetMobile"]
     return NASNet(
         input_shape, *config, include_top=include_top, weights=weights,
         input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
@@ -366,7 +375,7 @@ def NASNetLarge(
     name="nasnet_large",
     inference_bn=False,
 ):
-    default_size, *config = CONFIGS["nasnet_large"]
+    default_size, *config = CONFIGS["NASNetLarge"]
     return NASNet(
         input_shape, *config, include_top=include_top, weights=weights,
         input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
@@ -374,15 +383,16 @@ def NASNetLarge(
     )
 
 
-for _fn, _size in ((NASNetMobile, 224), (NASNetLarge, 331)):
+for _fn in (NASNetMobile, NASNetLarge):
+    _spec = registry.model_spec(_fn.__name__)
+    _min, _size = _spec.min_size, _spec.default_size
     _fn.__doc__ = _builder.model_docstring(
-        _fn.__name__, module="nasnet", top="the classifier (global average pooling + ``predictions``)",
-        default_size=_size, min_size=MIN_SIZE, mode="tf",
+        _fn.__name__, top="the classifier (global average pooling + ``predictions``)",
     ).replace(
-        "each side at least 32;",
-        f"each side at least 32 and known ({_size}x{_size} when\n"
+        f"each side at least {_min};",
+        f"each side at least {_min} and known ({_size}x{_size} when\n"
         "            ``None``, also without the top);",
     )
-del _fn, _size
+del _fn, _spec, _min, _size
 
 legacy.accept_injected_modules(globals())

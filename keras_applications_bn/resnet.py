@@ -5,8 +5,8 @@ in how many blocks each stage stacks (Table 1 of the paper).
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``resnet{50,101,152}_weights_tf_dim_ordering_tf_kernels.h5``
-(with the top) or its ``_notop.h5`` twin. Default input 224x224 (any size from
-32x32 without the top); preprocessing: ``"caffe"`` mode. With ``inference_bn=True``
+(with the top) or its ``_notop.h5`` twin. Default input {default_size}x{default_size} (any size from
+{min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
 
 The builder (:func:`resnet`: stem, stages, top) is that of :mod:`.resnet_v2`
@@ -21,6 +21,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnet")
 
 #: The epsilon of every BatchNormalization in ResNet (v1 and v2).
 BN_EPSILON = 1.001e-5
@@ -35,7 +36,7 @@ STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 #: Stride of each stage (v1 and ResNeXt: in its first block).
 STAGE_STRIDES = (1, 2, 2, 2)
 
-preprocess_input = imagenet_utils.preprocessor("caffe", "ResNet")
+preprocess_input = imagenet_utils.module_preprocessor("resnet", "ResNet")
 
 
 def stem_conv(x, use_bias=True):
@@ -84,7 +85,7 @@ def stage(x, filters, blocks, *, norm, stride=2, name, block=bottleneck_block):
 def resnet(
     stage_blocks,
     *,
-    weights_name,
+    model,
     include_top,
     weights,
     input_tensor,
@@ -116,12 +117,13 @@ def resnet(
     (:mod:`.resnext`) passes another ``block`` (grouped bottlenecks of width
     ``stage_filters``), no convolution biases (``use_bias=False``) and a classifier
     named ``top_name``; ``check_input(img_input)`` may refuse inputs the block
-    cannot take."""
+    cannot take. ``model`` is the model function's name: the registry gives its
+    input sizes and weight files."""
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=model, inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
+        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
     if check_input is not None:
@@ -144,7 +146,7 @@ def resnet(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -160,7 +162,7 @@ def ResNet50(
     inference_bn=False,
 ):
     return resnet(
-        RESNET50_BLOCKS, weights_name="resnet50", include_top=include_top, weights=weights,
+        RESNET50_BLOCKS, model="ResNet50", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -178,7 +180,7 @@ def ResNet101(
     inference_bn=False,
 ):
     return resnet(
-        RESNET101_BLOCKS, weights_name="resnet101", include_top=include_top, weights=weights,
+        RESNET101_BLOCKS, model="ResNet101", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -196,7 +198,7 @@ def ResNet152(
     inference_bn=False,
 ):
     return resnet(
-        RESNET152_BLOCKS, weights_name="resnet152", include_top=include_top, weights=weights,
+        RESNET152_BLOCKS, model="ResNet152", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -204,8 +206,7 @@ def ResNet152(
 
 def resnet_docstring(model):
     return _builder.model_docstring(
-        model, module="resnet", top="the classifier (``avg_pool`` + ``predictions``)",
-        default_size=224, min_size=32, mode="caffe",
+        model, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 
 

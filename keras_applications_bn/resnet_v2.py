@@ -11,8 +11,8 @@ keeps its resolution; the stem is ResNet's 7x7 convolution and 3x3 max pooling
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads
 ``resnet{50,101,152}v2_weights_tf_dim_ordering_tf_kernels.h5`` (with the top) or its
-``_notop.h5`` twin. Default input 224x224 (any size from 32x32 without the top);
-preprocessing: ``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization
+``_notop.h5`` twin. Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top);
+preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization
 runs in inference mode.
 """
 
@@ -23,6 +23,7 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.resnet import resnet
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnet_v2")
 
 #: Pre-activation bottleneck blocks in the stages conv2..conv5 of each depth.
 RESNET50V2_BLOCKS = (3, 4, 6, 3)
@@ -32,7 +33,7 @@ RESNET152V2_BLOCKS = (3, 8, 36, 3)
 #: Stride of each stage (in its last block): conv5 keeps its resolution.
 STAGE_STRIDES = (2, 2, 2, 1)
 
-preprocess_input = imagenet_utils.preprocessor("tf", "ResNetV2")
+preprocess_input = imagenet_utils.module_preprocessor("resnet_v2", "ResNetV2")
 
 
 def bn_relu(x, norm, *, name):
@@ -93,7 +94,7 @@ def ResNet50V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET50V2_BLOCKS, weights_name="resnet50v2", include_top=include_top, weights=weights,
+        RESNET50V2_BLOCKS, model="ResNet50V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -112,7 +113,7 @@ def ResNet101V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET101V2_BLOCKS, weights_name="resnet101v2", include_top=include_top, weights=weights,
+        RESNET101V2_BLOCKS, model="ResNet101V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -131,7 +132,7 @@ def ResNet152V2(
     inference_bn=False,
 ):
     return resnet(
-        RESNET152V2_BLOCKS, weights_name="resnet152v2", include_top=include_top, weights=weights,
+        RESNET152V2_BLOCKS, model="ResNet152V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
         **V2,
@@ -140,8 +141,7 @@ def ResNet152V2(
 
 def resnet_v2_docstring(model):
     return _builder.model_docstring(
-        model, module="resnet_v2", top="the classifier (``avg_pool`` + ``predictions``)",
-        default_size=224, min_size=32, mode="tf",
+        model, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 
 

@@ -7,8 +7,8 @@ groups, twice as wide bottlenecks, and no convolution biases.
 Layer names, order and weight shapes are 1.0.8's, so ``weights="imagenet"`` loads
 its official files ``resnext{50,101}_weights_tf_dim_ordering_tf_kernels.h5`` (the
 classifier is named ``probs``, as there) or the ``_notop.h5`` twins, published as
-release assets of keras-team/keras-applications. Default input 224x224 (any
-static size from 32x32 without the top); preprocessing: ``"torch"`` mode. With
+release assets of keras-team/keras-applications. Default input {default_size}x{default_size} (any
+static size from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With
 ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 The grouped convolution is 1.0.8's construct: a depthwise 3x3 convolution with
@@ -29,13 +29,14 @@ from keras_applications_bn.layers import ReduceSum
 from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
 
 __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "resnext")
 
 #: Groups of every grouped 3x3 convolution (the "cardinality" of the paper).
 GROUPS = 32
 #: Bottleneck width of the stages conv2..conv5 (each block outputs 2x as many channels).
 STAGE_FILTERS = (128, 256, 512, 1024)
 
-preprocess_input = imagenet_utils.preprocessor("torch", "ResNeXt")
+preprocess_input = imagenet_utils.module_preprocessor("resnext", "ResNeXt")
 
 
 def grouped_conv(x, filters, *, groups, stride, name):
@@ -115,7 +116,7 @@ def ResNeXt50(
     inference_bn=False,
 ):
     return resnext(
-        RESNET50_BLOCKS, weights_name="resnext50", include_top=include_top, weights=weights,
+        RESNET50_BLOCKS, model="ResNeXt50", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -133,7 +134,7 @@ def ResNeXt101(
     inference_bn=False,
 ):
     return resnext(
-        RESNET101_BLOCKS, weights_name="resnext101", include_top=include_top, weights=weights,
+        RESNET101_BLOCKS, model="ResNeXt101", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
@@ -141,8 +142,7 @@ def ResNeXt101(
 
 def resnext_docstring(model):
     return _builder.model_docstring(
-        model, module="resnext", top="the classifier (``avg_pool`` + ``probs``)",
-        default_size=224, min_size=32, mode="torch",
+        model, top="the classifier (``avg_pool`` + ``probs``)",
     )
 
 

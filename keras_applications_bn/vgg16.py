@@ -4,7 +4,7 @@ Image Recognition", ICLR 2015), and the VGG network that VGG19 shares.
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (with
 the top) or ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``. Default input
-224x224 (any size from 32x32 without the top); preprocessing: ``"caffe"`` mode.
+{default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode.
 
 VGG has no BatchNormalization: ``inference_bn`` is accepted, so that every model of
 this package has one signature, and has nothing to change here.
@@ -16,8 +16,9 @@ from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "vgg16")
 
-preprocess_input = imagenet_utils.preprocessor("caffe", "VGG16")
+preprocess_input = imagenet_utils.module_preprocessor("vgg16", "VGG16")
 
 #: Filters of the five convolutional blocks (the same in every VGG).
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
@@ -45,7 +46,7 @@ def fully_connected_top(x, *, classes, classifier_activation):
 def vgg(
     convs_per_block,
     *,
-    weights_name,
+    model,
     include_top,
     weights,
     input_tensor,
@@ -58,9 +59,9 @@ def vgg(
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=224,
-        min_size=32, include_top=include_top, weights=weights, classes=classes,
+        model=model, inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
 
@@ -74,7 +75,7 @@ def vgg(
         x = _builder.pooling_head(x, pooling, named=False)
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name=weights_name, include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
@@ -90,20 +91,20 @@ def VGG16(
     inference_bn=False,
 ):
     return vgg(
-        VGG16_CONVS, weights_name="vgg16", include_top=include_top, weights=weights,
+        VGG16_CONVS, model="VGG16", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
         inference_bn=inference_bn,
     )
 
 
-def vgg_docstring(model, module):
+def vgg_docstring(model):
     return _builder.model_docstring(
-        model, module=module, default_size=224, min_size=32, mode="caffe", inference_bn=None,
+        model, inference_bn=None,
         top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
     )
 
 
-VGG16.__doc__ = vgg_docstring("VGG16", "vgg16")
+VGG16.__doc__ = vgg_docstring("VGG16")
 
 legacy.accept_injected_modules(globals())

@@ -3,18 +3,19 @@ Image Recognition", ICLR 2015): the VGG network of :mod:`.vgg16` with four
 convolutions in each of its last three blocks ("configuration E").
 
 ``weights="imagenet"`` loads ``vgg19_weights_tf_dim_ordering_tf_kernels.h5`` or its
-``_notop.h5`` twin. Input size (224x224 default, 32x32 minimum), ``"caffe"``
+``_notop.h5`` twin. Input size ({default_size}x{default_size} default, {min_size}x{min_size} minimum), ``"{mode}"``
 preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are as
 for VGG16.
 """
 
-from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn import _builder, imagenet_utils, legacy
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "vgg19")
 
-preprocess_input = imagenet_utils.preprocessor("caffe", "VGG19")
+preprocess_input = imagenet_utils.module_preprocessor("vgg19", "VGG19")
 
 #: Convolutions per block of VGG19.
 VGG19_CONVS = (2, 2, 4, 4, 4)
@@ -32,13 +33,13 @@ def VGG19(
     inference_bn=False,
 ):
     return vgg(
-        VGG19_CONVS, weights_name="vgg19", include_top=include_top, weights=weights,
+        VGG19_CONVS, model="VGG19", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
         classes=classes, classifier_activation=classifier_activation, name=name,
         inference_bn=inference_bn,
     )
 
 
-VGG19.__doc__ = vgg_docstring("VGG19", "vgg19")
+VGG19.__doc__ = vgg_docstring("VGG19")
 
 legacy.accept_injected_modules(globals())

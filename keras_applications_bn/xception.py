@@ -9,8 +9,8 @@ match Keras' official ImageNet files, so ``weights="imagenet"`` loads
 ``xception_weights_tf_dim_ordering_tf_kernels_notop.h5``. Like Keras, the 1x1
 shortcut projections and their BN layers are not named (``conv2d_N``,
 ``batch_normalization_N``), nor are the residual sums (``add_N``).
-Default input 299x299 (any size from 71x71 without the top); preprocessing:
-``"tf"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
+Default input {default_size}x{default_size} (any size from {min_size}x{min_size} without the top); preprocessing:
+``"{mode}"`` mode. With ``inference_bn=True`` every BatchNormalization runs in
 inference mode.
 """
 
@@ -21,8 +21,9 @@ from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
+__doc__ = _builder.module_docstring(__doc__, "xception")
 
-preprocess_input = imagenet_utils.preprocessor("tf", "Xception")
+preprocess_input = imagenet_utils.module_preprocessor("xception", "Xception")
 
 
 def sepconv_bn(x, filters, *, norm, name):
@@ -93,9 +94,9 @@ def Xception(
     inference_bn=False,
 ):
     img_input = _builder.model_input(
-        inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, default_size=299,
-        min_size=71, include_top=include_top, weights=weights, classes=classes,
+        model="Xception", inference_bn=inference_bn,
+        input_tensor=input_tensor, input_shape=input_shape,
+        include_top=include_top, weights=weights, classes=classes,
         classifier_activation=classifier_activation, pooling=pooling,
     )
     # axis -1 (not 3) as Keras has it; default epsilon and momentum
@@ -119,13 +120,12 @@ def Xception(
     )
     return _builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        weights_name="xception", include_top=include_top,
+        model="Xception", include_top=include_top,
     )
 
 
 Xception.__doc__ = _builder.model_docstring(
-    "Xception", module="xception", top="the classifier (``avg_pool`` + ``predictions``)",
-    default_size=299, min_size=71, mode="tf",
+    "Xception", top="the classifier (``avg_pool`` + ``predictions``)",
 )
 
 legacy.accept_injected_modules(globals())

@@ -12,6 +12,8 @@ import h5py
 import keras
 import numpy as np
 
+from keras_applications_bn.weights import registry
+
 
 @dataclasses.dataclass(frozen=True)
 class Arch:
@@ -41,19 +43,36 @@ class Arch:
     # (reference class, our class) pairs of layers ours replaces one for one
     # (ResNeXt: 1.0.8's Lambda, our ReduceSum); layer tables compare by ours.
     layer_twins: tuple = ()
-    # What the function's signature and docstring tests read: the input size of
-    # the ImageNet weights with the top, the smallest side it takes, the
-    # preprocess_input mode its module's docstring names (None: not checked
-    # there), and phrases its docstring must (``doc``) or must not
-    # (``doc_absent``) hold beyond those every model function's holds.
-    default_size: int = 224
-    min_size: int = 32
-    preprocessing: str = None
+    # Phrases the function's docstring must (``doc``) or must not (``doc_absent``)
+    # hold beyond those every model function's holds. Its input sizes and
+    # preprocessing mode are the registry's (default_size, min_size, preprocessing).
     doc: tuple = ()
     doc_absent: tuple = ()
     # False where Keras' size rules differ (MobileNetV3 takes any size with the
     # top): the "refuses what Keras refuses" checks of input sizes skip it.
     fixed_size: bool = True
+
+    @property
+    def spec(self):
+        """The function's row in the registry's model table."""
+        return registry.model_spec(self.fn)
+
+    @property
+    def default_size(self):
+        """The input size of the ImageNet weights with the top."""
+        return self.spec.default_size
+
+    @property
+    def min_size(self):
+        """The smallest input side the function takes."""
+        return self.spec.min_size
+
+    @property
+    def preprocessing(self):
+        """The ``preprocess_input`` mode its module's docstring names (None where
+        the model preprocesses its input itself)."""
+        mode = self.spec.preprocessing
+        return None if mode == "in-model" else mode
 
     def ours(self, **kwargs):
         module = importlib.import_module(f"keras_applications_bn.{self.module}")
@@ -117,33 +136,28 @@ def keras_applications_108(fn):
 
 RESNET_DOC = ("keras_applications_bn.resnet.preprocess_input",)
 RESNET_V2_DOC = ("keras_applications_bn.resnet_v2.preprocess_input",)
-EFFICIENTNET_SIZES = (224, 240, 260, 300, 380, 456, 528, 600)
-EFFICIENTNET_V2_SIZES = {"B0": 224, "B1": 240, "B2": 260, "B3": 300, "S": 384, "M": 480, "L": 480}
 CONVNEXT_DOC = ("[0, 255]", "include_preprocessing", "no BatchNormalization, so it changes nothing")
 
 ARCHITECTURES = [
-    Arch("resnet50", "resnet50", "ResNet50", (32, 32, 3), preprocessing="caffe", doc=RESNET_DOC),
-    Arch("vgg16", "vgg16", "VGG16", (32, 32, 3), has_bn=False, preprocessing="caffe"),
-    Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False, preprocessing="caffe"),
-    Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3), default_size=299, min_size=75, preprocessing="tf"),
-    Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}, preprocessing="tf"),
-    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3, preprocessing="caffe",
+    Arch("resnet50", "resnet50", "ResNet50", (32, 32, 3), doc=RESNET_DOC),
+    Arch("vgg16", "vgg16", "VGG16", (32, 32, 3), has_bn=False),
+    Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
+    Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
+    Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
+    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3,
          doc=RESNET_DOC),
     Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3, doc=RESNET_DOC),
-    Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3), preprocessing="tf", doc=RESNET_V2_DOC),
+    Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3), doc=RESNET_V2_DOC),
     Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
     Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
-    Arch("xception", "xception", "Xception", (71, 71, 3), default_size=299, min_size=71, preprocessing="tf"),
-    Arch(
-        "inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3),
-        default_size=299, min_size=75, preprocessing="tf",
-    ),
-    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3), preprocessing="torch"),
+    Arch("xception", "xception", "Xception", (71, 71, 3)),
+    Arch("inception_resnet_v2", "inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
+    Arch("densenet121", "densenet", "DenseNet121", (32, 32, 3)),
     Arch("densenet169", "densenet", "DenseNet169", (32, 32, 3), contract=False),
     Arch("densenet201", "densenet", "DenseNet201", (32, 32, 3), contract=False),
-    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3), preprocessing="tf"),
-    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False, default_size=331),
-    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}, preprocessing="tf"),
+    Arch("nasnet_mobile", "nasnet", "NASNetMobile", (32, 32, 3)),
+    Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
+    Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
     Arch(
         "mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75},
         fixed_size=False,
@@ -165,18 +179,18 @@ ARCHITECTURES = [
     *(
         Arch(
             f"efficientnetb{i}", "efficientnet", f"EfficientNetB{i}", (32, 32, 3),
-            contract=i == 0, forward=i < 4, rtol=1e-3, default_size=size,
+            contract=i == 0, forward=i < 4, rtol=1e-3,
             doc=("[0, 255]",), doc_absent=("include_preprocessing",),
         )
-        for i, size in enumerate(EFFICIENTNET_SIZES)
+        for i in range(8)
     ),
     *(
         Arch(
             f"efficientnetv2-{v.lower()}", "efficientnet_v2", f"EfficientNetV2{v}", (32, 32, 3),
-            contract=v == "B0", forward=v.startswith("B"), rtol=1e-3, default_size=size,
+            contract=v == "B0", forward=v.startswith("B"), rtol=1e-3,
             doc=("[0, 255]", "include_preprocessing"),
         )
-        for v, size in EFFICIENTNET_V2_SIZES.items()
+        for v in ("B0", "B1", "B2", "B3", "S", "M", "L")
     ),
     # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
     *(
@@ -186,7 +200,7 @@ ARCHITECTURES = [
     ),
     # ResNeXt: Keras 3 has none; the reference is keras_applications 1.0.8's builder
     Arch(
-        "resnext50", "resnext", "ResNeXt50", (32, 32, 3), preprocessing="torch",
+        "resnext50", "resnext", "ResNeXt50", (32, 32, 3),
         reference=keras_applications_108("ResNeXt50"), layer_twins=(("Lambda", "ReduceSum"),),
     ),
     Arch(

@@ -41,7 +41,7 @@ def test_variants_are_keras_configurations():
     for variant, (depths, dims) in convnext.VARIANTS.items():
         config = keras_convnext.MODEL_CONFIGS[variant]
         assert (list(depths), list(dims)) == (config["depths"], config["projection_dims"])
-        assert config["default_size"] == convnext.DEFAULT_SIZE
+        assert config["default_size"] == weights_lib.registry.model_spec(convnext.FUNCTIONS[variant]).default_size
 
 
 def builders(drop_path_rate):

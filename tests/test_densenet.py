@@ -33,9 +33,9 @@ def test_exports_and_preprocessing_match_keras():
 
 def test_block_counts_are_the_papers():
     assert densenet.BLOCKS == {
-        "densenet121": (6, 12, 24, 16),
-        "densenet169": (6, 12, 32, 32),
-        "densenet201": (6, 12, 48, 32),
+        "DenseNet121": (6, 12, 24, 16),
+        "DenseNet169": (6, 12, 32, 32),
+        "DenseNet201": (6, 12, 48, 32),
     }
 
 
@@ -71,9 +71,10 @@ def test_imagenet_loads_the_models_file(fn, include_top, fname, monkeypatch):
 
 
 def test_every_model_names_its_own_file():
-    """Each wrapper passes its own block counts, which select its registry key."""
-    for key, blocks in densenet.BLOCKS.items():
-        assert densenet.weights_name_of(list(blocks), "imagenet") == key
+    """Each wrapper passes its own block counts, which select its model's registry files."""
+    for model, blocks in densenet.BLOCKS.items():
+        assert densenet.weights_model_of(list(blocks), "imagenet") == model
+    assert densenet.weights_model_of([1, 2, 3, 4], None) is None
 
 
 def test_channels_first_is_refused_like_keras():

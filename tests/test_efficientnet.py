@@ -18,7 +18,6 @@ from architectures import assert_same_outputs, images, randomize_bn, save_offici
 V1 = [f"EfficientNetB{i}" for i in range(8)]
 V2 = [f"EfficientNetV2{v}" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")]
 FUNCTIONS = [("efficientnet", fn) for fn in V1] + [("efficientnet_v2", fn) for fn in V2]
-DEFAULT_SIZES = dict(zip(V1 + V2, (224, 240, 260, 300, 380, 456, 528, 600, 224, 240, 260, 300, 384, 480, 480)))
 
 
 def ours(module, fn):

@@ -65,8 +65,7 @@ def test_exports_and_preprocessing_match_keras():
 def test_configurations_are_keras():
     """NASNetMobile is NASNet-A (4 @ 1056), NASNetLarge (6 @ 4032), as Keras builds them."""
     source = inspect.getsource(keras_nasnet)
-    for key, (size, penultimate, blocks, stem, skip, multiplier) in nasnet.CONFIGS.items():
-        fn = "NASNetMobile" if key == "nasnet_mobile" else "NASNetLarge"
+    for fn, (size, penultimate, blocks, stem, skip, multiplier) in nasnet.CONFIGS.items():
         body = source[source.index(f"def {fn}("):]
         body = body[: body.index("\n\n@")] if "\n\n@" in body else body
         for arg, value in [
@@ -74,7 +73,7 @@ def test_configurations_are_keras():
             ("stem_block_filters", stem), ("skip_reduction", skip),
             ("filter_multiplier", multiplier), ("default_size", size),
         ]:
-            assert f"{arg}={value}," in body, (key, arg)
+            assert f"{arg}={value}," in body, (fn, arg)
 
 
 def test_headless_default_sizes():
@@ -120,8 +119,8 @@ def test_imagenet_loads_the_models_file_under_keras_cache_name(fn, include_top, 
 
 
 def test_every_configuration_names_its_own_file():
-    for key, config in nasnet.CONFIGS.items():
-        assert nasnet.weights_name_of(config, "imagenet") == key
+    for model, config in nasnet.CONFIGS.items():
+        assert nasnet.weights_model_of(config, "imagenet") == model
 
 
 def test_imagenet_needs_an_official_configuration():

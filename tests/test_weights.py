@@ -523,6 +523,96 @@ def test_lookup_finds_a_file_by_model_top_and_variant():
         weights.lookup("Mobilenet", alpha=1.0, rows=224)
 
 
+class _Stop(Exception):
+    """Raised by a stand-in for Keras' input-shape check, with the sizes it got."""
+
+
+def test_model_table_is_keras_input_rules(monkeypatch):
+    """Every model function (each in tests/architectures.py) has a row in the
+    registry's model table with its keras.applications twin's default and minimum
+    input size (keras_applications 1.0.8's for ResNeXt), read from the arguments
+    Keras passes to its input-shape check (stopped there: nothing is built), and
+    its module's preprocessing mode, read from the mode Keras' ``preprocess_input``
+    passes on (none: the model preprocesses its input itself)."""
+    import functools
+    import inspect
+
+    import keras
+    import numpy as np
+    from keras.src.applications import imagenet_utils as keras_imagenet_utils
+    from keras_applications import imagenet_utils as ka108_imagenet_utils
+    from keras_applications import resnet_common
+    from keras_applications import resnext as resnext_108
+
+    from architectures import ARCHITECTURES, keras_applications_108_modules
+
+    def stop(*args, default_size, min_size, **kwargs):
+        raise _Stop(default_size, min_size)
+
+    def record(x, *args, mode="caffe", **kwargs):
+        raise _Stop(mode)
+
+    monkeypatch.setattr(keras_imagenet_utils, "obtain_input_shape", stop)
+    monkeypatch.setattr(resnet_common, "_obtain_input_shape", stop)
+    monkeypatch.setattr(keras_imagenet_utils, "preprocess_input", record)
+    monkeypatch.setattr(ka108_imagenet_utils, "preprocess_input", record)
+    assert {a.fn for a in ARCHITECTURES} == set(weights.registry.MODELS)
+    specs = weights.registry.MODELS.values()
+    assert {m.model for m in specs} == {e.model for e in weights.REGISTRY.values()} - {None}
+    assert {m.preprocessing for m in specs} <= set(weights.registry.PREPROCESSING_MODES)
+    image = np.zeros((1, 4, 4, 3), "float32")
+    for arch in ARCHITECTURES:
+        spec = weights.registry.model_spec(arch.fn)
+        if arch.module == "mobilenet_v3":  # Keras checks the sizes itself
+            source = inspect.getsource(keras.src.applications.mobilenet_v3.MobileNetV3)
+            assert f"(rows < {spec.min_size} or cols < {spec.min_size})" in source
+            assert f"rows != {spec.default_size}" in source
+        else:
+            with pytest.raises(_Stop) as sizes:
+                arch.keras(weights=None)
+            assert sizes.value.args == (spec.default_size, spec.min_size), arch.id
+        if arch.module == "resnext":  # 1.0.8's, with Keras 3's modules injected
+            preprocess = functools.partial(resnext_108.preprocess_input, **keras_applications_108_modules())
+        else:
+            preprocess = getattr(keras.applications, arch.module).preprocess_input
+        try:
+            preprocess(image.copy())
+            mode = "in-model"
+        except _Stop as e:
+            mode = e.args[0]
+        assert spec.preprocessing == mode, arch.id
+        assert spec.module == arch.module or (arch.fn, arch.module) == ("ResNet50", "resnet50"), arch.id
+
+
+def test_model_docstrings_are_filled_from_the_registry():
+    """Every model module's docstring, and its functions', are built from the
+    registry: no template field is left, and each names its sizes and mode."""
+    import importlib
+    import re
+
+    from keras_applications_bn import _builder
+
+    fields = re.compile(r"\{(default_sizes?|min_size|mode|sizes|alphas|minimalistic_alphas|files|\w+_size)\}")
+    for module in sorted({spec.module for spec in weights.registry.MODELS.values()} | {"resnet50"}):
+        mod = importlib.import_module(f"keras_applications_bn.{module}")
+        specs = weights.registry.module_models("resnet" if module == "resnet50" else module)
+        docs = [mod.__doc__] + [getattr(mod, fn).__doc__ for fn in mod.__all__]
+        assert not any(fields.search(doc) for doc in docs), module
+        text = " ".join(mod.__doc__.split())
+        assert f"{specs[0].min_size}x{specs[0].min_size}" in text, module
+        for spec in specs:
+            if not hasattr(mod, spec.model):
+                continue  # resnet50 offers ResNet50 only
+            assert str(spec.default_size) in text, spec.model
+            assert f"({spec.default_size}, {spec.default_size}, 3)" in getattr(mod, spec.model).__doc__ or (
+                module.startswith("mobilenet")  # several sizes: tests/test_mobilenet*.py
+            ), spec.model
+    sizes = [spec.default_size for spec in weights.registry.module_models("efficientnet")]
+    assert f"Default input {_builder.listed(sizes, 'and')} pixels" in " ".join(
+        importlib.import_module("keras_applications_bn.efficientnet").__doc__.split()
+    )
+
+
 def test_resolve_names_accepts_names_models_and_patterns():
     assert weights.resolve_names(["resnet50"]) == ["resnet50"]
     assert weights.resolve_names("ResNet50") == ["resnet50", "resnet50_notop"]

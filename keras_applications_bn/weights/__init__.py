@@ -276,9 +276,9 @@ def load_weights(model, weights, *, name, include_top=True):
     Args:
         model: the freshly built model.
         weights: ``None`` (keep the random initialisation), ``"imagenet"`` (the
-            registry file ``name`` or ``name + "_notop"``), or a path to a weights
-            file (legacy ``.h5`` in the official layout, ``.weights.h5`` or
-            ``.keras``).
+            registry file ``name``, or without the top the file of the same model
+            and variant without it), or a path to a weights file (legacy ``.h5``
+            in the official layout, ``.weights.h5`` or ``.keras``).
         name: registry key of the top file of this model and configuration.
         include_top: whether the model has its classifier.
 
@@ -292,7 +292,10 @@ def load_weights(model, weights, *, name, include_top=True):
         return model
     cached = None
     if isinstance(weights, str) and weights == "imagenet":
-        cached = name if include_top else f"{name}_notop"
+        entry = get(name)
+        if not include_top:  # the same model and variant's file without the top
+            entry = lookup(entry.model, include_top=False, **dict(entry.variant))
+        cached = entry.name
         path = fetch(cached)
     else:
         path = os.fspath(weights)

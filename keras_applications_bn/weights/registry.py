@@ -10,6 +10,13 @@ A file is found by its name (:func:`get`), by names, model names or patterns
 (:func:`resolve_names`), or by what it is (:func:`lookup`): the model, whether it
 holds the classifier, and the model's variant (``alpha`` and ``rows`` for
 MobileNet and MobileNetV2, ``alpha`` and ``minimalistic`` for MobileNetV3).
+
+:data:`MODELS` holds, one row per model function, what its input is: the default
+(and ImageNet-with-top) input size, the smallest input side and the preprocessing
+mode (:func:`model_spec`). The sizes and widths that have official files
+(MobileNet's ``rows`` and ``alpha``) are read from the files' variants
+(:func:`variant_values`). Model functions, their docstrings and the tests read
+these facts here; a test checks the README's model table against them.
 """
 
 import dataclasses
@@ -547,6 +554,87 @@ _FILES = (
 #: Every official file this package knows, by name.
 REGISTRY = {f.name: f for f in _FILES}
 
+#: The preprocessing modes of :class:`ModelSpec`: those of
+#: ``imagenet_utils.preprocess_input``, and ``"in-model"`` for models that
+#: rescale (and normalise) their [0, 255] input themselves, whose module's
+#: ``preprocess_input`` returns its input unchanged.
+PREPROCESSING_MODES = ("caffe", "tf", "torch", "in-model")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What a model function takes as input, and how its input is preprocessed.
+
+    Attributes:
+        model: the model function's name, e.g. ``"EfficientNetB7"``.
+        module: the module that defines it (``keras_applications_bn.<module>``).
+        default_size: the side of its default square input, the one its ImageNet
+            weights with the top are for (MobileNet and MobileNetV2 also have
+            files for smaller squares: the ``rows`` of their files'
+            :func:`variant_values`).
+        min_size: the smallest input side it accepts.
+        preprocessing: the mode of its module's ``preprocess_input``, one of
+            :data:`PREPROCESSING_MODES`.
+    """
+
+    model: str
+    module: str
+    default_size: int
+    min_size: int
+    preprocessing: str
+
+
+# One row per model function: (model, module, default size, minimum size,
+# preprocessing mode), as keras.applications (keras_applications 1.0.8 for
+# ResNeXt) has them; tests/test_weights.py checks them against Keras.
+_MODELS = tuple(ModelSpec(*row) for row in (
+    ("ResNet50", "resnet", 224, 32, "caffe"),
+    ("ResNet101", "resnet", 224, 32, "caffe"),
+    ("ResNet152", "resnet", 224, 32, "caffe"),
+    ("ResNet50V2", "resnet_v2", 224, 32, "tf"),
+    ("ResNet101V2", "resnet_v2", 224, 32, "tf"),
+    ("ResNet152V2", "resnet_v2", 224, 32, "tf"),
+    ("VGG16", "vgg16", 224, 32, "caffe"),
+    ("VGG19", "vgg19", 224, 32, "caffe"),
+    ("InceptionV3", "inception_v3", 299, 75, "tf"),
+    ("InceptionResNetV2", "inception_resnet_v2", 299, 75, "tf"),
+    ("Xception", "xception", 299, 71, "tf"),
+    ("MobileNet", "mobilenet", 224, 32, "tf"),
+    ("MobileNetV2", "mobilenet_v2", 224, 32, "tf"),
+    ("MobileNetV3Small", "mobilenet_v3", 224, 32, "in-model"),
+    ("MobileNetV3Large", "mobilenet_v3", 224, 32, "in-model"),
+    ("DenseNet121", "densenet", 224, 32, "torch"),
+    ("DenseNet169", "densenet", 224, 32, "torch"),
+    ("DenseNet201", "densenet", 224, 32, "torch"),
+    ("NASNetMobile", "nasnet", 224, 32, "tf"),
+    ("NASNetLarge", "nasnet", 331, 32, "tf"),
+    ("EfficientNetB0", "efficientnet", 224, 32, "in-model"),
+    ("EfficientNetB1", "efficientnet", 240, 32, "in-model"),
+    ("EfficientNetB2", "efficientnet", 260, 32, "in-model"),
+    ("EfficientNetB3", "efficientnet", 300, 32, "in-model"),
+    ("EfficientNetB4", "efficientnet", 380, 32, "in-model"),
+    ("EfficientNetB5", "efficientnet", 456, 32, "in-model"),
+    ("EfficientNetB6", "efficientnet", 528, 32, "in-model"),
+    ("EfficientNetB7", "efficientnet", 600, 32, "in-model"),
+    ("ResNeXt50", "resnext", 224, 32, "torch"),
+    ("ResNeXt101", "resnext", 224, 32, "torch"),
+    ("EfficientNetV2B0", "efficientnet_v2", 224, 32, "in-model"),
+    ("EfficientNetV2B1", "efficientnet_v2", 240, 32, "in-model"),
+    ("EfficientNetV2B2", "efficientnet_v2", 260, 32, "in-model"),
+    ("EfficientNetV2B3", "efficientnet_v2", 300, 32, "in-model"),
+    ("EfficientNetV2S", "efficientnet_v2", 384, 32, "in-model"),
+    ("EfficientNetV2M", "efficientnet_v2", 480, 32, "in-model"),
+    ("EfficientNetV2L", "efficientnet_v2", 480, 32, "in-model"),
+    ("ConvNeXtTiny", "convnext", 224, 32, "in-model"),
+    ("ConvNeXtSmall", "convnext", 224, 32, "in-model"),
+    ("ConvNeXtBase", "convnext", 224, 32, "in-model"),
+    ("ConvNeXtLarge", "convnext", 224, 32, "in-model"),
+    ("ConvNeXtXLarge", "convnext", 224, 32, "in-model"),
+))
+
+#: Every model function's :class:`ModelSpec`, by the function's name.
+MODELS = {m.model: m for m in _MODELS}
+
 
 def get(name):
     """The :class:`WeightFile` registered as ``name``."""
@@ -559,6 +647,44 @@ def get(name):
             f"Unknown weight file name={name!r}.{hint} "
             "`python -m keras_applications_bn list` shows every registered file."
         ) from None
+
+
+def model_spec(model):
+    """The :class:`ModelSpec` of the model function named ``model`` (exact case)."""
+    try:
+        return MODELS[model]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(model), MODELS, n=3)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model={model!r}.{hint}") from None
+
+
+def module_models(module):
+    """The :class:`ModelSpec` of every model function of ``module``, in table order."""
+    return [m for m in MODELS.values() if m.module == module]
+
+
+def module_preprocessing(module):
+    """The preprocessing mode of ``module``'s ``preprocess_input`` (that of its models)."""
+    modes = {m.preprocessing for m in module_models(module)}
+    if len(modes) != 1:
+        raise ValueError(f"No single preprocessing mode for module={module!r}: {sorted(modes)}.")
+    return modes.pop()
+
+
+def variant_values(model, argument, **fixed):
+    """The values of the variant argument ``argument`` that ``model`` has files
+    for, sorted, e.g. ``variant_values("MobileNet", "rows") == (128, 160, 192,
+    224)``; ``fixed`` keeps only files with those other variant values (e.g.
+    ``minimalistic=True``). Empty when the model's files have no such argument."""
+    values = set()
+    for entry in REGISTRY.values():
+        variant = dict(entry.variant)
+        if entry.model == model and argument in variant and all(
+            variant.get(k) == v for k, v in fixed.items()
+        ):
+            values.add(variant[argument])
+    return tuple(sorted(values))
 
 
 def lookup(model, *, include_top=True, **variant):
