@@ -84,7 +84,8 @@ $(BACKENDS_VENV)/.installed-backends: $(BACKENDS_PY) setup.py
 	$(BACKENDS_PY) -m pip install --quiet -e ".[backends]"
 	touch $@
 
-# bench_fold (the folded model's predict throughput) on JAX and PyTorch, in .venv-backends.
+# bench_fold (the folded model's predict and compiled-call speed, paired rounds) on JAX and
+# PyTorch, in .venv-backends; see docs/performance.md.
 bench-backends: $(BACKENDS_VENV)/.installed-backends
 	cd benchmarks && KERAS_BACKEND=jax $(abspath $(BACKENDS_PY)) bench_fold.py
 	cd benchmarks && KERAS_BACKEND=torch $(abspath $(BACKENDS_PY)) bench_fold.py

@@ -126,6 +126,8 @@ def _convert(model, pairs):
             return _convert(layer, pairs)
         if isinstance(layer, (CustomScaleLayer, Affine, ReduceSum)):
             return layer  # replaced in _call, never called
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # Keras' stateless graph operations (``x + 3.0``) are reused
         if isinstance(layer, BatchNormalization):
             new = _keras_batch_norm(layer)
         else:

@@ -89,6 +89,18 @@ def test_same_weights_and_outputs_also_in_a_training_call(tiny):
     np.testing.assert_allclose(copy(x, training=True), expected, rtol=1e-6, atol=1e-6)
 
 
+def test_copy_of_a_model_with_keras_graph_operations(tiny):
+    """Keras' own graph operations (the copy's ``x + 3.0``, as in
+    keras.applications' MobileNetV3) are reused: converting the copy again (as
+    export_model does with fold_batch_norm's model) gives an equal copy."""
+    model, copy = tiny
+    again = kab.to_keras(copy)
+    assert again is not copy and classes(again) == classes(copy)
+    assert any(not isinstance(op, keras.layers.Layer) for op in again.operations)
+    x = images((8, 8, 3))
+    np.testing.assert_allclose(again.predict(x, verbose=0), copy.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
 def test_original_is_unchanged(tiny):
     model, copy = tiny
     assert type(model.get_layer("bn")) is BatchNormalization and model.get_layer("bn").inference_mode
