@@ -18,7 +18,8 @@ TEST_EXTRAS = [
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
 # plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
-BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax"]
+# keras_applications 1.0.8 builds ResNeXt's reference model (tests/architectures.py).
+BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax", "keras_applications==1.0.8"]
 
 setup(
     name="keras-applications-bn",
