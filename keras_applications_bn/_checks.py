@@ -144,3 +144,26 @@ def check_positive_int(value, argname, allow_none=False):
         expected = "a positive int or None" if allow_none else "a positive int"
         raise ValueError(f"`{argname}` must be {expected}, got {describe(value)}.")
     return int(value)
+
+
+def check_prior(value, argname="prior"):
+    """Check a partial adaptation's prior: a finite number of samples >= 0.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is not finite, or negative.
+    """
+    if not _real(value):
+        raise TypeError(f"`{argname}` must be a number of samples (>= 0), got {value!r}.")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"`{argname}` must be a finite number of samples >= 0 (0 replaces the statistics), got {value!r}."
+        )
+    return float(value)

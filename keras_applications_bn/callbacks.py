@@ -8,10 +8,10 @@ backbone stage by stage during one ``fit``, keeping every BN layer's mode.
 
 import contextlib
 import fnmatch
-import numbers
 
 import keras
 
+from keras_applications_bn._checks import check_positive, check_positive_int, check_prior
 from keras_applications_bn.batchnorm import adapt_bn_statistics
 from keras_applications_bn.finetune import (
     LayerwiseLR,
@@ -69,12 +69,10 @@ class AdaptBNStatistics(keras.callbacks.Callback):
             raise ValueError("`data` must be the inputs to re-estimate the statistics on, got None.")
         if when not in ("train_end", "epoch_end"):
             raise ValueError(f'`when` must be "train_end" or "epoch_end", got {when!r}.')
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"`steps` must be a positive int or None, got {steps!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-        if isinstance(prior, bool) or not isinstance(prior, numbers.Real) or not prior >= 0:
-            raise ValueError(f"`prior` must be a number of samples >= 0, got {prior!r}.")
+        # the checks adapt_bn_statistics makes, before training rather than after it
+        check_positive_int(steps, "steps", allow_none=True)
+        check_positive_int(batch_size, "batch_size")
+        check_prior(prior)
         self.data = data
         self.steps = steps
         self.when = when
@@ -211,10 +209,8 @@ class GradualUnfreezing(keras.callbacks.Callback):
                     f"`schedule[{epoch}]` must be a layer name or index (unfreeze from there on) "
                     f"or a list of layer names/patterns, got {stage!r}."
                 )
-        if lr_factor is not None and (
-            isinstance(lr_factor, bool) or not isinstance(lr_factor, numbers.Real) or not lr_factor > 0
-        ):
-            raise ValueError(f"`lr_factor` must be a number > 0 or None, got {lr_factor!r}.")
+        if lr_factor is not None:
+            check_positive(lr_factor, "lr_factor")
         self.schedule = dict(schedule)
         self.lr_factor = lr_factor
         self.verbose = verbose

@@ -95,6 +95,11 @@ def test_adapt_callback_validates_its_arguments():
             AdaptBNStatistics(x, **kwargs)
     with pytest.raises(ValueError, match="data"):
         AdaptBNStatistics(None)
+    # what adapt_bn_statistics would refuse only after training: refused up front
+    for kwargs, error in (({"prior": float("inf")}, ValueError), ({"prior": "8"}, TypeError),
+                          ({"steps": 2.0}, ValueError)):
+        with pytest.raises(error, match=next(iter(kwargs))):
+            AdaptBNStatistics(x, **kwargs)
 
 
 # -- GradualUnfreezing ----------------------------------------------------------
@@ -173,6 +178,8 @@ def test_gradual_unfreezing_validates_schedule_and_needs_layerwise_lr_for_a_fact
         GradualUnfreezing({1: 3.5})
     with pytest.raises(ValueError, match="lr_factor"):
         GradualUnfreezing({1: "head"}, lr_factor=0)
+    with pytest.raises(ValueError, match="lr_factor"):
+        GradualUnfreezing({1: "head"}, lr_factor=float("inf"))
     model = net()
     model.compile(keras.optimizers.SGD(), "mse")
     x, y = data(4)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn._checks import check_model, check_positive_int, describe
+from keras_applications_bn._checks import check_model, check_positive_int, check_prior, describe
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
 __all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]
@@ -685,10 +685,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         if layer.renorm:
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
     steps = check_positive_int(steps, "steps", allow_none=True)
-    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`prior` must be a number of samples (>= 0), got {prior!r}.")
-    if not np.isfinite(prior) or prior < 0:
-        raise ValueError(f"`prior` must be a finite number of samples >= 0 (0 replaces the statistics), got {prior!r}.")
+    check_prior(prior)
     if verbose == "auto":
         verbose = 1
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
