@@ -129,9 +129,7 @@ def MobileNetV2(
         classifier_activation: activation of the top layer; ``"softmax"`` or
             ``None`` with pretrained weights.
         name: the model's name; ``None`` gives Keras' ``mobilenetv2_{alpha:.2f}_{rows}``.
-        inference_bn: when ``True``, every BatchNormalization layer normalises with
-            its moving statistics and never updates them — under ``fit``, when
-            nested, cloned or reloaded — while gamma and beta stay trainable.
+        inference_bn: {inference_bn}
 
     Returns:
         A `keras.Model`. Preprocess its inputs with
@@ -189,7 +187,8 @@ def MobileNetV2(
 
 MobileNetV2.__doc__ = _builder.fill(
     MobileNetV2.__doc__, sizes=_builder.listed(WEIGHT_SIZES),
-    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), **_builder.input_facts("MobileNetV2"),
+    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=_builder.PINNED_BN_DOC,
+    **_builder.input_facts("MobileNetV2"),
 )
 
 legacy.accept_injected_modules(globals())

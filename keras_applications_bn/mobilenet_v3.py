@@ -342,9 +342,7 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
             layer from pixels in [0, 255] to [-1, 1]; without it, the model
             expects inputs in [-1, 1].
         name: the model's name.
-        inference_bn: when ``True``, every BatchNormalization layer normalises with
-            its moving statistics and never updates them — under ``fit``, when
-            nested, cloned or reloaded — while gamma and beta stay trainable.
+        inference_bn: {inference_bn}
 
     Returns:
         A `keras.Model` that takes pixels in [0, 255] (with
@@ -353,7 +351,7 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
     """
 for _model in MODELS.values():
     globals()[_model].__doc__ = _builder.fill(
-        _DOC, model=_model, **_builder.input_facts(_model),
+        _DOC, model=_model, inference_bn=_builder.PINNED_BN_DOC, **_builder.input_facts(_model),
         alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=False), "and"),
         minimalistic_alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=True)),
     )
