@@ -36,7 +36,7 @@ $(VENV)/.installed-test: $(PY) setup.py
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	KERAS_APPLICATIONS_BN_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m keras_applications_bn.demo
+	KERAS_APPLICATIONS_BN_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) examples/demo.py
 
 $(VENV)/.installed-bench: $(PY) setup.py
 	$(PY) -m pip install --quiet -e ".[bench]"

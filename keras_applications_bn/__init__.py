@@ -19,55 +19,16 @@ _tf_keras.check_environment()
 
 from keras_applications_bn.layers import BatchNormalization  # noqa: E402
 from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
+from keras_applications_bn.weights import registry  # noqa: E402
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS = {
-    # models
-    "ConvNeXtBase": "convnext",
-    "ConvNeXtLarge": "convnext",
-    "ConvNeXtSmall": "convnext",
-    "ConvNeXtTiny": "convnext",
-    "ConvNeXtXLarge": "convnext",
-    "DenseNet121": "densenet",
-    "DenseNet169": "densenet",
-    "DenseNet201": "densenet",
-    "EfficientNetB0": "efficientnet",
-    "EfficientNetB1": "efficientnet",
-    "EfficientNetB2": "efficientnet",
-    "EfficientNetB3": "efficientnet",
-    "EfficientNetB4": "efficientnet",
-    "EfficientNetB5": "efficientnet",
-    "EfficientNetB6": "efficientnet",
-    "EfficientNetB7": "efficientnet",
-    "EfficientNetV2B0": "efficientnet_v2",
-    "EfficientNetV2B1": "efficientnet_v2",
-    "EfficientNetV2B2": "efficientnet_v2",
-    "EfficientNetV2B3": "efficientnet_v2",
-    "EfficientNetV2L": "efficientnet_v2",
-    "EfficientNetV2M": "efficientnet_v2",
-    "EfficientNetV2S": "efficientnet_v2",
-    "InceptionResNetV2": "inception_resnet_v2",
-    "InceptionV3": "inception_v3",
-    "MobileNet": "mobilenet",
-    "MobileNetV2": "mobilenet_v2",
-    "MobileNetV3Large": "mobilenet_v3",
-    "MobileNetV3Small": "mobilenet_v3",
-    "NASNetLarge": "nasnet",
-    "NASNetMobile": "nasnet",
-    "ResNet101": "resnet",
-    "ResNet152": "resnet",
-    "ResNet50": "resnet50",
-    "ResNet101V2": "resnet_v2",
-    "ResNet152V2": "resnet_v2",
-    "ResNet50V2": "resnet_v2",
-    "ResNeXt50": "resnext",
-    "ResNeXt101": "resnext",
-    "VGG16": "vgg16",
-    "VGG19": "vgg19",
-    "Xception": "xception",
-    # tools
+# The model functions: one row each in the registry's model table (``MODELS``),
+# which says which module defines each.
+_MODELS = {name: spec.module for name, spec in registry.MODELS.items()}
+
+# The tools: public name -> the module that defines it.
+_TOOLS = {
     "set_inference_bn": "batchnorm",
     "bn_layers": "batchnorm",
     "reset_bn_statistics": "batchnorm",
@@ -75,6 +36,8 @@ _EXPORTS = {
     "bn_summary": "batchnorm",
     "forget_traced_functions": "batchnorm",
     "to_keras": "convert",
+    "fold_batch_norm": "deploy",
+    "export_model": "deploy",
     "freeze": "finetune",
     "unfreeze": "finetune",
     "LayerwiseLR": "finetune",
@@ -86,38 +49,24 @@ _EXPORTS = {
     # the top-level helpers of keras_applications 1.0.8
     "get_submodules_from_kwargs": "legacy",
     "correct_pad": "legacy",
-    "fold_batch_norm": "deploy",
-    "export_model": "deploy",
 }
 
-_SUBMODULES = {
+_EXPORTS = {**_MODELS, **_TOOLS}
+
+# Importable as attributes: every family module (the registry's), the modules
+# keras.applications also has, and the tool modules.
+_SUBMODULES = {spec.module for spec in registry.MODELS.values()} | {
+    "resnet50",
+    "imagenet_utils",
+    "layers",
+    "legacy",
     "batchnorm",
     "blocks",
     "callbacks",
-    "convnext",
     "convert",
-    "densenet",
     "deploy",
-    "efficientnet",
-    "efficientnet_v2",
     "finetune",
-    "imagenet_utils",
-    "inception_resnet_v2",
-    "inception_v3",
-    "layers",
-    "legacy",
-    "mobilenet",
-    "mobilenet_v2",
-    "mobilenet_v3",
-    "nasnet",
-    "resnet",
-    "resnet50",
-    "resnet_v2",
-    "resnext",
-    "vgg16",
-    "vgg19",
     "weights",
-    "xception",
 }
 
 __all__ = ["BatchNormalization"] + sorted(_EXPORTS) + sorted(_SUBMODULES)

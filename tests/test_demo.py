@@ -1,9 +1,14 @@
 """The README's demo: its quick form end to end, its data, and the reading it prints."""
 
+import sys
+
 import numpy as np
 import pytest
 
-from keras_applications_bn import demo
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "examples"))
+import demo  # noqa: E402  (examples/demo.py: the demo is not part of the package)
 
 
 @pytest.mark.slow  # the demo end to end (fits several models): the slow lane, with the examples

@@ -1,6 +1,6 @@
 """What pinning BatchNormalization gains, measured offline on two real data sets.
 
-    python -m keras_applications_bn.demo [--quick] [--seed N] [--model resnet50]
+    python examples/demo.py [--quick] [--seed N] [--model resnet50]   (or: make demo)
 
 1. Pretrain a MobileNet (alpha 0.5; ``--model resnet50`` for ResNet50) of this
    package, 32x32 inputs, random init, on MNIST digits 0-4 (the 5,000-image
@@ -31,9 +31,7 @@ import sys
 import textwrap
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 SIZE = 32
 
@@ -465,7 +463,7 @@ def main(argv=None):
         the individual ``runs`` and the ``reading`` paragraph.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m keras_applications_bn.demo",
+        prog="python examples/demo.py",
         description="Pretrain on MNIST, fine-tune on scikit-learn digits with and without inference_bn, compare.",
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests)")
@@ -538,4 +536,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     main()
