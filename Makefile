@@ -4,7 +4,7 @@
 #                 lane of pytest (not marked slow) in TEST_JOBS processes (pytest-xdist;
 #                 default 2, one a core here)
 # Also: make test-slow (tests marked slow), make test-all (both), make docs (the site),
-#   make bench (comparisons with keras.applications, BN folding on TensorFlow),
+#   make lint (ruff: lint rules and format check), make bench (comparisons with keras.applications, BN folding on TensorFlow),
 #   make bench-backends (BN folding's speed on JAX and PyTorch),
 #   make test-export (optional stage: SavedModel/TFLite/ONNX export of every family;
 #   CI runs it when KAB_CI_EXPORT=1)
@@ -21,7 +21,7 @@ TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test test-slow test-all test-export test-backends bench bench-backends docs clean
+.PHONY: demo test test-slow test-all test-export test-backends bench bench-backends docs lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,15 @@ test-export: $(VENV)/.installed-export
 # Both lanes in one run.
 test-all: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not export" $(PYTEST_ARGS)
+
+$(VENV)/.installed-lint: $(PY) setup.py
+	$(PY) -m pip install --quiet -e ".[lint]"
+	touch $@
+
+# ruff (ruff.toml): the lint rules, then the formatting, of every Python file.
+lint: $(VENV)/.installed-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 $(VENV)/.installed-docs: $(PY) setup.py
 	$(PY) -m pip install --quiet -e ".[docs]"

@@ -40,6 +40,8 @@ setup(
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
         "bench": ["matplotlib>=3.7"],
+        # `make lint`: one pinned ruff, so that a new release's rules never fail CI by surprise
+        "lint": ["ruff==0.17.6"],
         # `export --to onnx` / export_model(..., "onnx"): Keras' ONNX export runs tf2onnx;
         # onnxruntime runs the file (and the export test)
         "onnx": ["tf2onnx>=1.16", "onnx", "onnxruntime"],

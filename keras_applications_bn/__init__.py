@@ -12,13 +12,13 @@ modules and other tools are imported lazily, on first use.
 
 import importlib
 
-from keras_applications_bn import _tf_keras
+from keras_applications_bn._models import tf_keras as _tf_keras
 
 # Fail at import, not with a model that silently never trains (see _tf_keras).
 _tf_keras.check_environment()
 
 from keras_applications_bn.layers import BatchNormalization  # noqa: E402
-from keras_applications_bn import finetune  # noqa: E402,F401  (registers LayerwiseLR)
+from keras_applications_bn.tuning import finetune  # noqa: E402,F401  (registers LayerwiseLR)
 from keras_applications_bn.weights import registry  # noqa: E402
 
 __version__ = "0.1.0"
@@ -35,15 +35,15 @@ _TOOLS = {
     "adapt_bn_statistics": "batchnorm",
     "bn_summary": "batchnorm",
     "forget_traced_functions": "batchnorm",
-    "to_keras": "convert",
-    "fold_batch_norm": "deploy",
-    "export_model": "deploy",
-    "freeze": "finetune",
-    "unfreeze": "finetune",
-    "LayerwiseLR": "finetune",
-    "lr_multipliers": "finetune",
-    "AdaptBNStatistics": "callbacks",
-    "GradualUnfreezing": "callbacks",
+    "to_keras": "export",
+    "fold_batch_norm": "export",
+    "export_model": "export",
+    "freeze": "tuning",
+    "unfreeze": "tuning",
+    "LayerwiseLR": "tuning",
+    "lr_multipliers": "tuning",
+    "AdaptBNStatistics": "tuning",
+    "GradualUnfreezing": "tuning",
     "decode_predictions": "imagenet_utils",
     "fetch_file": "weights",
     # the top-level helpers of keras_applications 1.0.8
@@ -61,11 +61,8 @@ _SUBMODULES = {spec.module for spec in registry.MODELS.values()} | {
     "layers",
     "legacy",
     "batchnorm",
-    "blocks",
-    "callbacks",
-    "convert",
-    "deploy",
-    "finetune",
+    "tuning",
+    "export",
     "weights",
 }
 

@@ -1,5 +1,5 @@
 """``python -m keras_applications_bn``: list, prefetch, verify and locate weight files;
-export a model for deployment (``export``, see :mod:`keras_applications_bn.deploy`).
+export a model for deployment (``export``, see :mod:`keras_applications_bn.export.deploy`).
 
 A thin command line over :mod:`keras_applications_bn.weights`; every command is
 driven by :data:`~keras_applications_bn.weights.REGISTRY`.
@@ -171,7 +171,7 @@ def _cmd_forget(args):
 
 def _cmd_export(args):
     # imported here: the weight commands must not pay for TensorFlow's import
-    from keras_applications_bn import deploy
+    from keras_applications_bn.export import deploy
 
     return deploy.export_command(
         args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,

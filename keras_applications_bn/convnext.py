@@ -35,12 +35,15 @@ from keras import Sequential, layers
 
 # Keras' own layers (not exported under a public name): a model that holds them
 # is rebuilt by Keras from their module path, so it reloads without this package.
-from keras.src.applications.convnext import LayerScale, StochasticDepth
 
-from keras_applications_bn._checks import check_bool
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import inside_model_preprocessor, require_channels_last
+from keras_applications_bn._models.checks import check_bool
+from keras_applications_bn._models import keras_internals
+from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import inside_model_preprocessor, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
+
+LayerScale, StochasticDepth = keras_internals.convnext_layers()
 
 __all__ = [
     "ConvNeXtTiny",
@@ -51,7 +54,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = _builder.module_docstring(__doc__, "convnext")
+__doc__ = builder.module_docstring(__doc__, "convnext")
 
 preprocess_input = inside_model_preprocessor("ConvNeXt")
 
@@ -173,7 +176,7 @@ def ConvNeXt(
     require_channels_last("ConvNeXt")
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     depths, dims = VARIANTS[variant]
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=FUNCTIONS[variant],
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -199,10 +202,10 @@ def ConvNeXt(
     if include_top:
         x = head(x, classes=classes, classifier_activation=classifier_activation, name=name)
     else:
-        x = _builder.pooling_head(x, pooling, named=False)
+        x = builder.pooling_head(x, pooling, named=False)
         # normalised features in every case, pooled or not (Keras' unnamed layer)
         x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=FUNCTIONS[variant], include_top=include_top,
     )
@@ -317,7 +320,7 @@ INCLUDE_PREPROCESSING_DOC = (
 
 def convnext_docstring(fn, variant):
     depths, dims = VARIANTS[variant]
-    doc = _builder.model_docstring(
+    doc = builder.model_docstring(
         fn,
         top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
         inference_bn=None,

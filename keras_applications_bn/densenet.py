@@ -18,13 +18,14 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import concat, require_channels_last
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import concat, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "densenet")
+__doc__ = builder.module_docstring(__doc__, "densenet")
 
 BN_EPSILON = 1.001e-5
 GROWTH_RATE = 32
@@ -38,7 +39,7 @@ BLOCKS = {
     "DenseNet201": (6, 12, 48, 32),
 }
 
-preprocess_input = imagenet_utils.module_preprocessor("densenet", "DenseNet")
+preprocess_input = builder.module_preprocessor("densenet", "DenseNet")
 
 
 def bn_relu(x, norm, *, name):
@@ -115,7 +116,7 @@ def DenseNet(
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
     # the size rules of the model with these blocks (any DenseNet's for other blocks)
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=weights_model_of(blocks, None) or "DenseNet121", inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -132,11 +133,11 @@ def DenseNet(
     x = norm(x, name="bn")
     x = layers.Activation("relu", name="relu")(x)
 
-    x = _builder.classifier_head(
+    x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
@@ -194,7 +195,7 @@ def DenseNet201(
 
 
 for _fn in (DenseNet121, DenseNet169, DenseNet201):
-    _fn.__doc__ = _builder.model_docstring(
+    _fn.__doc__ = builder.model_docstring(
         _fn.__name__, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 del _fn

@@ -25,8 +25,9 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import (
+from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
     drop_connect_residual,
@@ -52,7 +53,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = _builder.module_docstring(__doc__, "efficientnet")
+__doc__ = builder.module_docstring(__doc__, "efficientnet")
 
 preprocess_input = inside_model_preprocessor("EfficientNet")
 
@@ -164,7 +165,7 @@ def EfficientNet(
     over the blocks. The public functions are this with the paper's coefficients.
     ``model`` names the function whose registry rows (input sizes, weight files)
     apply; ``default_size`` (the registry's when ``None``) replaces its size."""
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=model, default_size=default_size, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -206,8 +207,8 @@ def EfficientNet(
             classifier_activation=classifier_activation,
         )
     else:
-        x = _builder.pooling_head(x, pooling)
-    return _builder.create_model(
+        x = builder.pooling_head(x, pooling)
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )

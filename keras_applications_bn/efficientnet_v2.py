@@ -24,8 +24,9 @@ import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import (
+from keras_applications_bn import imagenet_utils, legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
     efficientnet_classifier,
@@ -48,7 +49,7 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = _builder.module_docstring(__doc__, "efficientnet_v2")
+__doc__ = builder.module_docstring(__doc__, "efficientnet_v2")
 
 preprocess_input = inside_model_preprocessor("EfficientNetV2")
 
@@ -222,7 +223,7 @@ def EfficientNetV2(
     each variant's table and coefficients. ``model`` names the function whose
     registry rows (input sizes, weight files) apply; ``default_size`` (the
     registry's when ``None``) replaces its size."""
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=model, default_size=default_size, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -267,8 +268,8 @@ def EfficientNetV2(
             bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
         )
     else:
-        x = _builder.pooling_head(x, pooling)
-    return _builder.create_model(
+        x = builder.pooling_head(x, pooling)
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )

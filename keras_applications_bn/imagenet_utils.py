@@ -2,9 +2,7 @@
 (:func:`preprocess_input`), prediction decoding (:func:`decode_predictions`) and
 the input shape rules (:func:`obtain_input_shape`).
 
-The helpers that build every model (``model_input``, ``classifier_head``,
-``create_model``, ``model_docstring``, ...) live in :mod:`._builder`; they
-remain importable from here."""
+The helpers that build every model live in ``keras_applications_bn._models``."""
 
 import json
 import warnings
@@ -14,7 +12,6 @@ import numpy as np
 
 from keras_applications_bn import legacy
 from keras_applications_bn import weights as weights_lib
-from keras_applications_bn.weights import registry
 
 __all__ = [
     "preprocess_input",
@@ -170,39 +167,6 @@ def _preprocess_tensor(x, data_format, mode):
     x = ops.flip(x, axis=channel_axis)  # RGB -> BGR
     x -= constant(_CAFFE_MEAN_BGR)
     return x
-
-
-def preprocessor(mode, family):
-    """The ``preprocess_input`` a model module exports: this module's, in ``mode``.
-
-    Args:
-        mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see :func:`preprocess_input`).
-        family: the family's name, for the docstring.
-
-    Returns:
-        A ``preprocess_input(x, data_format=None)`` function.
-    """
-
-    def preprocess(x, data_format=None):
-        return preprocess_input(x, data_format=data_format, mode=mode)
-
-    preprocess = legacy.injected_keywords(preprocess)
-    preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
-    preprocess.__doc__ = (
-        f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
-        "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
-        "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
-        "    data_format: 'channels_last', 'channels_first' or None.\n\n"
-        "Returns:\n    The preprocessed images. As in Keras, a float NumPy array is\n"
-        "    overwritten in place; use the return value all the same.\n"
-    )
-    return preprocess
-
-
-def module_preprocessor(module, family):
-    """:func:`preprocessor` in the mode the registry gives the models of
-    ``keras_applications_bn.<module>`` (:func:`.weights.registry.module_preprocessing`)."""
-    return preprocessor(registry.module_preprocessing(module), family)
 
 
 # --------------------------------------------------------------------------
@@ -433,18 +397,3 @@ def _obtain_input_shape(
         include_top=bool(require_flatten), weights=weights, data_format=data_format,
     )
 
-
-#: Model-building helpers that lived here before :mod:`._builder`; still importable.
-_MOVED_TO_BUILDER = frozenset({
-    "NOT_GIVEN", "validate_arguments", "image_input", "model_input", "pooling_head",
-    "classifier_head", "create_model", "PINNED_BN_DOC", "PINNED_BN_WITHOUT_GAMMA_DOC",
-    "model_docstring", "_merge_tensor_shape",
-})
-
-
-def __getattr__(name):
-    if name in _MOVED_TO_BUILDER:
-        from keras_applications_bn import _builder
-
-        return getattr(_builder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,16 +21,17 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
-from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
+from keras_applications_bn._models.blocks import concat, conv2d_bn, inception_stem
 from keras_applications_bn.layers import CustomScaleLayer, channel_axis
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "inception_resnet_v2")
+__doc__ = builder.module_docstring(__doc__, "inception_resnet_v2")
 
-preprocess_input = imagenet_utils.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
+preprocess_input = builder.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
 
 
 def mixed_5b(x, *, norm):
@@ -135,7 +136,7 @@ def InceptionResNetV2(
     name="inception_resnet_v2",
     inference_bn=False,
 ):
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model="InceptionResNetV2", inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape,
         include_top=include_top, weights=weights, classes=classes,
@@ -156,20 +157,20 @@ def InceptionResNetV2(
     x = block8(x, 10, norm=norm, scale=1.0, activation=False)
     x = conv2d_bn(x, 1536, 1, norm=norm, name="conv_7b")
 
-    x = _builder.classifier_head(
+    x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="InceptionResNetV2", include_top=include_top,
     )
 
 
-InceptionResNetV2.__doc__ = _builder.model_docstring(
+InceptionResNetV2.__doc__ = builder.model_docstring(
     "InceptionResNetV2",
     top="the classifier (``avg_pool`` + ``predictions``)",
-    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

@@ -14,15 +14,16 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
-from keras_applications_bn.blocks import concat, conv2d_bn, inception_stem
+from keras_applications_bn._models.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "inception_v3")
+__doc__ = builder.module_docstring(__doc__, "inception_v3")
 
-preprocess_input = imagenet_utils.module_preprocessor("inception_v3", "InceptionV3")
+preprocess_input = builder.module_preprocessor("inception_v3", "InceptionV3")
 
 
 def block_35x35(x, pool_filters, *, norm, name):
@@ -126,7 +127,7 @@ def InceptionV3(
     name="inception_v3",
     inference_bn=False,
 ):
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model="InceptionV3", inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape,
         include_top=include_top, weights=weights, classes=classes,
@@ -147,19 +148,19 @@ def InceptionV3(
     x = block_8x8(x, 0, norm=norm)
     x = block_8x8(x, 1, norm=norm)
 
-    x = _builder.classifier_head(
+    x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="InceptionV3", include_top=include_top,
     )
 
 
-InceptionV3.__doc__ = _builder.model_docstring(
+InceptionV3.__doc__ = builder.model_docstring(
     "InceptionV3", top="the classifier (``avg_pool`` + ``predictions``)",
-    inference_bn=_builder.PINNED_BN_WITHOUT_GAMMA_DOC,
+    inference_bn=builder.PINNED_BN_WITHOUT_GAMMA_DOC,
 )
 
 legacy.accept_injected_modules(globals())

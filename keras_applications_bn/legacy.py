@@ -22,7 +22,7 @@ import types
 
 import keras
 
-from keras_applications_bn._tf_keras import is_tf_keras
+from keras_applications_bn._models.tf_keras import is_tf_keras
 
 __all__ = [
     "INJECTED_KEYWORDS",

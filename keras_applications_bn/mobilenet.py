@@ -12,16 +12,17 @@ from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. W
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import weights_rows
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "mobilenet")
+__doc__ = builder.module_docstring(__doc__, "mobilenet")
 
-preprocess_input = imagenet_utils.module_preprocessor("mobilenet", "MobileNet")
+preprocess_input = builder.module_preprocessor("mobilenet", "MobileNet")
 
 #: The width multipliers with official weights (the registry's files).
 WEIGHT_ALPHAS = registry.variant_values("MobileNet", "alpha")
@@ -92,7 +93,7 @@ def check_imagenet_options(alpha, depth_multiplier):
         )
     if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            f"With weights='imagenet', `alpha` must be one of {_builder.listed(WEIGHT_ALPHAS)} "
+            f"With weights='imagenet', `alpha` must be one of {builder.listed(WEIGHT_ALPHAS)} "
             f"(the widths with official weights), got alpha={alpha!r}. Use "
             "weights=None or a weights file for other widths."
         )
@@ -142,7 +143,7 @@ def MobileNet(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet.preprocess_input` (``"{mode}"`` mode).
     """
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model="MobileNet", inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -168,8 +169,8 @@ def MobileNet(
             x, classes=classes, dropout=dropout, classifier_activation=classifier_activation
         )
     else:
-        x = _builder.pooling_head(x, pooling, named=False)
-    return _builder.create_model(
+        x = builder.pooling_head(x, pooling, named=False)
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, model="MobileNet", variant={"alpha": alpha, "rows": rows},
@@ -177,10 +178,10 @@ def MobileNet(
     )
 
 
-MobileNet.__doc__ = _builder.fill(
-    MobileNet.__doc__, sizes=_builder.listed(WEIGHT_SIZES),
-    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=_builder.PINNED_BN_DOC,
-    **_builder.input_facts("MobileNet"),
+MobileNet.__doc__ = builder.fill(
+    MobileNet.__doc__, sizes=builder.listed(WEIGHT_SIZES),
+    alphas=builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=builder.PINNED_BN_DOC,
+    **builder.input_facts("MobileNet"),
 )
 
 legacy.accept_injected_modules(globals())

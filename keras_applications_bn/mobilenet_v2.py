@@ -17,16 +17,17 @@ every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "mobilenet_v2")
+__doc__ = builder.module_docstring(__doc__, "mobilenet_v2")
 
-preprocess_input = imagenet_utils.module_preprocessor("mobilenet_v2", "MobileNetV2")
+preprocess_input = builder.module_preprocessor("mobilenet_v2", "MobileNetV2")
 
 #: The width multipliers with official weights (the registry's files).
 WEIGHT_ALPHAS = registry.variant_values("MobileNetV2", "alpha")
@@ -89,7 +90,7 @@ def check_imagenet_alpha(alpha):
     """Official weights exist only for six widths."""
     if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            f"With weights='imagenet', `alpha` must be one of {_builder.listed(WEIGHT_ALPHAS)} "
+            f"With weights='imagenet', `alpha` must be one of {builder.listed(WEIGHT_ALPHAS)} "
             f"(the widths with official weights), got alpha={alpha!r}. "
             "Use weights=None or a weights file for other widths."
         )
@@ -135,7 +136,7 @@ def MobileNetV2(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet_v2.preprocess_input` (``"{mode}"`` mode).
     """
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model="MobileNetV2", inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -177,7 +178,7 @@ def MobileNetV2(
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D()(x)
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor,
         name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
         weights=weights, model="MobileNetV2", variant={"alpha": alpha, "rows": rows},
@@ -185,10 +186,10 @@ def MobileNetV2(
     )
 
 
-MobileNetV2.__doc__ = _builder.fill(
-    MobileNetV2.__doc__, sizes=_builder.listed(WEIGHT_SIZES),
-    alphas=_builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=_builder.PINNED_BN_DOC,
-    **_builder.input_facts("MobileNetV2"),
+MobileNetV2.__doc__ = builder.fill(
+    MobileNetV2.__doc__, sizes=builder.listed(WEIGHT_SIZES),
+    alphas=builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=builder.PINNED_BN_DOC,
+    **builder.input_facts("MobileNetV2"),
 )
 
 legacy.accept_injected_modules(globals())

@@ -20,14 +20,15 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, legacy
-from keras_applications_bn.blocks import correct_pad, make_divisible, weights_rows
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "mobilenet_v3")
+__doc__ = builder.module_docstring(__doc__, "mobilenet_v3")
 
 #: The model function of each ``model_type`` (its registry rows: sizes, weight files).
 MODELS = {"small": "MobileNetV3Small", "large": "MobileNetV3Large"}
@@ -190,7 +191,7 @@ def check_imagenet_alpha(alpha, minimalistic, model="MobileNetV3Large"):
     (alpha 0.75 and 1.0; minimalistic: 1.0)."""
     allowed = registry.variant_values(model, "alpha", minimalistic=bool(minimalistic))
     if alpha not in allowed:
-        which = _builder.listed(allowed) + (" for the minimalistic models" if minimalistic else "")
+        which = builder.listed(allowed) + (" for the minimalistic models" if minimalistic else "")
         raise ValueError(
             f"With weights='imagenet', `alpha` must be {which} (the widths with "
             f"official weights), got alpha={alpha!r} (minimalistic={minimalistic!r}). "
@@ -205,7 +206,7 @@ def mobilenet_v3(
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
     model = MODELS[model_type]
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=model, inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -258,8 +259,8 @@ def mobilenet_v3(
             classes=classes, classifier_activation=classifier_activation,
         )
     else:
-        x = _builder.pooling_head(x, pooling)
-    return _builder.create_model(
+        x = builder.pooling_head(x, pooling)
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights, model=model,
         variant={"alpha": alpha, "minimalistic": bool(minimalistic)}, include_top=include_top,
     )
@@ -350,10 +351,10 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
         returns its input unchanged.
     """
 for _model in MODELS.values():
-    globals()[_model].__doc__ = _builder.fill(
-        _DOC, model=_model, inference_bn=_builder.PINNED_BN_DOC, **_builder.input_facts(_model),
-        alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=False), "and"),
-        minimalistic_alphas=_builder.listed(registry.variant_values(_model, "alpha", minimalistic=True)),
+    globals()[_model].__doc__ = builder.fill(
+        _DOC, model=_model, inference_bn=builder.PINNED_BN_DOC, **builder.input_facts(_model),
+        alphas=builder.listed(registry.variant_values(_model, "alpha", minimalistic=False), "and"),
+        minimalistic_alphas=builder.listed(registry.variant_values(_model, "alpha", minimalistic=True)),
     )
 del _model
 

@@ -26,14 +26,15 @@ BatchNormalization runs in inference mode.
 import keras
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
-from keras_applications_bn.blocks import concat, correct_pad, require_channels_last
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
+from keras_applications_bn._models.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "nasnet")
+__doc__ = builder.module_docstring(__doc__, "nasnet")
 
 BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3
@@ -49,7 +50,7 @@ CONFIGS = {
     )
 }
 
-preprocess_input = imagenet_utils.module_preprocessor("nasnet", "NASNet")
+preprocess_input = builder.module_preprocessor("nasnet", "NASNet")
 
 
 def conv_1x1(x, filters, *, name):
@@ -230,7 +231,7 @@ def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    return _builder.pooling_head(x, pooling, named=False)
+    return builder.pooling_head(x, pooling, named=False)
 
 
 def weights_model_of(config, weights):
@@ -306,7 +307,7 @@ def NASNet(
     )
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         # another configuration has NASNetLarge's size rules, with its own default_size
         model=model or "NASNetLarge", default_size=default_size, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
@@ -339,7 +340,7 @@ def NASNet(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
@@ -386,7 +387,7 @@ def NASNetLarge(
 for _fn in (NASNetMobile, NASNetLarge):
     _spec = registry.model_spec(_fn.__name__)
     _min, _size = _spec.min_size, _spec.default_size
-    _fn.__doc__ = _builder.model_docstring(
+    _fn.__doc__ = builder.model_docstring(
         _fn.__name__, top="the classifier (global average pooling + ``predictions``)",
     ).replace(
         f"each side at least {_min};",

@@ -16,12 +16,13 @@ the three with one function.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "resnet")
+__doc__ = builder.module_docstring(__doc__, "resnet")
 
 #: The epsilon of every BatchNormalization in ResNet (v1 and v2).
 BN_EPSILON = 1.001e-5
@@ -36,7 +37,7 @@ STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 #: Stride of each stage (v1 and ResNeXt: in its first block).
 STAGE_STRIDES = (1, 2, 2, 2)
 
-preprocess_input = imagenet_utils.module_preprocessor("resnet", "ResNet")
+preprocess_input = builder.module_preprocessor("resnet", "ResNet")
 
 
 def stem_conv(x, use_bias=True):
@@ -119,7 +120,7 @@ def resnet(
     named ``top_name``; ``check_input(img_input)`` may refuse inputs the block
     cannot take. ``model`` is the model function's name: the registry gives its
     input sizes and weight files."""
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=model, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
@@ -140,11 +141,11 @@ def resnet(
         x = norm(x, name="post_bn")
         x = layers.Activation("relu", name="post_relu")(x)
 
-    x = _builder.classifier_head(
+    x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=top_name,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
@@ -205,7 +206,7 @@ def ResNet152(
 
 
 def resnet_docstring(model):
-    return _builder.model_docstring(
+    return builder.model_docstring(
         model, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 

@@ -18,12 +18,13 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.resnet import resnet
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "resnet_v2")
+__doc__ = builder.module_docstring(__doc__, "resnet_v2")
 
 #: Pre-activation bottleneck blocks in the stages conv2..conv5 of each depth.
 RESNET50V2_BLOCKS = (3, 4, 6, 3)
@@ -33,7 +34,7 @@ RESNET152V2_BLOCKS = (3, 8, 36, 3)
 #: Stride of each stage (in its last block): conv5 keeps its resolution.
 STAGE_STRIDES = (2, 2, 2, 1)
 
-preprocess_input = imagenet_utils.module_preprocessor("resnet_v2", "ResNetV2")
+preprocess_input = builder.module_preprocessor("resnet_v2", "ResNetV2")
 
 
 def bn_relu(x, norm, *, name):
@@ -140,7 +141,7 @@ def ResNet152V2(
 
 
 def resnet_v2_docstring(model):
-    return _builder.model_docstring(
+    return builder.model_docstring(
         model, top="the classifier (``avg_pool`` + ``predictions``)",
     )
 

@@ -23,20 +23,21 @@ needs the input's height and width.
 import keras
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import ReduceSum
 from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
 
 __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "resnext")
+__doc__ = builder.module_docstring(__doc__, "resnext")
 
 #: Groups of every grouped 3x3 convolution (the "cardinality" of the paper).
 GROUPS = 32
 #: Bottleneck width of the stages conv2..conv5 (each block outputs 2x as many channels).
 STAGE_FILTERS = (128, 256, 512, 1024)
 
-preprocess_input = imagenet_utils.module_preprocessor("resnext", "ResNeXt")
+preprocess_input = builder.module_preprocessor("resnext", "ResNeXt")
 
 
 def grouped_conv(x, filters, *, groups, stride, name):
@@ -141,7 +142,7 @@ def ResNeXt101(
 
 
 def resnext_docstring(model):
-    return _builder.model_docstring(
+    return builder.model_docstring(
         model, top="the classifier (``avg_pool`` + ``probs``)",
     )
 

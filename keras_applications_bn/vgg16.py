@@ -12,13 +12,14 @@ this package has one signature, and has nothing to change here.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "vgg16")
+__doc__ = builder.module_docstring(__doc__, "vgg16")
 
-preprocess_input = imagenet_utils.module_preprocessor("vgg16", "VGG16")
+preprocess_input = builder.module_preprocessor("vgg16", "VGG16")
 
 #: Filters of the five convolutional blocks (the same in every VGG).
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
@@ -58,7 +59,7 @@ def vgg(
     inference_bn=False,
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model=model, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape,
         include_top=include_top, weights=weights, classes=classes,
@@ -72,8 +73,8 @@ def vgg(
     if include_top:
         x = fully_connected_top(x, classes=classes, classifier_activation=classifier_activation)
     else:
-        x = _builder.pooling_head(x, pooling, named=False)
-    return _builder.create_model(
+        x = builder.pooling_head(x, pooling, named=False)
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
@@ -99,7 +100,7 @@ def VGG16(
 
 
 def vgg_docstring(model):
-    return _builder.model_docstring(
+    return builder.model_docstring(
         model, inference_bn=None,
         top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
     )

@@ -8,14 +8,15 @@ preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are 
 for VGG16.
 """
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.vgg16 import vgg, vgg_docstring
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "vgg19")
+__doc__ = builder.module_docstring(__doc__, "vgg19")
 
-preprocess_input = imagenet_utils.module_preprocessor("vgg19", "VGG19")
+preprocess_input = builder.module_preprocessor("vgg19", "VGG19")
 
 #: Convolutions per block of VGG19.
 VGG19_CONVS = (2, 2, 4, 4, 4)

@@ -16,14 +16,15 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn import legacy
+from keras_applications_bn._models import builder
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
-__doc__ = _builder.module_docstring(__doc__, "xception")
+__doc__ = builder.module_docstring(__doc__, "xception")
 
-preprocess_input = imagenet_utils.module_preprocessor("xception", "Xception")
+preprocess_input = builder.module_preprocessor("xception", "Xception")
 
 
 def sepconv_bn(x, filters, *, norm, name):
@@ -93,7 +94,7 @@ def Xception(
     name="xception",
     inference_bn=False,
 ):
-    img_input = _builder.model_input(
+    img_input = builder.model_input(
         model="Xception", inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape,
         include_top=include_top, weights=weights, classes=classes,
@@ -114,17 +115,17 @@ def Xception(
     x = downsampling_block(x, (728, 1024), norm=norm, index=13)
     x = exit_convolutions(x, norm=norm)
 
-    x = _builder.classifier_head(
+    x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, named_pooling=False,
     )
-    return _builder.create_model(
+    return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="Xception", include_top=include_top,
     )
 
 
-Xception.__doc__ = _builder.model_docstring(
+Xception.__doc__ = builder.model_docstring(
     "Xception", top="the classifier (``avg_pool`` + ``predictions``)",
 )
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from architectures import CONTRACT, images, randomize_bn
-from keras_applications_bn import BatchNormalization, deploy, fold_batch_norm
+from keras_applications_bn import BatchNormalization, fold_batch_norm
+from keras_applications_bn.export import deploy
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
 # Families whose BN layers do not all follow a convolution: pre-activation

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import keras_applications_bn as kab
-from keras_applications_bn import _tf_keras
+from keras_applications_bn._models import tf_keras as _tf_keras
 from keras_applications_bn.layers import BatchNormalization
 
 from conftest import REPO_ROOT, python_env

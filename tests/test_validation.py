@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_applications_bn as kab
+from keras_applications_bn.weights import registry
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn.weights import WeightsError
 
@@ -190,10 +191,7 @@ def test_mobilenet_input_tensor_size_selects_the_weights(monkeypatch):
 # Arguments every model function shares, checked before anything is built
 # --------------------------------------------------------------------------
 
-MODEL_FUNCTIONS = sorted(
-    name for name, module in kab._EXPORTS.items()
-    if name[0].isupper() and module not in {"batchnorm", "callbacks", "finetune", "imagenet_utils", "weights"}
-)
+MODEL_FUNCTIONS = sorted(registry.MODELS)  # the model table: every model function
 
 
 @pytest.fixture

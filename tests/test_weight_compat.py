@@ -39,7 +39,7 @@ CASES = [
 # The fast lane's headless case is pooling="avg": it compares every layer of the
 # headless model (the pooling layer's name and class too), loads the notop
 # layout and compares pooled outputs. pooling=None (the same model without its
-# last layer) and "max" (the same shared helper, imagenet_utils.pooling_head,
+# last layer) and "max" (the same shared helper, _models.builder.pooling_head,
 # with the other class) run in the slow lane; MobileNetV2, which pools with its
 # own code, keeps "max" fast too.
 SLOW_POOLING = {None, "max"}

@@ -9,7 +9,7 @@ import weakref
 
 import keras
 
-from keras_applications_bn._checks import check_bool, check_model
+from keras_applications_bn._models.checks import check_bool, check_model
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = ["bn_layers", "fit_mode", "forget_traced_functions", "set_inference_bn"]

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn._checks import check_model, check_positive_int, check_prior, describe
+from keras_applications_bn._models.checks import check_model, check_positive_int, check_prior, describe
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
 __all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]

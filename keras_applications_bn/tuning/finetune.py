@@ -20,8 +20,8 @@ import warnings
 import keras
 from keras import ops
 
-from keras_applications_bn._checks import check_factor, check_model, describe
-from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._models.checks import check_factor, check_model, describe
+from keras_applications_bn._models.tf_keras import check_not_tf_keras
 from keras_applications_bn.batchnorm import bn_layers, fit_mode, forget_traced_functions
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 

@@ -9,8 +9,8 @@ alone, so its ``.keras`` file reloads with only ``keras`` installed, also with
 """
 
 import keras
-from keras.src.models.functional import Functional
 
+from keras_applications_bn._models import keras_internals
 from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer, ReduceSum
 
 __all__ = ["to_keras"]
@@ -86,7 +86,7 @@ def to_keras(model):
             f"`model` must be a Keras model, got {type(model).__name__}. "
             "Pass the model itself, e.g. to_keras(model)."
         )
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not (isinstance(model, keras.Sequential) or keras_internals.is_functional(model)):
         raise TypeError(
             f"`model` must be a functional or Sequential Keras model, got the subclassed "
             f"model {type(model).__name__!r}, whose layers cannot be rebuilt one by one."
@@ -122,7 +122,7 @@ def _convert(model, pairs):
     each cloned layer with its original in ``pairs``."""
 
     def clone(layer):
-        if isinstance(layer, (keras.Sequential, Functional)):
+        if isinstance(layer, keras.Sequential) or keras_internals.is_functional(layer):
             return _convert(layer, pairs)
         if isinstance(layer, (CustomScaleLayer, Affine, ReduceSum)):
             return layer  # replaced in _call, never called

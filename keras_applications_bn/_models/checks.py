@@ -12,7 +12,7 @@ import numbers
 import keras
 import numpy as np
 
-from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 
 def describe(value):

@@ -10,7 +10,8 @@ import warnings
 import keras
 from keras import layers
 
-from keras_applications_bn import _builder, imagenet_utils
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn._models import builder
 from keras_applications_bn.layers import channel_axis
 from keras_applications_bn.weights import registry
 
@@ -226,11 +227,11 @@ def inside_model_preprocessor(family):
 
 def inside_model_docstring(fn, *, extra_args=""):
     """The docstring of model function ``fn`` of a family that preprocesses inside
-    the model: :func:`_builder.model_docstring`'s shared arguments, with
+    the model: :func:`builder.model_docstring`'s shared arguments, with
     ``extra_args`` (documentation lines, indented like the others) before
     ``name``, returning a model that takes images in [0, 255]."""
     module = registry.model_spec(fn).module
-    doc = _builder.model_docstring(
+    doc = builder.model_docstring(
         fn, top="the classifier (``top_dropout`` + ``predictions``)",
     )
     doc = doc[: doc.index("A `keras.Model`.")] + (

@@ -14,11 +14,11 @@ import os
 
 import keras
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn import weights as weights_lib
 from keras_applications_bn.weights import registry
-from keras_applications_bn._checks import check_bool, check_positive, describe
-from keras_applications_bn._tf_keras import check_not_tf_keras
+from keras_applications_bn._models.checks import check_bool, check_positive, describe
+from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 __all__ = [
     "NOT_GIVEN",
@@ -36,6 +36,8 @@ __all__ = [
     "PINNED_BN_DOC",
     "PINNED_BN_WITHOUT_GAMMA_DOC",
     "model_docstring",
+    "preprocessor",
+    "module_preprocessor",
 ]
 
 
@@ -331,3 +333,36 @@ def model_docstring(model, *, top, inference_bn=PINNED_BN_DOC):
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.{module}.preprocess_input` (``"{mode}"`` mode).
     """
+
+
+def preprocessor(mode, family):
+    """The ``preprocess_input`` a model module exports: this module's, in ``mode``.
+
+    Args:
+        mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see ``imagenet_utils.preprocess_input``).
+        family: the family's name, for the docstring.
+
+    Returns:
+        A ``preprocess_input(x, data_format=None)`` function.
+    """
+
+    def preprocess(x, data_format=None):
+        return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+    preprocess = legacy.injected_keywords(preprocess)
+    preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
+    preprocess.__doc__ = (
+        f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
+        "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
+        "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
+        "    data_format: 'channels_last', 'channels_first' or None.\n\n"
+        "Returns:\n    The preprocessed images. As in Keras, a float NumPy array is\n"
+        "    overwritten in place; use the return value all the same.\n"
+    )
+    return preprocess
+
+
+def module_preprocessor(module, family):
+    """:func:`preprocessor` in the mode the registry gives the models of
+    ``keras_applications_bn.<module>`` (:func:`.weights.registry.module_preprocessing`)."""
+    return preprocessor(registry.module_preprocessing(module), family)

@@ -11,9 +11,9 @@ import fnmatch
 
 import keras
 
-from keras_applications_bn._checks import check_positive, check_positive_int, check_prior
+from keras_applications_bn._models.checks import check_positive, check_positive_int, check_prior
 from keras_applications_bn.batchnorm import adapt_bn_statistics
-from keras_applications_bn.finetune import (
+from keras_applications_bn.tuning.finetune import (
     LayerwiseLR,
     _bn_modes,
     _containers,

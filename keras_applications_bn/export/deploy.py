@@ -17,9 +17,9 @@ import os
 
 import keras
 import numpy as np
-from keras.src.models.functional import Functional
 
-from keras_applications_bn.convert import to_keras
+from keras_applications_bn._models import keras_internals
+from keras_applications_bn.export.convert import to_keras
 
 __all__ = ["fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
 
@@ -78,7 +78,7 @@ def _functional(model):
                 "it once on data)."
             )
         return graph
-    if isinstance(model, Functional):
+    if keras_internals.is_functional(model):
         return model
     raise TypeError(
         f"fold_batch_norm needs a functional or Sequential Keras model; "
@@ -100,7 +100,8 @@ def _fold_plan(graph):
     Returns ``({id(bn): target}, [(bn_name, reason)], [(bn_name, target_name)])``.
     """
     # from the inputs to the outputs, so the report reads in the model's order
-    nodes = [n for d in sorted(graph._nodes_by_depth, reverse=True) for n in graph._nodes_by_depth[d]]
+    depths = keras_internals.nodes_by_depth(graph)
+    nodes = [n for d in sorted(depths, reverse=True) for n in depths[d]]
     consumers = {}
     calls = {}
     for node in nodes:
@@ -126,7 +127,7 @@ def _fold_plan(graph):
             keep("it has more than one input")
             continue
         x = node.input_tensors[0]
-        producer = x._keras_history.operation
+        producer = keras_internals.producer(x)
         if producer is None or getattr(producer, "_inbound_nodes", None) is None or isinstance(
             producer, keras.layers.InputLayer
         ):
@@ -234,7 +235,7 @@ def _rebuild(model, report, fold=True, constant_normalization=False):
     report.folded += folded
     ranks = {
         id(node.operation): len(node.input_tensors[0].shape)
-        for depth in graph._nodes_by_depth.values()
+        for depth in keras_internals.nodes_by_depth(graph).values()
         for node in depth
         if isinstance(node.operation, keras.layers.Normalization) and node.input_tensors
     }
@@ -245,13 +246,13 @@ def _rebuild(model, report, fold=True, constant_normalization=False):
     bn_of = {id(layer): bn_id for bn_id, layer in plan.items()}
     bns = {
         id(node.operation): node.operation
-        for depth in graph._nodes_by_depth.values()
+        for depth in keras_internals.nodes_by_depth(graph).values()
         for node in depth
         if _is_bn(node.operation)
     }
 
     def clone(op):
-        if isinstance(op, (Functional, keras.Sequential)):
+        if isinstance(op, keras.Sequential) or keras_internals.is_functional(op):
             return _rebuild(op, report, fold, constant_normalization)
         if constant_normalization and id(op) in ranks:
             rescaling = _constant_rescaling(op, ranks[id(op)])
@@ -307,7 +308,7 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     ResNetV2/DenseNet blocks, ...) stay, as ``keras.layers.BatchNormalization``
     with ``trainable=False``: in inference mode in every call. Nested models are
     folded too. The copy is made of Keras' own classes (see
-    :func:`keras_applications_bn.convert.to_keras`), so its saved files reload
+    :func:`keras_applications_bn.export.convert.to_keras`), so its saved files reload
     with only ``keras``; ``predict`` gives the outputs of ``model``'s ``predict``
     within float32 rounding. ``model`` is not changed.
 

@@ -1,0 +1,107 @@
+"""The Keras internals the package relies on, each through one accessor of
+``keras_applications_bn._models.keras_internals``: each works on the installed
+Keras, and each says clearly what is missing when a Keras release drops it."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_applications_bn._models import keras_internals as ki
+
+
+def _model():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="dense")(inputs)
+    outputs = keras.layers.BatchNormalization(name="bn")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _built_optimizer(model):
+    optimizer = keras.optimizers.Adam(use_ema=True)
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def test_functional_graph_accessors():
+    model = _model()
+    assert ki.is_functional(model)
+    assert not ki.is_functional(keras.Sequential([keras.layers.Dense(1)]))
+    assert not ki.is_functional(keras.layers.Dense(1))
+    depths = ki.nodes_by_depth(model)
+    assert min(depths) == 0 and {n.operation.name for n in depths[0]} == {"bn"}
+    assert ki.producer(model.outputs[0]) is model.get_layer("bn")
+
+
+def test_convnext_layers_are_keras_own():
+    layer_scale, stochastic_depth = ki.convnext_layers()
+    assert layer_scale.__name__ == "LayerScale" and stochastic_depth.__name__ == "StochasticDepth"
+    assert layer_scale(1e-6, 4)(np.ones((1, 4), "float32")).shape == (1, 4)
+
+
+def test_optimizer_accessors():
+    model = _model()
+    optimizer = _built_optimizer(model)
+    kernel = model.get_layer("dense").kernel
+    key = ki.optimizer_var_key(optimizer, kernel)
+    assert key in ki.optimizer_trainable_indices(optimizer)
+    assert any(v is kernel for v in ki.optimizer_trainable_variables(optimizer))
+    assert len(ki.optimizer_variables(optimizer)) == len(optimizer.variables)
+    assert len(ki.optimizer_moving_averages(optimizer)) == len(model.trainable_variables)
+    indices = dict(ki.optimizer_trainable_indices(optimizer))
+    ki.set_optimizer_trainable_indices(optimizer, {})
+    assert ki.optimizer_trainable_indices(optimizer) == {}
+    ki.set_optimizer_trainable_indices(optimizer, indices)
+
+
+def _clear(match):
+    return pytest.raises(ki.KerasInternalsError, match=rf"{match}.*Keras {keras.__version__}")
+
+
+@pytest.mark.parametrize(
+    "attribute, call",
+    [
+        ("_nodes_by_depth", lambda m, o: ki.nodes_by_depth(m)),
+        ("_var_key", lambda m, o: ki.optimizer_var_key(o, m.trainable_variables[0])),
+        ("_trainable_variables_indices", lambda m, o: ki.optimizer_trainable_indices(o)),
+        ("_trainable_variables_indices", lambda m, o: ki.set_optimizer_trainable_indices(o, {})),
+        ("_variables", lambda m, o: ki.optimizer_variables(o)),
+        ("_trainable_variables", lambda m, o: ki.optimizer_trainable_variables(o)),
+        ("_model_variables_moving_average", lambda m, o: ki.optimizer_moving_averages(o)),
+    ],
+)
+def test_a_missing_attribute_is_a_clear_error(attribute, call, monkeypatch):
+    model = _model()
+    optimizer = _built_optimizer(model)
+    for cls in (type(model), type(optimizer)):
+        for klass in cls.__mro__:
+            if attribute in vars(klass):
+                monkeypatch.delattr(klass, attribute)
+    for obj in (model, optimizer):
+        if attribute in vars(obj):
+            monkeypatch.delattr(obj, attribute)
+    with _clear(attribute):
+        call(model, optimizer)
+
+
+def test_a_missing_tensor_history_is_a_clear_error():
+    class Tensor:
+        pass
+
+    with _clear("_keras_history"):
+        ki.producer(Tensor())
+
+
+@pytest.mark.parametrize(
+    "module, name, call",
+    [
+        ("keras.src.models.functional", "Functional", ki.functional_class),
+        ("keras.src.applications.convnext", "LayerScale", ki.convnext_layers),
+        ("keras.src.applications.convnext", "StochasticDepth", ki.convnext_layers),
+    ],
+)
+def test_a_missing_class_is_a_clear_error(module, name, call, monkeypatch):
+    import importlib
+
+    monkeypatch.delattr(importlib.import_module(module), name)
+    with _clear(f"{module}.{name}"):
+        call()
