@@ -20,20 +20,13 @@ import keras
 
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 from keras_applications_bn._models.checks import check_bool
+from keras_applications_bn._models.registration import register
 
 __all__ = [
     "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory",
     "channel_axis", "convertible", "convert",
 ]
 
-#: The package part of the names under which this module's classes are registered
-#: with Keras (``"import keras_applications_bn>BatchNormalization"``, ...). A saved
-#: model stores that name beside each layer, and a process that has not imported
-#: this package fails to load it with an error quoting the name (`.h5`: "Unknown
-#: layer: 'import keras_applications_bn>BatchNormalization'"), so the name says what
-#: to do. Files saved by earlier development versions name ``"keras_applications_bn>..."``:
-#: those names stay registered too, so such files keep loading.
-REGISTERED_PACKAGE = "import keras_applications_bn"
 #: What a pinned layer's config says about loading it (its first key, so that
 #: Keras' "Could not locate class 'BatchNormalization'" error for a `.keras` file
 #: shows it near the top). :func:`BatchNormalization.from_config` drops it.
@@ -44,18 +37,7 @@ LOAD_HINT = (
 )
 
 
-def _registered(cls):
-    """Register ``cls`` with Keras under :data:`REGISTERED_PACKAGE` (and its earlier name).
-
-    Files saved by earlier development versions name the class
-    ``"keras_applications_bn>..."``; that name is registered too, for loading.
-    """
-    keras.saving.register_keras_serializable(package=REGISTERED_PACKAGE)(cls)
-    keras.saving.get_custom_objects()[f"keras_applications_bn>{cls.__name__}"] = cls
-    return cls
-
-
-@_registered
+@register
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with a mode that the layer owns.
 
@@ -229,7 +211,7 @@ def bn_factory(inference_bn, **defaults):
     return norm
 
 
-@_registered
+@register
 class CustomScaleLayer(keras.layers.Layer):
     """InceptionResNetV2's scaled residual sum: ``shortcut + scale * residual``.
 
@@ -250,7 +232,7 @@ class CustomScaleLayer(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-@_registered
+@register
 class Affine(keras.Operation):
     """``(x + offset) * scale`` as one graph operation of a functional model.
 
@@ -278,7 +260,7 @@ class Affine(keras.Operation):
         return {"offset": self.offset, "scale": self.scale, "name": self.name}
 
 
-@_registered
+@register
 class ReduceSum(keras.layers.Layer):
     """The sum of the inputs over one ``axis``, which disappears.
 

@@ -114,3 +114,19 @@ def test_batch_norm_helper_pins_and_names():
     # unpinned: Keras' own layer, as keras.applications builds it
     free = keras.Model(inputs, batch_norm(inputs, False, name="free_bn", epsilon=1e-5)).get_layer("free_bn")
     assert type(free) is keras.layers.BatchNormalization and free.axis == 3 and free.epsilon == 1e-5
+
+
+def test_the_optimizer_wrapper_is_registered_like_the_layers():
+    # one registration point, one package name: LayerwiseLR was registered as
+    # "keras_applications_bn>LayerwiseLR" before; that name still loads
+    from keras_applications_bn import LayerwiseLR
+
+    assert keras.saving.get_registered_name(LayerwiseLR) == "import keras_applications_bn>LayerwiseLR"
+    assert keras.saving.get_registered_object("import keras_applications_bn>LayerwiseLR") is LayerwiseLR
+    assert keras.saving.get_registered_object("keras_applications_bn>LayerwiseLR") is LayerwiseLR
+    optimizer = LayerwiseLR(keras.optimizers.SGD(0.1), {"conv*": 0.5})
+    config = keras.saving.serialize_keras_object(optimizer)
+    config["registered_name"] = "keras_applications_bn>LayerwiseLR"  # as an earlier version saved it
+    restored = keras.saving.deserialize_keras_object(config)
+    assert isinstance(restored, LayerwiseLR)
+    assert restored.get_config()["multipliers"] == optimizer.get_config()["multipliers"]

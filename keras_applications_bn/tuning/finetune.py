@@ -23,6 +23,7 @@ from keras import ops
 from keras_applications_bn._models.checks import check_factor, check_model, describe
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 from keras_applications_bn.batchnorm import bn_layers, fit_mode, forget_traced_functions
+from keras_applications_bn._models.registration import register
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = ["LayerwiseLR", "freeze", "lr_multipliers", "unfreeze"]
@@ -334,7 +335,7 @@ def _assign_in_each_replica(targets):
     return True
 
 
-@keras.saving.register_keras_serializable(package="keras_applications_bn")
+@register
 class LayerwiseLR(keras.optimizers.Optimizer):
     """Any Keras optimizer, with a learning-rate multiplier per group of layers.
 
