@@ -143,3 +143,27 @@ def test_module_entry_point_exit_code():
     assert proc.returncode == EXIT_FAILED, proc.stderr[-2000:]
     assert proc.stdout.strip() == cached("resnet50_weights_tf_dim_ordering_tf_kernels.h5")
     assert "fetch resnet50" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        (weights.TIMEOUT_ENV, "inf"),
+        (weights.TIMEOUT_ENV, "nan"),
+        (weights.TIMEOUT_ENV, "1e300"),
+        (weights.OFFLINE_ENV, "enabled"),
+        (weights.OFFLINE_ENV, "2"),
+        (weights.QUIET_ENV, "2"),
+        (weights.RETRIES_ENV, "many"),
+    ],
+)
+def test_a_bad_environment_variable_is_a_one_line_usage_error(
+    test_files, fault_server, monkeypatch, capsys, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    assert main(["fetch", "testnet"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and variable in err and repr(value) in err
+    assert err.startswith("python -m keras_applications_bn fetch: error: ")
+    assert fault_server.log == [] and not os.path.exists(cached("testnet.h5"))
+
