@@ -190,7 +190,7 @@ def _cmd_export(args):
 
     return deploy.export_command(
         args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
-        moving_statistics=args.moving_statistics,
+        moving_statistics=args.moving_statistics, overwrite=args.overwrite,
     )
 
 
@@ -254,7 +254,15 @@ def build_parser():
         "--moving-statistics", action="store_true",
         help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
     )
-    p.add_argument("-o", "--output", metavar="OUT", help="output path (default: next to MODEL_FILE)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="output path (default: next to MODEL_FILE, e.g. NAME.export.keras, "
+        "NAME_folded.tflite, NAME_savedmodel); never MODEL_FILE itself",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace OUT if it exists (written beside it first, then moved into place)",
+    )
     return parser
 
 
