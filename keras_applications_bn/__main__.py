@@ -8,6 +8,7 @@ driven by :data:`~keras_applications_bn.weights.REGISTRY`.
 import argparse
 import os
 import sys
+import warnings
 
 from keras_applications_bn import weights
 
@@ -27,27 +28,34 @@ every file of that model) or a shell pattern ('mobilenet_1_0_*').
 _ENVIRONMENT = [
     ("KERAS_HOME", "cache root (files live in $KERAS_HOME/models)"),
     (weights.MIRROR_ENV, f"base URL replacing {' and '.join(weights.ORIGINS)}"),
-    (weights.OFFLINE_ENV, "1: never download"),
-    (weights.TIMEOUT_ENV, f"seconds to wait for the server (default {weights.DEFAULT_TIMEOUT:g})"),
+    (weights.OFFLINE_ENV, "1/true/yes/on: never download"),
+    (
+        weights.TIMEOUT_ENV,
+        f"seconds to wait for the server, at most {weights.settings.MAX_TIMEOUT:g} "
+        f"(default {weights.DEFAULT_TIMEOUT:g})",
+    ),
     (weights.RETRIES_ENV, f"retries after a failed attempt (default {weights.DEFAULT_RETRIES})"),
-    (weights.QUIET_ENV, "1: no progress bar"),
+    (weights.QUIET_ENV, "1/true/yes/on: no progress bar"),
 ]
 
 _EPILOG = (
     """\
 exit codes:
   0    success
-  1    a fetch failed, verify found a corrupt (or requested but missing) file,
-       `path` names a file that is not cached, or an export failed (e.g. its
-       optional extra is not installed)
-  2    usage error (bad option, unknown NAME, a MODEL_FILE that is not a Keras
-       model)
+  1    a fetch failed, verify found a corrupt (or requested but missing) file
+       or a damaged manifest record, `path` names a file that is not cached, or
+       an export failed (e.g. its optional extra is not installed)
+  2    usage error (bad option, unknown NAME, a bad environment variable, a
+       MODEL_FILE that is not a Keras model, an export output that exists
+       without --overwrite or that is MODEL_FILE itself)
   130  interrupted (Ctrl-C); a partial download resumes on the next fetch
 
 environment:
 """
     + "".join(f"  {var:<31} {text}\n" for var, text in _ENVIRONMENT)
-    + """
+    + """  (a yes/no variable is off when unset, empty, 0, false, no or off; any other
+  value than these and 1/true/yes/on is refused)
+
 examples:
   python -m keras_applications_bn list --cached
   python -m keras_applications_bn fetch ResNet50 imagenet_class_index
@@ -112,8 +120,15 @@ def _cmd_fetch(args):
 
 
 def _cmd_verify(args):
-    checks = weights.verify(args.names or None)
-    bad = 0
+    directory = weights.default_cache_dir()
+    damaged = weights._read_manifest(directory)[1]  # before verify rewrites the manifest
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", weights.ManifestWarning)  # reported below
+        checks = weights.verify(args.names or None)
+    manifest = os.path.join(directory, weights.STATE_DIR, "manifest.json")
+    for problem in damaged:
+        print(f"DAMAGED  {manifest}: {problem}; ignored (never followed; dropped at its next write).")
+    bad = len(damaged)
     for check in checks:
         if check.status == "missing" and not args.names:
             continue
@@ -175,7 +190,7 @@ def _cmd_export(args):
 
     return deploy.export_command(
         args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
-        moving_statistics=args.moving_statistics,
+        moving_statistics=args.moving_statistics, overwrite=args.overwrite,
     )
 
 
@@ -239,7 +254,15 @@ def build_parser():
         "--moving-statistics", action="store_true",
         help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
     )
-    p.add_argument("-o", "--output", metavar="OUT", help="output path (default: next to MODEL_FILE)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="output path (default: next to MODEL_FILE, e.g. NAME.export.keras, "
+        "NAME_folded.tflite, NAME_savedmodel); never MODEL_FILE itself",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace OUT if it exists (written beside it first, then moved into place)",
+    )
     return parser
 
 

@@ -529,6 +529,239 @@ def test_credentials_in_a_url_are_refused_without_echoing_them(fault_server, mon
     assert "s3cret" not in str(info.value)
 
 
+# --------------------------------------------------------------------------- what is read back
+
+
+def plant_manifest(files, raw=None):
+    """Write the cache's manifest as someone else could: ``{"version": 1, "files": files}``
+    (or the text ``raw``)."""
+    state = os.path.join(cache_dir(), weights.STATE_DIR)
+    os.makedirs(state, exist_ok=True)
+    with open(os.path.join(state, "manifest.json"), "w") as f:
+        f.write(raw if raw is not None else json.dumps({"version": 1, "files": files}))
+
+
+def record_of(path, trust="first-use"):
+    """A well-formed manifest record of the file at ``path``."""
+    data = open(path, "rb").read()
+    st = os.stat(path)
+    return {
+        "algorithm": "sha256", "digest": sha256(data), "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns, "trust": trust, "url": None,
+    }
+
+
+#: Manifest keys that are not a plain file name inside the cache; ``{outside}`` is a
+#: file outside the cache, ``{up}`` the relative path from the cache to it.
+HOSTILE_KEYS = {
+    "absolute": "{outside}",
+    "dotdot": "{up}",
+    "nested": "sub/secret.h5",  # a real file in a directory inside the cache
+    "nul": "secret.h5\0.txt",
+    "empty": "",
+    "dot": ".",
+    "parent": "..",
+    "state-dir": weights.STATE_DIR,
+    "backslash": "..\\secret.h5",
+    "terminal-escape": "\x1b[2Jsecret.h5",
+    "too-long": "s" * 300 + ".h5",
+}
+
+
+@pytest.fixture
+def hostile_manifest(tmp_path):
+    """``plant(kind)`` writes a manifest whose only record names a file outside the
+    cache (or a nested one) under the key ``HOSTILE_KEYS[kind]``, with its true
+    sha256, and returns ``(key, outside file, its sha256)``."""
+    secret = hdf5_bytes(5_000, seed=11)
+    outside = tmp_path / "outside" / "secret.h5"
+    outside.parent.mkdir()
+    outside.write_bytes(secret)
+    nested = os.path.join(cache_dir(), "sub", "secret.h5")
+    os.makedirs(os.path.dirname(nested))
+    with open(nested, "wb") as f:
+        f.write(secret)
+
+    def plant(kind):
+        key = HOSTILE_KEYS[kind].format(outside=outside, up=os.path.relpath(outside, cache_dir()))
+        plant_manifest({key: record_of(outside)})
+        return key, outside, sha256(secret)
+
+    return plant
+
+
+def assert_inside_cache(checks):
+    for check in checks:
+        assert os.path.dirname(check.path) == cache_dir(), check
+        assert os.path.basename(check.path) == check.fname and check.fname in {
+            e.fname for e in weights.REGISTRY.values()
+        } | {"w.h5"}, check
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_KEYS))
+def test_verify_never_follows_a_hostile_manifest_key(hostile_manifest, kind):
+    key, outside, digest = hostile_manifest(kind)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checks = weights.verify()
+    assert_inside_cache(checks)
+    assert all(c.actual != digest and c.status == "missing" for c in checks)
+    [warning] = [w for w in caught if issubclass(w.category, weights.ManifestWarning)]
+    assert "damaged records" in str(warning.message) and repr(key)[:40] in str(warning.message)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_KEYS))
+def test_the_command_line_never_follows_a_hostile_manifest_key(hostile_manifest, kind, capsys):
+    key, outside, digest = hostile_manifest(kind)
+    assert main(["verify"]) == EXIT_FAILED
+    out, err = capsys.readouterr()
+    assert "DAMAGED" in out and "1 problem(s)" in out and "OK " not in out
+    assert "\x1b" not in out and "\0" not in out  # the key is shown escaped
+    assert main(["list"]) == EXIT_OK
+    for argv in (["path", key], ["forget", key]):
+        assert main(argv) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    printed = out + err
+    assert digest not in printed and str(outside) not in printed.replace(repr(str(outside)), "")
+    assert outside.exists() and os.path.exists(os.path.join(cache_dir(), "sub", "secret.h5"))
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "nested", "nul", "empty"])
+def test_a_fetch_drops_hostile_manifest_keys(hostile_manifest, fault_server, kind):
+    key, outside, digest = hostile_manifest(kind)
+    good = hdf5_bytes(10_000)
+    url = fault_server.add("w.h5", good)
+    path = weights.fetch_file(url)
+    assert path == os.path.join(cache_dir(), "w.h5") and open(path, "rb").read() == good
+    assert list(manifest()) == ["w.h5"]
+    with open(os.path.join(cache_dir(), weights.STATE_DIR, "manifest.json")) as f:
+        assert list(json.load(f)["files"]) == ["w.h5"]  # written without the hostile key
+    assert_inside_cache(weights.verify())
+
+
+class _JsonReturning:
+    """A stand-in for the ``json`` module whose ``load``/``loads`` return ``data``:
+    a manifest with keys no JSON text can hold (ints, None, ...)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.dump, self.dumps = json.dump, json.dumps
+
+    def load(self, *args, **kwargs):
+        return self.data
+
+    def loads(self, *args, **kwargs):
+        return self.data
+
+
+def test_non_string_manifest_keys_are_ignored(hostile_manifest, monkeypatch, capsys):
+    key, outside, digest = hostile_manifest("absolute")
+    record = record_of(outside)
+    data = {"version": 1, "files": {7: record, None: record, 1.5: record, ("a",): record}}
+    monkeypatch.setattr(weights.cache, "json", _JsonReturning(data))
+    assert main(["verify"]) == EXIT_FAILED
+    assert capsys.readouterr().out.count("DAMAGED") == 4
+    with pytest.warns(weights.ManifestWarning, match="is a int, not a string"):
+        assert_inside_cache(weights.verify())
+    assert manifest() == {}
+
+
+DAMAGED_RECORDS = {
+    "no-algorithm": {"digest": "0" * 64, "trust": "first-use"},
+    "bogus-algorithm": {"algorithm": "bogus", "digest": "0" * 64, "trust": "first-use"},
+    "list-algorithm": {"algorithm": ["sha256"], "digest": "0" * 64, "trust": "first-use"},
+    "no-digest": {"algorithm": "sha256", "trust": "first-use"},
+    "int-digest": {"algorithm": "sha256", "digest": 5, "trust": "first-use"},
+    "short-digest": {"algorithm": "sha256", "digest": "0" * 32, "trust": "first-use"},
+    "text-size": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "size": "big"},
+    "bool-mtime": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "mtime_ns": True},
+    "no-trust": {"algorithm": "sha256", "digest": "0" * 64},
+    "int-trust": {"algorithm": "sha256", "digest": "0" * 64, "trust": 3},
+    "list-url": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "url": []},
+    "list-record": ["sha256", "0" * 64],
+    "string-record": "sha256:" + "0" * 64,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_RECORDS) + ["files-list", "files-string"])
+def test_a_damaged_manifest_record_is_ignored_like_garbage(fault_server, damage, capsys):
+    """Valid JSON, damaged records: as if the record were not there (the download
+    starts afresh), never a crash of every fetch or verify."""
+    good = hdf5_bytes(10_000)
+    url = fault_server.add("w.h5", good)
+    if damage.startswith("files-"):
+        plant_manifest(None, raw=json.dumps({"version": 1, "files": [] if damage == "files-list" else "x"}))
+    else:
+        plant_manifest({"w.h5": DAMAGED_RECORDS[damage]})
+    assert main(["verify"]) == EXIT_FAILED and "DAMAGED" in capsys.readouterr().out
+    with pytest.warns(weights.ManifestWarning):
+        assert [c.status for c in weights.verify() if c.fname == "w.h5"] == []
+    assert open(weights.fetch_file(url), "rb").read() == good
+    assert manifest()["w.h5"]["digest"] == sha256(good)  # recorded anew, cleanly
+    assert main(["verify"]) == EXIT_OK
+    assert "DAMAGED" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "raw", ["{not json", "[1, 2]", "null", "[" * 100_000, "\udcff"], ids=["garbage", "list", "null", "deep", "bad-utf8"]
+)
+def test_an_unreadable_manifest_is_ignored(fault_server, raw, capsys):
+    good = hdf5_bytes(10_000)
+    url = fault_server.add("w.h5", good)
+    state = os.path.join(cache_dir(), weights.STATE_DIR)
+    os.makedirs(state)
+    with open(os.path.join(state, "manifest.json"), "w", errors="surrogateescape") as f:
+        f.write(raw)
+    assert open(weights.fetch_file(url), "rb").read() == good
+    assert list(manifest()) == ["w.h5"]
+
+
+def test_a_manifest_planted_as_a_fifo_does_not_hang(fault_server):
+    good = hdf5_bytes(10_000)
+    url = fault_server.add("w.h5", good)
+    state = os.path.join(cache_dir(), weights.STATE_DIR)
+    os.makedirs(state)
+    os.mkfifo(os.path.join(state, "manifest.json"))
+    with pytest.warns(weights.ManifestWarning, match="not a regular file"):
+        weights.verify()
+    assert open(weights.fetch_file(url), "rb").read() == good  # the FIFO is replaced
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"etag": 123},
+        {"etag": '"v1"\r\nX-Injected: 1'},
+        {"etag": None, "last_modified": ["Mon, 01 Jan 2024 00:00:00 GMT"]},
+        {"etag": "W/\"weak\"", "last_modified": {"day": 1}},
+        {"etag": "caf\u00e9\u20ac"},
+    ],
+    ids=["int-etag", "header-injection", "list-last-modified", "dict-last-modified", "non-ascii-etag"],
+)
+def test_a_damaged_partinfo_restarts_the_download(fault_server, info):
+    good = hdf5_bytes(100_000)
+    url = fault_server.add("w.h5", good)
+    part = plant_partial(url, good[:40_000], expected=md5(good))
+    with open(part + "info") as f:
+        stored = json.load(f)
+    with open(part + "info", "w") as f:
+        json.dump(dict(stored, **info), f)
+    assert open(weights.fetch_file(url, md5(good)), "rb").read() == good
+    assert [r["range"] for r in fault_server.log] == [None]  # started over, no crash
+    assert partials() == []
+
+
+@pytest.mark.parametrize("info", ["[1]", "{bad", '{"url": 5}', '{"url": "%s", "expected": 7}'])
+def test_an_unusable_partinfo_restarts_the_download(fault_server, info):
+    good = hdf5_bytes(100_000)
+    url = fault_server.add("w.h5", good)
+    part = plant_partial(url, good[:40_000])
+    with open(part + "info", "w") as f:
+        f.write(info.replace("%s", url))
+    assert open(weights.fetch_file(url), "rb").read() == good
+    assert [r["range"] for r in fault_server.log] == [None]
+
+
 # --------------------------------------------------------------------------- fresh processes
 
 # The subprocesses import this checkout's weights package and __main__.py without the

@@ -143,3 +143,174 @@ def test_module_entry_point_exit_code():
     assert proc.returncode == EXIT_FAILED, proc.stderr[-2000:]
     assert proc.stdout.strip() == cached("resnet50_weights_tf_dim_ordering_tf_kernels.h5")
     assert "fetch resnet50" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        (weights.TIMEOUT_ENV, "inf"),
+        (weights.TIMEOUT_ENV, "nan"),
+        (weights.TIMEOUT_ENV, "1e300"),
+        (weights.OFFLINE_ENV, "enabled"),
+        (weights.OFFLINE_ENV, "2"),
+        (weights.QUIET_ENV, "2"),
+        (weights.RETRIES_ENV, "many"),
+    ],
+)
+def test_a_bad_environment_variable_is_a_one_line_usage_error(
+    test_files, fault_server, monkeypatch, capsys, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    assert main(["fetch", "testnet"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and variable in err and repr(value) in err
+    assert err.startswith("python -m keras_applications_bn fetch: error: ")
+    assert fault_server.log == [] and not os.path.exists(cached("testnet.h5"))
+
+
+# --------------------------------------------------------------------------- export
+
+
+def small_model():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    """``finetuned.keras`` (a compiled model) in ``tmp_path``, and its bytes."""
+    path = tmp_path / "finetuned.keras"
+    small_model().save(path)
+    return path, path.read_bytes()
+
+
+def leftovers(directory):
+    return [f for f in os.listdir(directory) if f.startswith(".export-")]
+
+
+def test_export_never_writes_over_its_input(saved_model, capsys):
+    src, original = saved_model
+    assert main(["export", str(src), "--to", "keras"]) == EXIT_OK
+    assert src.read_bytes() == original  # the optimizer and every flag are still there
+    out = src.parent / "finetuned.export.keras"
+    assert f"done: {out}" in capsys.readouterr().out and out.is_file()
+    # the default name exists now: refused without --overwrite, replaced with it
+    before = out.read_bytes()
+    assert main(["export", str(src), "--to", "keras"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "exists; pass --overwrite" in err and err.count("\n") == 1
+    assert out.read_bytes() == before
+    assert main(["export", str(src), "--to", "keras", "--overwrite"]) == EXIT_OK
+    assert src.read_bytes() == original and leftovers(src.parent) == []
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink", "symlinked-dir"])
+def test_an_output_that_is_the_input_is_refused(saved_model, monkeypatch, capsys, how):
+    src, original = saved_model
+    directory = src.parent
+    monkeypatch.chdir(directory)
+    out = {
+        "same": str(src),
+        "relative": "./sub/../finetuned.keras",
+        "symlink": "link.keras",
+        "hardlink": "hard.keras",
+        "symlinked-dir": "alias/finetuned.keras",
+    }[how]
+    (directory / "sub").mkdir()
+    os.symlink(src, directory / "link.keras")
+    os.link(src, directory / "hard.keras")
+    os.symlink(directory, directory / "alias")
+    for extra in ([], ["--overwrite"], ["--fold-bn", "--overwrite"]):
+        assert main(["export", str(src), "--to", "keras", "-o", out, *extra]) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert "is MODEL_FILE itself" in err and "finetuned.export.keras" in err
+    assert src.read_bytes() == original and os.path.islink("link.keras")
+
+
+def test_an_existing_output_is_refused_or_replaced_whole(saved_model, monkeypatch, capsys):
+    from keras_applications_bn.export import deploy
+
+    src, original = saved_model
+    out = src.parent / "model.tflite"
+    out.write_bytes(b"an older export")
+    assert main(["export", str(src), "--to", "tflite", "-o", str(out)]) == EXIT_USAGE
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"an older export"
+
+    def half_written(model, path, fmt):  # the disk fills up mid-write
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(deploy, "export_model", half_written)
+    assert main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_FAILED
+    assert "No space left" in capsys.readouterr().err
+    assert out.read_bytes() == b"an older export" and leftovers(src.parent) == []
+
+    def written(model, path, fmt):
+        with open(path, "wb") as f:
+            f.write(b"new export")
+
+    monkeypatch.setattr(deploy, "export_model", written)
+    assert main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_OK
+    assert out.read_bytes() == b"new export" and leftovers(src.parent) == []
+    assert src.read_bytes() == original
+
+
+def test_savedmodel_over_an_existing_path_is_a_clear_error(saved_model, monkeypatch, capsys):
+    from keras_applications_bn.export import deploy
+
+    src, original = saved_model
+    directory = src.parent
+    existing = directory / "notes.txt"
+    existing.write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        assert main(["export", str(src), "--to", "savedmodel", "-o", str(existing), *extra]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "exists; pass --overwrite" in err and "is not a SavedModel directory" in err
+    assert "Traceback" not in err and existing.read_text() == "keep me"
+    # a directory that is not a SavedModel, or that holds MODEL_FILE, is never replaced
+    (directory / "project").mkdir()
+    (directory / "project" / "code.py").write_text("x = 1")
+    assert main(["export", str(src), "--to", "savedmodel", "-o", str(directory / "project"), "--overwrite"]) == EXIT_USAGE
+    assert main(["export", str(src), "--to", "savedmodel", "-o", str(directory), "--overwrite"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "not a SavedModel directory" in err and "holds MODEL_FILE" in err
+    assert (directory / "project" / "code.py").exists() and src.read_bytes() == original
+
+    def export(model, path, fmt):  # what a SavedModel export leaves: a directory
+        os.makedirs(os.path.join(path, "variables"))
+        with open(os.path.join(path, "saved_model.pb"), "w") as f:
+            f.write(fmt + str(export.calls))
+        export.calls += 1
+
+    export.calls = 0
+    monkeypatch.setattr(deploy, "export_model", export)
+    out = directory / "finetuned_savedmodel"
+    assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_OK
+    assert (out / "saved_model.pb").read_text() == "savedmodel0"
+    assert main(["export", str(src), "--to", "savedmodel", "--overwrite"]) == EXIT_OK
+    assert (out / "saved_model.pb").read_text() == "savedmodel1" and leftovers(directory) == []
+
+
+def test_savedmodel_overwrite_replaces_a_real_savedmodel(saved_model, capsys):
+    import numpy as np
+    import tensorflow as tf
+
+    src, original = saved_model
+    out = src.parent / "finetuned_savedmodel"
+    assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_OK
+    stamp = (out / "saved_model.pb").stat().st_mtime_ns
+    assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_USAGE
+    assert main(["export", str(src), "--to", "savedmodel", "--fold-bn", "--moving-statistics", "-o", str(out), "--overwrite"]) == EXIT_OK
+    assert (out / "saved_model.pb").stat().st_mtime_ns != stamp and leftovers(src.parent) == []
+    x = np.ones((1, 8, 8, 3), "float32")
+    assert tf.saved_model.load(str(out)).serve(tf.constant(x)).shape == (1, 2)
+    assert src.read_bytes() == original

@@ -184,9 +184,11 @@ def test_cli_export_keras_with_fold(tmp_path, capsys):
     reloaded = keras.saving.load_model(out)
     assert scaled_error(reloaded.predict(x, verbose=0), model.predict(x, verbose=0)) < 1e-5
     assert bn_count(reloaded) == 3
-    # default output name next to the input
+    # default output name next to the input, never the input itself
+    before = (tmp_path / "model.keras").read_bytes()
     assert main(["export", src, "--to", "keras"]) == EXIT_OK
-    assert os.path.isfile(tmp_path / "model.keras") and "[2/2] writing" in capsys.readouterr().out
+    assert os.path.isfile(tmp_path / "model.export.keras") and "[2/2] writing" in capsys.readouterr().out
+    assert (tmp_path / "model.keras").read_bytes() == before
 
 
 def test_cli_export_errors(tmp_path, capsys, monkeypatch):

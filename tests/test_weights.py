@@ -463,6 +463,68 @@ def test_bad_environment_values_are_named(monkeypatch, fault_server):
     assert fault_server.log == []
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e300, 86_401, -1.0])
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_named(fault_server, monkeypatch, value):
+    monkeypatch.setitem(weights.REGISTRY, "testnet", weights.WeightFile("testnet", "test/w.h5", None, "TestNet", True))
+    monkeypatch.setenv(weights.MIRROR_ENV, fault_server.base_url)
+    for call in (
+        lambda: weights.fetch_file(fault_server.url("w.h5"), timeout=value),
+        lambda: weights.fetch("testnet", timeout=value),
+    ):
+        with pytest.raises(ValueError, match=r"`timeout` must be a finite number > 0 and <= 86400"):
+            call()
+    monkeypatch.setenv(weights.TIMEOUT_ENV, repr(value))  # 'nan', 'inf', '1e+300', ...
+    with pytest.raises(ValueError, match=rf"\${weights.TIMEOUT_ENV} must be a finite number > 0"):
+        weights.fetch("testnet")
+    assert fault_server.log == [] and visible_files() == []
+
+
+def test_numpy_scalars_are_numbers(fault_server):
+    np = pytest.importorskip("numpy")
+    data = payload()
+    url = fault_server.add("w.h5", data)
+    for timeout, retries in [(np.float32(5), np.int64(1)), (np.float64(2.5), np.int32(0)), (np.int64(7), np.uint8(2))]:
+        assert open(weights.fetch_file(url, md5(data), timeout=timeout, retries=retries), "rb").read() == data
+    with pytest.raises(TypeError, match="retries"):
+        weights.fetch_file(url, md5(data), retries=np.float64(1.0))
+    with pytest.raises(TypeError, match="timeout"):
+        weights.fetch_file(url, md5(data), timeout=np.bool_(True))
+
+
+@pytest.mark.parametrize("variable", ["OFFLINE_ENV", "QUIET_ENV"])
+@pytest.mark.parametrize("value", ["2", "enabled", "y", "-1", "on please"])
+def test_a_boolean_variable_with_another_value_is_refused(fault_server, monkeypatch, variable, value):
+    data = payload()
+    url = fault_server.add("w.h5", data)
+    monkeypatch.setenv(getattr(weights, variable), value)
+    for _ in range(2):  # not cached, then cached: refused both times
+        with pytest.raises(ValueError) as info:
+            weights.fetch_file(url, md5(data), progress=None)
+        message = str(info.value)
+        assert getattr(weights, variable) in message and repr(value) in message
+        assert "1/true/yes/on" in message and "0/false/no/off" in message
+        with open(os.path.join(cache_dir(), "w.h5"), "wb") as f:
+            f.write(data)
+    assert fault_server.log == []
+
+
+@pytest.mark.parametrize("value, offline", [
+    ("1", True), ("TRUE", True), (" Yes ", True), ("on", True),
+    ("0", False), ("False", False), ("NO", False), ("off", False), ("", False), ("  ", False),
+])
+def test_the_accepted_boolean_values(fault_server, monkeypatch, value, offline):
+    data = payload()
+    url = fault_server.add("w.h5", data)
+    monkeypatch.setenv(weights.OFFLINE_ENV, value)
+    monkeypatch.setenv(weights.QUIET_ENV, value)
+    if offline:
+        with pytest.raises(WeightsError, match=weights.OFFLINE_ENV):
+            weights.fetch_file(url, md5(data))
+    else:
+        assert open(weights.fetch_file(url, md5(data)), "rb").read() == data
+    assert len(fault_server.log) == (0 if offline else 1)
+
+
 # --------------------------------------------------------------------------- progress
 
 

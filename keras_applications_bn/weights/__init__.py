@@ -46,14 +46,21 @@ Environment variables:
     keras_applications 1.0.8) for registry files; the relative paths stay the same,
     and hashes are still enforced. Plain ``http://`` is accepted here because you chose it.
 ``KERAS_APPLICATIONS_BN_OFFLINE``
-    ``1`` (or ``true``/``yes``/``on``): never touch the network. A file missing
+    ``1``, ``true``, ``yes`` or ``on``: never touch the network. A file missing
     from the cache is an error that says how to get it there.
 ``KERAS_APPLICATIONS_BN_TIMEOUT``
-    Seconds to wait for the server to connect or send more bytes (default 60).
+    Seconds to wait for the server to connect or send more bytes, a finite
+    number > 0 and at most 86400 (default 60).
 ``KERAS_APPLICATIONS_BN_RETRIES``
-    How many times a failed attempt is retried (default 4).
+    How many times a failed attempt is retried, an int >= 0 (default 4).
 ``KERAS_APPLICATIONS_BN_QUIET``
-    ``1``: no progress bar (it is shown only when stderr is a terminal anyway).
+    ``1``, ``true``, ``yes`` or ``on``: no progress bar (it is shown only when
+    stderr is a terminal anyway).
+
+A boolean variable is off when unset, empty, ``0``, ``false``, ``no`` or ``off``
+(case-insensitive); any other value is a ``ValueError`` that names the variable,
+rather than being silently read as on or off. A malformed number is a
+``ValueError`` too.
 
 The package, one concern per module:
 
@@ -91,6 +98,7 @@ from keras_applications_bn.weights.cache import (
     _check_cached,
     _manifest,
     _parse_digest,
+    _read_manifest,
     _record,
     _remove_entry,
     _safe_fname,
@@ -99,7 +107,7 @@ from keras_applications_bn.weights.cache import (
     default_cache_dir,
 )
 from keras_applications_bn.weights.download import _Download, _fetch, fetch_file
-from keras_applications_bn.weights.errors import WeightsError
+from keras_applications_bn.weights.errors import ManifestWarning, WeightsError
 from keras_applications_bn.weights.loading import (
     _mismatch_message,
     _unreadable_weights,
@@ -131,6 +139,7 @@ __all__ = [
     "ORIGINS",
     "REGISTRY",
     "CacheCheck",
+    "ManifestWarning",
     "WeightFile",
     "WeightsError",
     "cached_path",
@@ -188,7 +197,12 @@ def verify(names=None, *, cache_dir=None):
 
     Files that pass are recorded (files without a pinned hash are trusted from
     their first check on); corrupt files are reported, left in place, and
-    replaced by the next ``fetch``.
+    replaced by the next ``fetch``. Damaged manifest records (a name that is not
+    a plain file name inside the cache, such as ``"/etc/hostname"`` or
+    ``"../x.h5"``, or missing or wrongly typed fields) are never followed: they
+    are reported in one :class:`ManifestWarning` and ignored, and the manifest is
+    written without them when it is next written. Every returned path lies in
+    the cache directory.
 
     Args:
         names: ``None`` checks every registry file and every other file the
@@ -204,6 +218,16 @@ def verify(names=None, *, cache_dir=None):
     """
     directory = _cache_directory(cache_dir)
     selected = REGISTRY.keys() if names is None else resolve_names(names)
+    recorded, problems = _read_manifest(directory)  # before the checks rewrite it
+    if problems:
+        manifest = os.path.join(directory, STATE_DIR, "manifest.json")
+        warnings.warn(
+            ManifestWarning(
+                f"The cache manifest {manifest} has damaged records, ignored (the next "
+                f"write of the manifest drops them): {'; '.join(problems)}."
+            ),
+            stacklevel=2,
+        )
     results = []
     seen = set()
     for name in selected:
@@ -213,7 +237,7 @@ def verify(names=None, *, cache_dir=None):
         )
         seen.add(entry.fname)
     if names is None:
-        for fname in sorted(set(_manifest(directory)) - seen):
+        for fname in sorted(set(recorded) - seen):
             results.append(_check_cached(directory, fname, None, force=True))
     return results
 

@@ -9,8 +9,10 @@ lock files and partial downloads (``files/``). Keras never looks there.
 A shared cache is hostile ground: anyone who can write to it may plant links,
 hard links, directories or junk. The rules: never follow a symbolic link inside
 the cache (open with O_NOFOLLOW, check lstat), never append to a file that has
-other names, never return a path that resolves outside the cache, and trust a
-file without a pinned hash only once it is a complete HDF5 file.
+other names, never return a path that resolves outside the cache, check every
+name and record read back from disk (manifest, ``.partinfo``) before using it and
+ignore what fails, and trust a file without a pinned hash only once it is a
+complete HDF5 file.
 
 The hooks tests replace (``_hash_file``, ``_free_bytes``) are looked up in this
 module by the downloader too, so patching them here reaches every caller.
@@ -134,18 +136,14 @@ def _safe_fname(fname, url):
     if not isinstance(fname, (str, os.PathLike)):
         raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
     fname = os.fspath(fname)
-    if (
-        not fname
-        or fname in {".", "..", STATE_DIR}
-        or "/" in fname
-        or "\\" in fname
-        or ":" in fname
-        or any(ord(c) < 32 for c in fname)
-        or os.path.basename(fname) != fname
-    ):
+    if not isinstance(fname, str):
+        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
+    problem = _name_problem(fname)
+    if problem:
         raise ValueError(
-            f"`fname` must be a plain file name inside the cache directory, got {fname!r}; "
-            "pass fname='something.h5' (no directories, no '..', no control characters)."
+            f"`fname` must be a plain file name inside the cache directory, got {fname!r} "
+            f"(it {problem}); pass fname='something.h5' (no directories, no '..', no "
+            "control characters)."
         )
     return fname
 
@@ -214,13 +212,42 @@ def _write_json_atomic(path, data):
         raise
 
 
-def _read_json(path):
+def _load_json(path):
+    """``(data, problem)``: the JSON object stored at ``path`` and ``None``; ``({},
+    None)`` when there is no such file; ``({}, why)`` when the file is there but
+    cannot be used (not a regular file, too large, not JSON, not an object)."""
     try:
-        with _open_read(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)  # a planted FIFO never blocks
+    except FileNotFoundError:
+        return {}, None
+    except OSError as e:
+        return {}, f"cannot be read ({e.strerror})"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return {}, "is not a regular file"
+        chunks, size = [], 0
+        while size <= _JSON_MAX and (chunk := os.read(fd, _CHUNK)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        return {}, f"cannot be read ({e.strerror})"
+    finally:
+        os.close(fd)
+    if size > _JSON_MAX:
+        return {}, f"is larger than {_format_bytes(_JSON_MAX)}"
+    try:
+        data = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        return {}, "is not valid JSON"
+    if not isinstance(data, dict):
+        return {}, f"holds a JSON {type(data).__name__}, not an object"
+    return data, None
+
+
+def _read_json(path):
+    """The JSON object stored at ``path``; ``{}`` when it is missing or unusable."""
+    return _load_json(path)[0]
 
 
 class _FileLock:
@@ -279,6 +306,7 @@ class _FileLock:
 # --------------------------------------------------------------------------- safety
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 _SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -440,15 +468,145 @@ def _read_only_error(directory, fname, cause):
     )
 
 
+# --------------------------------------------------------------------------- what is read back
+
+# Everything the cache reads back from disk (the manifest's names and records, a
+# partial download's .partinfo) may have been written by someone else, or be
+# damaged: each is checked here, by one validator for names and one for records,
+# before any of it is used. What fails is ignored, as if it were not there.
+
+#: The longest cache file name, in bytes: the longest name a file system takes
+#: (255), less the suffix of the partial download's info file (".partinfo").
+_NAME_MAX = 255 - len(".partinfo")
+#: The largest manifest or .partinfo read (a manifest of every registry file is ~70 KB).
+_JSON_MAX = 16 << 20
+_HEX = frozenset("0123456789abcdef")
+_DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+
+
+def _has_control(text):
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _name_problem(name):
+    """Why ``name`` is not a plain file name inside the cache directory, or None.
+
+    The one rule for every cache file name: a ``fname`` argument, a name derived
+    from a URL, and every name read from the manifest.
+    """
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not a string"
+    if not name:
+        return "is empty"
+    if name in {".", "..", STATE_DIR}:
+        return "names a directory, not a file"
+    if any(sep in name for sep in "/\\:"):
+        return "contains a directory separator ('/', '\\' or ':')"
+    if _has_control(name):
+        return "contains a control character"
+    try:
+        size = len(os.fsencode(name))
+    except UnicodeError:
+        return "cannot be encoded as a file name"
+    if size > _NAME_MAX:
+        return f"is longer than {_NAME_MAX} bytes"
+    return None
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value):
+    return type(value) is int  # what JSON gives for an integer: never a bool
+
+
+def _is_digest(value):
+    return isinstance(value, str) and len(value) in (32, 64) and set(value) <= _HEX
+
+
+def _is_header(value):
+    """A value that can go back to the server in a request header."""
+    return isinstance(value, str) and all(32 <= ord(c) < 127 for c in value)
+
+
+def _optional(check):
+    return lambda value: value is None or check(value)
+
+
+#: The fields of a manifest record: ``name: (required, check, what it must be)``.
+_MANIFEST_FIELDS = {
+    "algorithm": (True, lambda v: isinstance(v, str) and v in _DIGEST_LENGTHS, "'md5' or 'sha256'"),
+    "digest": (True, _is_digest, "a lower-case md5 or sha256 hex digest"),
+    "size": (False, _optional(lambda v: _is_int(v) and v >= 0), "an int >= 0 or null"),
+    "mtime_ns": (False, _optional(_is_int), "an int or null"),
+    "trust": (True, lambda v: isinstance(v, str) and v in ("pinned", "first-use"), "'pinned' or 'first-use'"),
+    "url": (False, _optional(lambda v: isinstance(v, str)), "a string or null"),
+}
+
+#: The fields of a partial download's ``.partinfo``.
+_PARTINFO_FIELDS = {
+    "url": (True, lambda v: isinstance(v, str), "a string"),
+    "expected": (False, _optional(_is_digest), "a hex digest or null"),
+    "etag": (False, _optional(_is_header), "a header value (printable ASCII) or null"),
+    "last_modified": (False, _optional(_is_header), "a header value (printable ASCII) or null"),
+}
+
+
+def _record_problem(record, fields):
+    """Why ``record`` (read from disk) is not a record with ``fields``, or None.
+
+    The one check for every record read back: the manifest's (``_MANIFEST_FIELDS``,
+    whose digest must also have its algorithm's length) and a ``.partinfo``
+    (``_PARTINFO_FIELDS``). Unknown fields are allowed.
+    """
+    if not isinstance(record, dict):
+        return f"is a JSON {type(record).__name__}, not an object"
+    for key, (required, valid, what) in fields.items():
+        if key not in record:
+            if required:
+                return f"has no {key!r}"
+        elif not valid(record[key]):
+            return f"has {key}={_short(record[key])}, not {what}"
+    if fields is _MANIFEST_FIELDS and len(record["digest"]) != _DIGEST_LENGTHS[record["algorithm"]]:
+        return f"has a digest of {len(record['digest'])} hex digits for {record['algorithm']}"
+    return None
+
+
 # --------------------------------------------------------------------------- manifest
 
 
-def _manifest(directory):
-    """``{fname: record}`` of every verified file in ``directory``."""
+def _read_manifest(directory):
+    """``(files, problems)``: ``{fname: record}`` of every valid record of the
+    manifest of ``directory``, and a description of each thing that was ignored
+    (a damaged record, or the whole file)."""
     if not _state_dir_is_real(directory):
-        return {}
-    data = _read_json(os.path.join(directory, STATE_DIR, "manifest.json"))
-    return {k: v for k, v in data.get("files", {}).items() if isinstance(v, dict)}
+        return {}, []
+    data, problem = _load_json(os.path.join(directory, STATE_DIR, "manifest.json"))
+    if problem:
+        return {}, [f"the whole file: it {problem}"]
+    files = data.get("files", {})
+    if not isinstance(files, dict):
+        return {}, [f"the whole file: its 'files' is a JSON {type(files).__name__}, not an object"]
+    valid, problems = {}, []
+    for fname, record in files.items():
+        why = _name_problem(fname)
+        if why:
+            why = f"its name {why} (not a plain file name inside the cache)"
+        else:
+            why = _record_problem(record, _MANIFEST_FIELDS)
+        if why:
+            problems.append(f"record {_short(fname)}: {why}")
+        else:
+            valid[fname] = record
+    return valid, problems
+
+
+def _manifest(directory):
+    """``{fname: record}`` of every verified file in ``directory`` (damaged records
+    are left out: see :func:`_read_manifest`)."""
+    return _read_manifest(directory)[0]
 
 
 def _update_manifest(directory, fname, record):

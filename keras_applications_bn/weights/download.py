@@ -27,6 +27,7 @@ from keras_applications_bn.weights import cache, settings
 from keras_applications_bn.weights.cache import (
     _HDF5_SIGNATURE,
     _NOFOLLOW,
+    _PARTINFO_FIELDS,
     _READ_ONLY_ERRNOS,
     _SPACE_ERRNOS,
     _CHUNK,
@@ -46,6 +47,7 @@ from keras_applications_bn.weights.cache import (
     _read_json,
     _read_only_error,
     _record,
+    _record_problem,
     _remove_entry,
     _safe_fname,
     _space_error,
@@ -239,7 +241,8 @@ class _Download:
         info = _read_json(self.info_path)
         wanted = self.expected.hexdigest if self.expected else None
         if (
-            info.get("url") == self.source
+            _record_problem(info, _PARTINFO_FIELDS) is None  # damaged: start over
+            and info.get("url") == self.source
             and info.get("expected") == wanted
             and self._part_is_resumable()
         ):
@@ -494,15 +497,16 @@ def fetch_file(
         cache_dir: directory to cache into; defaults to :func:`default_cache_dir`.
         fname: file name in the cache; defaults to the last part of the URL path.
             It can never point outside ``cache_dir``.
-        timeout: seconds to wait for the server to connect or send more bytes
-            (default ``$KERAS_APPLICATIONS_BN_TIMEOUT`` or 60).
+        timeout: seconds to wait for the server to connect or send more bytes,
+            a finite number > 0 and at most 86400 (one day); NumPy scalars are
+            accepted (default ``$KERAS_APPLICATIONS_BN_TIMEOUT`` or 60).
         retries: how often a failed attempt (connection error, timeout, HTTP 5xx,
-            truncated body) is retried with backoff (default
+            truncated body) is retried with backoff, an int >= 0 (default
             ``$KERAS_APPLICATIONS_BN_RETRIES`` or 4). HTTP 4xx answers and hash
             mismatches are never retried.
         progress: ``True``/``False`` to show or hide the progress bar on stderr;
             ``None`` shows it when stderr is a terminal and
-            ``$KERAS_APPLICATIONS_BN_QUIET`` is not set.
+            ``$KERAS_APPLICATIONS_BN_QUIET`` is not on.
 
     Returns:
         The path of a complete, verified file.
@@ -511,7 +515,9 @@ def fetch_file(
         WeightsError: the file is not cached and cannot be downloaded (offline,
             network error, HTTP error, hash mismatch).
         TypeError: an argument of the wrong type.
-        ValueError: a malformed argument or environment variable.
+        ValueError: a malformed argument or environment variable (named in the
+            message): ``timeout=nan``, ``$KERAS_APPLICATIONS_BN_TIMEOUT=inf``,
+            ``$KERAS_APPLICATIONS_BN_OFFLINE=enabled``, ...
     """
     return _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, None)
 
@@ -524,6 +530,7 @@ def _fetch(url, file_hash, cache_dir, fname, timeout, retries, progress, entry):
     timeout = settings.timeout(timeout)
     retries = settings.retries(retries)
     show = _progress_enabled(progress)
+    settings.offline()  # a bad value is refused at once, not only when a download is needed
     source, http_host = _source_url(url)
     directory = _cache_directory(cache_dir)
     target = os.path.join(directory, fname)

@@ -5,6 +5,8 @@ variables documented in :mod:`keras_applications_bn.weights`. Each is read when
 it is used (not at import), so a change of the environment takes effect at once.
 """
 
+import math
+import numbers
 import os
 import sys
 
@@ -18,14 +20,55 @@ QUIET_ENV = "KERAS_APPLICATIONS_BN_QUIET"
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 4
+#: The longest timeout accepted, in seconds (one day): a server silent for longer
+#: is gone, and the socket layer refuses much larger values.
+MAX_TIMEOUT = 86400.0
+
+#: What a boolean variable (``$KERAS_APPLICATIONS_BN_OFFLINE``, ``..._QUIET``) may
+#: be set to, case-insensitive and without surrounding spaces: these switch it on,
+FLAG_ON = ("1", "true", "yes", "on")
+#: and these (or an empty or unset variable) leave it off. Anything else is refused.
+FLAG_OFF = ("0", "false", "no", "off", "")
 
 
-def _env_flag(name):
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+def env_flag(name):
+    """Read the boolean environment variable ``name``, the one parser for all of them.
+
+    Args:
+        name: the variable, e.g. ``"KERAS_APPLICATIONS_BN_OFFLINE"``.
+
+    Returns:
+        ``True`` for ``1``/``true``/``yes``/``on``, ``False`` for
+        ``0``/``false``/``no``/``off``, an empty value or an unset variable
+        (case-insensitive, surrounding spaces ignored).
+
+    Raises:
+        ValueError: any other value (``2``, ``enabled``, ...), which would
+            otherwise be silently read as one or the other.
+    """
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in FLAG_ON:
+        return True
+    if value in FLAG_OFF:
+        return False
+    raise ValueError(
+        f"${name} must be one of {'/'.join(FLAG_ON)} (on) or {'/'.join(FLAG_OFF[:-1])} "
+        f"or empty (off), case-insensitive; got {raw!r}."
+    )
 
 
-def _setting(value, argument, env, default, kind):
-    """``value`` if given, else ``$env``, else ``default``; checked to be >= 0."""
+def _is_number(value, kind):
+    """Whether ``value`` is a number of ``kind`` (``int``: any integer, NumPy's
+    included; ``float``: any real number), never a bool."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # NumPy's bool
+        return False
+    return isinstance(value, numbers.Integral if kind is int else numbers.Real)
+
+
+def _setting(value, argument, env, default, kind, *, positive, maximum=None):
+    """``value`` if given, else ``$env``, else ``default``; checked to be a finite
+    ``kind`` > 0 (``positive``) or >= 0, and <= ``maximum`` when given."""
     source = f"`{argument}`"
     if value is None:
         raw = os.environ.get(env, "").strip()
@@ -35,17 +78,33 @@ def _setting(value, argument, env, default, kind):
         try:
             value = kind(raw)
         except ValueError:
-            raise ValueError(f"{source} must be a {kind.__name__} >= 0, got {raw!r}.") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise TypeError(f"{source} must be a {kind.__name__} >= 0, got {value!r}.")
-    if value < 0 or (kind is float and value == 0):
-        raise ValueError(f"{source} must be a positive {kind.__name__}, got {value!r}.")
+            value = None
+    else:
+        raw = value
+    bounds = "> 0" if positive else ">= 0"
+    if maximum is not None:
+        bounds += f" and <= {maximum:g}"
+    what = f"{'an int' if kind is int else 'a finite number'} {bounds}"
+    if not _is_number(value, kind):
+        error = ValueError if source.startswith("$") else TypeError
+        raise error(f"{source} must be {what}, got {raw!r}.")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0) or (
+        maximum is not None and value > maximum
+    ):
+        raise ValueError(f"{source} must be {what}, got {raw!r}.")
     return kind(value)
 
 
 def offline():
-    """Whether ``$KERAS_APPLICATIONS_BN_OFFLINE`` forbids any download."""
-    return _env_flag(OFFLINE_ENV)
+    """Whether ``$KERAS_APPLICATIONS_BN_OFFLINE`` forbids any download.
+
+    Returns:
+        The variable read by :func:`env_flag`.
+
+    Raises:
+        ValueError: the variable is set to a value :func:`env_flag` refuses.
+    """
+    return env_flag(OFFLINE_ENV)
 
 
 def mirror():
@@ -57,7 +116,8 @@ def timeout(value):
     """The download timeout to use.
 
     Args:
-        value: the timeout passed, in seconds, or ``None``.
+        value: the timeout passed, in seconds (any real number, NumPy's
+            included), or ``None``.
 
     Returns:
         ``value``, else ``$KERAS_APPLICATIONS_BN_TIMEOUT``, else 60 seconds, as a
@@ -65,16 +125,19 @@ def timeout(value):
 
     Raises:
         TypeError: ``value`` is not a number.
-        ValueError: ``value`` is not > 0, or the variable is not a number > 0.
+        ValueError: ``value`` (or the variable) is not a finite number > 0 and
+            <= :data:`MAX_TIMEOUT` (one day): ``nan``, ``inf``, ``1e300``, ``0``.
     """
-    return _setting(value, "timeout", TIMEOUT_ENV, DEFAULT_TIMEOUT, float)
+    return _setting(
+        value, "timeout", TIMEOUT_ENV, DEFAULT_TIMEOUT, float, positive=True, maximum=MAX_TIMEOUT
+    )
 
 
 def retries(value):
     """The number of download retries to use.
 
     Args:
-        value: the number passed, or ``None``.
+        value: the number passed (any integer, NumPy's included), or ``None``.
 
     Returns:
         ``value``, else ``$KERAS_APPLICATIONS_BN_RETRIES``, else 4, as an int.
@@ -83,7 +146,7 @@ def retries(value):
         TypeError: ``value`` is not an int.
         ValueError: ``value`` is negative, or the variable is not an int >= 0.
     """
-    return _setting(value, "retries", RETRIES_ENV, DEFAULT_RETRIES, int)
+    return _setting(value, "retries", RETRIES_ENV, DEFAULT_RETRIES, int, positive=False)
 
 
 def keras_home():
@@ -100,7 +163,7 @@ def keras_home():
 
 def _progress_enabled(progress):
     if progress is None:
-        return not _env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
+        return not env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
     if not isinstance(progress, bool):
         raise TypeError(f"`progress` must be True, False or None (automatic), got {progress!r}.")
     return progress
