@@ -25,6 +25,7 @@ import collections
 from keras import initializers, layers
 
 from keras_applications_bn import _builder, imagenet_utils, legacy
+from keras_applications_bn._checks import check_bool
 from keras_applications_bn.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -222,6 +223,7 @@ def EfficientNetV2(
     each variant's table and coefficients. ``model`` names the function whose
     registry rows (input sizes, weight files) apply; ``default_size`` (the
     registry's when ``None``) replaces its size."""
+    include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     img_input = _builder.model_input(
         model=model, default_size=default_size, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
