@@ -74,6 +74,9 @@ def check_weights(weights):
     """Check ``weights``: ``None``, ``"imagenet"``, or the path of a file Keras loads
     weights from, checked before anything is built.
 
+    Args:
+        weights: the ``weights`` argument of a model function.
+
     Raises:
         TypeError: ``weights`` is neither None, a string nor a path.
         ValueError: the path does not exist, is a directory (other than an Orbax
@@ -126,8 +129,8 @@ def validate_arguments(
     ``True``. ``classes`` (with the top) is a positive integer, NumPy's too, not
     a bool or a float. ``alpha`` (the MobileNet families' width; not given for
     other families) must be a finite number above 0 and at most
-    :data:`MAX_ALPHA`, whatever the weights. ``weights`` is checked by
-    :func:`check_weights`.
+    ``MAX_ALPHA``, whatever the weights. ``weights`` is checked by
+    ``check_weights``.
     """
     check_bool(inference_bn, "inference_bn")
     if alpha is not NOT_GIVEN:

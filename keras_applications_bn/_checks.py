@@ -24,10 +24,13 @@ def describe(value):
     Returns:
         Its repr (shortened to 60 characters) and the name of its type.
     """
+    return f"{_short(value)} of type {type(value).__name__}"
+
+
+def _short(value):
+    """The repr of ``value``, shortened to 60 characters."""
     text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} of type {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_bool(value, argname):
@@ -112,10 +115,10 @@ def check_positive(value, argname, maximum=None):
         raise TypeError(f"`{argname}` must be a positive number, got {describe(value)}.")
     number = _finite_float(value)
     if number is None or not number > 0:
-        raise ValueError(f"`{argname}` must be a positive number, got {argname}={value!r}.")
+        raise ValueError(f"`{argname}` must be a positive number, got {argname}={_short(value)}.")
     if maximum is not None and number > maximum:
         raise ValueError(
-            f"`{argname}` must be a positive number of at most {maximum:g}, got {argname}={value!r}."
+            f"`{argname}` must be a positive number of at most {maximum:g}, got {argname}={_short(value)}."
         )
     return number
 
@@ -142,7 +145,7 @@ def check_rate(value, argname):
     number = _finite_float(value)
     if number is None or not 0 <= number < 1:
         raise ValueError(
-            f"`{argname}` must be a number in [0, 1) (0: no dropout), got {argname}={value!r}."
+            f"`{argname}` must be a number in [0, 1) (0: no dropout), got {argname}={_short(value)}."
         )
     return number
 
@@ -213,12 +216,12 @@ def check_int(value, argname, *, minimum=None, maximum=None, allow_none=False):
     if not _integral(value):
         raise TypeError(f"`{argname}` must be {expected}, got {describe(value)}.")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"`{argname}` must be {expected}, got {argname}={value!r}.")
+        raise ValueError(f"`{argname}` must be {expected}, got {argname}={_short(value)}.")
     return int(value)
 
 
 def check_positive_int(value, argname, allow_none=False):
-    """Check an int >= 1 (or ``None`` when ``allow_none``): :func:`check_int` with
+    """Check an int >= 1 (or ``None`` when ``allow_none``): ``check_int`` with
     ``minimum=1``.
 
     Args:

@@ -91,7 +91,7 @@ def check_options(*, alpha, depth_multiplier, dropout, include_top, weights):
     """MobileNet's own arguments, checked before anything is built: ``alpha`` wide
     enough for every layer to keep a filter, ``depth_multiplier`` a positive int
     (not a bool), ``dropout`` (with the top) a rate in [0, 1), and with ImageNet
-    weights :func:`check_imagenet_options`."""
+    weights ``check_imagenet_options``."""
     if int(check_positive(alpha, "alpha", maximum=_builder.MAX_ALPHA) * NARROWEST) < 1:
         raise ValueError(
             f"`alpha` must be at least 1/{NARROWEST} = {1 / NARROWEST} for MobileNet (its "
