@@ -149,7 +149,7 @@ def head(x, *, classes, classifier_activation, name):
     LayerNormalization (``{name}_head_layernorm``), ``{name}_head_dense``."""
     x = layers.GlobalAveragePooling2D(name=f"{name}_head_gap")(x)
     x = layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_head_layernorm")(x)
-    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_head_dense")(x)
+    return layers.Dense(int(classes), activation=classifier_activation, name=f"{name}_head_dense")(x)
 
 
 def ConvNeXt(

@@ -26,6 +26,7 @@ from keras import initializers, layers
 
 from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn._models import builder
+from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -223,6 +224,7 @@ def EfficientNetV2(
     each variant's table and coefficients. ``model`` names the function whose
     registry rows (input sizes, weight files) apply; ``default_size`` (the
     registry's when ``None``) replaces its size."""
+    include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     img_input = builder.model_input(
         model=model, default_size=default_size, inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_applications_bn import legacy
+from keras_applications_bn._models.checks import check_int, check_shape
 from keras_applications_bn import weights as weights_lib
 
 __all__ = [
@@ -203,8 +204,7 @@ def decode_predictions(preds, top=5):
             "`decode_predictions` expects a batch of ImageNet predictions of shape "
             f"(samples, 1000), got shape {tuple(preds.shape)}."
         )
-    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 1000:
-        raise ValueError(f"`top` must be an integer in [1, 1000], got {top!r}.")
+    top = check_int(top, "top", minimum=1, maximum=1000)
     index = _load_class_index()
     results = []
     for row in preds:
@@ -290,8 +290,10 @@ def obtain_input_shape(
         The input shape, a tuple of 3 entries (``None`` for a free spatial size).
 
     Raises:
-        TypeError: ``input_shape`` is not a tuple of integers.
-        ValueError: an ``input_shape`` of the wrong length, the wrong size for
+        TypeError: ``input_shape`` is not a tuple of integers and Nones (a float
+            such as 32.5 or 64.0, or a bool, is not an integer; NumPy integers are).
+        ValueError: an ``input_shape`` of the wrong length, a size below 1 (0
+            channels included), the wrong size for
             ImageNet weights with the top, spatial sizes below ``min_size``, or
             channel counts other than 3 with ImageNet weights; the message says
             what is allowed.
@@ -303,12 +305,7 @@ def obtain_input_shape(
         return (size, size, channels) if channels_last else (channels, size, size)
 
     if input_shape is not None:
-        try:
-            input_shape = tuple(None if d is None else int(d) for d in input_shape)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"`input_shape` must be a tuple of 3 integers, got {input_shape!r}."
-            ) from None
+        input_shape = check_shape(input_shape, "input_shape")
         if len(input_shape) != 3:
             raise ValueError(
                 f"`input_shape` must have 3 entries ({'(height, width, channels)' if channels_last else '(channels, height, width)'}), "

@@ -14,6 +14,7 @@ from keras import layers
 
 from keras_applications_bn import legacy
 from keras_applications_bn._models import builder
+from keras_applications_bn._models.checks import check_bool, check_positive, check_positive_int, check_rate
 from keras_applications_bn._models.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
@@ -78,9 +79,30 @@ def classifier_top(x, *, classes, dropout, classifier_activation):
     """Global average pooling, dropout and a 1x1 convolution as the classifier."""
     x = layers.GlobalAveragePooling2D(keepdims=True)(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
-    x = layers.Reshape((classes,), name="reshape_2")(x)
+    x = layers.Conv2D(int(classes), 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((int(classes),), name="reshape_2")(x)
     return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+#: The narrowest layer's filters at alpha 1 (the stem's): ``int(alpha * 32)`` must be >= 1.
+NARROWEST = 32
+
+
+def check_options(*, alpha, depth_multiplier, dropout, include_top, weights):
+    """MobileNet's own arguments, checked before anything is built: ``alpha`` wide
+    enough for every layer to keep a filter, ``depth_multiplier`` a positive int
+    (not a bool), ``dropout`` (with the top) a rate in [0, 1), and with ImageNet
+    weights ``check_imagenet_options``."""
+    if int(check_positive(alpha, "alpha", maximum=builder.MAX_ALPHA) * NARROWEST) < 1:
+        raise ValueError(
+            f"`alpha` must be at least 1/{NARROWEST} = {1 / NARROWEST} for MobileNet (its "
+            f"narrowest layer has {NARROWEST} * alpha filters, rounded down), got alpha={alpha!r}."
+        )
+    check_positive_int(depth_multiplier, "depth_multiplier")
+    if check_bool(include_top, "include_top"):
+        check_rate(dropout, "dropout")
+    if isinstance(weights, str) and weights == "imagenet":
+        check_imagenet_options(alpha, depth_multiplier)
 
 
 def check_imagenet_options(alpha, depth_multiplier):
@@ -143,6 +165,10 @@ def MobileNet(
         A `keras.Model`. Preprocess its inputs with
         `keras_applications_bn.mobilenet.preprocess_input` (``"{mode}"`` mode).
     """
+    check_options(
+        alpha=alpha, depth_multiplier=depth_multiplier, dropout=dropout,
+        include_top=include_top, weights=weights,
+    )
     img_input = builder.model_input(
         model="MobileNet", inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
@@ -150,8 +176,6 @@ def MobileNet(
         pooling=pooling,
     )
     norm = bn_factory(inference_bn)
-    if weights == "imagenet":
-        check_imagenet_options(alpha, depth_multiplier)
     rows = weights_rows(
         tuple(img_input.shape[1:]), weights, family="MobileNet",
         default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,

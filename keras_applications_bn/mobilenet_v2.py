@@ -173,7 +173,7 @@ def MobileNetV2(
     # Keras leaves the pooling layers of this family unnamed.
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        x = layers.Dense(int(classes), activation=classifier_activation, name="predictions")(x)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":

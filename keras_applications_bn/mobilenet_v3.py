@@ -22,6 +22,7 @@ from keras import layers
 
 from keras_applications_bn import legacy
 from keras_applications_bn._models import builder
+from keras_applications_bn._models.checks import check_bool, check_rate
 from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, bn_factory, channel_axis
@@ -181,7 +182,7 @@ def classifier_top(x, *, channels, activation, dropout_rate, classes, classifier
     x = activation(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate)(x)
-    x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
+    x = layers.Conv2D(int(classes), 1, padding="same", name="logits")(x)
     x = layers.Flatten()(x)
     return layers.Activation(classifier_activation, name="predictions")(x)
 
@@ -206,6 +207,10 @@ def mobilenet_v3(
 ):
     """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
     model = MODELS[model_type]
+    minimalistic = check_bool(minimalistic, "minimalistic")
+    include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
+    if check_bool(include_top, "include_top"):
+        check_rate(dropout_rate, "dropout_rate")
     img_input = builder.model_input(
         model=model, inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
@@ -336,7 +341,8 @@ _DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
         classes: number of classes of the top (1000 with ImageNet weights).
         pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
             ``include_top=False``.
-        dropout_rate: dropout rate before the ``logits`` layer (none when 0).
+        dropout_rate: dropout rate before the ``logits`` layer, in [0, 1) (none
+            when 0).
         classifier_activation: activation of the top layer; ``"softmax"`` or
             ``None`` with pretrained weights.
         include_preprocessing: whether the model starts with a ``Rescaling``

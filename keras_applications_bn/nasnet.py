@@ -28,6 +28,7 @@ from keras import layers
 
 from keras_applications_bn import legacy
 from keras_applications_bn._models import builder
+from keras_applications_bn._models.checks import check_bool, check_positive_int
 from keras_applications_bn._models.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
@@ -230,7 +231,7 @@ def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     """Global average pooling and ``predictions``, or ``pooling`` (the poolings unnamed, as in Keras)."""
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        return layers.Dense(int(classes), activation=classifier_activation, name="predictions")(x)
     return builder.pooling_head(x, pooling, named=False)
 
 
@@ -292,6 +293,13 @@ def NASNet(
     :func:`NASNetMobile`.
     """
     require_channels_last("NASNet")
+    for value, argname in (
+        (penultimate_filters, "penultimate_filters"), (num_blocks, "num_blocks"),
+        (stem_block_filters, "stem_block_filters"), (filter_multiplier, "filter_multiplier"),
+    ):
+        check_positive_int(value, argname)
+    skip_reduction = check_bool(skip_reduction, "skip_reduction")
+    default_size = check_positive_int(default_size, "default_size", allow_none=True)
     if default_size is None:
         default_size = registry.model_spec("NASNetLarge").default_size
     if penultimate_filters % (24 * filter_multiplier**2) != 0:

@@ -41,7 +41,7 @@ def fully_connected_top(x, *, classes, classifier_activation):
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(4096, activation="relu", name="fc1")(x)
     x = layers.Dense(4096, activation="relu", name="fc2")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return layers.Dense(int(classes), activation=classifier_activation, name="predictions")(x)
 
 
 def vgg(

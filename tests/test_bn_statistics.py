@@ -276,7 +276,7 @@ BAD_ARGUMENTS = {
     "layers with a conv": (dict(layers=["conv_a"]), ValueError, r"no BatchNormalization layer named 'conv_a'"),
     "layers with a number": (dict(layers=[0]), TypeError, r"got an item 0 of type int"),
     "steps 0": (dict(steps=0), ValueError, "`steps` must be a positive int or None"),
-    "steps True": (dict(steps=True), ValueError, "`steps` must be a positive int or None"),
+    "steps True": (dict(steps=True), TypeError, "`steps` must be a positive int or None"),
     "batch_size 0": (dict(batch_size=0), ValueError, "`batch_size` must be a positive int"),
     "verbose 3": (dict(verbose=3), ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
 }

@@ -97,7 +97,7 @@ def test_adapt_callback_validates_its_arguments():
         AdaptBNStatistics(None)
     # what adapt_bn_statistics would refuse only after training: refused up front
     for kwargs, error in (({"prior": float("inf")}, ValueError), ({"prior": "8"}, TypeError),
-                          ({"steps": 2.0}, ValueError)):
+                          ({"steps": 2.0}, TypeError)):
         with pytest.raises(error, match=next(iter(kwargs))):
             AdaptBNStatistics(x, **kwargs)
 

@@ -8,7 +8,6 @@ packages Python initialises on the way.
 """
 
 import ast
-import pathlib
 
 import pytest
 

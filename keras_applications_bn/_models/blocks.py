@@ -202,7 +202,7 @@ def efficientnet_classifier(
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)
     return layers.Dense(
-        classes, activation=classifier_activation,
+        int(classes), activation=classifier_activation,
         kernel_initializer=EFFICIENTNET_DENSE_INIT, bias_initializer=bias_initializer,
         name="predictions",
     )(x)

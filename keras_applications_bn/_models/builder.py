@@ -17,11 +17,16 @@ import keras
 from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn import weights as weights_lib
 from keras_applications_bn.weights import registry
-from keras_applications_bn._models.checks import check_bool, check_positive, describe
+from keras_applications_bn.weights.loading import _unreadable_weights, _weights_file_problem
+from keras_applications_bn._models.checks import (
+    check_bool, check_choice, check_positive, check_positive_int, check_shape, describe,
+)
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 __all__ = [
     "NOT_GIVEN",
+    "MAX_ALPHA",
+    "check_weights",
     "validate_arguments",
     "image_input",
     "model_input",
@@ -44,6 +49,76 @@ __all__ = [
 #: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
 NOT_GIVEN = object()
 
+#: The largest width multiplier ``alpha`` accepted: at 10**6 the widest layers
+#: already have over a billion filters; far above, their filter counts overflow
+#: (Keras: OverflowError).
+MAX_ALPHA = 1e6
+
+#: The endings by which Keras' ``load_weights`` recognises a weights file
+#: (case-sensitive, as Keras compares them).
+WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")
+
+
+def _orbax_checkpoint(path):
+    """Whether Keras loads the directory ``path`` as an Orbax checkpoint (Keras
+    versions without Orbax support load no directory)."""
+    try:
+        from keras.src.saving.orbax_util import is_orbax_checkpoint
+    except ImportError:
+        return False
+    try:
+        return bool(is_orbax_checkpoint(path))
+    except Exception:  # an unreadable directory is no checkpoint
+        return False
+
+
+def check_weights(weights):
+    """Check ``weights``: ``None``, ``"imagenet"``, or the path of a file Keras loads
+    weights from, checked before anything is built.
+
+    Args:
+        weights: the ``weights`` argument of a model function.
+
+    Raises:
+        TypeError: ``weights`` is neither None, a string nor a path.
+        ValueError: the path does not exist, is a directory (other than an Orbax
+            checkpoint), has a name Keras does not load weights from (it picks the
+            format by the ending: ``.weights.h5``, ``.h5``, ``.hdf5``, ``.keras``,
+            ``.weights.json``), or is not the file its name says (an ``.h5`` that
+            is not HDF5, a ``.keras`` that is not a zip archive, a truncated file).
+    """
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            "`weights` must be None, 'imagenet' or the path to a weights file, "
+            f"got {describe(weights)}."
+        )
+    path = os.fsdecode(os.fspath(weights))
+    if not os.path.exists(path):
+        raise ValueError(
+            f"`weights` file not found: {path!r}. Pass None (random "
+            "initialisation), 'imagenet' (official ImageNet weights) or the path "
+            "to an existing weights file."
+        )
+    saved_by = (
+        "Pass the path of a file saved with `model.save_weights(...)` (.weights.h5) or "
+        "`model.save(...)` (.keras), a legacy .h5 file, 'imagenet' or None."
+    )
+    if os.path.isdir(path):
+        if _orbax_checkpoint(path):
+            return
+        raise ValueError(f"`weights`={path!r} is a directory, not a weights file. {saved_by}")
+    if not path.endswith(WEIGHTS_SUFFIXES):
+        raise ValueError(
+            f"`weights`={path!r} is not a weights file Keras can load: Keras reads the "
+            "format from the name, which must end in .weights.h5, .h5, .hdf5, .keras or "
+            f".weights.json (lower case). {saved_by}"
+        )
+    problem = _weights_file_problem(path)
+    if problem:
+        raise _unreadable_weights(path, problem, None)
+
 
 def validate_arguments(
     *, weights, include_top, classes, classifier_activation, pooling=None,
@@ -51,33 +126,22 @@ def validate_arguments(
 ):
     """Check the arguments every model function takes; raise a clear error.
 
-    ``inference_bn`` must be ``True`` or ``False`` (NumPy bools too): a truthy
-    string such as ``"no"`` is refused rather than read as ``True``. ``alpha``
-    (the MobileNet families' width; not given for other families) must be a finite number
-    above 0, whatever the weights.
+    Flags (``include_top``, ``inference_bn``) must be ``True`` or ``False`` (NumPy
+    bools too): a truthy string such as ``"no"`` is refused rather than read as
+    ``True``. ``classes`` (with the top) is a positive integer, NumPy's too, not
+    a bool or a float. ``alpha`` (the MobileNet families' width; not given for
+    other families) must be a finite number above 0 and at most
+    ``MAX_ALPHA``, whatever the weights. ``weights`` is checked by
+    ``check_weights``.
     """
     check_bool(inference_bn, "inference_bn")
     if alpha is not NOT_GIVEN:
-        check_positive(alpha, "alpha")
-    if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
-        if not isinstance(weights, (str, os.PathLike)):
-            raise TypeError(
-                "`weights` must be None, 'imagenet' or the path to a weights file, "
-                f"got {type(weights).__name__}."
-            )
-        if not os.path.exists(weights):
-            raise ValueError(
-                f"`weights` file not found: {os.fspath(weights)!r}. Pass None (random "
-                "initialisation), 'imagenet' (official ImageNet weights) or the path "
-                "to an existing weights file."
-            )
-    if not isinstance(include_top, bool):
-        raise TypeError(f"`include_top` must be True or False, got {include_top!r}.")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"`pooling` must be None, 'avg' or 'max', got {pooling!r}.")
+        check_positive(alpha, "alpha", maximum=MAX_ALPHA)
+    check_weights(weights)
+    include_top = check_bool(include_top, "include_top")
+    check_choice(pooling, "pooling", (None, "avg", "max"))
     if include_top:
-        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-            raise ValueError(f"`classes` must be a positive integer, got {classes!r}.")
+        classes = check_positive_int(classes, "classes")
         if weights == "imagenet" and classes != 1000:
             raise ValueError(
                 "With weights='imagenet' and include_top=True, `classes` must be 1000 "
@@ -94,32 +158,55 @@ def validate_arguments(
                 )
 
 
+def _check_input_tensor(input_tensor):
+    """Refuse an ``input_tensor`` that is not a Keras tensor (Keras 3 builds models
+    on symbolic inputs only) with a short message: its type and shape, not its
+    values."""
+    if keras.backend.is_keras_tensor(input_tensor):
+        return
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_tensor.shape)
+    except (AttributeError, TypeError, ValueError):
+        shape = None
+    what = (
+        f"{type(input_tensor).__name__} of shape {shape}" if shape is not None
+        else describe(input_tensor)
+    )
+    hint = (
+        f" For images of this shape pass `input_shape={shape[1:]}` or "
+        f"`input_tensor=keras.Input({shape[1:]})`."
+        if shape is not None and len(shape) == 4 else ""
+    )
+    raise TypeError(
+        "`input_tensor` must be a Keras tensor (a symbolic one, such as "
+        "`keras.Input((224, 224, 3))`), "
+        f"got {what}.{hint}"
+    )
+
+
 def _merge_tensor_shape(input_tensor, input_shape):
     """The input shape to validate when ``input_tensor`` is given: the tensor's
     own shape (without batch), with any dimension it leaves unknown taken from
     ``input_shape``. A known dimension that ``input_shape`` gives otherwise is an
     error (the model would be built on the tensor, not on ``input_shape``)."""
-    tensor_shape = getattr(input_tensor, "shape", None)
-    if tensor_shape is None:
-        raise TypeError(
-            "`input_tensor` must be a Keras tensor (e.g. `keras.Input((224, 224, 3))`) "
-            f"or a backend tensor, got {describe(input_tensor)}."
-        )
-    tensor_shape = tuple(None if d is None else int(d) for d in tensor_shape)
+    _check_input_tensor(input_tensor)
+    tensor_shape = tuple(None if d is None else int(d) for d in input_tensor.shape)
     if len(tensor_shape) != 4:
         raise ValueError(
             "`input_tensor` must be a batch of images (4D: batch, then 3 image "
             f"dimensions), got a tensor of shape {tensor_shape}."
         )
+    if any(d is not None and d < 1 for d in tensor_shape[1:]):
+        raise ValueError(
+            f"`input_tensor` has shape {tensor_shape}: each image dimension must be a "
+            "positive size (or None). Check its channels, e.g. `keras.Input((224, 224, 3))`."
+        )
     tensor_shape = tensor_shape[1:]
     if input_shape is None:
         return tensor_shape
-    try:
-        given = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        return input_shape  # obtain_input_shape says what is wrong with it
+    given = check_shape(input_shape)
     if len(given) != 3:
-        return given
+        return given  # obtain_input_shape says what is wrong with it
     if any(a is not None and b is not None and a != b for a, b in zip(given, tensor_shape)):
         raise ValueError(
             f"`input_tensor` has shape {tensor_shape} (without the batch axis) but "
@@ -127,6 +214,8 @@ def _merge_tensor_shape(input_tensor, input_shape):
             "they must agree. Pass only `input_tensor`, or an `input_shape` that matches it."
         )
     return tuple(b if b is not None else a for a, b in zip(given, tensor_shape))
+
+
 def image_input(
     input_tensor,
     input_shape,
@@ -137,9 +226,10 @@ def image_input(
     weights,
     weight_sizes=None,
 ):
-    """The model's input tensor: ``input_tensor`` or a new `keras.Input`, validated
-    by :func:`.imagenet_utils.obtain_input_shape`. With ``input_tensor`` its own shape is
-    checked; ``input_shape``, when given too, must agree with it."""
+    """The model's input tensor: ``input_tensor`` (a symbolic Keras tensor) or a new
+    `keras.Input`, validated by :func:`.imagenet_utils.obtain_input_shape`. With
+    ``input_tensor`` its own shape is checked; ``input_shape``, when given too, must
+    agree with it."""
     check_not_tf_keras(input_tensor, "input_tensor")
     if input_tensor is not None:
         input_shape = _merge_tensor_shape(input_tensor, input_shape)
@@ -154,8 +244,6 @@ def image_input(
     )
     if input_tensor is None:
         return keras.Input(shape=shape)
-    if not keras.backend.is_keras_tensor(input_tensor):
-        return keras.Input(tensor=input_tensor, shape=shape)
     return input_tensor
 
 
@@ -216,7 +304,7 @@ def classifier_head(
     if not include_top:
         return pooling_head(x, pooling, named=named_pooling)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation=classifier_activation, name=name)(x)
+    return keras.layers.Dense(int(classes), activation=classifier_activation, name=name)(x)
 
 
 def create_model(

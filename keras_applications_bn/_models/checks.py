@@ -24,10 +24,13 @@ def describe(value):
     Returns:
         Its repr (shortened to 60 characters) and the name of its type.
     """
+    return f"{_short(value)} of type {type(value).__name__}"
+
+
+def _short(value):
+    """The repr of ``value``, shortened to 60 characters."""
     text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} of type {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_bool(value, argname):
@@ -72,11 +75,59 @@ def check_model(model, argname="model"):
 
 
 def _real(value):
-    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
+    """A real number (Python's or NumPy's), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def check_positive(value, argname):
-    """Check a finite number > 0.
+def _integral(value):
+    """An integer (Python's or NumPy's, any ``numbers.Integral``), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _finite_float(value):
+    """``value`` as a float, or None where it is not finite (inf, NaN, or an int too
+    large for a float)."""
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_positive(value, argname, maximum=None):
+    """Check a finite number > 0 (and <= ``maximum`` where given).
+
+    Python and NumPy numbers pass; bools, strings and None do not.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        maximum: the largest value allowed, or None.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a number (a bool is not one).
+        ValueError: ``value`` is not finite, not > 0, or above ``maximum``.
+    """
+    if not _real(value):
+        raise TypeError(f"`{argname}` must be a positive number, got {describe(value)}.")
+    number = _finite_float(value)
+    if number is None or not number > 0:
+        raise ValueError(f"`{argname}` must be a positive number, got {argname}={_short(value)}.")
+    if maximum is not None and number > maximum:
+        raise ValueError(
+            f"`{argname}` must be a positive number of at most {maximum:g}, got {argname}={_short(value)}."
+        )
+    return number
+
+
+def check_rate(value, argname):
+    """Check a dropout rate: a number in [0, 1).
+
+    1 is refused: every unit would be dropped (TensorFlow refuses it when training,
+    other backends divide by 0).
 
     Args:
         value: the value passed.
@@ -86,14 +137,17 @@ def check_positive(value, argname):
         ``value`` as a float.
 
     Raises:
-        TypeError: ``value`` is not a number.
-        ValueError: ``value`` is not finite, or not > 0.
+        TypeError: ``value`` is not a number (a bool is not one).
+        ValueError: ``value`` is NaN or outside [0, 1).
     """
     if not _real(value):
-        raise TypeError(f"`{argname}` must be a positive number, got {describe(value)}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{argname}` must be a positive number, got {argname}={value!r}.")
-    return float(value)
+        raise TypeError(f"`{argname}` must be a number in [0, 1), got {describe(value)}.")
+    number = _finite_float(value)
+    if number is None or not 0 <= number < 1:
+        raise ValueError(
+            f"`{argname}` must be a number in [0, 1) (0: no dropout), got {argname}={_short(value)}."
+        )
+    return number
 
 
 def check_factor(value, key, argname):
@@ -115,17 +169,60 @@ def check_factor(value, key, argname):
         raise TypeError(
             f"`{argname}`: the factor for {key!r} must be a number, got {describe(value)}."
         )
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
+    number = _finite_float(value)
+    if number is None or not number >= 0:
         raise ValueError(
             f"`{argname}`: learning-rate multipliers must be finite and >= 0, "
-            f"got {value} for {key!r}."
+            f"got {value if number is None else number} for {key!r}."
         )
-    return value
+    return number
+
+
+def check_int(value, argname, *, minimum=None, maximum=None, allow_none=False):
+    """Check an integer, within ``[minimum, maximum]`` where given.
+
+    Any ``numbers.Integral`` passes (Python ints, NumPy integers); bools do not, nor
+    do floats, even integral ones such as ``2.0``.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        minimum: the smallest value allowed, or None.
+        maximum: the largest value allowed, or None.
+        allow_none: whether ``None`` passes.
+
+    Returns:
+        ``value`` as a Python int, or ``None``.
+
+    Raises:
+        TypeError: ``value`` is not an integer (a bool or a float is not one),
+            nor an allowed ``None``.
+        ValueError: ``value`` is outside ``[minimum, maximum]``.
+    """
+    if value is None and allow_none:
+        return None
+    if minimum == 1 and maximum is None:
+        expected = "a positive int"
+    elif minimum is not None and maximum is not None:
+        expected = f"an int in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        expected = f"an int >= {minimum}"
+    elif maximum is not None:
+        expected = f"an int <= {maximum}"
+    else:
+        expected = "an int"
+    if allow_none:
+        expected += " or None"
+    if not _integral(value):
+        raise TypeError(f"`{argname}` must be {expected}, got {describe(value)}.")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"`{argname}` must be {expected}, got {argname}={_short(value)}.")
+    return int(value)
 
 
 def check_positive_int(value, argname, allow_none=False):
-    """Check an int >= 1 (or ``None`` when ``allow_none``).
+    """Check an int >= 1 (or ``None`` when ``allow_none``): ``check_int`` with
+    ``minimum=1``.
 
     Args:
         value: the value passed.
@@ -136,14 +233,81 @@ def check_positive_int(value, argname, allow_none=False):
         ``value`` as a Python int, or ``None``.
 
     Raises:
-        ValueError: ``value`` is not an int >= 1 (nor an allowed ``None``).
+        TypeError: ``value`` is not an integer (bools and floats such as ``2.0``
+            included), nor an allowed ``None``.
+        ValueError: ``value`` is an integer < 1.
     """
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 1:
-        expected = "a positive int or None" if allow_none else "a positive int"
-        raise ValueError(f"`{argname}` must be {expected}, got {describe(value)}.")
-    return int(value)
+    return check_int(value, argname, minimum=1, allow_none=allow_none)
+
+
+def check_choice(value, argname, choices):
+    """Check that ``value`` is one of ``choices`` (strings, or None).
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        choices: the values allowed.
+
+    Returns:
+        ``value``, as the choice it equals (a NumPy string becomes a str).
+
+    Raises:
+        ValueError: ``value`` is none of ``choices``.
+    """
+    for choice in choices:
+        if value is choice or (isinstance(value, str) and value == choice):
+            return choice
+    allowed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+    raise ValueError(f"`{argname}` must be {allowed}, got {describe(value)}.")
+
+
+def check_shape(value, argname="input_shape", *, length=None):
+    """Check a shape: each dimension a positive integer, or None for a free size.
+
+    A tuple, a list or a 1D NumPy array passes; the dimensions may be NumPy
+    integers. Floats (``32.5``, ``64.0``, inf), bools and sizes below 1 are
+    refused: none of them is a size a model can be built for.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        length: the number of dimensions required, or None.
+
+    Returns:
+        The shape, a tuple of Python ints and Nones.
+
+    Raises:
+        TypeError: ``value`` is not a sequence of dimensions, or a dimension is
+            neither an integer nor None.
+        ValueError: a dimension is below 1, or the shape has not ``length``
+            dimensions.
+    """
+    expected = "a tuple of positive integers (None for a free size)"
+    if isinstance(value, (str, bytes, dict, set, frozenset)) or not hasattr(value, "__len__"):
+        raise TypeError(f"`{argname}` must be {expected}, got {describe(value)}.")
+    try:
+        dims = tuple(value)
+    except TypeError:  # a 0D array
+        raise TypeError(f"`{argname}` must be {expected}, got {describe(value)}.") from None
+    for d in dims:
+        if d is not None and not _integral(d):
+            raise TypeError(
+                f"`{argname}` must be {expected}, got {_shape_text(dims)}: "
+                f"{describe(d)} is not an integer."
+            )
+    if length is not None and len(dims) != length:
+        raise ValueError(f"`{argname}` must have {length} dimensions, got {_shape_text(dims)}.")
+    for d in dims:
+        if d is not None and d < 1:
+            raise ValueError(
+                f"`{argname}` must be {expected}, got {_shape_text(dims)}: {int(d)} is not a positive size."
+            )
+    return tuple(None if d is None else int(d) for d in dims)
+
+
+def _shape_text(dims):
+    """A shape in a message, NumPy scalars written as plain numbers."""
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def check_prior(value, argname="prior"):
@@ -162,8 +326,9 @@ def check_prior(value, argname="prior"):
     """
     if not _real(value):
         raise TypeError(f"`{argname}` must be a number of samples (>= 0), got {value!r}.")
-    if not (math.isfinite(value) and value >= 0):
+    number = _finite_float(value)
+    if number is None or not number >= 0:
         raise ValueError(
             f"`{argname}` must be a finite number of samples >= 0 (0 replaces the statistics), got {value!r}."
         )
-    return float(value)
+    return number
