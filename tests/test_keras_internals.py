@@ -105,3 +105,12 @@ def test_a_missing_class_is_a_clear_error(module, name, call, monkeypatch):
     monkeypatch.delattr(importlib.import_module(module), name)
     with _clear(f"{module}.{name}"):
         call()
+
+
+def test_orbax_check_is_false_for_a_plain_directory_and_without_orbax(tmp_path, monkeypatch):
+    # optional internal: Keras versions without Orbax support load no directory
+    assert ki.is_orbax_checkpoint(str(tmp_path)) is False
+    import keras.src.saving as saving
+
+    monkeypatch.setitem(__import__("sys").modules, "keras.src.saving.orbax_util", None)
+    assert saving is not None and ki.is_orbax_checkpoint(str(tmp_path)) is False

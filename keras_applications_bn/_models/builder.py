@@ -21,6 +21,7 @@ from keras_applications_bn.weights.loading import _unreadable_weights, _weights_
 from keras_applications_bn._models.checks import (
     check_bool, check_choice, check_positive, check_positive_int, check_shape, describe,
 )
+from keras_applications_bn._models import keras_internals
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 __all__ = [
@@ -59,19 +60,6 @@ MAX_ALPHA = 1e6
 WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")
 
 
-def _orbax_checkpoint(path):
-    """Whether Keras loads the directory ``path`` as an Orbax checkpoint (Keras
-    versions without Orbax support load no directory)."""
-    try:
-        from keras.src.saving.orbax_util import is_orbax_checkpoint
-    except ImportError:
-        return False
-    try:
-        return bool(is_orbax_checkpoint(path))
-    except Exception:  # an unreadable directory is no checkpoint
-        return False
-
-
 def check_weights(weights):
     """Check ``weights``: ``None``, ``"imagenet"``, or the path of a file Keras loads
     weights from, checked before anything is built.
@@ -106,7 +94,7 @@ def check_weights(weights):
         "`model.save(...)` (.keras), a legacy .h5 file, 'imagenet' or None."
     )
     if os.path.isdir(path):
-        if _orbax_checkpoint(path):
+        if keras_internals.is_orbax_checkpoint(path):
             return
         raise ValueError(f"`weights`={path!r} is a directory, not a weights file. {saved_by}")
     if not path.endswith(WEIGHTS_SUFFIXES):

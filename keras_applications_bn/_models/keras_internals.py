@@ -26,6 +26,7 @@ __all__ = [
     "optimizer_variables",
     "optimizer_trainable_variables",
     "optimizer_moving_averages",
+    "is_orbax_checkpoint",
 ]
 
 
@@ -161,3 +162,22 @@ def optimizer_moving_averages(optimizer):
         "Optimizer._model_variables_moving_average",
         _OPTIMIZER_USE,
     )
+
+
+# ---------------------------------------------------------------------------
+# Saving (the weights argument of the model functions)
+# ---------------------------------------------------------------------------
+
+
+def is_orbax_checkpoint(path):
+    """Whether Keras loads the directory ``path`` as an Orbax checkpoint
+    (``keras.src.saving.orbax_util.is_orbax_checkpoint``). Keras versions without
+    Orbax support load no directory: False there, and for an unreadable one."""
+    try:
+        from keras.src.saving.orbax_util import is_orbax_checkpoint as check
+    except ImportError:
+        return False
+    try:
+        return bool(check(path))
+    except Exception:  # an unreadable directory is no checkpoint
+        return False
