@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
+from keras_applications_bn._checks import check_bool, check_keras_model, check_path, describe
 from keras_applications_bn.convert import to_keras
 
 __all__ = ["fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
@@ -335,11 +336,11 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"fold_batch_norm needs a Keras model, got {type(model).__name__}. "
+            f"fold_batch_norm needs a Keras model: `model` got {describe(model)}. "
             "Load a saved model with keras.saving.load_model first."
         )
-    if not isinstance(moving_statistics, bool):
-        raise TypeError(f"`moving_statistics` must be True or False, got {moving_statistics!r}.")
+    moving_statistics = check_bool(moving_statistics, "moving_statistics")
+    verbose = check_bool(verbose, "verbose")
     _functional(model)  # a subclassed or unbuilt model: refuse before any work
     training = [
         layer.name
@@ -443,12 +444,19 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
             refuses.
         MissingExtraError: the packages the format needs are not installed.
     """
+    # every argument before any work (a string flag such as "no" would read as true)
+    check_keras_model(model)
+    path = check_path(path, "path")
+    if not isinstance(format, str):
+        raise TypeError(f"`format` must be one of {', '.join(map(repr, FORMATS))}, got {describe(format)}.")
     if format not in FORMATS:
         raise ValueError(
-            f"Unsupported export format {format!r}: use one of {', '.join(FORMATS)}."
+            f"Unsupported export format {format!r} (`format`): use one of {', '.join(FORMATS)}."
         )
+    fold_bn = check_bool(fold_bn, "fold_bn")
+    moving_statistics = check_bool(moving_statistics, "moving_statistics")
+    verbose = check_bool(verbose, "verbose")
     _check_extra(format)
-    path = os.fspath(path)
     say = print if verbose else (lambda *a, **k: None)
     if fold_bn:
         say("folding BatchNormalization ...", flush=True)

@@ -14,10 +14,13 @@ object, so the multipliers are saved with a compiled model and apply again after
 """
 
 import collections.abc
+import contextlib
 import fnmatch
+import numbers
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_applications_bn._checks import check_factor, check_model, describe
@@ -50,9 +53,10 @@ def _leaf_layers(model):
 
 
 def _position(leaves, ref, argname):
-    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise TypeError(f"`{argname}` must be a layer name or an index, got {ref!r}.")
-    if isinstance(ref, int):
+    if isinstance(ref, (bool, np.bool_)) or not isinstance(ref, (numbers.Integral, str)):
+        raise TypeError(f"`{argname}` must be a layer name or an index, got {describe(ref)}.")
+    if isinstance(ref, numbers.Integral):
+        ref = int(ref)
         if not -len(leaves) <= ref < len(leaves):
             raise IndexError(f"`{argname}`={ref} is out of range for {len(leaves)} layers.")
         return ref % len(leaves)
@@ -229,8 +233,26 @@ def unfreeze(model, start=None):
     for change in changes:
         change()
     _keep_bn_modes(model, modes)
+    _extend_compiled_optimizer(model)
     forget_traced_functions(model)
     return chosen
+
+
+def _extend_compiled_optimizer(model):
+    """Let ``model``'s optimizer, when it is already built, update the variables
+    that now train too (keeping its state), as GradualUnfreezing does: a fit in
+    progress (``unfreeze`` from a callback) or a fit after compiling with the
+    same optimizer would otherwise stop on a variable it was not built for."""
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
+        return
+    from keras_applications_bn.callbacks import _extend_optimizer  # callbacks imports this module
+
+    scope = contextlib.nullcontext()
+    if keras.backend.backend() == "tensorflow":
+        scope = model.distribute_strategy.scope()
+    with scope:
+        _extend_optimizer(optimizer, model.trainable_variables)
 
 
 # ---------------------------------------------------------------------------
@@ -388,7 +410,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             on ``optimizer``), or a factor is negative or not finite.
     """
 
-    def __init__(self, optimizer, multipliers, name=None, **kwargs):
+    def __init__(self, optimizer, multipliers=None, name=None, **kwargs):
         if "learning_rate" in kwargs:
             raise ValueError(
                 "LayerwiseLR takes its learning rate from `optimizer`: set it there "
@@ -399,11 +421,17 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             raise ValueError(
                 f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`."
             )
-        if isinstance(optimizer, dict):
+        if isinstance(optimizer, dict) and "class_name" in optimizer:  # a serialized optimizer
             optimizer = keras.optimizers.deserialize(optimizer)
         check_not_tf_keras(optimizer, "optimizer")
         if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise TypeError(f"`optimizer` must be a Keras optimizer, got {type(optimizer).__name__}.")
+            raise TypeError(
+                "LayerwiseLR(optimizer, multipliers) takes a Keras optimizer first and the "
+                f"multipliers second; `optimizer` got {describe(optimizer)}. For example: "
+                "LayerwiseLR(keras.optimizers.Adam(1e-3), {'conv1_*': 0.1})."
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None, got {describe(name)}.")
         super().__init__(learning_rate=0.0, name=name or f"layerwise_{optimizer.name}")
         self.inner_optimizer = optimizer
         self.multipliers = _normalise_multipliers(multipliers)

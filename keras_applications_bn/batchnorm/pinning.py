@@ -55,9 +55,11 @@ def forget_traced_functions(model):
     """
     check_model(model)
     for m in _models(model):
-        for attr in ("train_function", "test_function", "predict_function"):
-            if getattr(m, attr, None) is not None:
-                setattr(m, attr, None)
+        for kind in ("train", "test", "predict"):
+            if getattr(m, f"{kind}_function", None) is not None:
+                # made again rather than dropped: a fit in progress (a callback that
+                # pins or freezes layers) calls the model's train function at its next step
+                getattr(m, f"make_{kind}_function")(force=True)
         TRACED_STEPS.pop(m, None)
 
 

@@ -5,8 +5,12 @@ variables documented in :mod:`keras_applications_bn.weights`. Each is read when
 it is used (not at import), so a change of the environment takes effect at once.
 """
 
+import math
+import numbers
 import os
 import sys
+
+import numpy as np
 
 from keras_applications_bn.weights.registry import ORIGINS
 
@@ -36,9 +40,9 @@ def _setting(value, argument, env, default, kind):
             value = kind(raw)
         except ValueError:
             raise ValueError(f"{source} must be a {kind.__name__} >= 0, got {raw!r}.") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real if kind is float else numbers.Integral):
         raise TypeError(f"{source} must be a {kind.__name__} >= 0, got {value!r}.")
-    if value < 0 or (kind is float and value == 0):
+    if value < 0 or (kind is float and not (math.isfinite(value) and value > 0)):
         raise ValueError(f"{source} must be a positive {kind.__name__}, got {value!r}.")
     return kind(value)
 
@@ -101,9 +105,9 @@ def keras_home():
 def _progress_enabled(progress):
     if progress is None:
         return not _env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
-    if not isinstance(progress, bool):
+    if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"`progress` must be True, False or None (automatic), got {progress!r}.")
-    return progress
+    return bool(progress)
 
 
 def _env_help():
