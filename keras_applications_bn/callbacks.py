@@ -238,7 +238,17 @@ class GradualUnfreezing(keras.callbacks.Callback):
             :class:`keras_applications_bn.LayerwiseLR` optimizer (``LayerwiseLR(opt,
             {})`` for none at first); the newly unfrozen layers' names are added
             to its multipliers, ahead of the others.
-        verbose: 1 prints a line at each stage.
+        verbose: 1 (or ``True``) prints a line at each stage; 0 (or ``False``)
+            is silent.
+
+    Raises:
+        TypeError: ``schedule`` is not a dict, an epoch is not an int (NumPy
+            ints are; ``1.0`` is not), a stage is neither a layer name, an index
+            nor a list of patterns, ``lr_factor`` is not a number, or
+            ``verbose`` is not 0, 1 or a bool.
+        ValueError: an empty ``schedule``, a negative epoch, an ``lr_factor``
+            that is not a finite number > 0, or a ``verbose`` int other than
+            0 and 1.
     """
 
     def __init__(self, schedule, lr_factor=None, verbose=0):

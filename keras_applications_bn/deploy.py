@@ -330,7 +330,8 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
 
     Raises:
         TypeError: ``model`` is not a functional or Sequential Keras model, or
-            ``moving_statistics`` is not a bool.
+            ``moving_statistics`` or ``verbose`` is not a bool (NumPy bools
+            are; ``"no"`` and ``1`` are not).
         ValueError: a Sequential model without an input shape, or BN layers that
             are not in inference mode while ``moving_statistics`` is ``False``.
     """
@@ -439,9 +440,14 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         when ``fold_bn``).
 
     Raises:
-        ValueError: an unknown ``format``, a format other than ``"keras"`` on a
-            backend other than TensorFlow, or a model :func:`fold_batch_norm`
-            refuses.
+        TypeError: ``model`` is not a Keras model (a single layer is not),
+            ``path`` is not a str or ``os.PathLike``, ``format`` is not a
+            string, or ``fold_bn``, ``moving_statistics`` or ``verbose`` is not
+            a bool (NumPy bools are; ``fold_bn="no"`` is refused, not read as
+            true). All are checked before anything is written.
+        ValueError: an unknown ``format``, an empty ``path``, a format other
+            than ``"keras"`` on a backend other than TensorFlow, or a model
+            :func:`fold_batch_norm` refuses.
         MissingExtraError: the packages the format needs are not installed.
     """
     # every argument before any work (a string flag such as "no" would read as true)

@@ -160,19 +160,30 @@ def freeze(model, until=None):
     ``affine_trainable=False``, which is saved with the model). To freeze *and*
     pin them, call :func:`keras_applications_bn.set_inference_bn` as well.
 
-    Compile the model after freezing (as after any change of ``trainable``).
-    Every argument and layer is checked first: a refused call (e.g. a
-    BatchNormalization subclass that cannot be converted) changes nothing.
+    No recompiling needed: the model's traced functions are made again, so the
+    change applies from the next step, also when ``freeze`` is called from a
+    callback while ``fit`` runs (TensorFlow, PyTorch; not inside a JAX ``fit``,
+    whose trainable state is fixed for the call). Compiling again, with a new
+    optimizer, works as well. Every argument and layer is checked first: a
+    refused call (e.g. a BatchNormalization subclass that cannot be converted)
+    changes nothing.
 
     Args:
         model: a Keras model; nested models are walked in order, so ``until`` may
             name a layer inside a nested backbone.
         until: the last layer to freeze, by name or by index into the list of
-            layers (nested models expanded in place, input layers left out);
-            ``None`` freezes all.
+            layers (nested models expanded in place, input layers left out; a
+            Python or NumPy int); ``None`` freezes all.
 
     Returns:
         The layers frozen.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, ``until`` is neither
+            a name nor an int (``2.0``, ``True``), or a BN layer cannot be
+            converted.
+        ValueError: no layer is named ``until``.
+        IndexError: the index ``until`` is out of range.
     """
     check_model(model)
     leaves = _leaf_layers(model)
@@ -197,8 +208,11 @@ def unfreeze(model, start=None):
     statistics mode stays in it. Models that contain an unfrozen layer are made
     trainable without unfreezing their other layers.
 
-    Compile the model after unfreezing. As with :func:`freeze`, a refused call
-    changes nothing.
+    No recompiling needed, as for ``freeze``: when the model's optimizer is
+    already built, it is extended (keeping its state: slots, step count, EMA)
+    to the weights that now train, as ``GradualUnfreezing`` does, so a
+    ``fit`` in progress (``unfreeze`` from a callback) or the next ``fit``
+    updates them. As with :func:`freeze`, a refused call changes nothing.
 
     Args:
         model: a Keras model; nested models are walked in order.
@@ -207,6 +221,12 @@ def unfreeze(model, start=None):
 
     Returns:
         The layers unfrozen.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, ``start`` is neither
+            a name nor an int, or a BN layer cannot be converted.
+        ValueError: no layer is named ``start``.
+        IndexError: the index ``start`` is out of range.
     """
     check_model(model)
     leaves = _leaf_layers(model)
@@ -404,8 +424,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         name: the optimizer's name.
 
     Raises:
-        TypeError: ``optimizer`` is not a Keras 3 optimizer, or ``multipliers``
-            is not a dict or list of ``(name, factor)`` pairs.
+        TypeError: ``optimizer`` is not a Keras 3 optimizer (the message says
+            that it comes first and ``multipliers`` second: a dict passed first
+            is refused), ``multipliers`` is not a dict or list of ``(name,
+            factor)`` pairs, or ``name`` is not a string.
         ValueError: a keyword argument such as ``learning_rate`` is given (set it
             on ``optimizer``), or a factor is negative or not finite.
     """

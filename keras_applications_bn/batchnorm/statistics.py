@@ -689,12 +689,19 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     the pass stops with a ValueError and every statistic keeps its old value;
     statistics are written only after the whole pass succeeded. Each pass keeps
     its state to itself: several models can be adapted at once (in threads, or
-    one from inside another's ``data``), one pass per model at a time.
+    one from inside another's ``data``), one pass per model at a time. While a
+    pass runs, a ``predict`` of the same model (from another thread, or from
+    ``data``) sees the model's own behaviour: only the pass's forward passes
+    normalise with batch statistics and record them.
+
+    Every argument is checked before the pass, whatever kind ``data`` is (a
+    ``batch_size`` of ``"4"`` is refused for a list of batches too).
 
     Args:
-        model: a Keras model (nested models included; any BatchNormalization
-            layer, this package's or Keras' own). Layers with ``renorm=True`` are
-            not supported.
+        model: a Keras model (functional, Sequential or subclassed; nested
+            models included; any BatchNormalization layer, this package's or
+            Keras' own). A single layer is refused: wrap it in a model. Layers
+            with ``renorm=True`` are not supported.
         data: unlabeled inputs: a NumPy array or a tensor of samples (batched
             by ``batch_size``), a batched ``tf.data.Dataset`` (or one distributed
             by the strategy), or any iterable of batches — arrays, or ``(x, y)``
@@ -703,8 +710,10 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             never ends needs ``steps``: without it the pass runs until the
             generator stops (the progress bar shows how far it got); an infinite
             ``tf.data.Dataset`` without ``steps`` is refused.
-        batch_size: batch size for array or tensor ``data`` (ignored otherwise).
-        steps: stop after this many batches (default: all of ``data``).
+        batch_size: batch size for array or tensor ``data`` (not used
+            otherwise, but checked: a positive int, NumPy ints included).
+        steps: stop after this many batches (default: all of ``data``); a
+            positive int (``2.0`` and ``True`` are refused with a TypeError).
         layers: adapt only these BN layers of ``model`` (layer objects or their
             names; default: all); the others keep their statistics and run in
             inference mode during the pass.
@@ -723,7 +732,9 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         The number of samples the statistics were computed on.
 
     Raises:
-        TypeError: an argument, or ``data``, has the wrong type.
+        TypeError: an argument, or ``data``, has the wrong type (``model`` a
+            layer rather than a model, a float or bool ``steps``, a string
+            ``verbose``...).
         ValueError: a bad argument value, a batch that does not match the model's
             input, ``data`` that gives no batch, or a batch whose mean or variance
             is not finite.
