@@ -197,11 +197,22 @@ def decode_predictions(preds, top=5):
         One list per sample of ``(class_id, class_name, score)`` tuples, best
         first. The class index (``imagenet_class_index.json``) is fetched once
         through the weights cache, so it works offline once cached.
+
+    Raises:
+        TypeError: ``preds`` is not an array or tensor, or ``top`` is not an int
+            (NumPy ints are; ``5.0`` and ``True`` are not).
+        ValueError: ``preds`` is not shaped ``(samples, 1000)``, or ``top`` is
+            not in [1, 1000].
     """
+    if preds is None or isinstance(preds, (str, bytes)):
+        raise TypeError(
+            "`preds` must be an array or tensor of ImageNet predictions, shaped (samples, 1000), "
+            f"got {preds!r}."
+        )
     preds = keras.ops.convert_to_numpy(preds) if not isinstance(preds, np.ndarray) else preds
     if preds.ndim != 2 or preds.shape[1] != 1000:
         raise ValueError(
-            "`decode_predictions` expects a batch of ImageNet predictions of shape "
+            "`preds`: `decode_predictions` expects a batch of ImageNet predictions of shape "
             f"(samples, 1000), got shape {tuple(preds.shape)}."
         )
     top = check_int(top, "top", minimum=1, maximum=1000)

@@ -149,3 +149,41 @@ def test_two_passes_at_once_in_two_threads_keep_their_statistics_apart():
         for (mean, var), (mean_alone, var_alone) in zip(stats(model), stats(alone)):
             np.testing.assert_allclose(mean, mean_alone, rtol=1e-6, atol=1e-6)
             np.testing.assert_allclose(var, var_alone, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("where", ["another thread", "the pass's own data"])
+def test_predict_during_a_pass_sees_the_models_own_behaviour(where):
+    """While the pass runs (its layers' classes swapped), a predict traced in
+    another thread, or called from the pass's data between two batches, runs the
+    model as it is: moving statistics, nothing recorded into the pass."""
+    model, alone = small_net(seed=5), small_net(seed=5)
+    x = images(12, seed=6)
+    expected = model.predict(x, verbose=0)
+    adapt_bn_statistics(alone, x, batch_size=6, verbose=0)
+    outputs, errors = [], []
+
+    def run_predict():
+        model.predict_function = None  # traced again, while the layers are swapped
+        try:
+            outputs.append(model.predict(x, verbose=0))
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+
+    def data():
+        yield x[:6]
+        if where == "another thread":
+            thread = threading.Thread(target=run_predict)
+            thread.start()
+            thread.join(timeout=120)
+            assert not thread.is_alive()
+        else:
+            run_predict()
+        yield x[6:]
+
+    assert adapt_bn_statistics(model, data(), verbose=0) == 12
+    assert errors == []
+    np.testing.assert_allclose(outputs[0], expected, rtol=1e-6, atol=1e-6)
+    for (mean, var), (mean_alone, var_alone) in zip(stats(model), stats(alone)):
+        np.testing.assert_allclose(mean, mean_alone, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(var, var_alone, rtol=1e-6, atol=1e-6)
+    assert leftovers() == []

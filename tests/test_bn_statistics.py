@@ -277,6 +277,11 @@ BAD_ARGUMENTS = {
     "layers with a number": (dict(layers=[0]), TypeError, r"got an item 0 of type int"),
     "steps 0": (dict(steps=0), ValueError, "`steps` must be a positive int or None"),
     "steps True": (dict(steps=True), TypeError, "`steps` must be a positive int or None"),
+    "steps 2.0": (dict(steps=2.0), TypeError, "`steps` must be a positive int or None, got 2.0"),
+    "batch_size '4' with a list of batches": (dict(batch_size="4", data=lambda x: [x[:4], x[4:]]), TypeError,
+                                             "`batch_size` must be a positive int, got '4'"),
+    "verbose 'loud'": (dict(verbose="loud"), TypeError, "`verbose` must be 'auto', 0, 1 or 2, got 'loud'"),
+    "verbose True": (dict(verbose=True), TypeError, "`verbose` must be .* not a flag"),
     "batch_size 0": (dict(batch_size=0), ValueError, "`batch_size` must be a positive int"),
     "verbose 3": (dict(verbose=3), ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
 }
@@ -298,10 +303,12 @@ def test_adapt_refuses_bad_data_and_changes_nothing(case):
 @pytest.mark.parametrize("case", BAD_ARGUMENTS, ids=str)
 def test_adapt_refuses_bad_arguments_and_changes_nothing(case):
     kwargs, error, match = BAD_ARGUMENTS[case]
+    kwargs = dict(kwargs)
+    x = kwargs.pop("data", lambda x: x)(images(8, size=16))
     model = small_net()
     before = model_state(model)
     with pytest.raises(error, match=match):
-        adapt_bn_statistics(model, images(8, size=16), **{"verbose": 0, **kwargs})
+        adapt_bn_statistics(model, x, **{"verbose": 0, **kwargs})
     assert model_state(model) == before
     if "layers" in kwargs:
         with pytest.raises(error, match=match):

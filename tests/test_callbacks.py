@@ -93,13 +93,65 @@ def test_adapt_callback_validates_its_arguments():
                           ({"prior": -1}, "prior"), ({"batch_size": 0}, "batch_size")):
         with pytest.raises(ValueError, match=match):
             AdaptBNStatistics(x, **kwargs)
-    with pytest.raises(ValueError, match="data"):
+    with pytest.raises(TypeError, match="`data` must be .*got None"):
         AdaptBNStatistics(None)
     # what adapt_bn_statistics would refuse only after training: refused up front
     for kwargs, error in (({"prior": float("inf")}, ValueError), ({"prior": "8"}, TypeError),
-                          ({"steps": 2.0}, TypeError)):
+                          ({"steps": 2.0}, TypeError), ({"steps": True}, TypeError),
+                          ({"verbose": "loud"}, TypeError), ({"verbose": 2}, ValueError),
+                          ({"when": 1}, TypeError), ({"batch_size": 8.0}, TypeError)):
         with pytest.raises(error, match=next(iter(kwargs))):
             AdaptBNStatistics(x, **kwargs)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ("abc", TypeError, "`data` must be .*got 'abc'"),
+    (3, TypeError, "`data` must be .*got 3 of type int"),
+    ("infinite dataset", ValueError, "infinite tf.data.Dataset.*pass `steps`"),
+], ids=["a string", "a number", "an infinite dataset"])
+def test_adapt_callback_refuses_bad_data_at_construction(bad, error, match):
+    if bad == "infinite dataset":
+        import tensorflow as tf
+
+        bad = tf.data.Dataset.from_tensor_slices(data(8)[0]).batch(4).repeat()
+    with pytest.raises(error, match=match):
+        AdaptBNStatistics(bad)
+
+
+def test_adapt_callback_refuses_a_generator_read_every_epoch_and_takes_a_function():
+    x, y = data(16)
+
+    def batches():
+        yield x[:8]
+        yield x[8:]
+
+    with pytest.raises(ValueError, match=r'when="epoch_end".*read only once.*a function that returns a new generator'):
+        AdaptBNStatistics(batches(), when="epoch_end")
+    with pytest.raises(ValueError, match="read only once"):
+        AdaptBNStatistics(iter([x]), when="epoch_end")
+    AdaptBNStatistics(batches(), when="train_end")  # read once: accepted
+    # a function that returns a new generator is called at every re-estimation
+    model = net()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    callback = AdaptBNStatistics(batches, when="epoch_end")
+    seen = []
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+        callback, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(callback.samples))])
+    assert seen == [16, 16]
+    assert_same_stats(stats(model), direct_adapt(model, x))
+
+
+@pytest.mark.parametrize("verbose", [1, True, np.int64(1), np.bool_(True)], ids=repr)
+def test_callbacks_take_numpy_scalars_and_bools_for_verbose(verbose, capsys):
+    x, y = data(8)
+    model = net()
+    kabn.freeze(model, until="stage2_relu")
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+        AdaptBNStatistics(x, steps=np.int64(1), batch_size=np.int64(8), prior=np.float32(2.0), verbose=verbose),
+        GradualUnfreezing({np.int64(1): np.int64(3)}, lr_factor=None, verbose=verbose)])
+    out = capsys.readouterr().out
+    assert "re-estimated on 8 samples" in out and "epoch 2: unfroze 2 layer(s)" in out
 
 
 # -- GradualUnfreezing ----------------------------------------------------------
@@ -176,6 +228,10 @@ def test_gradual_unfreezing_validates_schedule_and_needs_layerwise_lr_for_a_fact
         GradualUnfreezing({-1: "head"})
     with pytest.raises(TypeError, match="schedule"):
         GradualUnfreezing({1: 3.5})
+    with pytest.raises(TypeError, match="`schedule`: epochs .* got 1.0 of type float"):
+        GradualUnfreezing({1.0: "head"})
+    with pytest.raises(TypeError, match="`verbose` must be 0 or 1, got 'loud'"):
+        GradualUnfreezing({1: "head"}, verbose="loud")
     with pytest.raises(ValueError, match="lr_factor"):
         GradualUnfreezing({1: "head"}, lr_factor=0)
     with pytest.raises(ValueError, match="lr_factor"):

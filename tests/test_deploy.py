@@ -153,6 +153,43 @@ def test_fold_refuses_batch_statistics_unless_asked():
         fold_batch_norm(model, moving_statistics="yes")
 
 
+@pytest.mark.parametrize("flags", [
+    dict(fold_bn="no"), dict(fold_bn=1), dict(verbose="no"), dict(moving_statistics="yes"), dict(fold_bn=None),
+], ids=lambda flags: repr(flags))
+def test_export_flags_must_be_bools_and_nothing_is_written(flags, tmp_path, capsys):
+    model = small_model()
+    path = tmp_path / "x.keras"
+    name = next(iter(flags))
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False, got {flags[name]!r}"):
+        deploy.export_model(model, path, "keras", **flags)
+    assert not path.exists() and capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="`verbose` must be True or False, got 'no'"):
+        fold_batch_norm(model, verbose="no")
+    assert capsys.readouterr().out == ""
+
+
+def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, capsys):
+    model = small_model(pinned=False, keras_bn=True)
+    folded = fold_batch_norm(model, moving_statistics=np.bool_(True), verbose=np.bool_(False))
+    assert len(folded.bn_folding.folded) == 4 and capsys.readouterr().out == ""
+    written = deploy.export_model(model, tmp_path / "x.keras", "keras", fold_bn=np.bool_(False))
+    assert bn_count(written) == 7  # not folded: np.False_ is false
+    written = deploy.export_model(model, tmp_path / "y.keras", "keras", fold_bn=np.bool_(True),
+                                  moving_statistics=np.bool_(True))
+    assert bn_count(written) == 3
+    for bad, error, match in (
+        (dict(model=model.layers[1]), TypeError, "`model` must be a Keras model, got the BatchNormalization layer"),
+        (dict(model="m.keras"), TypeError, "`model` must be a Keras model or layer, got 'm.keras'"),
+        (dict(path=3), TypeError, "`path` must be a path .*got 3 of type int"),
+        (dict(path=""), ValueError, "`path` must be a path, got an empty string"),
+        (dict(format=None), TypeError, "`format` must be one of 'keras', .*got None"),
+    ):
+        arguments = {"model": model, "path": tmp_path / "z.keras", "format": "keras", **bad}
+        with pytest.raises(error, match=match):
+            deploy.export_model(arguments.pop("model"), arguments.pop("path"), arguments.pop("format"))
+    assert not (tmp_path / "z.keras").exists()
+
+
 def test_fold_nested_and_sequential(tmp_path):
     base = small_model()
     outer = keras.Sequential([keras.Input((8, 8, 3)), base, keras.layers.Dense(2, name="head")])

@@ -300,3 +300,87 @@ def test_a_refused_call_leaves_the_model_exactly_as_it_was(case):
     with pytest.raises(error, match=match):
         call(model)
     assert model_state(model) == before
+
+
+# -- called from a callback during fit ------------------------------------------------
+
+
+def conv_net(frozen_until=None):
+    """conv + BN twice and a head, on 8x8 images; with ``frozen_until``, frozen up to there."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="b1")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c2")(keras.layers.ReLU(name="r1")(x))
+    x = keras.layers.BatchNormalization(name="b2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    if frozen_until is not None:
+        freeze(model, until=frozen_until)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=LOSS)
+    return model
+
+
+ON_EPOCH_END = {
+    "set_inference_bn": (None, lambda m: set_inference_bn(m)),
+    "set_inference_bn(False)": (None, lambda m: set_inference_bn(m, False)),
+    "freeze": (None, lambda m: freeze(m, until="b1")),
+    "unfreeze a model frozen before its optimizer was built": ("b2", lambda m: unfreeze(m)),
+}
+
+
+@pytest.mark.parametrize("case", ON_EPOCH_END, ids=str)
+def test_pinning_freezing_and_unfreezing_from_a_callback_apply_from_the_next_epoch(case):
+    frozen_until, tool = ON_EPOCH_END[case]
+    model = conv_net(frozen_until)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(1.0, 2.0, (16, 8, 8, 3)).astype("float32"), rng.integers(0, 2, 16)
+    snapshots = []
+
+    def on_epoch_end(epoch, logs):
+        snapshots.append(weights(model))
+        if epoch == 0:
+            tool(model)
+
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+    trained = {path for path in snapshots[0] if not np.array_equal(snapshots[0][path], snapshots[1][path])}
+    if case == "set_inference_bn":  # pinned: moving statistics no longer change, gamma still trains
+        assert "b1/moving_mean" not in trained and "b1/gamma" in trained
+    elif case == "set_inference_bn(False)":
+        assert "b1/moving_mean" in trained
+    elif case == "freeze":
+        assert "c1/kernel" not in trained and "b1/gamma" not in trained and "c2/kernel" in trained
+        assert "b1/moving_mean" in trained  # b1 keeps normalising with batch statistics
+    else:  # the layers unfrozen at the end of epoch 1 train in epoch 2
+        assert {"c1/kernel", "b1/gamma", "c2/kernel"} <= trained
+
+
+def test_unfreeze_lets_the_same_optimizer_train_the_new_weights_without_recompiling():
+    model = conv_net(frozen_until="b2")
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(8, 8, 8, 3)).astype("float32"), rng.integers(0, 2, 8)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    moments = {v.path: v.numpy().copy() for v in model.optimizer.variables}
+    kernel = model.get_layer("c1").kernel.numpy().copy()
+    unfreeze(model)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert not np.array_equal(model.get_layer("c1").kernel.numpy(), kernel)
+    assert int(model.optimizer.iterations.numpy()) == 2  # the optimizer's state was kept
+    head_moment = next(path for path in moments if "head_kernel" in path and "momentum" in path)
+    assert not np.array_equal(moments[head_moment], 0.0)
+
+
+def test_layerwise_lr_says_which_argument_is_which():
+    factors = {"early": 0.1}
+    with pytest.raises(TypeError, match=r"LayerwiseLR\(optimizer, multipliers\) takes a Keras optimizer first "
+                                        r"and the multipliers second; `optimizer` got \{'early': 0.1\} of type dict"):
+        LayerwiseLR(factors)
+    with pytest.raises(TypeError, match=r"`optimizer` got 'adam' of type str"):
+        LayerwiseLR("adam", factors)
+    with pytest.raises(TypeError, match=r"`multipliers` must be a dict .*got None"):
+        LayerwiseLR(keras.optimizers.Adam())
+    with pytest.raises(TypeError, match="`name` must be a string or None, got 3"):
+        LayerwiseLR(keras.optimizers.Adam(), factors, name=3)
+    restored = LayerwiseLR.from_config(LayerwiseLR(keras.optimizers.Adam(), factors).get_config())
+    assert restored.multipliers == [("early", 0.1)]

@@ -8,6 +8,7 @@ it was.
 
 import math
 import numbers
+import os
 
 import keras
 import numpy as np
@@ -252,13 +253,18 @@ def check_choice(value, argname, choices):
         ``value``, as the choice it equals (a NumPy string becomes a str).
 
     Raises:
-        ValueError: ``value`` is none of ``choices``.
+        TypeError: ``value`` is not a string where every choice is one.
+        ValueError: ``value`` is none of ``choices`` (any value where ``None`` is
+            a choice, as Keras' ``pooling``).
     """
     for choice in choices:
         if value is choice or (isinstance(value, str) and value == choice):
             return choice
     allowed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-    raise ValueError(f"`{argname}` must be {allowed}, got {describe(value)}.")
+    message = f"`{argname}` must be {allowed}, got {describe(value)}."
+    if not isinstance(value, str) and None not in choices:
+        raise TypeError(message)
+    raise ValueError(message)
 
 
 def check_shape(value, argname="input_shape", *, length=None):
@@ -332,3 +338,108 @@ def check_prior(value, argname="prior"):
             f"`{argname}` must be a finite number of samples >= 0 (0 replaces the statistics), got {value!r}."
         )
     return number
+
+
+def check_nonnegative_int(value, argname, item=None):
+    """Check an int >= 0 (an epoch number, an index from the start).
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        item: what ``value`` is within the argument (``"each epoch (key)"``),
+            for the message; ``None`` when it is the argument itself.
+
+    Returns:
+        ``value`` as a Python int.
+
+    Raises:
+        TypeError: ``value`` is not an int (a float such as ``2.0``, a bool).
+        ValueError: ``value`` is negative.
+    """
+    what = f"`{argname}`" if item is None else f"`{argname}`: {item}"
+    if not _integral(value):
+        raise TypeError(f"{what} must be an int >= 0, got {describe(value)}.")
+    if value < 0:
+        raise ValueError(f"{what} must be an int >= 0, got {describe(value)}.")
+    return int(value)
+
+
+def check_verbose(value, argname="verbose", levels=(0, 1), auto=False):
+    """Check a verbosity level.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+        levels: the int levels accepted. When they are just ``(0, 1)`` (off or
+            on), ``True``/``False`` are accepted too; with more levels a bool is
+            ambiguous and refused.
+        auto: whether the string ``"auto"`` is accepted (returned as it is).
+
+    Returns:
+        ``value`` as a Python int, or ``"auto"``.
+
+    Raises:
+        TypeError: ``value`` is not an int (nor an accepted bool or ``"auto"``).
+        ValueError: ``value`` is an int that is not one of ``levels``.
+    """
+    choices = (["'auto'"] if auto else []) + [str(level) for level in levels]
+    expected = f"`{argname}` must be {', '.join(choices[:-1])} or {choices[-1]}"
+    if auto and isinstance(value, str) and value == "auto":
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        if tuple(levels) == (0, 1):
+            return int(value)
+        raise TypeError(f"{expected} (a level, not a flag), got {describe(value)}.")
+    if not isinstance(value, numbers.Integral):
+        raise TypeError(f"{expected}, got {describe(value)}.")
+    if value not in levels:
+        raise ValueError(f"{expected}, got {describe(value)}.")
+    return int(value)
+
+
+def check_path(value, argname):
+    """Check a file system path: a string or an ``os.PathLike``.
+
+    Args:
+        value: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``value`` as a string.
+
+    Raises:
+        TypeError: ``value`` is neither (bytes included).
+        ValueError: ``value`` is empty.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}.")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}.")
+    if not path:
+        raise ValueError(f"`{argname}` must be a path, got an empty string.")
+    return path
+
+
+def check_keras_model(model, argname="model"):
+    """Check that ``model`` is a Keras 3 model (functional, Sequential or
+    subclassed), not a single layer.
+
+    Args:
+        model: the value passed.
+        argname: the argument's name, for the message.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        TypeError: ``model`` is not a Keras 3 model (a layer is named as one,
+            with the fix: wrap it in a model).
+    """
+    check_model(model, argname)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`{argname}` must be a Keras model, got the {type(model).__name__} layer "
+            f"{model.name!r}; wrap it in a model (e.g. keras.Sequential([keras.Input(shape), layer]))."
+        )
+    return model

@@ -44,20 +44,25 @@ def _models(model):
 
 
 def forget_traced_functions(model):
-    """Drop the traced train/test/predict functions of ``model`` and its sub-models.
+    """Make the traced train/test/predict functions of ``model`` and its sub-models anew.
 
-    Keras reads Python attributes of layers (such as the BN mode) when it traces
-    ``fit``/``evaluate``/``predict``; the next call after this retraces. The traced
-    pass of :func:`adapt_bn_statistics` is dropped too.
+    Keras reads Python attributes of layers (such as the BN mode, or which
+    weights train) when it traces ``fit``/``evaluate``/``predict``; after this the
+    next step traces again. Each function a model already had is replaced by a
+    new, untraced one (not dropped), so a ``fit`` in progress — a callback that
+    pins or freezes layers in ``on_epoch_end`` — runs its next step with the
+    change. The traced pass of :func:`adapt_bn_statistics` is dropped too.
 
     Args:
         model: a Keras model or layer; nested models are included.
     """
     check_model(model)
     for m in _models(model):
-        for attr in ("train_function", "test_function", "predict_function"):
-            if getattr(m, attr, None) is not None:
-                setattr(m, attr, None)
+        for kind in ("train", "test", "predict"):
+            if getattr(m, f"{kind}_function", None) is not None:
+                # made again rather than dropped: a fit in progress (a callback that
+                # pins or freezes layers) calls the model's train function at its next step
+                getattr(m, f"make_{kind}_function")(force=True)
         TRACED_STEPS.pop(m, None)
 
 
@@ -72,16 +77,19 @@ def set_inference_bn(model, enabled=True):
     refused with a TypeError before anything changes. To ship a model that needs
     Keras alone, see :func:`keras_applications_bn.to_keras`.
 
-    Takes effect on the next ``fit``/``evaluate``/``predict`` of ``model`` without
-    recompiling: the traced functions of ``model`` and of every model nested in it
-    are dropped. If ``model`` is itself nested in a larger model that has already
-    been fitted, call this on the outer model (or recompile the outer model).
+    Takes effect on the next ``fit``/``evaluate``/``predict`` step of ``model``
+    without recompiling, also when called from a callback while ``fit`` runs:
+    the traced functions of ``model`` and of every model nested in it are made
+    again (``forget_traced_functions``). If ``model`` is itself nested in a
+    larger model that has already been fitted, call this on the outer model (or
+    recompile the outer model).
 
     Args:
         model: a Keras model or layer; nested models are included.
         enabled: ``True`` to run every BN layer in inference mode (moving
             statistics used and never updated; gamma/beta stay trainable),
-            ``False`` to restore Keras' default behaviour.
+            ``False`` to restore Keras' default behaviour. A bool (NumPy's
+            too); ``"no"``, ``1`` or ``None`` are refused.
 
     Returns:
         The number of BatchNormalization layers set.

@@ -17,7 +17,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_applications_bn._models.checks import check_model, check_positive_int, check_prior, describe
+from keras_applications_bn._models.checks import (
+    check_keras_model,
+    check_model,
+    check_positive_int,
+    check_prior,
+    check_verbose,
+    describe,
+)
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
 __all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]
@@ -56,11 +63,11 @@ def _selected(model, layers):
                 close = difflib.get_close_matches(item, list(by_name), n=3)
                 hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise ValueError(
-                    f"{model.name!r} has no BatchNormalization layer named {item!r}.{hint}"
+                    f"`layers`: {model.name!r} has no BatchNormalization layer named {item!r}.{hint}"
                 )
             if len(matches) > 1:
                 raise ValueError(
-                    f"{len(matches)} BatchNormalization layers of {model.name!r} are named "
+                    f"`layers`: {len(matches)} BatchNormalization layers of {model.name!r} are named "
                     f"{item!r} (in different nested models); pass the layer objects instead."
                 )
             layer = matches[0]
@@ -71,7 +78,7 @@ def _selected(model, layers):
                     if isinstance(item, keras.layers.BatchNormalization)
                     else f"a {type(item).__name__}, not a BatchNormalization layer of {model.name!r}"
                 )
-                raise ValueError(f"{item.name!r} is {what}.")
+                raise ValueError(f"`layers`: {item.name!r} is {what}.")
             layer = item
         else:
             raise TypeError(
@@ -145,8 +152,15 @@ def reset_bn_statistics(model, layers=None):
 
 
 def _adapting_call(self, inputs, training=None, mask=None):
-    """Normalise with this batch's moments and record them in the running pass."""
-    del training  # the pass always uses batch statistics in the adapted layers
+    """Normalise with this batch's moments and record them in the running pass.
+
+    A call that is not part of the pass's forward pass (``predict`` in another
+    thread, or from the pass's ``data`` between two batches) gets the layer's own
+    behaviour: the class is swapped for the whole pass, but only the pass records.
+    """
+    if not self._adaptation.recording():
+        return super(type(self), self).call(inputs, training=training, mask=mask)
+    # the pass always uses batch statistics in the adapted layers
     x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
     axes = [a for a in range(len(x.shape)) if a != self.axis % len(x.shape)]
     if mask is None:
@@ -184,8 +198,10 @@ class _Adaptation:
 
     Each forward pass starts with :meth:`start_pass`; the layers then
     :meth:`record` their batch moments, in call order, read back with
-    :meth:`calls`. Records are kept per thread, because MirroredStrategy traces
-    each replica's pass in its own thread.
+    :meth:`calls`; :meth:`end_pass` closes it. Records are kept per thread,
+    because MirroredStrategy traces each replica's pass in its own thread; an
+    adapted layer called in a thread with no open pass (a ``predict`` from
+    another thread) runs its own class's ``call`` and records nothing.
     """
 
     def __init__(self, layers):
@@ -220,6 +236,13 @@ class _Adaptation:
 
     def start_pass(self):
         self._records.calls = []
+
+    def end_pass(self):
+        self._records.calls = None
+
+    def recording(self):
+        """Whether this thread is in one of this pass's forward passes."""
+        return getattr(self._records, "calls", None) is not None
 
     def record(self, layer, count, mean, variance):
         self._records.calls.append((layer, count, mean, variance))
@@ -263,8 +286,11 @@ class _AdaptingStep:
     def _forward(self, x):
         adaptation = self._adaptation
         adaptation.start_pass()
-        self._model()(x, training=False)
-        calls = adaptation.calls()
+        try:
+            self._model()(x, training=False)
+            calls = adaptation.calls()
+        finally:
+            adaptation.end_pass()
         self.order = [id(layer) for layer, *_ in calls]
         return [tuple(moments) for _, *moments in calls]
 
@@ -374,17 +400,54 @@ def _check_batch(expected, x, what):
     )
 
 
+def _check_data_kind(data, steps):
+    """Check what can be checked of ``data`` without the model: its kind, and
+    that a ``tf.data.Dataset`` is finite or ``steps`` is given.
+
+    Raises:
+        TypeError: ``data`` is not an array or tensor, a dataset, or an iterable.
+        ValueError: an infinite dataset without ``steps``.
+    """
+    expected = (
+        "`data` must be a NumPy array or tensor of samples, a batched tf.data.Dataset, "
+        "or an iterable of batches"
+    )
+    if data is None or isinstance(data, (str, bytes, dict)):
+        raise TypeError(f"{expected}, got {describe(data)}.")
+    if _is_array(data):
+        return
+    if _is_dataset(data):
+        import tensorflow as tf
+
+        if (
+            isinstance(data, tf.data.Dataset)
+            and int(data.cardinality()) == tf.data.INFINITE_CARDINALITY
+            and steps is None
+        ):
+            raise ValueError(
+                "`data` is an infinite tf.data.Dataset (e.g. `.repeat()`): pass `steps`, "
+                "the number of batches to use."
+            )
+        return
+    try:
+        iter(data)
+    except TypeError:
+        raise TypeError(f"{expected}, got {describe(data)}.") from None
+
+
+def _one_shot(data):
+    """Whether ``data`` can be read only once (a generator or another iterator)."""
+    if _is_array(data) or _is_dataset(data):
+        return False
+    return iter(data) is data  # an iterator is its own iterator; a list or a dataset makes a new one
+
+
 def _check_data(model, data, batch_size, steps):
     """Check ``data`` before the pass: its kind, and the shape of arrays and of
     datasets' elements. Returns the number of batches when it is known, else ``None``."""
-    if data is None or isinstance(data, (str, bytes, dict)):
-        raise TypeError(
-            "`data` must be a NumPy array or tensor of samples, a batched tf.data.Dataset, "
-            f"or an iterable of batches, got {describe(data)}."
-        )
+    _check_data_kind(data, steps)
     expected = _model_input_shape(model)
     if _is_array(data):
-        check_positive_int(batch_size, "batch_size")
         _check_batch(expected, data, "an array `data`")
         batches = math.ceil(_shape(data)[0] / batch_size)
     elif _is_dataset(data):
@@ -394,20 +457,8 @@ def _check_data(model, data, batch_size, steps):
         if isinstance(data, tf.data.Dataset):
             _check_batch(expected, _features(data.element_spec), "each element of the dataset `data`")
             cardinality = int(data.cardinality())
-            if cardinality == tf.data.INFINITE_CARDINALITY and steps is None:
-                raise ValueError(
-                    "`data` is an infinite tf.data.Dataset (e.g. `.repeat()`): pass `steps`, "
-                    "the number of batches to use."
-                )
             batches = cardinality if cardinality >= 0 else None
     else:
-        try:
-            iter(data)
-        except TypeError:
-            raise TypeError(
-                "`data` must be a NumPy array or tensor of samples, a batched "
-                f"tf.data.Dataset, or an iterable of batches, got {describe(data)}."
-            ) from None
         batches = len(data) if hasattr(data, "__len__") else None
     if steps is not None:
         batches = steps if batches is None else min(batches, steps)
@@ -638,12 +689,19 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     the pass stops with a ValueError and every statistic keeps its old value;
     statistics are written only after the whole pass succeeded. Each pass keeps
     its state to itself: several models can be adapted at once (in threads, or
-    one from inside another's ``data``), one pass per model at a time.
+    one from inside another's ``data``), one pass per model at a time. While a
+    pass runs, a ``predict`` of the same model (from another thread, or from
+    ``data``) sees the model's own behaviour: only the pass's forward passes
+    normalise with batch statistics and record them.
+
+    Every argument is checked before the pass, whatever kind ``data`` is (a
+    ``batch_size`` of ``"4"`` is refused for a list of batches too).
 
     Args:
-        model: a Keras model (nested models included; any BatchNormalization
-            layer, this package's or Keras' own). Layers with ``renorm=True`` are
-            not supported.
+        model: a Keras model (functional, Sequential or subclassed; nested
+            models included; any BatchNormalization layer, this package's or
+            Keras' own). A single layer is refused: wrap it in a model. Layers
+            with ``renorm=True`` are not supported.
         data: unlabeled inputs: a NumPy array or a tensor of samples (batched
             by ``batch_size``), a batched ``tf.data.Dataset`` (or one distributed
             by the strategy), or any iterable of batches — arrays, or ``(x, y)``
@@ -652,8 +710,10 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             never ends needs ``steps``: without it the pass runs until the
             generator stops (the progress bar shows how far it got); an infinite
             ``tf.data.Dataset`` without ``steps`` is refused.
-        batch_size: batch size for array or tensor ``data`` (ignored otherwise).
-        steps: stop after this many batches (default: all of ``data``).
+        batch_size: batch size for array or tensor ``data`` (not used
+            otherwise, but checked: a positive int, NumPy ints included).
+        steps: stop after this many batches (default: all of ``data``); a
+            positive int (``2.0`` and ``True`` are refused with a TypeError).
         layers: adapt only these BN layers of ``model`` (layer objects or their
             names; default: all); the others keep their statistics and run in
             inference mode during the pass.
@@ -672,24 +732,27 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         The number of samples the statistics were computed on.
 
     Raises:
-        TypeError: an argument, or ``data``, has the wrong type.
+        TypeError: an argument, or ``data``, has the wrong type (``model`` a
+            layer rather than a model, a float or bool ``steps``, a string
+            ``verbose``...).
         ValueError: a bad argument value, a batch that does not match the model's
             input, ``data`` that gives no batch, or a batch whose mean or variance
             is not finite.
         RuntimeError: another adapt_bn_statistics pass is running on ``model``
             (for example, one started from inside this pass's ``data``).
     """
-    check_model(model)
+    # every argument, on every path (whatever kind `data` is), before the pass
+    check_keras_model(model)
     layers = _selected(model, layers)
     for layer in layers:
         if layer.renorm:
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
+    batch_size = check_positive_int(batch_size, "batch_size")
     steps = check_positive_int(steps, "steps", allow_none=True)
-    check_prior(prior)
+    prior = check_prior(prior)
+    verbose = check_verbose(verbose, levels=(0, 1, 2), auto=True)
     if verbose == "auto":
         verbose = 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {describe(verbose)}.")
     total = _check_data(model, data, batch_size, steps)
     expected = _model_input_shape(model)
 

@@ -11,6 +11,7 @@ alone, so its ``.keras`` file reloads with only ``keras`` installed, also with
 import keras
 
 from keras_applications_bn._models import keras_internals
+from keras_applications_bn._models.tf_keras import check_not_tf_keras
 from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer, ReduceSum
 
 __all__ = ["to_keras"]
@@ -81,6 +82,7 @@ def to_keras(model):
     Returns:
         A new, uncompiled Keras model.
     """
+    check_not_tf_keras(model, "model")
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"`model` must be a Keras model, got {type(model).__name__}. "

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from keras_applications_bn._models import keras_internals
-from keras_applications_bn._models.checks import check_bool
+from keras_applications_bn._models.checks import check_bool, check_keras_model, check_path, describe
 from keras_applications_bn.export.convert import to_keras
 
 __all__ = ["fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
@@ -333,17 +333,18 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
 
     Raises:
         TypeError: ``model`` is not a functional or Sequential Keras model, or
-            ``moving_statistics`` is not a bool.
+            ``moving_statistics`` or ``verbose`` is not a bool (NumPy bools
+            are; ``"no"`` and ``1`` are not).
         ValueError: a Sequential model without an input shape, or BN layers that
             are not in inference mode while ``moving_statistics`` is ``False``.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"fold_batch_norm needs a Keras model, got {type(model).__name__}. "
+            f"fold_batch_norm needs a Keras model: `model` got {describe(model)}. "
             "Load a saved model with keras.saving.load_model first."
         )
-    if not isinstance(moving_statistics, bool):
-        raise TypeError(f"`moving_statistics` must be True or False, got {moving_statistics!r}.")
+    moving_statistics = check_bool(moving_statistics, "moving_statistics")
+    verbose = check_bool(verbose, "verbose")
     _functional(model)  # a subclassed or unbuilt model: refuse before any work
     training = [
         layer.name
@@ -521,17 +522,29 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         when ``fold_bn``).
 
     Raises:
-        ValueError: an unknown ``format``, a format other than ``"keras"`` on a
-            backend other than TensorFlow, or a model :func:`fold_batch_norm`
-            refuses.
+        TypeError: ``model`` is not a Keras model (a single layer is not),
+            ``path`` is not a str or ``os.PathLike``, ``format`` is not a
+            string, or ``fold_bn``, ``moving_statistics`` or ``verbose`` is not
+            a bool (NumPy bools are; ``fold_bn="no"`` is refused, not read as
+            true). All are checked before anything is written.
+        ValueError: an unknown ``format``, an empty ``path``, a format other
+            than ``"keras"`` on a backend other than TensorFlow, or a model
+            :func:`fold_batch_norm` refuses.
         MissingExtraError: the packages the format needs are not installed.
     """
+    # every argument before any work (a string flag such as "no" would read as true)
+    check_keras_model(model)
+    path = check_path(path, "path")
+    if not isinstance(format, str):
+        raise TypeError(f"`format` must be one of {', '.join(map(repr, FORMATS))}, got {describe(format)}.")
     if format not in FORMATS:
         raise ValueError(
-            f"Unsupported export format {format!r}: use one of {', '.join(FORMATS)}."
+            f"Unsupported export format {format!r} (`format`): use one of {', '.join(FORMATS)}."
         )
+    fold_bn = check_bool(fold_bn, "fold_bn")
+    moving_statistics = check_bool(moving_statistics, "moving_statistics")
+    verbose = check_bool(verbose, "verbose")
     _check_extra(format)
-    path = os.fspath(path)
     say = print if verbose else (lambda *a, **k: None)
     if fold_bn:
         say("folding BatchNormalization ...", flush=True)

@@ -8,11 +8,22 @@ backbone stage by stage during one ``fit``, keeping every BN layer's mode.
 
 import contextlib
 import fnmatch
+import numbers
 
 import keras
+import numpy as np
 
-from keras_applications_bn._models.checks import check_positive, check_positive_int, check_prior
+from keras_applications_bn._models.checks import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive,
+    check_positive_int,
+    check_prior,
+    check_verbose,
+    describe,
+)
 from keras_applications_bn.batchnorm import adapt_bn_statistics
+from keras_applications_bn.batchnorm.statistics import _check_data_kind, _one_shot
 from keras_applications_bn.tuning.finetune import (
     LayerwiseLR,
     _bn_modes,
@@ -53,26 +64,46 @@ class AdaptBNStatistics(keras.callbacks.Callback):
 
     Args:
         data: the inputs to re-estimate on, as for ``adapt_bn_statistics``: a
-            NumPy array, a batched ``tf.data.Dataset`` or an iterable of batches
-            (labels are ignored). With ``when="epoch_end"`` it is read once per
-            epoch, so it must be re-iterable (not a generator).
+            NumPy array, a batched ``tf.data.Dataset`` or a list of batches
+            (labels are ignored); or a function without arguments that returns
+            such data (a new generator, say) each time the statistics are
+            re-estimated. A generator or other iterator is read once: it is
+            refused with ``when="epoch_end"``, which reads ``data`` once per
+            epoch (pass a list, an array, a dataset, or a function that
+            returns a new generator).
         steps: use at most this many batches of ``data`` (default: all).
         when: ``"train_end"`` (default) or ``"epoch_end"``.
         batch_size: the batch size for NumPy ``data``.
         prior: partial adaptation, as in ``adapt_bn_statistics`` (0: replace).
-        verbose: 1 prints a line each time the statistics are re-estimated.
+        verbose: 1 (or ``True``) prints a line each time the statistics are
+            re-estimated; 0 (or ``False``) is silent.
+
+    Raises:
+        TypeError: an argument of the wrong kind (``data`` that is not an
+            array, a dataset, an iterable of batches or a function; a float
+            ``steps``; a string ``verbose``...).
+        ValueError: a bad value, an infinite ``tf.data.Dataset`` without
+            ``steps``, or a generator with ``when="epoch_end"``. All are
+            checked here, before training, not after it.
     """
 
     def __init__(self, data, steps=None, when="train_end", batch_size=32, prior=0, verbose=0):
         super().__init__()
-        if data is None:
-            raise ValueError("`data` must be the inputs to re-estimate the statistics on, got None.")
-        if when not in ("train_end", "epoch_end"):
-            raise ValueError(f'`when` must be "train_end" or "epoch_end", got {when!r}.')
         # the checks adapt_bn_statistics makes, before training rather than after it
-        check_positive_int(steps, "steps", allow_none=True)
-        check_positive_int(batch_size, "batch_size")
-        check_prior(prior)
+        when = check_choice(when, ("train_end", "epoch_end"), "when")
+        steps = check_positive_int(steps, "steps", allow_none=True)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        prior = check_prior(prior)
+        verbose = check_verbose(verbose)
+        if not _fresh_data(data):
+            _check_data_kind(data, steps)
+            if when == "epoch_end" and _one_shot(data):
+                raise ValueError(
+                    f'AdaptBNStatistics(when="epoch_end") reads `data` at the end of every '
+                    f"epoch, but `data` ({type(data).__name__}) is an iterator that can be read "
+                    "only once. Pass a list of batches, a NumPy array, a tf.data.Dataset, or a "
+                    "function that returns a new generator each time (e.g. `lambda: batches()`)."
+                )
         self.data = data
         self.steps = steps
         self.when = when
@@ -82,8 +113,9 @@ class AdaptBNStatistics(keras.callbacks.Callback):
         self.samples = None  # samples used by the last re-estimation
 
     def _adapt(self, where):
+        data = self.data() if _fresh_data(self.data) else self.data
         self.samples = adapt_bn_statistics(
-            self.model, self.data, batch_size=self.batch_size, steps=self.steps, verbose=0, prior=self.prior
+            self.model, data, batch_size=self.batch_size, steps=self.steps, verbose=0, prior=self.prior
         )
         if self.verbose:
             print(f"AdaptBNStatistics: BN statistics re-estimated on {self.samples} samples ({where}).")
@@ -95,6 +127,13 @@ class AdaptBNStatistics(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.when == "train_end":
             self._adapt("end of training")
+
+
+def _fresh_data(data):
+    """Whether ``data`` is a function that returns the data (not the data itself)."""
+    if isinstance(data, keras.layers.Layer) or hasattr(data, "__iter__") or hasattr(data, "shape"):
+        return False  # data itself (a model passed by mistake is refused as data)
+    return callable(data)
 
 
 # ---------------------------------------------------------------------------
@@ -159,6 +198,11 @@ def _extend_optimizer(optimizer, variables):
                     average.assign(var)
 
 
+def _layer_ref(value):
+    """Whether ``value`` names a layer: a name, or an index (NumPy ints too)."""
+    return isinstance(value, (str, numbers.Integral)) and not isinstance(value, (bool, np.bool_))
+
+
 def _pattern_list(value):
     return isinstance(value, (list, tuple)) and value and all(isinstance(p, str) for p in value)
 
@@ -194,24 +238,38 @@ class GradualUnfreezing(keras.callbacks.Callback):
             :class:`keras_applications_bn.LayerwiseLR` optimizer (``LayerwiseLR(opt,
             {})`` for none at first); the newly unfrozen layers' names are added
             to its multipliers, ahead of the others.
-        verbose: 1 prints a line at each stage.
+        verbose: 1 (or ``True``) prints a line at each stage; 0 (or ``False``)
+            is silent.
+
+    Raises:
+        TypeError: ``schedule`` is not a dict, an epoch is not an int (NumPy
+            ints are; ``1.0`` is not), a stage is neither a layer name, an index
+            nor a list of patterns, ``lr_factor`` is not a number, or
+            ``verbose`` is not 0, 1 or a bool.
+        ValueError: an empty ``schedule``, a negative epoch, an ``lr_factor``
+            that is not a finite number > 0, or a ``verbose`` int other than
+            0 and 1.
     """
 
     def __init__(self, schedule, lr_factor=None, verbose=0):
         super().__init__()
-        if not isinstance(schedule, dict) or not schedule:
-            raise TypeError(f"`schedule` must be a non-empty dict {{epoch: stage}}, got {schedule!r}.")
+        if not isinstance(schedule, dict):
+            raise TypeError(f"`schedule` must be a non-empty dict {{epoch: stage}}, got {describe(schedule)}.")
+        if not schedule:
+            raise ValueError("`schedule` must be a non-empty dict {epoch: stage}, got {}.")
+        checked = {}
         for epoch, stage in schedule.items():
-            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-                raise ValueError(f"`schedule` epochs must be ints >= 0, got {epoch!r}.")
-            if not (_pattern_list(stage) or (isinstance(stage, (int, str)) and not isinstance(stage, bool))):
+            epoch = check_nonnegative_int(epoch, "schedule", item="epochs (its keys)")
+            if not (_pattern_list(stage) or _layer_ref(stage)):
                 raise TypeError(
                     f"`schedule[{epoch}]` must be a layer name or index (unfreeze from there on) "
-                    f"or a list of layer names/patterns, got {stage!r}."
+                    f"or a list of layer names/patterns, got {describe(stage)}."
                 )
+            checked[epoch] = int(stage) if isinstance(stage, numbers.Integral) else stage
         if lr_factor is not None:
-            check_positive(lr_factor, "lr_factor")
-        self.schedule = dict(schedule)
+            lr_factor = check_positive(lr_factor, "lr_factor")
+        verbose = check_verbose(verbose)
+        self.schedule = checked
         self.lr_factor = lr_factor
         self.verbose = verbose
         self.unfrozen = {}  # epoch -> names of the layers (with weights) that stage unfroze

@@ -14,10 +14,13 @@ object, so the multipliers are saved with a compiled model and apply again after
 """
 
 import collections.abc
+import contextlib
 import fnmatch
+import numbers
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_applications_bn._models.checks import check_factor, check_model, describe
@@ -51,9 +54,10 @@ def _leaf_layers(model):
 
 
 def _position(leaves, ref, argname):
-    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise TypeError(f"`{argname}` must be a layer name or an index, got {ref!r}.")
-    if isinstance(ref, int):
+    if isinstance(ref, (bool, np.bool_)) or not isinstance(ref, (numbers.Integral, str)):
+        raise TypeError(f"`{argname}` must be a layer name or an index, got {describe(ref)}.")
+    if isinstance(ref, numbers.Integral):
+        ref = int(ref)
         if not -len(leaves) <= ref < len(leaves):
             raise IndexError(f"`{argname}`={ref} is out of range for {len(leaves)} layers.")
         return ref % len(leaves)
@@ -157,19 +161,30 @@ def freeze(model, until=None):
     ``affine_trainable=False``, which is saved with the model). To freeze *and*
     pin them, call :func:`keras_applications_bn.set_inference_bn` as well.
 
-    Compile the model after freezing (as after any change of ``trainable``).
-    Every argument and layer is checked first: a refused call (e.g. a
-    BatchNormalization subclass that cannot be converted) changes nothing.
+    No recompiling needed: the model's traced functions are made again, so the
+    change applies from the next step, also when ``freeze`` is called from a
+    callback while ``fit`` runs (TensorFlow, PyTorch; not inside a JAX ``fit``,
+    whose trainable state is fixed for the call). Compiling again, with a new
+    optimizer, works as well. Every argument and layer is checked first: a
+    refused call (e.g. a BatchNormalization subclass that cannot be converted)
+    changes nothing.
 
     Args:
         model: a Keras model; nested models are walked in order, so ``until`` may
             name a layer inside a nested backbone.
         until: the last layer to freeze, by name or by index into the list of
-            layers (nested models expanded in place, input layers left out);
-            ``None`` freezes all.
+            layers (nested models expanded in place, input layers left out; a
+            Python or NumPy int); ``None`` freezes all.
 
     Returns:
         The layers frozen.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, ``until`` is neither
+            a name nor an int (``2.0``, ``True``), or a BN layer cannot be
+            converted.
+        ValueError: no layer is named ``until``.
+        IndexError: the index ``until`` is out of range.
     """
     check_model(model)
     leaves = _leaf_layers(model)
@@ -194,8 +209,11 @@ def unfreeze(model, start=None):
     statistics mode stays in it. Models that contain an unfrozen layer are made
     trainable without unfreezing their other layers.
 
-    Compile the model after unfreezing. As with :func:`freeze`, a refused call
-    changes nothing.
+    No recompiling needed, as for ``freeze``: when the model's optimizer is
+    already built, it is extended (keeping its state: slots, step count, EMA)
+    to the weights that now train, as ``GradualUnfreezing`` does, so a
+    ``fit`` in progress (``unfreeze`` from a callback) or the next ``fit``
+    updates them. As with :func:`freeze`, a refused call changes nothing.
 
     Args:
         model: a Keras model; nested models are walked in order.
@@ -204,6 +222,12 @@ def unfreeze(model, start=None):
 
     Returns:
         The layers unfrozen.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model or layer, ``start`` is neither
+            a name nor an int, or a BN layer cannot be converted.
+        ValueError: no layer is named ``start``.
+        IndexError: the index ``start`` is out of range.
     """
     check_model(model)
     leaves = _leaf_layers(model)
@@ -230,8 +254,26 @@ def unfreeze(model, start=None):
     for change in changes:
         change()
     _keep_bn_modes(model, modes)
+    _extend_compiled_optimizer(model)
     forget_traced_functions(model)
     return chosen
+
+
+def _extend_compiled_optimizer(model):
+    """Let ``model``'s optimizer, when it is already built, update the variables
+    that now train too (keeping its state), as GradualUnfreezing does: a fit in
+    progress (``unfreeze`` from a callback) or a fit after compiling with the
+    same optimizer would otherwise stop on a variable it was not built for."""
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or not optimizer.built:
+        return
+    from keras_applications_bn.tuning.callbacks import _extend_optimizer  # callbacks imports this module
+
+    scope = contextlib.nullcontext()
+    if keras.backend.backend() == "tensorflow":
+        scope = model.distribute_strategy.scope()
+    with scope:
+        _extend_optimizer(optimizer, model.trainable_variables)
 
 
 # ---------------------------------------------------------------------------
@@ -383,13 +425,15 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         name: the optimizer's name.
 
     Raises:
-        TypeError: ``optimizer`` is not a Keras 3 optimizer, or ``multipliers``
-            is not a dict or list of ``(name, factor)`` pairs.
+        TypeError: ``optimizer`` is not a Keras 3 optimizer (the message says
+            that it comes first and ``multipliers`` second: a dict passed first
+            is refused), ``multipliers`` is not a dict or list of ``(name,
+            factor)`` pairs, or ``name`` is not a string.
         ValueError: a keyword argument such as ``learning_rate`` is given (set it
             on ``optimizer``), or a factor is negative or not finite.
     """
 
-    def __init__(self, optimizer, multipliers, name=None, **kwargs):
+    def __init__(self, optimizer, multipliers=None, name=None, **kwargs):
         if "learning_rate" in kwargs:
             raise ValueError(
                 "LayerwiseLR takes its learning rate from `optimizer`: set it there "
@@ -400,11 +444,17 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             raise ValueError(
                 f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`."
             )
-        if isinstance(optimizer, dict):
+        if isinstance(optimizer, dict) and "class_name" in optimizer:  # a serialized optimizer
             optimizer = keras.optimizers.deserialize(optimizer)
         check_not_tf_keras(optimizer, "optimizer")
         if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise TypeError(f"`optimizer` must be a Keras optimizer, got {type(optimizer).__name__}.")
+            raise TypeError(
+                "LayerwiseLR(optimizer, multipliers) takes a Keras optimizer first and the "
+                f"multipliers second; `optimizer` got {describe(optimizer)}. For example: "
+                "LayerwiseLR(keras.optimizers.Adam(1e-3), {'conv1_*': 0.1})."
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None, got {describe(name)}.")
         super().__init__(learning_rate=0.0, name=name or f"layerwise_{optimizer.name}")
         self.inner_optimizer = optimizer
         self.multipliers = _normalise_multipliers(multipliers)

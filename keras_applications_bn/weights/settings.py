@@ -10,6 +10,8 @@ import numbers
 import os
 import sys
 
+import numpy as np
+
 from keras_applications_bn.weights.registry import ORIGINS
 
 MIRROR_ENV = "KERAS_APPLICATIONS_BN_MIRROR"
@@ -164,9 +166,9 @@ def keras_home():
 def _progress_enabled(progress):
     if progress is None:
         return not env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
-    if not isinstance(progress, bool):
+    if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"`progress` must be True, False or None (automatic), got {progress!r}.")
-    return progress
+    return bool(progress)
 
 
 def _env_help():
