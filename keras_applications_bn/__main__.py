@@ -11,6 +11,8 @@ import sys
 import warnings
 
 from keras_applications_bn import weights
+from keras_applications_bn.weights import cache, integrity
+from keras_applications_bn.weights.progress import format_bytes
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -68,11 +70,11 @@ examples:
 
 
 def _size(n):
-    return "-" if n is None else weights._format_bytes(n)
+    return "-" if n is None else format_bytes(n)
 
 
 def _hash_kind(entry):
-    digest = weights._parse_digest(entry.file_hash)
+    digest = integrity.parse_digest(entry.file_hash)
     return f"{digest.algorithm} pinned" if digest else "first-use"
 
 
@@ -121,7 +123,7 @@ def _cmd_fetch(args):
 
 def _cmd_verify(args):
     directory = weights.default_cache_dir()
-    damaged = weights._read_manifest(directory)[1]  # before verify rewrites the manifest
+    damaged = cache.read_manifest(directory)[1]  # before verify rewrites the manifest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", weights.ManifestWarning)  # reported below
         checks = weights.verify(args.names or None)
@@ -177,7 +179,7 @@ def _cmd_path(args):
 def _cmd_forget(args):
     directory = weights.default_cache_dir()
     for name in args.names:  # every name is checked before anything is deleted
-        weights._forget_target(name, directory)
+        cache.forget_target(name, directory)
     for name in args.names:
         dropped = weights.forget(name)
         print(f"{'forgot' if dropped else 'nothing to forget for'}  {name}")
