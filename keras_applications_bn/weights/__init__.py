@@ -82,6 +82,8 @@ The package, one concern per module:
 * :mod:`~keras_applications_bn.weights.progress`,
   :mod:`~keras_applications_bn.weights.loading`: the progress bar, and the
   checks and messages of :func:`load_weights`.
+* :mod:`~keras_applications_bn.weights.cli`: the weight commands of
+  ``python -m keras_applications_bn``.
 * this module: the public API by registry name (:func:`fetch`,
   :func:`cached_path`, :func:`verify`, :func:`forget`, :func:`load_weights`).
 
