@@ -1,15 +1,16 @@
 """``python -m keras_applications_bn``: list, prefetch, verify and locate weight files;
 export a model for deployment.
 
-The weight commands are ``keras_applications_bn.weights.cli``'s, driven by the
-registry of weight files; ``export`` runs ``keras_applications_bn.export.deploy``'s
-``export_command``. This module assembles the parser and turns errors into exit
-codes.
+A thin entry point: the weight commands are ``keras_applications_bn.weights.cli``'s,
+driven by the registry of weight files; ``export`` is
+``keras_applications_bn.export.cli``'s. This module assembles the parser and turns
+errors into exit codes.
 """
 
 import argparse
 import sys
 
+from keras_applications_bn.export import cli as export_cli
 from keras_applications_bn.weights import WeightsError
 from keras_applications_bn.weights import cli as weights_cli
 from keras_applications_bn.weights.cli import EXIT_FAILED, EXIT_OK
@@ -56,16 +57,6 @@ examples:
 )
 
 
-def _cmd_export(args):
-    # imported here: the weight commands must not pay for TensorFlow's import
-    from keras_applications_bn.export import deploy
-
-    return deploy.export_command(
-        args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
-        moving_statistics=args.moving_statistics, overwrite=args.overwrite,
-    )
-
-
 def build_parser():
     """The command line's argument parser, one sub-command per tool.
 
@@ -90,27 +81,7 @@ def build_parser():
         return p
 
     weights_cli.add_commands(command)
-    p = command("export", "write a saved Keras model for deployment (BN folded with --fold-bn)", _cmd_export)
-    p.add_argument("model_file", metavar="MODEL_FILE", help="a .keras or .h5 model file")
-    p.add_argument(
-        "--to", required=True, choices=["keras", "savedmodel", "tflite", "onnx"],
-        help="keras: .keras with Keras' own classes; savedmodel: TensorFlow SavedModel; "
-        "tflite: TFLite flatbuffer; onnx: ONNX (needs the onnx extra)",
-    )
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the layer before it")
-    p.add_argument(
-        "--moving-statistics", action="store_true",
-        help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
-    )
-    p.add_argument(
-        "-o", "--output", metavar="OUT",
-        help="output path (default: next to MODEL_FILE, e.g. NAME.export.keras, "
-        "NAME_folded.tflite, NAME_savedmodel); never MODEL_FILE itself",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true",
-        help="replace OUT if it exists (written beside it first, then moved into place)",
-    )
+    export_cli.add_command(command)
     return parser
 
 
