@@ -64,35 +64,29 @@ rather than being silently read as on or off. A malformed number is a
 
 The package, one concern per module:
 
-* :mod:`~keras_applications_bn.weights.registry`: the table of official files
-  (:data:`REGISTRY`) and how to look one up (:func:`get`, :func:`lookup`,
-  :func:`resolve_names`).
-* :mod:`~keras_applications_bn.weights.settings`: every environment variable
-  above (and ``KERAS_HOME``), read in one place.
-* :mod:`~keras_applications_bn.weights.cache`: the cache's layout, file names
-  and manifest (:func:`default_cache_dir`); ``locks``: the lock between processes;
-  ``safety``: file operations safe in a shared cache, and the checks of what is
-  read back.
-* :mod:`~keras_applications_bn.weights.integrity`: digests, hashing, the HDF5
-  and content checks, and the check of a cached file (:class:`CacheCheck`).
-* :mod:`~keras_applications_bn.weights.urls`: which URLs a download may use;
-  :mod:`~keras_applications_bn.weights.http`: the HTTP engine (retries,
-  resume); :mod:`~keras_applications_bn.weights.download`: the locked fetch flow
-  (:func:`fetch_file`).
-* :mod:`~keras_applications_bn.weights.progress`,
-  :mod:`~keras_applications_bn.weights.loading`: the progress bar, and the
-  checks and messages of :func:`load_weights`.
-* :mod:`~keras_applications_bn.weights.cli`: the weight commands of
-  ``python -m keras_applications_bn``.
-* this module: the public API by registry name (:func:`fetch`,
-  :func:`cached_path`, :func:`verify`, :func:`forget`, :func:`load_weights`).
+* ``registry``: the table of official files (``REGISTRY``) and how to look one
+  up (``get``, ``lookup``, ``resolve_names``).
+* ``settings``: every environment variable above (and ``KERAS_HOME``), read in
+  one place.
+* ``cache``: the cache's layout, file names and manifest (``default_cache_dir``);
+  ``locks``: the lock between processes; ``safety``: file operations safe in a
+  shared cache, and the checks of what is read back.
+* ``integrity``: digests, hashing, the HDF5 and content checks, and the check of
+  a cached file (``CacheCheck``).
+* ``urls``: which URLs a download may use; ``http``: the HTTP engine (retries,
+  resume); ``download``: the locked fetch flow (``fetch_file``).
+* ``progress``, ``loading``: the progress bar, and the checks and messages of
+  ``load_weights``.
+* ``cli``: the weight commands of ``python -m keras_applications_bn``.
+* this module: the public API by registry name (``fetch``, ``cached_path``,
+  ``verify``, ``forget``, ``load_weights``).
 
 Every public name is importable from ``keras_applications_bn.weights``; the
 modules share only names without a leading underscore. To replace an internal in
 a test, patch it in the module that defines it (e.g.
 ``weights.http._BACKOFF_BASE``, ``weights.integrity.hash_file``,
-``weights.safety.free_bytes``, ``weights.progress.Progress``); :func:`fetch` and
-:func:`load_weights` are looked up here, so patching them here works.
+``weights.safety.free_bytes``, ``weights.progress.Progress``); ``fetch`` and
+``load_weights`` are looked up here, so patching them here works.
 """
 
 import os
