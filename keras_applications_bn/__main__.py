@@ -1,19 +1,22 @@
 """``python -m keras_applications_bn``: list, prefetch, verify and locate weight files;
-export a model for deployment (``export``, see :mod:`keras_applications_bn.export.deploy`).
+export a model for deployment.
 
-A thin command line over :mod:`keras_applications_bn.weights`; every command is
-driven by :data:`~keras_applications_bn.weights.REGISTRY`.
+A thin entry point: the weight commands are ``keras_applications_bn.weights.cli``'s,
+driven by the registry of weight files; ``export`` is
+``keras_applications_bn.export.cli``'s. This module assembles the parser and turns
+errors into exit codes.
 """
 
 import argparse
-import os
 import sys
-import warnings
 
-from keras_applications_bn import weights
+from keras_applications_bn.export import cli as export_cli
+from keras_applications_bn.weights import WeightsError
+from keras_applications_bn.weights import cli as weights_cli
+from keras_applications_bn.weights.cli import EXIT_FAILED, EXIT_OK
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "build_parser", "main"]
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -24,19 +27,6 @@ cache ($KERAS_HOME/models, else ~/.keras/models; the same file names as Keras).
 NAME is a registry name (resnet50, resnet50_notop, ...), a model name (ResNet50:
 every file of that model) or a shell pattern ('mobilenet_1_0_*').
 """
-
-_ENVIRONMENT = [
-    ("KERAS_HOME", "cache root (files live in $KERAS_HOME/models)"),
-    (weights.MIRROR_ENV, f"base URL replacing {' and '.join(weights.ORIGINS)}"),
-    (weights.OFFLINE_ENV, "1/true/yes/on: never download"),
-    (
-        weights.TIMEOUT_ENV,
-        f"seconds to wait for the server, at most {weights.settings.MAX_TIMEOUT:g} "
-        f"(default {weights.DEFAULT_TIMEOUT:g})",
-    ),
-    (weights.RETRIES_ENV, f"retries after a failed attempt (default {weights.DEFAULT_RETRIES})"),
-    (weights.QUIET_ENV, "1/true/yes/on: no progress bar"),
-]
 
 _EPILOG = (
     """\
@@ -52,7 +42,7 @@ exit codes:
 
 environment:
 """
-    + "".join(f"  {var:<31} {text}\n" for var, text in _ENVIRONMENT)
+    + "".join(f"  {var:<31} {text}\n" for var, text in weights_cli.ENVIRONMENT)
     + """  (a yes/no variable is off when unset, empty, 0, false, no or off; any other
   value than these and 1/true/yes/on is refused)
 
@@ -65,133 +55,6 @@ examples:
   python -m keras_applications_bn export finetuned.keras --to tflite --fold-bn
 """
 )
-
-
-def _size(n):
-    return "-" if n is None else weights._format_bytes(n)
-
-
-def _hash_kind(entry):
-    digest = weights._parse_digest(entry.file_hash)
-    return f"{digest.algorithm} pinned" if digest else "first-use"
-
-
-def _cmd_list(args):
-    directory = weights.default_cache_dir()
-    names = weights.resolve_names(args.names) if args.names else list(weights.REGISTRY)
-    rows = []
-    for name in names:
-        entry = weights.REGISTRY[name]
-        path = os.path.join(directory, entry.fname)
-        cached = os.path.isfile(path) and not os.path.islink(path)  # a link is not trusted
-        if args.cached and not cached:
-            continue
-        size = os.path.getsize(path) if cached else entry.size
-        top = {True: "top", False: "notop", None: "-"}[entry.include_top]
-        rows.append(
-            (name, entry.model or "-", top, _hash_kind(entry), "yes" if cached else "no", _size(size))
-        )
-    header = ("NAME", "MODEL", "TOP", "HASH", "CACHED", "SIZE")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    cached = sum(r[4] == "yes" for r in rows)
-    print(f"\n{len(rows)} file(s), {cached} cached in {directory}")
-    return EXIT_OK
-
-
-def _cmd_fetch(args):
-    if not args.names and not args.all:
-        raise ValueError("fetch needs at least one NAME, or --all.")
-    names = list(weights.REGISTRY) if args.all else weights.resolve_names(args.names)
-    failed = []
-    for name in names:
-        try:
-            path = weights.fetch(name, progress=False if args.quiet else None)
-        except weights.WeightsError as e:
-            failed.append(name)
-            print(f"FAILED  {name}: {e}", file=sys.stderr)
-        else:
-            print(f"ok      {name}  {path}")
-    if failed:
-        print(f"{len(failed)} of {len(names)} file(s) failed: {' '.join(failed)}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _cmd_verify(args):
-    directory = weights.default_cache_dir()
-    damaged = weights._read_manifest(directory)[1]  # before verify rewrites the manifest
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", weights.ManifestWarning)  # reported below
-        checks = weights.verify(args.names or None)
-    manifest = os.path.join(directory, weights.STATE_DIR, "manifest.json")
-    for problem in damaged:
-        print(f"DAMAGED  {manifest}: {problem}; ignored (never followed; dropped at its next write).")
-    bad = len(damaged)
-    for check in checks:
-        if check.status == "missing" and not args.names:
-            continue
-        label = check.name or check.fname
-        if check.status == "ok":
-            how = "pinned" if check.trust == "pinned" else "trusted on first use"
-            note = " (recorded now)" if check.recorded_now else ""
-            print(f"OK       {label}  {check.algorithm} {how}{note}")
-        elif check.status == "corrupt":
-            bad += 1
-            if check.expected is not None and check.actual not in (None, check.expected):
-                what = f"expected {check.algorithm} {check.expected}, got {check.actual}"
-                if check.reason:
-                    what += f"; it {check.reason}"
-            else:
-                what = f"it {check.reason}"
-            print(
-                f"CORRUPT  {label}  {check.path}: {what}. "
-                f"`python -m keras_applications_bn fetch {label}` replaces it."
-            )
-        else:
-            bad += 1
-            print(f"MISSING  {label}  not cached ({check.path})")
-    present = [c for c in checks if c.status != "missing"]
-    pinned = sum(c.trust == "pinned" for c in present)
-    print(
-        f"\n{len(present)} cached file(s) checked: {pinned} pinned, "
-        f"{len(present) - pinned} trusted on first use; {bad} problem(s)."
-    )
-    return EXIT_FAILED if bad else EXIT_OK
-
-
-def _cmd_path(args):
-    path = weights.cached_path(args.name)
-    print(path)
-    if not os.path.isfile(path) or os.path.islink(path):
-        print(
-            f"{args.name} is not cached; `python -m keras_applications_bn fetch {args.name}` "
-            "downloads it.",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _cmd_forget(args):
-    directory = weights.default_cache_dir()
-    for name in args.names:  # every name is checked before anything is deleted
-        weights._forget_target(name, directory)
-    for name in args.names:
-        dropped = weights.forget(name)
-        print(f"{'forgot' if dropped else 'nothing to forget for'}  {name}")
-    return EXIT_OK
-
-
-def _cmd_export(args):
-    # imported here: the weight commands must not pay for TensorFlow's import
-    from keras_applications_bn.export import deploy
-
-    return deploy.export_command(
-        args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
-        moving_statistics=args.moving_statistics, overwrite=args.overwrite,
-    )
 
 
 def build_parser():
@@ -217,52 +80,8 @@ def build_parser():
         p.set_defaults(func=func)
         return p
 
-    p = command("list", "list every registered weight file: cached or not, size", _cmd_list)
-    p.add_argument("names", nargs="*", metavar="NAME", help="only these (default: all)")
-    p.add_argument("--cached", action="store_true", help="only files in the cache")
-
-    p = command("fetch", "download files into the cache (prefetch for offline use)", _cmd_fetch)
-    p.add_argument("names", nargs="*", metavar="NAME", help="files to fetch")
-    p.add_argument("--all", action="store_true", help="every registered file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-    p = command("verify", "re-hash cached files against pinned or first-use hashes", _cmd_verify)
-    p.add_argument(
-        "names", nargs="*", metavar="NAME",
-        help="files to check (default: every cached file); a named file that is missing fails",
-    )
-
-    p = command("path", "print where a file lives in the cache (exit 1 if not cached)", _cmd_path)
-    p.add_argument("name", metavar="NAME", help="a registry name, e.g. resnet50_notop")
-
-    p = command(
-        "forget",
-        "delete a file and its trust record (after a legitimate upstream change)",
-        _cmd_forget,
-    )
-    p.add_argument("names", nargs="+", metavar="NAME", help="registry names or cached file names")
-
-    p = command("export", "write a saved Keras model for deployment (BN folded with --fold-bn)", _cmd_export)
-    p.add_argument("model_file", metavar="MODEL_FILE", help="a .keras or .h5 model file")
-    p.add_argument(
-        "--to", required=True, choices=["keras", "savedmodel", "tflite", "onnx"],
-        help="keras: .keras with Keras' own classes; savedmodel: TensorFlow SavedModel; "
-        "tflite: TFLite flatbuffer; onnx: ONNX (needs the onnx extra)",
-    )
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the layer before it")
-    p.add_argument(
-        "--moving-statistics", action="store_true",
-        help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
-    )
-    p.add_argument(
-        "-o", "--output", metavar="OUT",
-        help="output path (default: next to MODEL_FILE, e.g. NAME.export.keras, "
-        "NAME_folded.tflite, NAME_savedmodel); never MODEL_FILE itself",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true",
-        help="replace OUT if it exists (written beside it first, then moved into place)",
-    )
+    weights_cli.add_commands(command)
+    export_cli.add_command(command)
     return parser
 
 
@@ -284,7 +103,7 @@ def main(argv=None):
     except (ValueError, TypeError) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (weights.WeightsError, ImportError) as e:
+    except (WeightsError, ImportError) as e:
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -48,7 +48,7 @@ def plant_partial(url, data, expected=None):
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(weights.download, "_BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(weights.http, "_BACKOFF_BASE", 0.01)
 
 
 # --------------------------------------------------------------------------- rule 3: downloads
@@ -114,8 +114,8 @@ def test_a_poisoned_cache_entry_is_dropped_and_replaced(fault_server, capsys, mo
     path = os.path.join(cache_dir(), "mobilenet.h5")
     with open(path, "wb") as f:
         f.write(HTML)
-    weights._update_manifest(cache_dir(), "mobilenet.h5", weights._record(
-        path, weights._Digest("sha256", sha256(HTML)), "first-use", "x"))
+    weights.cache.update_manifest(cache_dir(), "mobilenet.h5", weights.cache.new_record(
+        path, weights.integrity.Digest("sha256", sha256(HTML)), "first-use", "x"))
     assert main(["verify"]) == EXIT_FAILED
     out = capsys.readouterr().out
     assert "CORRUPT  mobilenet.h5" in out and "no HDF5 signature" in out and "HTML page" in out
@@ -268,7 +268,7 @@ def test_the_partial_file_is_opened_without_following_a_link(fault_server, tmp_p
     outside = tmp_path / "victim"
     outside.write_bytes(b"precious")
     target = os.path.join(cache_dir(), "w.h5")
-    download = weights._Download(
+    download = weights.http.Download(
         fault_server.url("w.h5"), target, None, http_host=None, timeout=1, retries=0,
         progress=False, size=None,
     )
@@ -284,7 +284,7 @@ def test_a_symlinked_cache_entry_is_not_trusted(fault_server, tmp_path, capsys):
     outside = tmp_path / "elsewhere.h5"
     outside.write_bytes(good)  # the right bytes, but not the cache's to vouch for
     os.symlink(outside, os.path.join(cache_dir(), "mobilenet.h5"))
-    check = weights._check_cached(cache_dir(), "mobilenet.h5", None)
+    check = weights.integrity.check_cached(cache_dir(), "mobilenet.h5", None)
     assert check.status == "corrupt" and "symbolic link" in check.reason
     path = weights.fetch_file(url)
     assert not os.path.islink(path) and os.path.realpath(path) == os.path.join(
@@ -337,8 +337,8 @@ def test_a_hard_linked_cache_entry_is_rehashed_every_time(fault_server, tmp_path
     path = weights.fetch_file(url, md5(good))
     os.link(path, tmp_path / "other-name.h5")  # someone else can now change it in place
     hashed = []
-    real = weights.cache._hash_file
-    monkeypatch.setattr(weights.cache, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
+    real = weights.integrity.hash_file
+    monkeypatch.setattr(weights.integrity, "hash_file", lambda p, a: hashed.append(p) or real(p, a))
     weights.fetch_file(url, md5(good))
     weights.fetch_file(url, md5(good))
     assert hashed == [path, path] and len(fault_server.log) == 1
@@ -453,7 +453,7 @@ def test_keras_home_or_cache_dir_that_is_a_file(tmp_path, monkeypatch, capsys):
 def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(
     test_registry_file, fault_server, monkeypatch, capsys
 ):
-    real_open_part = weights._Download._open_part
+    real_open_part = weights.http.Download._open_part
 
     class Full:
         def __init__(self, f):
@@ -474,7 +474,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(
         def __exit__(self, *exc):
             self.f.close()
 
-    monkeypatch.setattr(weights._Download, "_open_part", lambda self, append: Full(real_open_part(self, append)))
+    monkeypatch.setattr(weights.http.Download, "_open_part", lambda self, append: Full(real_open_part(self, append)))
     assert main(["fetch", "testnet_notop", "-q"]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert f"Not enough space in {cache_dir()} for testnet_notop.h5" in err
@@ -487,7 +487,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(
 
 
 def test_too_little_space_is_known_before_the_download(test_registry_file, monkeypatch):
-    monkeypatch.setattr(weights.cache, "_free_bytes", lambda directory: 1000)
+    monkeypatch.setattr(weights.safety, "free_bytes", lambda directory: 1000)
     with pytest.raises(WeightsError) as info:
         weights.fetch("testnet_notop")
     message = str(info.value)
@@ -658,7 +658,7 @@ def test_non_string_manifest_keys_are_ignored(hostile_manifest, monkeypatch, cap
     key, outside, digest = hostile_manifest("absolute")
     record = record_of(outside)
     data = {"version": 1, "files": {7: record, None: record, 1.5: record, ("a",): record}}
-    monkeypatch.setattr(weights.cache, "json", _JsonReturning(data))
+    monkeypatch.setattr(weights.safety, "json", _JsonReturning(data))
     assert main(["verify"]) == EXIT_FAILED
     assert capsys.readouterr().out.count("DAMAGED") == 4
     with pytest.warns(weights.ManifestWarning, match="is a int, not a string"):

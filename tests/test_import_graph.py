@@ -134,3 +134,39 @@ def test_only_the_internals_shim_imports_keras_src():
         )
     )
     assert users == [f"{PACKAGE}._models.keras_internals"]
+
+
+def _private_names_reached(name, path):
+    """The private names of other package modules that module ``name`` uses:
+    ``from pkg.mod import _x``, or ``mod._x`` on a package module it imported."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules, reached = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module in MODULES:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in MODULES:
+                    modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                elif alias.name.startswith("_") and node.module != name:
+                    reached.append(f"from {node.module} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            modules.update({a.asname: a.name for a in node.names if a.asname and a.name in MODULES})
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            reached.append(f"{node.value.id}.{node.attr}")
+    return reached
+
+
+def test_the_weights_modules_and_the_cli_share_only_public_names():
+    """Each module of ``weights/`` (and the command line's entry point) uses only
+    the names of the others that have no leading underscore: what one module
+    needs of another is that module's public surface."""
+    checked = [n for n in MODULES if n.startswith(f"{PACKAGE}.weights") or n == f"{PACKAGE}.__main__"]
+    assert len(checked) >= 8
+    reached = {n: _private_names_reached(n, MODULES[n]) for n in checked}
+    assert {n: r for n, r in reached.items() if r} == {}

@@ -62,12 +62,12 @@ def partials():
 
 
 def manifest():
-    return weights._manifest(cache_dir())
+    return weights.cache.recorded(cache_dir())
 
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(weights.download, "_BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(weights.http, "_BACKOFF_BASE", 0.05)
 
 
 # --------------------------------------------------------------------------- integrity
@@ -91,8 +91,8 @@ def test_warm_load_trusts_size_and_mtime_and_rehashes_after_a_change(fault_serve
     url = fault_server.add("w.h5", data)
     path = weights.fetch_file(url, md5(data))
     hashed = []
-    real = weights.cache._hash_file
-    monkeypatch.setattr(weights.cache, "_hash_file", lambda p, a: hashed.append(p) or real(p, a))
+    real = weights.integrity.hash_file
+    monkeypatch.setattr(weights.integrity, "hash_file", lambda p, a: hashed.append(p) or real(p, a))
     for _ in range(3):
         assert weights.fetch_file(url, md5(data)) == path
     assert hashed == [] and len(fault_server.log) == 1
@@ -269,20 +269,20 @@ def test_ctrl_c_mid_file_leaves_no_file_and_the_next_run_resumes(fault_server, m
     data = payload()
     url = fault_server.add("w.h5", data, faults=[("slow", 0)])
 
-    class Interrupted(weights.download._Progress):
+    class Interrupted(weights.progress.Progress):
         def update(self, n):
             super().update(n)
             if self.done >= 50_000:
                 raise KeyboardInterrupt
 
-    original = weights.download._Progress
-    monkeypatch.setattr(weights.download, "_Progress", Interrupted)
+    original = weights.progress.Progress
+    monkeypatch.setattr(weights.progress, "Progress", Interrupted)
     with pytest.raises(KeyboardInterrupt):
         weights.fetch_file(url, md5(data))
     assert visible_files() == [] and "w.h5.part" in partials()
     done = os.path.getsize(os.path.join(cache_dir(), weights.STATE_DIR, "files", "w.h5.part"))
     assert 50_000 <= done < len(data)
-    monkeypatch.setattr(weights.download, "_Progress", original)
+    monkeypatch.setattr(weights.progress, "Progress", original)
     assert open(weights.fetch_file(url, md5(data)), "rb").read() == data
     assert fault_server.log[-1]["range"] == f"bytes={done}-"
     assert visible_files() == ["w.h5"] and partials() == []
@@ -549,9 +549,9 @@ def test_registry_is_consistent():
     assert len(set(fnames)) == len(fnames)
     for name, entry in weights.REGISTRY.items():
         assert entry.name == name
-        assert weights._safe_fname(entry.fname, entry.url) == entry.fname
+        assert weights.cache.safe_fname(entry.fname, entry.url) == entry.fname
         assert entry.url.startswith(weights.ORIGINS)
-        weights._parse_digest(entry.file_hash)
+        weights.integrity.parse_digest(entry.file_hash)
 
 
 def test_registry_rows_are_the_files_main_had_before_the_split():

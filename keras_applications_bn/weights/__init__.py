@@ -64,56 +64,39 @@ rather than being silently read as on or off. A malformed number is a
 
 The package, one concern per module:
 
-* :mod:`~keras_applications_bn.weights.registry`: the table of official files
-  (:data:`REGISTRY`) and how to look one up (:func:`get`, :func:`lookup`,
-  :func:`resolve_names`).
-* :mod:`~keras_applications_bn.weights.settings`: every environment variable
-  above (and ``KERAS_HOME``), read in one place.
-* :mod:`~keras_applications_bn.weights.cache`: the cache's layout, manifest,
-  locks and safety checks (:func:`default_cache_dir`, :class:`CacheCheck`).
-* :mod:`~keras_applications_bn.weights.download`: the HTTP engine
-  (:func:`fetch_file`).
-* :mod:`~keras_applications_bn.weights.progress`,
-  :mod:`~keras_applications_bn.weights.loading`: the progress bar, and the
-  checks and messages of :func:`load_weights`.
-* this module: the public API by registry name (:func:`fetch`,
-  :func:`cached_path`, :func:`verify`, :func:`forget`, :func:`load_weights`).
+* ``registry``: the table of official files (``REGISTRY``) and how to look one
+  up (``get``, ``lookup``, ``resolve_names``).
+* ``settings``: every environment variable above (and ``KERAS_HOME``), read in
+  one place.
+* ``cache``: the cache's layout, file names and manifest (``default_cache_dir``);
+  ``locks``: the lock between processes; ``safety``: file operations safe in a
+  shared cache, and the checks of what is read back.
+* ``integrity``: digests, hashing, the HDF5 and content checks, and the check of
+  a cached file (``CacheCheck``).
+* ``urls``: which URLs a download may use; ``http``: the HTTP engine (retries,
+  resume); ``download``: the locked fetch flow (``fetch_file``).
+* ``progress``, ``loading``: the progress bar, and the checks and messages of
+  ``load_weights``.
+* ``cli``: the weight commands of ``python -m keras_applications_bn``.
+* this module: the public API by registry name (``fetch``, ``cached_path``,
+  ``verify``, ``forget``, ``load_weights``).
 
-Every public name is importable from ``keras_applications_bn.weights`` as before
-(and the internals the CLI and tests read). To replace an internal in a test, patch it in the module that defines it (e.g.
-``weights.download._BACKOFF_BASE``, ``weights.cache._hash_file``); :func:`fetch`
-and :func:`load_weights` are looked up here, so patching them here works.
+Every public name is importable from ``keras_applications_bn.weights``; the
+modules share only names without a leading underscore. To replace an internal in
+a test, patch it in the module that defines it (e.g.
+``weights.http._BACKOFF_BASE``, ``weights.integrity.hash_file``,
+``weights.safety.free_bytes``, ``weights.progress.Progress``); ``fetch`` and
+``load_weights`` are looked up here, so patching them here works.
 """
 
 import os
 import warnings
 
-from keras_applications_bn.weights.cache import (
-    STATE_DIR,
-    CacheCheck,
-    _Digest,
-    _FileLock,
-    _READ_ONLY_ERRNOS,
-    _cache_directory,
-    _check_cached,
-    _manifest,
-    _parse_digest,
-    _read_manifest,
-    _record,
-    _remove_entry,
-    _safe_fname,
-    _state_path,
-    _update_manifest,
-    default_cache_dir,
-)
-from keras_applications_bn.weights.download import _Download, _fetch, fetch_file
+from keras_applications_bn.weights import cache, download, integrity, loading, safety
+from keras_applications_bn.weights.cache import STATE_DIR, default_cache_dir
+from keras_applications_bn.weights.download import fetch_file
 from keras_applications_bn.weights.errors import ManifestWarning, WeightsError
-from keras_applications_bn.weights.loading import (
-    _mismatch_message,
-    _unreadable_weights,
-    _weights_file_problem,
-)
-from keras_applications_bn.weights.progress import _format_bytes
+from keras_applications_bn.weights.integrity import CacheCheck
 from keras_applications_bn.weights.registry import (
     GITHUB_ORIGIN,
     ORIGIN,
@@ -135,23 +118,36 @@ from keras_applications_bn.weights.settings import (
 )
 
 __all__ = [
+    # the registry
+    "GITHUB_ORIGIN",
     "ORIGIN",
     "ORIGINS",
     "REGISTRY",
-    "CacheCheck",
-    "ManifestWarning",
     "WeightFile",
-    "WeightsError",
-    "cached_path",
-    "default_cache_dir",
-    "fetch_file",
-    "fetch",
-    "forget",
     "get",
-    "load_weights",
     "lookup",
     "resolve_names",
+    # the cache and downloads
+    "STATE_DIR",
+    "CacheCheck",
+    "cached_path",
+    "default_cache_dir",
+    "fetch",
+    "fetch_file",
+    "forget",
+    "load_weights",
     "verify",
+    # the environment
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MIRROR_ENV",
+    "OFFLINE_ENV",
+    "QUIET_ENV",
+    "RETRIES_ENV",
+    "TIMEOUT_ENV",
+    # errors
+    "ManifestWarning",
+    "WeightsError",
 ]
 
 
@@ -173,9 +169,8 @@ def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
         WeightsError: the file is not cached and cannot be downloaded (see
             :func:`fetch_file`).
     """
-    entry = get(name)
-    return _fetch(
-        entry.url, entry.file_hash, cache_dir, entry.fname, timeout, retries, progress, entry
+    return download.fetch_entry(
+        get(name), cache_dir=cache_dir, timeout=timeout, retries=retries, progress=progress
     )
 
 
@@ -189,7 +184,7 @@ def cached_path(name, *, cache_dir=None):
     Returns:
         The path of the file in the cache.
     """
-    return os.path.join(_cache_directory(cache_dir), get(name).fname)
+    return os.path.join(cache.cache_directory(cache_dir), get(name).fname)
 
 
 def verify(names=None, *, cache_dir=None):
@@ -216,9 +211,9 @@ def verify(names=None, *, cache_dir=None):
     Raises:
         ValueError: a pattern of ``names`` matches no registry file.
     """
-    directory = _cache_directory(cache_dir)
+    directory = cache.cache_directory(cache_dir)
     selected = REGISTRY.keys() if names is None else resolve_names(names)
-    recorded, problems = _read_manifest(directory)  # before the checks rewrite it
+    recorded, problems = cache.read_manifest(directory)  # before the checks rewrite it
     if problems:
         manifest = os.path.join(directory, STATE_DIR, "manifest.json")
         warnings.warn(
@@ -233,12 +228,14 @@ def verify(names=None, *, cache_dir=None):
     for name in selected:
         entry = REGISTRY[name]
         results.append(
-            _check_cached(directory, entry.fname, _parse_digest(entry.file_hash), force=True, name=name)
+            integrity.check_cached(
+                directory, entry.fname, integrity.parse_digest(entry.file_hash), force=True, name=name
+            )
         )
         seen.add(entry.fname)
     if names is None:
         for fname in sorted(set(recorded) - seen):
-            results.append(_check_cached(directory, fname, None, force=True))
+            results.append(integrity.check_cached(directory, fname, None, force=True))
     return results
 
 
@@ -260,38 +257,24 @@ def forget(name, *, cache_dir=None):
         ValueError: ``name`` is neither a registry name nor a file in the cache.
         WeightsError: the cache cannot be written (read-only).
     """
-    directory = _cache_directory(cache_dir)
-    fname = _forget_target(name, directory)
+    directory = cache.cache_directory(cache_dir)
+    fname = cache.forget_target(name, directory)
     path = os.path.join(directory, fname)
     try:
-        with _FileLock(_state_path(directory, "files", fname + ".lock")):
-            known = fname in _manifest(directory)
+        with cache.file_lock(directory, fname):
+            known = fname in cache.recorded(directory)
             if known:
-                _update_manifest(directory, fname, None)
+                cache.update_manifest(directory, fname, None)
             existed = os.path.lexists(path)
-            _remove_entry(path)
+            safety.remove_entry(path)
     except OSError as e:
-        if isinstance(e, WeightsError) or e.errno not in _READ_ONLY_ERRNOS:
+        if not safety.is_read_only(e):
             raise
         raise WeightsError(
             f"Cannot forget {name}: the cache directory {directory} cannot be written "
             f"({e.strerror})."
         ) from None
     return known or existed
-
-
-def _forget_target(name, directory):
-    """The cache file name :func:`forget` acts on; ``ValueError`` for an unknown name."""
-    if isinstance(name, str) and name in REGISTRY:
-        return REGISTRY[name].fname
-    fname = _safe_fname(name, "")
-    if fname in _manifest(directory) or os.path.lexists(os.path.join(directory, fname)):
-        return fname
-    try:
-        get(name)  # the error with similar registry names
-    except ValueError as e:
-        raise ValueError(f"{e} No file named {fname!r} is in the cache {directory} either.") from None
-    return fname  # pragma: no cover - get() raised
 
 
 def load_weights(model, weights, *, name, include_top=True):
@@ -323,17 +306,17 @@ def load_weights(model, weights, *, name, include_top=True):
         path = fetch(cached)
     else:
         path = os.fspath(weights)
-    problem = _weights_file_problem(path)
+    problem = loading.weights_file_problem(path)
     if problem:
-        raise _unreadable_weights(path, problem, cached)
+        raise loading.unreadable_weights(path, problem, cached)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             model.load_weights(path)
         except ValueError as e:
-            raise ValueError(_mismatch_message(model, path, e)) from None
+            raise ValueError(loading.mismatch_message(model, path, e)) from None
         except OSError as e:  # h5py: a damaged file that passed the quick checks
-            raise _unreadable_weights(path, f"cannot be read as weights ({e})", cached) from None
+            raise loading.unreadable_weights(path, f"cannot be read as weights ({e})", cached) from None
     for w in caught:  # the load worked: pass Keras' own warnings on
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model

@@ -1,4 +1,4 @@
-"""The cache: its layout, manifest and locks, and the checks that keep it safe.
+"""The cache: its layout, file names, manifest and locks.
 
 Weight files live directly in the cache directory (``$KERAS_HOME/models`` or
 ``~/.keras/models``) under the same names as Keras gives them, so an existing
@@ -6,80 +6,25 @@ Keras cache is reused. Bookkeeping lives in a hidden ``.keras_applications_bn``
 directory inside it: ``manifest.json`` (one small record per verified file),
 lock files and partial downloads (``files/``). Keras never looks there.
 
-A shared cache is hostile ground: anyone who can write to it may plant links,
-hard links, directories or junk. The rules: never follow a symbolic link inside
-the cache (open with O_NOFOLLOW, check lstat), never append to a file that has
-other names, never return a path that resolves outside the cache, check every
-name and record read back from disk (manifest, ``.partinfo``) before using it and
-ignore what fails, and trust a file without a pinned hash only once it is a
-complete HDF5 file.
-
-The hooks tests replace (``_hash_file``, ``_free_bytes``) are looked up in this
-module by the downloader too, so patching them here reaches every caller.
+Every name the cache uses is checked by one rule (``name_problem``), and
+every directory of the bookkeeping must be a real directory, never a link (the
+other rules of a shared cache: ``safety``).
 """
 
-import dataclasses
-import errno
-import hashlib
-import json
 import os
-import shutil
 import stat
-import tempfile
-import time
 import urllib.parse
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
-    import msvcrt
-
-from keras_applications_bn.weights import settings
+from keras_applications_bn.weights import registry, safety, settings
 from keras_applications_bn.weights.errors import WeightsError
-from keras_applications_bn.weights.progress import _format_bytes
+from keras_applications_bn.weights.locks import FileLock
 
 #: Name of the hidden bookkeeping directory inside a cache directory.
 STATE_DIR = ".keras_applications_bn"
 
-_CHUNK = 1 << 20
-
-
-# --------------------------------------------------------------------------- digests
-
-
-@dataclasses.dataclass(frozen=True)
-class _Digest:
-    algorithm: str  # "md5" or "sha256"
-    hexdigest: str
-
-    def new(self):
-        return hashlib.new(self.algorithm)
-
-
-def _parse_digest(file_hash, argument="file_hash"):
-    if file_hash is None:
-        return None
-    if not isinstance(file_hash, str):
-        raise TypeError(f"`{argument}` must be a hex string or None, got {type(file_hash).__name__}.")
-    digest = file_hash.strip().lower()
-    if digest and all(c in "0123456789abcdef" for c in digest):
-        if len(digest) == 32:
-            return _Digest("md5", digest)
-        if len(digest) == 64:
-            return _Digest("sha256", digest)
-    raise ValueError(
-        f"`{argument}` must be an md5 (32 hex digits) or sha256 (64 hex digits) "
-        f"digest, got {file_hash!r}."
-    )
-
-
-def _hash_file(path, algorithm):
-    hasher = hashlib.new(algorithm)
-    with _open_read(path) as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher
+#: The longest cache file name, in bytes: the longest name a file system takes
+#: (255), less the suffix of the partial download's info file (".partinfo").
+_NAME_MAX = 255 - len(".partinfo")
 
 
 # --------------------------------------------------------------------------- layout
@@ -92,6 +37,9 @@ def default_cache_dir():
     Unlike Keras, a directory that exists but is not writable (a read-only shared
     cache) is used as it is, not silently replaced by a temporary directory:
     verified files are served from it, and only a download needs to write.
+
+    Returns:
+        The path of the directory.
 
     Raises:
         ValueError: ``$KERAS_HOME`` (or the cache directory) is a file.
@@ -130,25 +78,21 @@ def _ensure_directory(path, what):
     return path
 
 
-def _safe_fname(fname, url):
-    if fname is None:
-        fname = os.path.basename(urllib.parse.urlsplit(url).path)
-    if not isinstance(fname, (str, os.PathLike)):
-        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
-    fname = os.fspath(fname)
-    if not isinstance(fname, str):
-        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
-    problem = _name_problem(fname)
-    if problem:
-        raise ValueError(
-            f"`fname` must be a plain file name inside the cache directory, got {fname!r} "
-            f"(it {problem}); pass fname='something.h5' (no directories, no '..', no "
-            "control characters)."
-        )
-    return fname
+def cache_directory(cache_dir):
+    """The cache directory a call works in (created if missing).
 
+    Args:
+        cache_dir: the ``cache_dir`` argument: a path, or None for
+            ``default_cache_dir``.
 
-def _cache_directory(cache_dir):
+    Returns:
+        An absolute path.
+
+    Raises:
+        TypeError: ``cache_dir`` is not a path.
+        ValueError: it is a file, or cannot be created below a file.
+        WeightsError: it cannot be created.
+    """
     if cache_dir is None:
         return default_cache_dir()
     if not isinstance(cache_dir, (str, os.PathLike)):
@@ -157,11 +101,21 @@ def _cache_directory(cache_dir):
     return _ensure_directory(directory, what="`cache_dir`")
 
 
-def _state_path(directory, *parts):
+def state_path(directory, *parts):
     """``<directory>/.keras_applications_bn/<parts>``, creating its directories.
 
     Every directory on the way must be a real directory: a symbolic link planted
     there (which would move our writes outside the cache) is refused.
+
+    Args:
+        directory: the cache directory.
+        *parts: the path below the bookkeeping directory, e.g. ``"files", "x.h5.lock"``.
+
+    Returns:
+        The path.
+
+    Raises:
+        WeightsError: a directory on the way is a link or another file.
     """
     current = directory
     for part in (STATE_DIR, *parts[:-1]):
@@ -173,7 +127,7 @@ def _state_path(directory, *parts):
         st = os.lstat(current)
         if not stat.S_ISDIR(st.st_mode):
             raise WeightsError(
-                f"{current} {_entry_problem(st) or 'is not a directory'}; the cache's "
+                f"{current} {safety.entry_problem(st) or 'is not a directory'}; the cache's "
                 "bookkeeping never follows links or writes through other files. "
                 "Remove it and retry."
             )
@@ -188,311 +142,24 @@ def _state_dir_is_real(directory):
         return False
 
 
-def _fsync_dir(directory):
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path, data):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _load_json(path):
-    """``(data, problem)``: the JSON object stored at ``path`` and ``None``; ``({},
-    None)`` when there is no such file; ``({}, why)`` when the file is there but
-    cannot be used (not a regular file, too large, not JSON, not an object)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)  # a planted FIFO never blocks
-    except FileNotFoundError:
-        return {}, None
-    except OSError as e:
-        return {}, f"cannot be read ({e.strerror})"
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return {}, "is not a regular file"
-        chunks, size = [], 0
-        while size <= _JSON_MAX and (chunk := os.read(fd, _CHUNK)):
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as e:
-        return {}, f"cannot be read ({e.strerror})"
-    finally:
-        os.close(fd)
-    if size > _JSON_MAX:
-        return {}, f"is larger than {_format_bytes(_JSON_MAX)}"
-    try:
-        data = json.loads(b"".join(chunks))
-    except (ValueError, RecursionError):
-        return {}, "is not valid JSON"
-    if not isinstance(data, dict):
-        return {}, f"holds a JSON {type(data).__name__}, not an object"
-    return data, None
-
-
-def _read_json(path):
-    """The JSON object stored at ``path``; ``{}`` when it is missing or unusable."""
-    return _load_json(path)[0]
-
-
-class _FileLock:
-    """An exclusive lock on ``path`` between processes (and threads), released on exit
-    or when the holder dies; ``on_wait`` is called once if the lock is busy."""
-
-    def __init__(self, path, on_wait=None):
-        self.path = path
-        self.on_wait = on_wait
-        self.fd = None
-
-    def _try(self):
-        try:
-            if fcntl is not None:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:  # pragma: no cover - Windows
-                msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def __enter__(self):
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise WeightsError(
-                    f"The lock file {self.path} is a symbolic link; the cache never follows "
-                    "links in its bookkeeping. Remove it and retry."
-                ) from None
-            raise
-        try:
-            if not self._try():
-                if self.on_wait is not None:
-                    self.on_wait()
-                if fcntl is not None:
-                    fcntl.flock(self.fd, fcntl.LOCK_EX)
-                else:  # pragma: no cover - Windows
-                    while not self._try():
-                        time.sleep(0.1)
-        except BaseException:
-            os.close(self.fd)
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if fcntl is not None:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-            else:  # pragma: no cover - Windows
-                msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
-        finally:
-            os.close(self.fd)
-
-
-# --------------------------------------------------------------------------- safety
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
-_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_HDF5_SUFFIXES = (".h5", ".hdf5")
-#: Content types a server uses for error pages, never for an HDF5 file.
-_TEXT_TYPES = ("text/html", "text/plain", "application/xhtml+xml")
-
-
-def _open_read(path):
-    """Open ``path`` for reading in binary mode without following a symbolic link."""
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    return os.fdopen(fd, "rb")
-
-
-def _entry_problem(st):
-    """Why the cache entry with ``os.lstat`` result ``st`` cannot hold a file, or None."""
-    if stat.S_ISLNK(st.st_mode):
-        return "is a symbolic link (never followed or trusted inside the cache)"
-    if stat.S_ISDIR(st.st_mode):
-        return "is a directory, not a file"
-    if not stat.S_ISREG(st.st_mode):
-        return "is not a regular file"
-    return None
-
-
-def _remove_entry(path):
-    """Remove the file or link ``path`` (a link itself, never its target)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        raise WeightsError(f"{path} is a directory where the cache keeps a file; remove it and retry.")
-    os.unlink(path)
-
-
-def _inside_cache(directory, path):
-    """``path``, after checking that it is a regular file that resolves inside ``directory``."""
-    real = os.path.realpath(path)
-    if os.path.dirname(real) != os.path.realpath(directory) or os.path.islink(path):
-        raise WeightsError(
-            f"{path} resolves to {real}, outside the cache directory {directory}; "
-            "a cache entry is never a link. Remove it and retry."
-        )
-    return path
-
-
-def _expects_hdf5(fname):
-    return fname.lower().endswith(_HDF5_SUFFIXES)
-
-
-def _hdf5_signature_offset(f, size):
-    """Where the HDF5 signature is (0, 512, 1024, ...), or None."""
-    offset = 0
-    while offset + len(_HDF5_SIGNATURE) <= size:
-        f.seek(offset)
-        if f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
-            return offset
-        offset = 512 if offset == 0 else offset * 2
-    return None
-
-
-def _describe_start(head):
-    text = head.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in text:
-        return " (it starts like an HTML page: a server's error or login page?)"
-    if text.startswith((b"{", b"[")):
-        return " (it starts like JSON)"
-    return ""
-
-
-def _hdf5_problem(path, deep=True):
-    """Why ``path`` is not a complete HDF5 file, or ``None`` when it is.
-
-    Checks the signature (at offset 0, 512, 1024, ...), that the end-of-file
-    address in the superblock fits the file's size (a truncated download fails
-    here), and with ``deep`` that h5py opens the file.
-    """
-    try:
-        f = _open_read(path)
-    except OSError as e:
-        return f"cannot be read ({e.strerror})"
-    with f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return "is empty (0 bytes)"
-        start = _hdf5_signature_offset(f, size)
-        if start is None:
-            f.seek(0)
-            return f"is not an HDF5 file: no HDF5 signature{_describe_start(f.read(512))}"
-        f.seek(start + 8)
-        head = f.read(8)
-        version = head[0] if head else None
-        if version in (0, 1):
-            offsets = head[5] if len(head) > 5 else 0
-            addresses = start + (24 if version == 0 else 28)
-        elif version in (2, 3):
-            offsets = head[1] if len(head) > 1 else 0
-            addresses = start + 12
-        else:
-            return f"has an HDF5 superblock of unknown version {version} (damaged or truncated)"
-        if offsets not in (2, 4, 8):
-            return "has a damaged HDF5 superblock"
-        f.seek(addresses)
-        raw = f.read(3 * offsets)
-        if len(raw) < 3 * offsets:
-            return f"is truncated: {size} bytes end inside its HDF5 superblock"
-        base = int.from_bytes(raw[:offsets], "little")
-        end = base + int.from_bytes(raw[2 * offsets:], "little")
-        if end > size:
-            return f"is truncated: its HDF5 superblock says {end} bytes, the file has {size}"
-    if deep:
-        try:
-            import h5py
-        except ImportError:  # pragma: no cover - Keras needs h5py
-            return None
-        try:
-            h5py.File(path, "r").close()
-        except Exception as e:  # h5py raises OSError, KeyError, ... on damaged files
-            return f"does not open as HDF5 ({e})"
-    return None
-
-
-def _content_type_problem(fname, content_type):
-    """Why a response with ``content_type`` cannot be the file ``fname``, or None."""
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if _expects_hdf5(fname) and kind in _TEXT_TYPES:
-        return f"the server sent {kind!r} content for an HDF5 file (an error or login page?)"
-    return None
-
-
-def _free_bytes(directory):
-    try:
-        return shutil.disk_usage(directory).free
-    except OSError:
-        return None
-
-
-def _space_error(directory, fname, needed, cause=None):
-    """The error for a cache directory without room for ``needed`` more bytes of ``fname``."""
-    free = _free_bytes(directory)
-    need = f"{_format_bytes(needed)} more" if needed is not None else "more space"
-    have = f", {_format_bytes(free)} free" if free is not None else ""
-    why = f" ({cause.strerror})" if cause is not None and cause.strerror else ""
-    return WeightsError(
-        f"Not enough space in {directory} for {fname}: it needs {need}{have}{why}. "
-        "The partial download was removed. Free some space there (or set KERAS_HOME to "
-        "a larger disk) and retry."
-    )
-
-
-def _read_only_error(directory, fname, cause):
-    return WeightsError(
-        f"{fname} is not in the cache (or failed its check), and the cache directory "
-        f"{directory} cannot be written ({cause.strerror}), so it cannot be downloaded "
-        f"there. Fetch it into that cache where it is writable "
-        f"(`KERAS_HOME=... python -m keras_applications_bn fetch ...`), or point "
-        f"KERAS_HOME at a writable directory."
-    )
-
-
-# --------------------------------------------------------------------------- what is read back
-
-# Everything the cache reads back from disk (the manifest's names and records, a
-# partial download's .partinfo) may have been written by someone else, or be
-# damaged: each is checked here, by one validator for names and one for records,
-# before any of it is used. What fails is ignored, as if it were not there.
-
-#: The longest cache file name, in bytes: the longest name a file system takes
-#: (255), less the suffix of the partial download's info file (".partinfo").
-_NAME_MAX = 255 - len(".partinfo")
-#: The largest manifest or .partinfo read (a manifest of every registry file is ~70 KB).
-_JSON_MAX = 16 << 20
-_HEX = frozenset("0123456789abcdef")
-_DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+# --------------------------------------------------------------------------- names
 
 
 def _has_control(text):
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
-def _name_problem(name):
-    """Why ``name`` is not a plain file name inside the cache directory, or None.
+def name_problem(name):
+    """Why ``name`` is not a plain file name inside the cache directory.
 
     The one rule for every cache file name: a ``fname`` argument, a name derived
     from a URL, and every name read from the manifest.
+
+    Args:
+        name: the name to check (any object).
+
+    Returns:
+        Why (a path, ``..``, a control character, too long, ...), or None.
     """
     if not isinstance(name, str):
         return f"is a {type(name).__name__}, not a string"
@@ -513,77 +180,96 @@ def _name_problem(name):
     return None
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def safe_fname(fname, url):
+    """The cache file name a fetch uses.
 
+    Args:
+        fname: the ``fname`` argument, or None for the last part of ``url``'s path.
+        url: the URL of the file.
 
-def _is_int(value):
-    return type(value) is int  # what JSON gives for an integer: never a bool
+    Returns:
+        A plain file name inside the cache directory.
 
-
-def _is_digest(value):
-    return isinstance(value, str) and len(value) in (32, 64) and set(value) <= _HEX
-
-
-def _is_header(value):
-    """A value that can go back to the server in a request header."""
-    return isinstance(value, str) and all(32 <= ord(c) < 127 for c in value)
-
-
-def _optional(check):
-    return lambda value: value is None or check(value)
-
-
-#: The fields of a manifest record: ``name: (required, check, what it must be)``.
-_MANIFEST_FIELDS = {
-    "algorithm": (True, lambda v: isinstance(v, str) and v in _DIGEST_LENGTHS, "'md5' or 'sha256'"),
-    "digest": (True, _is_digest, "a lower-case md5 or sha256 hex digest"),
-    "size": (False, _optional(lambda v: _is_int(v) and v >= 0), "an int >= 0 or null"),
-    "mtime_ns": (False, _optional(_is_int), "an int or null"),
-    "trust": (True, lambda v: isinstance(v, str) and v in ("pinned", "first-use"), "'pinned' or 'first-use'"),
-    "url": (False, _optional(lambda v: isinstance(v, str)), "a string or null"),
-}
-
-#: The fields of a partial download's ``.partinfo``.
-_PARTINFO_FIELDS = {
-    "url": (True, lambda v: isinstance(v, str), "a string"),
-    "expected": (False, _optional(_is_digest), "a hex digest or null"),
-    "etag": (False, _optional(_is_header), "a header value (printable ASCII) or null"),
-    "last_modified": (False, _optional(_is_header), "a header value (printable ASCII) or null"),
-}
-
-
-def _record_problem(record, fields):
-    """Why ``record`` (read from disk) is not a record with ``fields``, or None.
-
-    The one check for every record read back: the manifest's (``_MANIFEST_FIELDS``,
-    whose digest must also have its algorithm's length) and a ``.partinfo``
-    (``_PARTINFO_FIELDS``). Unknown fields are allowed.
+    Raises:
+        TypeError: ``fname`` is not a string.
+        ValueError: it is not a plain file name (see ``name_problem``).
     """
-    if not isinstance(record, dict):
-        return f"is a JSON {type(record).__name__}, not an object"
-    for key, (required, valid, what) in fields.items():
-        if key not in record:
-            if required:
-                return f"has no {key!r}"
-        elif not valid(record[key]):
-            return f"has {key}={_short(record[key])}, not {what}"
-    if fields is _MANIFEST_FIELDS and len(record["digest"]) != _DIGEST_LENGTHS[record["algorithm"]]:
-        return f"has a digest of {len(record['digest'])} hex digits for {record['algorithm']}"
-    return None
+    if fname is None:
+        fname = os.path.basename(urllib.parse.urlsplit(url).path)
+    if not isinstance(fname, (str, os.PathLike)):
+        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
+    fname = os.fspath(fname)
+    if not isinstance(fname, str):
+        raise TypeError(f"`fname` must be a string or None, got {type(fname).__name__}.")
+    problem = name_problem(fname)
+    if problem:
+        raise ValueError(
+            f"`fname` must be a plain file name inside the cache directory, got {fname!r} "
+            f"(it {problem}); pass fname='something.h5' (no directories, no '..', no "
+            "control characters)."
+        )
+    return fname
+
+
+def forget_target(name, directory):
+    """The cache file name ``forget`` acts on, checked before anything is deleted.
+
+    Args:
+        name: a registry name, or the name of a file in the cache.
+        directory: the cache directory.
+
+    Returns:
+        The file name.
+
+    Raises:
+        ValueError: ``name`` is neither a registry name nor a file in the cache
+            (with the registry names that look like it).
+    """
+    if isinstance(name, str) and name in registry.REGISTRY:
+        return registry.REGISTRY[name].fname
+    fname = safe_fname(name, "")
+    if fname in recorded(directory) or os.path.lexists(os.path.join(directory, fname)):
+        return fname
+    try:
+        registry.get(name)  # the error with similar registry names
+    except ValueError as e:
+        raise ValueError(f"{e} No file named {fname!r} is in the cache {directory} either.") from None
+    return fname  # pragma: no cover - get() raised
+
+
+# --------------------------------------------------------------------------- locks
+
+
+def file_lock(directory, fname, on_wait=None):
+    """The lock that one download (or ``forget``) of ``fname`` holds.
+
+    Args:
+        directory: the cache directory.
+        fname: the cache file name.
+        on_wait: as for ``FileLock``.
+
+    Returns:
+        A ``FileLock`` (not yet acquired).
+    """
+    return FileLock(state_path(directory, "files", fname + ".lock"), on_wait=on_wait)
 
 
 # --------------------------------------------------------------------------- manifest
 
 
-def _read_manifest(directory):
-    """``(files, problems)``: ``{fname: record}`` of every valid record of the
-    manifest of ``directory``, and a description of each thing that was ignored
-    (a damaged record, or the whole file)."""
+def read_manifest(directory):
+    """Every valid record of the manifest of ``directory``, and what was ignored.
+
+    Args:
+        directory: the cache directory.
+
+    Returns:
+        ``(files, problems)``: ``{fname: record}``, and a description of each
+        thing that was ignored (a damaged record, or the whole file).
+    """
     if not _state_dir_is_real(directory):
         return {}, []
-    data, problem = _load_json(os.path.join(directory, STATE_DIR, "manifest.json"))
+    data, problem = safety.load_json(os.path.join(directory, STATE_DIR, "manifest.json"))
     if problem:
         return {}, [f"the whole file: it {problem}"]
     files = data.get("files", {})
@@ -591,51 +277,84 @@ def _read_manifest(directory):
         return {}, [f"the whole file: its 'files' is a JSON {type(files).__name__}, not an object"]
     valid, problems = {}, []
     for fname, record in files.items():
-        why = _name_problem(fname)
+        why = name_problem(fname)
         if why:
             why = f"its name {why} (not a plain file name inside the cache)"
         else:
-            why = _record_problem(record, _MANIFEST_FIELDS)
+            why = safety.manifest_record_problem(record)
         if why:
-            problems.append(f"record {_short(fname)}: {why}")
+            problems.append(f"record {safety.short(fname)}: {why}")
         else:
             valid[fname] = record
     return valid, problems
 
 
-def _manifest(directory):
-    """``{fname: record}`` of every verified file in ``directory`` (damaged records
-    are left out: see :func:`_read_manifest`)."""
-    return _read_manifest(directory)[0]
+def recorded(directory):
+    """``{fname: record}`` of every verified file in ``directory``.
+
+    Args:
+        directory: the cache directory.
+
+    Returns:
+        A dict; damaged records are left out (see ``read_manifest``).
+    """
+    return read_manifest(directory)[0]
 
 
-def _update_manifest(directory, fname, record):
-    """Set (or, with ``record=None``, drop) the record of ``fname``."""
-    path = _state_path(directory, "manifest.json")
-    with _FileLock(_state_path(directory, "manifest.lock")):
-        files = _manifest(directory)
+def update_manifest(directory, fname, record):
+    """Set (or, with ``record=None``, drop) the manifest record of ``fname``.
+
+    Args:
+        directory: the cache directory.
+        fname: the cache file name.
+        record: the new record (see ``new_record``), or None.
+    """
+    path = state_path(directory, "manifest.json")
+    with FileLock(state_path(directory, "manifest.lock")):
+        files = recorded(directory)
         if record is None:
             if files.pop(fname, None) is None:
                 return
         else:
             files[fname] = record
-        _write_json_atomic(path, {"version": 1, "files": files})
+        safety.write_json_atomic(path, {"version": 1, "files": files})
 
 
-def _remember(directory, fname, record):
-    """:func:`_update_manifest` where the cache may be read-only or full: the record
-    only saves work later, so a cache that cannot take it is served all the same.
-    Returns whether the record was written."""
+def remember(directory, fname, record):
+    """``update_manifest`` where the cache may be read-only or full.
+
+    The record only saves work later, so a cache that cannot take it is served
+    all the same.
+
+    Args:
+        directory: the cache directory.
+        fname: the cache file name.
+        record: the record, or None.
+
+    Returns:
+        Whether the record was written.
+    """
     try:
-        _update_manifest(directory, fname, record)
+        update_manifest(directory, fname, record)
     except OSError as e:
-        if e.errno in _READ_ONLY_ERRNOS or e.errno in _SPACE_ERRNOS:
+        if e.errno in safety.READ_ONLY_ERRNOS or e.errno in safety.SPACE_ERRNOS:
             return False
         raise
     return True
 
 
-def _record(path, digest, trust, url=None):
+def new_record(path, digest, trust, url=None):
+    """The manifest record of the verified file ``path``.
+
+    Args:
+        path: the file.
+        digest: its digest (with ``algorithm`` and ``hexdigest``).
+        trust: ``"pinned"`` or ``"first-use"``.
+        url: where it was downloaded from, if known.
+
+    Returns:
+        A dict, with the file's size and mtime.
+    """
     st = os.lstat(path)
     return {
         "algorithm": digest.algorithm,
@@ -645,114 +364,3 @@ def _record(path, digest, trust, url=None):
         "trust": trust,
         "url": url,
     }
-
-
-@dataclasses.dataclass(frozen=True)
-class CacheCheck:
-    """The state of one file in the cache, as :func:`verify` reports it.
-
-    Attributes:
-        fname: the file name in the cache.
-        path: its full path.
-        status: ``"ok"``, ``"corrupt"`` or ``"missing"``.
-        trust: ``"pinned"`` (checked against the hash Keras pins or the caller
-            passed), ``"first-use"`` (checked against the sha256 recorded at its
-            first download) or ``None`` (missing and never recorded).
-        algorithm: ``"md5"`` or ``"sha256"`` (``None`` when nothing was checked).
-        expected: the digest the file must have (``None`` before first use).
-        actual: the digest it has (``None`` when missing or trusted by size+mtime).
-        size: its size in bytes (``None`` when missing).
-        name: its registry name, ``None`` for files fetched by URL.
-        recorded_now: ``True`` when this check recorded the file for the first time.
-        reason: why a ``"corrupt"`` file is not trusted when it is not (only) a
-            hash mismatch: a symbolic link, a directory, not a complete HDF5 file.
-    """
-
-    fname: str
-    path: str
-    status: str
-    trust: str | None
-    algorithm: str | None = None
-    expected: str | None = None
-    actual: str | None = None
-    size: int | None = None
-    name: str | None = None
-    recorded_now: bool = False
-    reason: str | None = None
-
-
-def _check_cached(directory, fname, pinned, *, force=False, name=None):
-    """Check the cached ``fname`` against ``pinned`` or its manifest record.
-
-    Trusts a recorded file whose size and mtime are unchanged unless ``force``;
-    otherwise hashes it and, when it passes, records it (trust on first use for
-    files without a pinned hash, once :func:`_hdf5_problem` finds nothing wrong).
-    A symbolic link, a directory or another special file is never trusted, a hard
-    linked file is re-hashed on every check, and the cache is only read when the
-    manifest cannot be written (a read-only cache).
-    """
-    path = os.path.join(directory, fname)
-    record = _manifest(directory).get(fname)
-    if pinned is not None:
-        expected, trust = pinned, "pinned"
-    elif record:
-        expected, trust = _Digest(record["algorithm"], record["digest"]), record.get("trust")
-    else:
-        expected, trust = None, "first-use"
-    common = dict(fname=fname, path=path, trust=trust, name=name)
-    if expected is not None:
-        common.update(algorithm=expected.algorithm, expected=expected.hexdigest)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return CacheCheck(status="missing", **dict(common, trust=trust if expected else None))
-    unsafe = _entry_problem(st)
-    if unsafe:
-        return CacheCheck(status="corrupt", reason=unsafe, **common)
-    # A file without a pinned hash must at least be a complete HDF5 file: cheap
-    # (two small reads) on every check, the full open when it is (re-)hashed.
-    validate = trust != "pinned" and _expects_hdf5(fname)
-    structure = _hdf5_problem(path, deep=False) if validate else None
-    if (
-        not force
-        and structure is None
-        and record
-        and expected is not None
-        and st.st_nlink == 1
-        and record.get("algorithm") == expected.algorithm
-        and record.get("digest") == expected.hexdigest
-        and record.get("size") == st.st_size
-        and record.get("mtime_ns") == st.st_mtime_ns
-    ):
-        return CacheCheck(status="ok", size=st.st_size, **common)
-    actual = _hash_file(path, expected.algorithm if expected else "sha256").hexdigest()
-    if expected is not None and actual != expected.hexdigest:
-        # Keep the digest (a fresh download is checked against it) but forget the
-        # size+mtime, so that nothing trusts this file without hashing it again.
-        if record and record.get("mtime_ns") is not None:
-            _remember(directory, fname, dict(record, size=None, mtime_ns=None))
-        return CacheCheck(
-            status="corrupt", actual=actual, size=st.st_size, reason=structure, **common
-        )
-    problem = structure or (_hdf5_problem(path, deep=True) if validate else None)
-    if problem:
-        # What was (or was about to be) trusted on first use is not a weights file;
-        # no digest is reported, so that a fetch does not hold a download to it.
-        return CacheCheck(
-            status="corrupt",
-            actual=actual,
-            size=st.st_size,
-            reason=f"{problem}; a file without a pinned hash must be a complete HDF5 file",
-            **dict(common, trust="first-use", algorithm=None, expected=None),
-        )
-    digest = expected or _Digest("sha256", actual)
-    url = (record or {}).get("url")
-    recorded = _remember(directory, fname, _record(path, digest, trust, url))
-    common.update(algorithm=digest.algorithm, expected=digest.hexdigest)
-    return CacheCheck(
-        status="ok",
-        actual=actual,
-        size=st.st_size,
-        recorded_now=expected is None and recorded,
-        **common,
-    )

@@ -4,12 +4,19 @@ Keras reads it, and errors that name the file and both architectures."""
 import json
 import re
 
-from keras_applications_bn.weights.cache import _HDF5_SUFFIXES, _hdf5_problem
+from keras_applications_bn.weights import integrity
 from keras_applications_bn.weights.errors import WeightsError
 
 
-def _weights_file_problem(path):
-    """Why the file at ``path`` cannot be a weights file, before h5py or Keras see it."""
+def weights_file_problem(path):
+    """Why the file at ``path`` cannot be a weights file, before h5py or Keras see it.
+
+    Args:
+        path: a ``.keras``, ``.h5`` or other weights file.
+
+    Returns:
+        Why (not a zip archive, not a complete HDF5 file), or None.
+    """
     lower = path.lower()
     if lower.endswith(".keras"):
         import zipfile
@@ -17,12 +24,23 @@ def _weights_file_problem(path):
         if not zipfile.is_zipfile(path):
             return "is not a .keras archive (not a zip file)"
         return None
-    if lower.endswith(_HDF5_SUFFIXES):
-        return _hdf5_problem(path, deep=False)
+    if integrity.expects_hdf5(lower):
+        return integrity.hdf5_problem(path, deep=False)
     return None
 
 
-def _unreadable_weights(path, problem, cached):
+def unreadable_weights(path, problem, cached):
+    """The error for a weights file that cannot be read.
+
+    Args:
+        path: the file.
+        problem: why, as ``weights_file_problem`` says it.
+        cached: its registry name when it is a cached ImageNet file, else None.
+
+    Returns:
+        A ``WeightsError`` for a cached file (with the commands that replace
+        it), else a ``ValueError`` (to raise).
+    """
     if cached:
         return WeightsError(
             f"The cached weights file {path} {problem}. Run `python -m keras_applications_bn "
@@ -62,8 +80,17 @@ def _describe_saved(path):
         return "another architecture"
 
 
-def _mismatch_message(model, path, error):
-    """One readable error for weights that do not fit ``model`` (no arrays dumped)."""
+def mismatch_message(model, path, error):
+    """One readable error for weights that do not fit ``model`` (no arrays dumped).
+
+    Args:
+        model: the model the weights were loaded into.
+        path: the weights file.
+        error: the ``ValueError`` Keras raised.
+
+    Returns:
+        The message.
+    """
     text = str(error)
     detail = ""
     shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)

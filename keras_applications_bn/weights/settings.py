@@ -163,7 +163,20 @@ def keras_home():
     return os.path.expanduser(os.path.join("~", ".keras")), "The default Keras home"
 
 
-def _progress_enabled(progress):
+def progress_enabled(progress):
+    """Whether to show the download progress bar.
+
+    Args:
+        progress: ``True``/``False``, or ``None`` for automatic: shown when stderr
+            is a terminal and ``$KERAS_APPLICATIONS_BN_QUIET`` is not on.
+
+    Returns:
+        A bool.
+
+    Raises:
+        TypeError: ``progress`` is not a bool or None.
+        ValueError: ``$KERAS_APPLICATIONS_BN_QUIET`` holds a value ``env_flag`` refuses.
+    """
     if progress is None:
         return not env_flag(QUIET_ENV) and sys.stderr is not None and sys.stderr.isatty()
     if not isinstance(progress, (bool, np.bool_)):
@@ -171,7 +184,12 @@ def _progress_enabled(progress):
     return bool(progress)
 
 
-def _env_help():
+def env_help():
+    """The sentence every download error ends with: how to get files without the origin.
+
+    Returns:
+        A string naming the mirror and offline variables.
+    """
     return (
         f"Set {MIRROR_ENV} to a base URL that serves the same relative paths as "
         f"{' and '.join(ORIGINS)}, or copy the file into the cache yourself; "
