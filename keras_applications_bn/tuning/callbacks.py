@@ -90,7 +90,7 @@ class AdaptBNStatistics(keras.callbacks.Callback):
     def __init__(self, data, steps=None, when="train_end", batch_size=32, prior=0, verbose=0):
         super().__init__()
         # the checks adapt_bn_statistics makes, before training rather than after it
-        when = check_choice(when, ("train_end", "epoch_end"), "when")
+        when = check_choice(when, "when", ("train_end", "epoch_end"))
         steps = check_positive_int(steps, "steps", allow_none=True)
         batch_size = check_positive_int(batch_size, "batch_size")
         prior = check_prior(prior)
