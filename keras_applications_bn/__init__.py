@@ -18,7 +18,7 @@ from keras_applications_bn._models import tf_keras as _tf_keras
 _tf_keras.check_environment()
 
 from keras_applications_bn.layers import BatchNormalization  # noqa: E402
-from keras_applications_bn.tuning import finetune  # noqa: E402,F401  (registers LayerwiseLR)
+from keras_applications_bn.tuning import lr as _lr  # noqa: E402,F401  (registers LayerwiseLR)
 from keras_applications_bn.weights import registry  # noqa: E402
 
 __version__ = "0.1.0"

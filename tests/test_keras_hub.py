@@ -12,6 +12,7 @@ import pytest
 
 import keras_applications_bn as kabn
 from keras_applications_bn.batchnorm import fit_mode
+from keras_applications_bn.tuning.freeze import _leaf_layers
 from keras_hub_backbones import BACKBONES, build
 
 FAST = "ResNetBackbone (basic, v1)"
@@ -66,7 +67,7 @@ def test_tools_on_keras_hub_backbone(name):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
     np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
-    leaves = [layer for layer in kabn.finetune._leaf_layers(model) if layer.weights]
+    leaves = [layer for layer in _leaf_layers(model) if layer.weights]
     first_half = leaves[: len(leaves) // 2]
     factors = kabn.lr_multipliers(model, {first_half[0].name: 0.0, leaves[len(leaves) // 2].name: 1.0})
     model.compile(kabn.LayerwiseLR(keras.optimizers.SGD(0.1), factors),
@@ -94,7 +95,7 @@ def test_keras_hub_image_classifier_nested_backbone():
     assert len(layers) == len(kabn.bn_layers(backbone)) > 0
     assert kabn.set_inference_bn(classifier) == len(layers)
     assert kabn.adapt_bn_statistics(classifier, x) == 8
-    kabn.freeze(classifier, until=kabn.finetune._leaf_layers(backbone)[-1].name)
+    kabn.freeze(classifier, until=_leaf_layers(backbone)[-1].name)
     assert {fit_mode(layer) for layer in layers} == {"pinned"} and not any(layer.trainable for layer in layers)
     assert [v.path for v in classifier.trainable_weights] == ["predictions/kernel", "predictions/bias"]
     kabn.unfreeze(classifier)

@@ -38,6 +38,19 @@ def test_convnext_layers_are_keras_own():
     assert layer_scale(1e-6, 4)(np.ones((1, 4), "float32")).shape == (1, 4)
 
 
+def test_layer_tracking_accessors():
+    inner = _model()
+    outer = keras.Sequential([inner, keras.layers.Dense(2, name="outer_dense")])
+    direct = [layer for layer in ki.sublayers(outer) if not isinstance(layer, keras.layers.InputLayer)]
+    assert direct == [inner, outer.get_layer("outer_dense")]
+    walked = ki.sublayers(outer, include_self=True, recursive=True)
+    assert walked[0] is outer and inner.get_layer("bn") in walked
+    inner.trainable = False
+    dense = inner.get_layer("dense")
+    assert dense.trainable_variables == []
+    assert [v.path for v in ki.layer_trainable_variables(dense)] == ["dense/kernel", "dense/bias"]
+
+
 def test_optimizer_accessors():
     model = _model()
     optimizer = _built_optimizer(model)
@@ -61,6 +74,8 @@ def _clear(match):
     "attribute, call",
     [
         ("_nodes_by_depth", lambda m, o: ki.nodes_by_depth(m)),
+        ("_flatten_layers", lambda m, o: ki.sublayers(m)),
+        ("_trainable_variables", lambda m, o: ki.layer_trainable_variables(m)),
         ("_var_key", lambda m, o: ki.optimizer_var_key(o, m.trainable_variables[0])),
         ("_trainable_variables_indices", lambda m, o: ki.optimizer_trainable_indices(o)),
         ("_trainable_variables_indices", lambda m, o: ki.set_optimizer_trainable_indices(o, {})),

@@ -20,6 +20,8 @@ __all__ = [
     "nodes_by_depth",
     "producer",
     "convnext_layers",
+    "sublayers",
+    "layer_trainable_variables",
     "optimizer_var_key",
     "optimizer_trainable_indices",
     "set_optimizer_trainable_indices",
@@ -108,6 +110,29 @@ def convnext_layers():
         _import(module, "LayerScale", "ConvNeXt"),
         _import(module, "StochasticDepth", "ConvNeXt"),
     )
+
+
+# ---------------------------------------------------------------------------
+# Layer tracking (freeze/unfreeze, lr_multipliers, GradualUnfreezing)
+# ---------------------------------------------------------------------------
+
+_LAYER_USE = "walking a model's layers (freeze, unfreeze, GradualUnfreezing)"
+
+
+def sublayers(layer, include_self=False, recursive=False):
+    """The layers ``layer`` tracks, in tracking order (``Layer._flatten_layers``):
+    its direct sublayers, or with ``recursive`` all of them depth-first, with
+    ``layer`` first when ``include_self``. Unlike ``Model.layers``, the same
+    for every kind of model and for a plain layer."""
+    flatten = _attribute(layer, "_flatten_layers", "Layer._flatten_layers", _LAYER_USE)
+    return list(flatten(include_self=include_self, recursive=recursive))
+
+
+def layer_trainable_variables(layer):
+    """The variables ``layer`` itself created as trainable, whether or not it
+    trains now (``Layer._trainable_variables``; ``trainable_variables`` is empty
+    while ``layer.trainable`` is False)."""
+    return _attribute(layer, "_trainable_variables", "Layer._trainable_variables", _LAYER_USE)
 
 
 # ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""Fine-tuning tools: freeze/unfreeze layer ranges, layer-wise learning rates
-(``LayerwiseLR``, ``lr_multipliers``) and the callbacks ``GradualUnfreezing`` and
-``AdaptBNStatistics``."""
+"""Fine-tuning tools, one module a job: ``freeze`` (freeze/unfreeze layer
+ranges), ``lr`` (layer-wise learning rates: ``LayerwiseLR``, ``lr_multipliers``),
+``optimizer`` (extending a built optimizer to more variables) and ``callbacks``
+(``GradualUnfreezing``, ``AdaptBNStatistics``)."""
 
 from keras_applications_bn.tuning.callbacks import AdaptBNStatistics, GradualUnfreezing
-from keras_applications_bn.tuning.finetune import LayerwiseLR, freeze, lr_multipliers, unfreeze
+from keras_applications_bn.tuning.freeze import freeze, unfreeze
+from keras_applications_bn.tuning.lr import LayerwiseLR, lr_multipliers
 
 __all__ = [
     "freeze",

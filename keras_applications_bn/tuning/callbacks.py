@@ -6,13 +6,13 @@ optimizer's EMA, SWA) are in place. :class:`GradualUnfreezing` unfreezes a
 backbone stage by stage during one ``fit``, keeping every BN layer's mode.
 """
 
-import contextlib
 import fnmatch
 import numbers
 
 import keras
 import numpy as np
 
+from keras_applications_bn._models import keras_internals as ki
 from keras_applications_bn._models.checks import (
     check_choice,
     check_nonnegative_int,
@@ -24,16 +24,9 @@ from keras_applications_bn._models.checks import (
 )
 from keras_applications_bn.batchnorm import adapt_bn_statistics
 from keras_applications_bn.batchnorm.statistics import _check_data_kind, _one_shot
-from keras_applications_bn.tuning.finetune import (
-    LayerwiseLR,
-    _bn_modes,
-    _containers,
-    _keep_bn_modes,
-    _leaf_layers,
-    _plan_unfreeze,
-    _position,
-    _uses_moving_statistics,
-)
+from keras_applications_bn.tuning.freeze import _freeze_unfreeze, _leaf_layers, _position
+from keras_applications_bn.tuning.lr import LayerwiseLR
+from keras_applications_bn.tuning.optimizer import extend_model_optimizer, optimizer_chain
 
 __all__ = ["AdaptBNStatistics", "GradualUnfreezing"]
 
@@ -90,7 +83,7 @@ class AdaptBNStatistics(keras.callbacks.Callback):
     def __init__(self, data, steps=None, when="train_end", batch_size=32, prior=0, verbose=0):
         super().__init__()
         # the checks adapt_bn_statistics makes, before training rather than after it
-        when = check_choice(when, ("train_end", "epoch_end"), "when")
+        when = check_choice(when, "when", ("train_end", "epoch_end"))
         steps = check_positive_int(steps, "steps", allow_none=True)
         batch_size = check_positive_int(batch_size, "batch_size")
         prior = check_prior(prior)
@@ -139,63 +132,6 @@ def _fresh_data(data):
 # ---------------------------------------------------------------------------
 # GradualUnfreezing
 # ---------------------------------------------------------------------------
-
-
-def _optimizer_chain(optimizer):
-    """``optimizer`` and the optimizers it wraps (LossScaleOptimizer, LayerwiseLR)."""
-    chain = [optimizer]
-    while getattr(chain[-1], "inner_optimizer", None) is not None:
-        chain.append(chain[-1].inner_optimizer)
-    return chain
-
-
-def _known(optimizer, variable):
-    return optimizer._var_key(variable) in optimizer._trainable_variables_indices
-
-
-def _extend_optimizer(optimizer, variables):
-    """Make ``optimizer`` able to update ``variables`` too (the Keras analogue of
-    PyTorch's ``add_param_group``).
-
-    Unbuilt: it is built now for its future variables. Built: it is built again for
-    its old variables followed by the new ones, and its state (slots, step count,
-    loss scale, EMA) is carried over by variable name; a new variable starts
-    with empty slots and, under EMA, with its current value as its average.
-    """
-    if not optimizer.built:
-        optimizer.build(list(variables))
-        return
-    new = [v for v in variables if not _known(optimizer, v)]
-    if not new:
-        return
-    chain = _optimizer_chain(optimizer)
-    before = {id(v): v for opt in chain for v in opt._variables}
-    old = [v for v in optimizer._trainable_variables]
-    for opt in chain:
-        opt.built = False
-        opt._trainable_variables_indices = {}
-    optimizer.build(old + new)
-    for opt in chain:
-        created = [v for v in opt._variables if id(v) not in before]
-        by_name = {}
-        for v in opt._variables:
-            if id(v) in before:
-                by_name.setdefault(v.path, []).append(v)
-        for v in created:
-            previous = by_name.get(v.path)
-            if previous and tuple(previous[0].shape) == tuple(v.shape):
-                v.assign(previous.pop(0))
-        # forget the variables the new build replaced
-        replaced = {id(v) for v in opt._variables if id(v) in before} - {
-            id(v) for vs in by_name.values() for v in vs
-        }
-        for index in reversed(range(len(opt._variables))):  # in place: the tracker holds the list
-            if id(opt._variables[index]) in replaced:
-                del opt._variables[index]
-        if getattr(opt, "use_ema", False):
-            for var, average in zip(opt._trainable_variables, opt._model_variables_moving_average):
-                if any(var is n for n in new):
-                    average.assign(var)
 
 
 def _layer_ref(value):
@@ -296,7 +232,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
         if self.model.optimizer is None:
             raise ValueError("GradualUnfreezing: compile the model before fit.")
         if self.lr_factor is not None and not any(
-            isinstance(opt, LayerwiseLR) for opt in _optimizer_chain(self.model.optimizer)
+            isinstance(opt, LayerwiseLR) for opt in optimizer_chain(self.model.optimizer)
         ):
             raise ValueError(
                 "GradualUnfreezing(lr_factor=...) needs the model compiled with "
@@ -308,16 +244,12 @@ class GradualUnfreezing(keras.callbacks.Callback):
         known = {id(v) for v in future}
         for stage in self.schedule.values():
             for layer in self._stage_layers(stage):
-                for sub in layer._flatten_layers(include_self=True, recursive=True):
-                    for variable in sub._trainable_variables:
+                for sub in ki.sublayers(layer, include_self=True, recursive=True):
+                    for variable in ki.layer_trainable_variables(sub):
                         if id(variable) not in known:
                             known.add(id(variable))
                             future.append(variable)
-        scope = contextlib.nullcontext()
-        if keras.backend.backend() == "tensorflow":
-            scope = self.model.distribute_strategy.scope()
-        with scope:
-            _extend_optimizer(self.model.optimizer, future)
+        extend_model_optimizer(self.model, future)
         # a train step traced by an earlier fit holds the optimizer's replaced slots
         self.model.make_train_function(force=True)
 
@@ -326,9 +258,9 @@ class GradualUnfreezing(keras.callbacks.Callback):
             return
         chosen = self._stage_layers(self.schedule[epoch])
         newly = [layer for layer in chosen if layer.weights and not _trains(layer)]
-        _unfreeze(self.model, chosen)
+        _freeze_unfreeze(self.model, chosen, mode="unfreeze")
         if self.lr_factor is not None and newly:
-            wrapper = next(opt for opt in _optimizer_chain(self.model.optimizer) if isinstance(opt, LayerwiseLR))
+            wrapper = next(opt for opt in optimizer_chain(self.model.optimizer) if isinstance(opt, LayerwiseLR))
             wrapper.multipliers[:0] = [(layer.name, float(self.lr_factor)) for layer in newly]
         self.unfrozen[epoch] = [layer.name for layer in newly]
         self.model.make_train_function(force=True)
@@ -341,28 +273,3 @@ def _trains(layer):
     if not layer.trainable:
         return False
     return getattr(layer, "affine_trainable", True)
-
-
-def _unfreeze(model, chosen):
-    """Unfreeze ``chosen`` leaf layers of ``model`` (as ``unfreeze`` does for a range)."""
-    leaves = _leaf_layers(model)
-    chosen_ids = {id(layer) for layer in chosen}
-    others = [layer for layer in leaves if id(layer) not in chosen_ids]
-    states = {id(layer): layer.trainable for layer in others}
-    bn_pins = {
-        id(layer): _uses_moving_statistics(layer)
-        for layer in leaves
-        if isinstance(layer, keras.layers.BatchNormalization)
-    }
-    changes = [_plan_unfreeze(layer, bn_pins.get(id(layer), False)) for layer in chosen]
-    modes = _bn_modes(model)
-    for leaf in chosen:
-        for container in _containers(model, leaf):
-            if not container.trainable:
-                container.trainable = True
-    for layer in others:
-        if layer.trainable != states[id(layer)]:
-            layer.trainable = states[id(layer)]
-    for change in changes:
-        change()
-    _keep_bn_modes(model, modes)
