@@ -17,7 +17,7 @@ import keras
 from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn import weights as weights_lib
 from keras_applications_bn.weights import registry
-from keras_applications_bn.weights.loading import _unreadable_weights, _weights_file_problem
+from keras_applications_bn.weights.loading import unreadable_weights, weights_file_problem
 from keras_applications_bn._models.checks import (
     check_bool, check_choice, check_positive, check_positive_int, check_shape, describe,
 )
@@ -103,9 +103,9 @@ def check_weights(weights):
             "format from the name, which must end in .weights.h5, .h5, .hdf5, .keras or "
             f".weights.json (lower case). {saved_by}"
         )
-    problem = _weights_file_problem(path)
+    problem = weights_file_problem(path)
     if problem:
-        raise _unreadable_weights(path, problem, None)
+        raise unreadable_weights(path, problem, None)
 
 
 def validate_arguments(
