@@ -7,8 +7,6 @@
 
 import difflib
 import itertools
-import math
-import sys
 import threading
 import warnings
 import weakref
@@ -24,6 +22,14 @@ from keras_applications_bn._models.checks import (
     check_prior,
     check_verbose,
     describe,
+)
+from keras_applications_bn.batchnorm.data import (
+    check_data,
+    features,
+    is_array,
+    iter_batches,
+    iterable_dataset,
+    model_input_shape,
 )
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
@@ -326,156 +332,6 @@ def _adapting_step(model, layers, strategy=None):
     return cached[1]
 
 
-def _features(item):
-    """The model inputs of one batch: ``x`` of ``(x, y)``/``(x, y, w)``, else the item."""
-    if isinstance(item, tuple):
-        return keras.utils.unpack_x_y_sample_weight(item)[0]
-    return item
-
-
-def _is_dataset(data):
-    tf = sys.modules.get("tensorflow")  # no dataset exists before TensorFlow is imported
-    if tf is None:
-        return False
-    return isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset))
-
-
-def _is_array(data):
-    """Whether ``data`` is one array or tensor of samples (batched by ``batch_size``),
-    not an iterable of batches: a NumPy array, a backend tensor, or any other
-    object with a ``shape``, a ``dtype`` and slicing (a ``tf.constant`` under
-    every backend)."""
-    if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
-        return True
-    return (
-        hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")
-        and not _is_dataset(data)
-    )
-
-
-def _shape(x):
-    shape = getattr(x, "shape", None)
-    if shape is None:
-        shape = np.shape(x)
-    return tuple(None if d is None else int(d) for d in shape)
-
-
-def _model_input_shape(model):
-    """The input shape (batch axis included) of a single-input model, else ``None``."""
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        return None
-    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1:
-        return None
-    return tuple(inputs[0].shape)
-
-
-def _check_batch(expected, x, what):
-    """Raise a ValueError unless batch ``x`` fits a model input of shape ``expected``.
-
-    ``what`` says where the batch came from, for the message."""
-    if expected is None:
-        return
-    flat = keras.tree.flatten(x)
-    if len(flat) != 1:
-        return
-    shape = _shape(flat[0])
-    fits = len(shape) == len(expected) and all(
-        e is None or s is None or e == s for e, s in zip(expected[1:], shape[1:])
-    )
-    if fits:
-        return
-    wanted = "(batch, " + ", ".join("?" if e is None else str(e) for e in expected[1:]) + ")"
-    hint = ""
-    if len(shape) == len(expected) - 1:
-        hint = (
-            " It looks like one sample without a batch axis: pass a batch (`x[None]` for one "
-            "image), stack a list of images into one array (`np.stack`), and batch a "
-            "tf.data.Dataset (`dataset.batch(32)`)."
-        )
-    raise ValueError(
-        f"adapt_bn_statistics: {what} must be shaped {wanted} like the model's input, "
-        f"got shape {shape}.{hint}"
-    )
-
-
-def _check_data_kind(data, steps):
-    """Check what can be checked of ``data`` without the model: its kind, and
-    that a ``tf.data.Dataset`` is finite or ``steps`` is given.
-
-    Raises:
-        TypeError: ``data`` is not an array or tensor, a dataset, or an iterable.
-        ValueError: an infinite dataset without ``steps``.
-    """
-    expected = (
-        "`data` must be a NumPy array or tensor of samples, a batched tf.data.Dataset, "
-        "or an iterable of batches"
-    )
-    if data is None or isinstance(data, (str, bytes, dict)):
-        raise TypeError(f"{expected}, got {describe(data)}.")
-    if _is_array(data):
-        return
-    if _is_dataset(data):
-        import tensorflow as tf
-
-        if (
-            isinstance(data, tf.data.Dataset)
-            and int(data.cardinality()) == tf.data.INFINITE_CARDINALITY
-            and steps is None
-        ):
-            raise ValueError(
-                "`data` is an infinite tf.data.Dataset (e.g. `.repeat()`): pass `steps`, "
-                "the number of batches to use."
-            )
-        return
-    try:
-        iter(data)
-    except TypeError:
-        raise TypeError(f"{expected}, got {describe(data)}.") from None
-
-
-def _one_shot(data):
-    """Whether ``data`` can be read only once (a generator or another iterator)."""
-    if _is_array(data) or _is_dataset(data):
-        return False
-    return iter(data) is data  # an iterator is its own iterator; a list or a dataset makes a new one
-
-
-def _check_data(model, data, batch_size, steps):
-    """Check ``data`` before the pass: its kind, and the shape of arrays and of
-    datasets' elements. Returns the number of batches when it is known, else ``None``."""
-    _check_data_kind(data, steps)
-    expected = _model_input_shape(model)
-    if _is_array(data):
-        _check_batch(expected, data, "an array `data`")
-        batches = math.ceil(_shape(data)[0] / batch_size)
-    elif _is_dataset(data):
-        import tensorflow as tf
-
-        batches = None
-        if isinstance(data, tf.data.Dataset):
-            _check_batch(expected, _features(data.element_spec), "each element of the dataset `data`")
-            cardinality = int(data.cardinality())
-            batches = cardinality if cardinality >= 0 else None
-    else:
-        batches = len(data) if hasattr(data, "__len__") else None
-    if steps is not None:
-        batches = steps if batches is None else min(batches, steps)
-    return batches
-
-
-def _batches(data, batch_size, expected):
-    if _is_array(data):
-        for start in range(0, _shape(data)[0], batch_size):
-            yield data[start : start + batch_size]
-    else:
-        for item in data:
-            x = _features(item)
-            _check_batch(expected, x, "each batch from `data`")
-            yield x
-
-
 class _Moments:
     """Exact running count, mean and sum of squared deviations per channel (float64).
 
@@ -592,7 +448,7 @@ class _DistributedAdaptingStep(_AdaptingStep):
     def _replica(self, item):
         import tensorflow as tf
 
-        x = _features(item)
+        x = features(item)
         size = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
         context = tf.distribute.get_replica_context()
         return context.all_reduce(tf.distribute.ReduceOp.SUM, size), self._forward(x)
@@ -623,35 +479,15 @@ def _distributed_batches(strategy, data, batch_size, expected):
         return iter(data)
     if isinstance(data, tf.data.Dataset):
         return iter(strategy.experimental_distribute_dataset(data))
-    if _is_array(data):
+    if is_array(data):
         dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
     else:
-        dataset = _iterable_dataset(data, expected)
+        dataset = iterable_dataset(data, expected)
         if dataset is None:
             return iter(())
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
-
-
-def _iterable_dataset(data, expected=None):
-    """A ``tf.data.Dataset`` of the model inputs of an iterable of batches (``None`` if empty)."""
-    import tensorflow as tf
-
-    iterator = (_features(item) for item in data)
-    first = next(iterator, None)
-    if first is None:
-        return None
-    _check_batch(expected, first, "each batch from `data`")
-    signature = keras.tree.map_structure(
-        lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(np.asarray(a).dtype)), first
-    )
-
-    def generate():
-        yield first
-        yield from iterator
-
-    return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
 def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0):
@@ -753,8 +589,8 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     verbose = check_verbose(verbose, levels=(0, 1, 2), auto=True)
     if verbose == "auto":
         verbose = 1
-    total = _check_data(model, data, batch_size, steps)
-    expected = _model_input_shape(model)
+    total = check_data(model, data, batch_size, steps)
+    expected = model_input_shape(model)
 
     busy = [layer.name for layer in bn_layers(model) if _Adaptation.running_on(layer)]
     if busy:
@@ -771,7 +607,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     with _Adaptation(layers) as adaptation:
         step = _adapting_step(model, layers, strategy)
         if strategy is None:
-            batches = _batches(data, batch_size, expected)
+            batches = iter_batches(data, batch_size, expected)
         else:
             batches = _distributed_batches(strategy, data, batch_size, expected)
         if steps is not None:
