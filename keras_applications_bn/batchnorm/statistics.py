@@ -9,7 +9,6 @@ import difflib
 import itertools
 import threading
 import warnings
-import weakref
 
 import keras
 import numpy as np
@@ -23,15 +22,15 @@ from keras_applications_bn._models.checks import (
     check_verbose,
     describe,
 )
-from keras_applications_bn.batchnorm.data import (
-    check_data,
-    features,
-    is_array,
-    iter_batches,
-    iterable_dataset,
-    model_input_shape,
+from keras_applications_bn.batchnorm.data import check_data, iter_batches, model_input_shape
+from keras_applications_bn.batchnorm.distribute import (
+    DistributedAdaptingStep,
+    cross_replica_moments,
+    distributed_batches,
+    distribution_strategy,
 )
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
+from keras_applications_bn.batchnorm.step import AdaptingStep
 
 __all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]
 
@@ -180,7 +179,7 @@ def _adapting_call(self, inputs, training=None, mask=None):
         shape = [1] * len(x.shape)
         shape[self.axis] = x.shape[self.axis]
         variance = ops.sum(weight * ops.square(x - ops.reshape(mean, shape)), axis=axes) / safe
-    count, mean, variance = _cross_replica_moments(count, mean, variance)
+    count, mean, variance = cross_replica_moments(count, mean, variance)
     self._adaptation.record(self, count, mean, variance)
     outputs = ops.batch_normalization(
         x,
@@ -258,61 +257,6 @@ class _Adaptation:
         return self._records.calls
 
 
-def _compiled(fn):
-    """``fn`` compiled for the current backend (eager where it is not TensorFlow;
-    under PyTorch without autograd, which would otherwise record the whole pass
-    because gamma/beta and the kernels require gradients)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, reduce_retracing=True)
-    if backend == "torch":
-        import torch
-
-        return torch.no_grad()(fn)
-    return fn
-
-
-class _AdaptingStep:
-    """One compiled forward pass that returns every adapted layer's batch moments.
-
-    ``order`` names the layer (by id) of each returned ``(count, mean, variance)``;
-    it is recorded while the pass is traced. The step holds the model weakly, so
-    caching it per model keeps nothing alive; it holds the running
-    :class:`_Adaptation` only during a call.
-    """
-
-    def __init__(self, model):
-        self._model = weakref.ref(model)
-        self.order = []
-        self._adaptation = None
-        self._function = _compiled(self._forward)
-
-    def _forward(self, x):
-        adaptation = self._adaptation
-        adaptation.start_pass()
-        try:
-            self._model()(x, training=False)
-            calls = adaptation.calls()
-        finally:
-            adaptation.end_pass()
-        self.order = [id(layer) for layer, *_ in calls]
-        return [tuple(moments) for _, *moments in calls]
-
-    def __call__(self, adaptation, x):
-        """Run the pass on batch ``x``, the layers recording into ``adaptation``."""
-        self._adaptation = adaptation
-        try:
-            return self._function(x)
-        finally:
-            self._adaptation = None
-
-    def samples(self, x):
-        """How many samples batch ``x`` (the last one passed) held."""
-        return len(keras.tree.flatten(x)[0])
-
-
 def _adapting_step(model, layers, strategy=None):
     adapted = {id(layer) for layer in layers}
     signature = (
@@ -326,7 +270,7 @@ def _adapting_step(model, layers, strategy=None):
     )
     cached = TRACED_STEPS.get(model)
     if cached is None or cached[0] != signature:
-        step = _AdaptingStep(model) if strategy is None else _DistributedAdaptingStep(model, strategy)
+        step = AdaptingStep(model) if strategy is None else DistributedAdaptingStep(model, strategy)
         cached = (signature, step)
         TRACED_STEPS[model] = cached
     return cached[1]
@@ -376,118 +320,6 @@ def _with_prior(layer, mean, variance, prior, samples):
         source * old_mean + (1.0 - source) * mean,
         source * old_variance + (1.0 - source) * variance,
     )
-
-
-# -- under a tf.distribute strategy (TensorFlow backend only) -----------------
-#
-# Each replica runs the pass on its share of every global batch, split as the
-# strategy splits it; each adapted layer all-reduces its moments across replicas
-# and workers before normalising (as SyncBN does), so every replica normalises
-# with, and reports, the moments of the whole global batch.
-
-
-def _distribution_strategy(model):
-    """The tf.distribute strategy to run the pass under, or ``None``.
-
-    The strategy in scope, else the one that holds ``model``'s variables (a model
-    built under ``strategy.scope()`` and adapted outside it). ``None`` on other
-    backends, and inside ``strategy.run`` (the pass then runs as it is called).
-    """
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    if tf.distribute.has_strategy():
-        return tf.distribute.get_strategy() if tf.distribute.in_cross_replica_context() else None
-    for variable in model.weights:
-        value = getattr(variable, "value", variable)
-        if isinstance(value, tf.distribute.DistributedValues):
-            return value.distribute_strategy
-    return None
-
-
-def _cross_replica_moments(count, mean, variance):
-    """``(count, mean, variance)`` of one replica's batch -> those of the global batch.
-
-    Exact (Chan's parallel formula, in float64): the global mean is the
-    count-weighted mean of the replicas' means, and the sum of squared deviations
-    adds each replica's own to ``count * (mean - global mean)**2``. A no-op
-    outside a TensorFlow replica context with several replicas.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return count, mean, variance
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return count, mean, variance
-    total_sum = tf.distribute.ReduceOp.SUM
-    n = tf.cast(count, tf.float64)
-    # a replica with no samples (a short last batch) adds nothing
-    local_mean = tf.where(n > 0, tf.cast(mean, tf.float64), 0.0)
-    local_m2 = tf.where(n > 0, tf.cast(variance, tf.float64) * n, 0.0)
-    total, weighted = context.all_reduce(total_sum, [n, n * local_mean])
-    global_mean = tf.math.divide_no_nan(weighted, total)
-    m2 = context.all_reduce(total_sum, local_m2 + n * tf.square(local_mean - global_mean))
-    global_variance = tf.math.divide_no_nan(m2, total)
-    return total, tf.cast(global_mean, mean.dtype), tf.cast(global_variance, variance.dtype)
-
-
-class _DistributedAdaptingStep(_AdaptingStep):
-    """The compiled pass under ``strategy``: every replica runs its share of the
-    global batch; all report the global moments, and the first one's are kept."""
-
-    def __init__(self, model, strategy):
-        import tensorflow as tf
-
-        super().__init__(model)
-        self._strategy = strategy
-        self._function = tf.function(self._distributed, reduce_retracing=True)
-        self._samples = 0
-
-    def _replica(self, item):
-        import tensorflow as tf
-
-        x = features(item)
-        size = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
-        context = tf.distribute.get_replica_context()
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, size), self._forward(x)
-
-    def _distributed(self, item):
-        outputs = self._strategy.run(self._replica, args=(item,))
-        return self._strategy.experimental_local_results(outputs)[0]
-
-    def __call__(self, adaptation, x):
-        samples, results = super().__call__(adaptation, x)
-        self._samples = int(samples)
-        return results
-
-    def samples(self, x):
-        return self._samples
-
-
-def _distributed_batches(strategy, data, batch_size, expected):
-    """``data`` as the strategy splits it: each global batch across replicas and workers.
-
-    A NumPy array is batched by ``batch_size`` (the global batch); a
-    ``tf.data.Dataset`` is distributed with its own options; an already
-    distributed dataset is used as it is; other iterables become a dataset.
-    """
-    import tensorflow as tf
-
-    if isinstance(data, tf.distribute.DistributedDataset):
-        return iter(data)
-    if isinstance(data, tf.data.Dataset):
-        return iter(strategy.experimental_distribute_dataset(data))
-    if is_array(data):
-        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
-    else:
-        dataset = iterable_dataset(data, expected)
-        if dataset is None:
-            return iter(())
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
 
 
 def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0):
@@ -603,13 +435,13 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     names = {id(layer): layer.name for layer in layers}
     progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
     samples = done = 0
-    strategy = _distribution_strategy(model)
+    strategy = distribution_strategy(model)
     with _Adaptation(layers) as adaptation:
         step = _adapting_step(model, layers, strategy)
         if strategy is None:
             batches = iter_batches(data, batch_size, expected)
         else:
-            batches = _distributed_batches(strategy, data, batch_size, expected)
+            batches = distributed_batches(strategy, data, batch_size, expected)
         if steps is not None:
             batches = itertools.islice(batches, steps)
         for index, x in enumerate(batches):
