@@ -14,7 +14,7 @@ from keras_applications_bn.layers import BatchNormalization, convert, convertibl
 
 __all__ = ["bn_layers", "fit_mode", "forget_traced_functions", "set_inference_bn"]
 
-#: model -> the traced step of :func:`.statistics.adapt_bn_statistics`, kept so a
+#: model -> the traced step of :func:`.adapt.adapt_bn_statistics`, kept so a
 #: warm second call does not trace again; forgotten with the model's other traced
 #: functions (:func:`forget_traced_functions`).
 TRACED_STEPS = weakref.WeakKeyDictionary()

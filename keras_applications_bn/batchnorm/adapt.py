@@ -1,11 +1,10 @@
-"""Statistics of BatchNormalization layers: reset, re-estimate, describe.
+"""Re-estimating BatchNormalization statistics on data: adapt_bn_statistics (AdaBN, precise BN).
 
-:func:`reset_bn_statistics` resets the moving mean and variance,
-:func:`adapt_bn_statistics` re-estimates them (AdaBN, precise BN), and
-:func:`bn_summary` describes every layer's mode and statistics.
+The pass itself lives here; what ``data`` may be is in ``data.py``, the
+compiled forward pass in ``step.py``, and everything tf.distribute in
+``distribute.py``.
 """
 
-import difflib
 import itertools
 import threading
 import warnings
@@ -16,11 +15,9 @@ from keras import ops
 
 from keras_applications_bn._models.checks import (
     check_keras_model,
-    check_model,
     check_positive_int,
     check_prior,
     check_verbose,
-    describe,
 )
 from keras_applications_bn.batchnorm.data import check_data, iter_batches, model_input_shape
 from keras_applications_bn.batchnorm.distribute import (
@@ -29,122 +26,12 @@ from keras_applications_bn.batchnorm.distribute import (
     distributed_batches,
     distribution_strategy,
 )
-from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
+from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers
+from keras_applications_bn.batchnorm.selection import selected_bn_layers
 from keras_applications_bn.batchnorm.step import AdaptingStep
 
-__all__ = ["adapt_bn_statistics", "bn_summary", "reset_bn_statistics"]
+__all__ = ["adapt_bn_statistics"]
 
-
-def _selected(model, layers):
-    """``layers`` (BN layers of ``model`` or their names; all of them when
-    ``None``) as a list of layers without repeats, checked."""
-    found = bn_layers(model)
-    if layers is None:
-        return found
-    if isinstance(layers, (str, keras.layers.Layer)):
-        raise TypeError(
-            "`layers` must be a list of BatchNormalization layers of the model (or "
-            f"their names), got {describe(layers)}; for one layer pass [{layers!r}]."
-            if isinstance(layers, str) else
-            "`layers` must be a list of BatchNormalization layers of the model (or "
-            f"their names), got the layer {layers.name!r} itself; pass [layer]."
-        )
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise TypeError(
-            "`layers` must be a list of BatchNormalization layers of the model (or "
-            f"their names), got {describe(layers)}."
-        ) from None
-    ids = {id(layer) for layer in found}
-    by_name = {}
-    for layer in found:
-        by_name.setdefault(layer.name, []).append(layer)
-    chosen, seen = [], set()
-    for item in layers:
-        if isinstance(item, str):
-            matches = by_name.get(item, [])
-            if not matches:
-                close = difflib.get_close_matches(item, list(by_name), n=3)
-                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise ValueError(
-                    f"`layers`: {model.name!r} has no BatchNormalization layer named {item!r}.{hint}"
-                )
-            if len(matches) > 1:
-                raise ValueError(
-                    f"`layers`: {len(matches)} BatchNormalization layers of {model.name!r} are named "
-                    f"{item!r} (in different nested models); pass the layer objects instead."
-                )
-            layer = matches[0]
-        elif isinstance(item, keras.layers.Layer):
-            if id(item) not in ids:
-                what = (
-                    f"a BatchNormalization layer, but not one of {model.name!r}"
-                    if isinstance(item, keras.layers.BatchNormalization)
-                    else f"a {type(item).__name__}, not a BatchNormalization layer of {model.name!r}"
-                )
-                raise ValueError(f"`layers`: {item.name!r} is {what}.")
-            layer = item
-        else:
-            raise TypeError(
-                "`layers` must hold BatchNormalization layers of the model or their "
-                f"names, got an item {describe(item)}."
-            )
-        if id(layer) not in seen:
-            seen.add(id(layer))
-            chosen.append(layer)
-    return chosen
-
-
-def reset_bn_statistics(model, layers=None):
-    """Put BN moving statistics back to their freshly initialised values.
-
-    Every BatchNormalization layer of ``model`` (nested ones included), or only
-    ``layers``, gets the moving mean and moving variance its initializers give a
-    new layer: mean 0 and variance 1 by default. Nothing else changes — not gamma
-    or beta, not the layer's mode.
-
-    Why variance 1, not 0 as some recipes write: a layer in inference mode computes
-    ``gamma * (x - mean) / sqrt(variance + epsilon) + beta``; with variance 0 that
-    divides by ``sqrt(epsilon)`` (about 0.03 for Keras' default ``epsilon=1e-3``,
-    0.003 for ResNet's 1e-5), multiplying activations by 30-300 at every BN layer.
-    A pinned (or frozen) layer never replaces those statistics, so the model is
-    broken until the statistics are re-estimated. Mean 0 / variance 1 is the
-    identity (up to gamma and beta) and is what a new layer starts from.
-
-    Follow it with :func:`adapt_bn_statistics` (exact, one pass, no labels), or with
-    ``fit`` while the layers normalise with batch statistics (not pinned,
-    ``trainable``) so that the moving averages re-learn the statistics; lower their
-    ``momentum`` (e.g. 0.9) if the fit is short.
-
-    Args:
-        model: a Keras model or layer; nested models are included.
-        layers: reset only these BN layers of ``model`` (layer objects or their
-            names); ``None`` resets all.
-
-    Returns:
-        The number of layers reset.
-
-    Raises:
-        TypeError: ``model`` is not a Keras model or layer, or ``layers`` is not
-            a list of layers or names.
-        ValueError: an item of ``layers`` is not a BN layer of ``model``.
-    """
-    layers = _selected(model, layers)
-    for layer in layers:
-        if not layer.built:
-            continue
-        for variable, initializer in (
-            (layer.moving_mean, layer.moving_mean_initializer),
-            (layer.moving_variance, layer.moving_variance_initializer),
-        ):
-            variable.assign(initializer(variable.shape, dtype=variable.dtype))
-    return len(layers)
-
-
-# ---------------------------------------------------------------------------
-# adapt_bn_statistics: AdaBN / precise BN
-# ---------------------------------------------------------------------------
 
 # How the pass works: for its duration, each adapted layer's class is swapped for a
 # subclass made for this pass alone, whose ``call`` is `_adapting_call` and whose
@@ -411,7 +298,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     """
     # every argument, on every path (whatever kind `data` is), before the pass
     check_keras_model(model)
-    layers = _selected(model, layers)
+    layers = selected_bn_layers(model, layers)
     for layer in layers:
         if layer.renorm:
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
@@ -481,130 +368,3 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             stacklevel=2,
         )
     return samples
-
-
-# ---------------------------------------------------------------------------
-# bn_summary
-# ---------------------------------------------------------------------------
-
-
-def _bn_paths(model):
-    """``(path, layer)`` for every BN layer, the path naming the enclosing models."""
-    found, seen = [], set()
-
-    def walk(layer, prefix):
-        for sub in layer._flatten_layers(include_self=False, recursive=False):
-            if id(sub) in seen:
-                continue
-            seen.add(id(sub))
-            path = f"{prefix}{sub.name}"
-            if isinstance(sub, keras.layers.BatchNormalization):
-                found.append((path, sub))
-            walk(sub, path + "/")
-
-    walk(model, "")
-    return found
-
-
-_MODE_TEXT = {
-    "pinned": "moving stats (pinned)",
-    "frozen": "moving stats (trainable=False)",
-    "batch": "batch stats, updates moving",
-}
-
-
-def bn_summary(model, print_fn=print):
-    """Describe every BatchNormalization layer of ``model`` and what ``fit`` does with it.
-
-    For each BN layer (nested ones included, named by their path): the mode it
-    will run in during ``fit`` — ``"pinned"`` (this package's inference mode),
-    ``"frozen"`` (``trainable=False``: Keras 3 then also runs it in inference mode),
-    or ``"batch"`` (normalises with batch statistics and updates its moving
-    statistics) — whether gamma/beta train, the momentum, and the range of its
-    moving statistics. A note flags statistics that are still at their initial
-    values (mean 0, variance 1) and variances near 0, which blow up activations in
-    inference mode.
-
-    Args:
-        model: a Keras model or layer.
-        print_fn: called with the table as one string; ``None`` prints nothing.
-
-    Returns:
-        A list with one dict per layer, keys ``path``, ``name``, ``class``, ``mode``,
-        ``pinned``, ``trainable``, ``affine_trainable``, ``momentum``, ``epsilon``,
-        ``channels``, ``mean_min``, ``mean_max``, ``var_min``, ``var_max``, ``note``.
-
-    Raises:
-        TypeError: ``model`` is not a Keras model or layer, or ``print_fn`` is
-            neither callable nor ``None``.
-    """
-    check_model(model)
-    if print_fn is not None and not callable(print_fn):
-        raise TypeError(f"`print_fn` must be a function or None, got {describe(print_fn)}.")
-    rows = []
-    for path, layer in _bn_paths(model):
-        row = {
-            "path": path,
-            "name": layer.name,
-            "class": type(layer).__name__,
-            "mode": fit_mode(layer),
-            "pinned": bool(getattr(layer, "inference_mode", False)),
-            "trainable": bool(layer.trainable),
-            "affine_trainable": bool(layer.trainable and getattr(layer, "affine_trainable", True)),
-            "momentum": float(layer.momentum),
-            "epsilon": float(layer.epsilon),
-            "channels": None,
-            "mean_min": None,
-            "mean_max": None,
-            "var_min": None,
-            "var_max": None,
-            "note": "not built",
-        }
-        if layer.built:
-            mean = np.asarray(ops.convert_to_numpy(layer.moving_mean), np.float64)
-            var = np.asarray(ops.convert_to_numpy(layer.moving_variance), np.float64)
-            row.update(
-                channels=int(mean.size),
-                mean_min=float(mean.min()),
-                mean_max=float(mean.max()),
-                var_min=float(var.min()),
-                var_max=float(var.max()),
-                note="",
-            )
-            if var.min() < layer.epsilon:
-                row["note"] = "variance ~0!"
-            elif not mean.any() and np.all(var == 1.0):
-                row["note"] = "initial stats (0/1)"
-        rows.append(row)
-    if print_fn is not None:
-        print_fn(_format_summary(model, rows))
-    return rows
-
-
-def _format_summary(model, rows):
-    def num(value):
-        return "-" if value is None else f"{value:.3g}"
-
-    header = ("layer", "in fit", "gamma/beta", "momentum", "moving mean", "moving variance", "note")
-    table = [header] + [
-        (
-            row["path"],
-            _MODE_TEXT[row["mode"]],
-            "train" if row["affine_trainable"] else "frozen",
-            f"{row['momentum']:g}",
-            f"[{num(row['mean_min'])}, {num(row['mean_max'])}]",
-            f"[{num(row['var_min'])}, {num(row['var_max'])}]",
-            row["note"],
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    counts = {mode: sum(row["mode"] == mode for row in rows) for mode in _MODE_TEXT}
-    lines.insert(
-        0,
-        f"{model.name}: {len(rows)} BatchNormalization layers — {counts['pinned']} pinned, "
-        f"{counts['frozen']} trainable=False, {counts['batch']} in batch-statistics mode during fit",
-    )
-    return "\n".join(lines)
