@@ -297,6 +297,32 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             (for example, one started from inside this pass's ``data``).
     """
     # every argument, on every path (whatever kind `data` is), before the pass
+    layers, batch_size, steps, verbose, prior = _checked_arguments(
+        model, layers, batch_size, steps, verbose, prior
+    )
+    total = check_data(model, data, batch_size, steps)  # the number of batches, if known
+    _refuse_a_second_pass(model)
+    moments, samples = _run_pass(model, layers, data, batch_size, steps, verbose, total)
+    if samples == 0:
+        raise ValueError("`data` gave no batches.")
+    # statistics are written only now, after the whole pass succeeded
+    unreached = _assign(layers, moments, prior, samples)
+    if unreached:
+        warnings.warn(
+            f"adapt_bn_statistics: no data reached {len(unreached)} BN layer(s) "
+            f"({', '.join(unreached[:5])}); their statistics are unchanged.",
+            stacklevel=2,
+        )
+    return samples
+
+
+def _checked_arguments(model, layers, batch_size, steps, verbose, prior):
+    """Check the arguments of adapt_bn_statistics but ``data``.
+
+    Returns:
+        ``(layers, batch_size, steps, verbose, prior)`` as the pass uses them:
+        the BN layers to adapt, and ``verbose`` 0, 1 or 2.
+    """
     check_keras_model(model)
     layers = selected_bn_layers(model, layers)
     for layer in layers:
@@ -308,9 +334,11 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     verbose = check_verbose(verbose, levels=(0, 1, 2), auto=True)
     if verbose == "auto":
         verbose = 1
-    total = check_data(model, data, batch_size, steps)
-    expected = model_input_shape(model)
+    return layers, batch_size, steps, verbose, prior
 
+
+def _refuse_a_second_pass(model):
+    """Raise a RuntimeError if a pass is adapting a BN layer of ``model`` now."""
     busy = [layer.name for layer in bn_layers(model) if _Adaptation.running_on(layer)]
     if busy:
         raise RuntimeError(
@@ -318,6 +346,14 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             "adapt one model with one pass at a time (not from inside another pass's `data`)."
         )
 
+
+def _run_pass(model, layers, data, batch_size, steps, verbose, total):
+    """Run ``model`` once over ``data``, every layer of ``layers`` recording its batch moments.
+
+    Returns:
+        ``(moments, samples)``: a ``_Moments`` per layer (by id) over every
+        batch, and the number of samples the batches held.
+    """
     moments = {id(layer): _Moments() for layer in layers}
     names = {id(layer): layer.name for layer in layers}
     progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
@@ -325,33 +361,56 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     strategy = distribution_strategy(model)
     with _Adaptation(layers) as adaptation:
         step = _adapting_step(model, layers, strategy)
-        if strategy is None:
-            batches = iter_batches(data, batch_size, expected)
-        else:
-            batches = distributed_batches(strategy, data, batch_size, expected)
-        if steps is not None:
-            batches = itertools.islice(batches, steps)
-        for index, x in enumerate(batches):
+        for index, x in enumerate(_pass_batches(model, strategy, data, batch_size, steps)):
             results = step(adaptation, x)  # (re)tracing sets step.order
-            for key, moment in zip(step.order, results):
-                count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
-                if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
-                    raise ValueError(
-                        f"adapt_bn_statistics: batch {index} gave a non-finite (NaN or inf) "
-                        f"mean or variance at BN layer {names[key]!r}. Does `data` contain "
-                        "NaN or inf, or values too large for the model's dtype? No "
-                        "statistics were changed."
-                    )
-                moments[key].add(count, mean, variance)
+            _add_batch(moments, zip(step.order, results), index, names)
             samples += step.samples(x)
             done = index + 1
             if progress is not None:
                 progress.update(done, finalize=False)
     if progress is not None and done:
         progress.update(done, finalize=True)
+    return moments, samples
 
-    if samples == 0:
-        raise ValueError("`data` gave no batches.")
+
+def _pass_batches(model, strategy, data, batch_size, steps):
+    """The batches of ``data`` the pass runs on (at most ``steps``), split across
+    replicas and workers when ``strategy`` is not ``None``."""
+    expected = model_input_shape(model)
+    if strategy is None:
+        batches = iter_batches(data, batch_size, expected)
+    else:
+        batches = distributed_batches(strategy, data, batch_size, expected)
+    if steps is not None:
+        batches = itertools.islice(batches, steps)
+    return batches
+
+
+def _add_batch(moments, results, index, names):
+    """Add batch ``index``'s ``(layer id, (count, mean, variance))`` results to ``moments``.
+
+    Raises:
+        ValueError: a mean or variance is not finite (``names`` names the layers).
+    """
+    for key, moment in results:
+        count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
+            raise ValueError(
+                f"adapt_bn_statistics: batch {index} gave a non-finite (NaN or inf) "
+                f"mean or variance at BN layer {names[key]!r}. Does `data` contain "
+                "NaN or inf, or values too large for the model's dtype? No "
+                "statistics were changed."
+            )
+        moments[key].add(count, mean, variance)
+
+
+def _assign(layers, moments, prior, samples):
+    """Set each layer's moving statistics to its ``moments``, mixed with its current
+    ones by ``prior`` (see ``_with_prior``).
+
+    Returns:
+        The names of the layers no batch reached (left unchanged).
+    """
     unreached = []
     for layer in layers:
         stats = moments[id(layer)]
@@ -361,10 +420,4 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         mean, variance = _with_prior(layer, stats.mean, stats.variance, float(prior), samples)
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
-    if unreached:
-        warnings.warn(
-            f"adapt_bn_statistics: no data reached {len(unreached)} BN layer(s) "
-            f"({', '.join(unreached[:5])}); their statistics are unchanged.",
-            stacklevel=2,
-        )
-    return samples
+    return unreached
