@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_applications_bn import adapt_bn_statistics, bn_layers
 import keras_applications_bn.batchnorm
+from keras_applications_bn import adapt_bn_statistics, bn_layers
 from keras_applications_bn.batchnorm import adapt
 from keras_applications_bn.layers import BatchNormalization
 
