@@ -4,14 +4,17 @@ passes running at once do not mix their statistics."""
 
 import collections.abc
 import gc
+import importlib
+import pkgutil
 import threading
 
 import keras
 import numpy as np
 import pytest
 
+import keras_applications_bn.batchnorm
 from keras_applications_bn import adapt_bn_statistics, bn_layers
-from keras_applications_bn.batchnorm import statistics
+from keras_applications_bn.batchnorm import adapt
 from keras_applications_bn.layers import BatchNormalization
 
 
@@ -46,13 +49,22 @@ def stats(model):
     return [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in bn_layers(model)]
 
 
+def batchnorm_modules():
+    """Every module of the batchnorm package (the pass, its data, its step...)."""
+    package = keras_applications_bn.batchnorm
+    names = [info.name for info in pkgutil.iter_modules(package.__path__, package.__name__ + ".")]
+    assert f"{package.__name__}.adapt" in names
+    return [importlib.import_module(name) for name in names]
+
+
 def module_state():
-    """The size of every mutable container the statistics module holds, but for
+    """The size of every mutable container the batchnorm modules hold, but for
     TRACED_STEPS: that cache of traced passes (one per model, held weakly) is
     meant to grow, and holds no pass's state (see leftovers)."""
     return {
-        name: len(value)
-        for name, value in vars(statistics).items()
+        f"{module.__name__}.{name}": len(value)
+        for module in batchnorm_modules()
+        for name, value in vars(module).items()
         if isinstance(value, (collections.abc.MutableMapping, collections.abc.MutableSequence, collections.abc.MutableSet))
         and not name.startswith("__") and name != "TRACED_STEPS"
     }
@@ -71,7 +83,7 @@ def leftovers():
         cls = todo.pop()
         found += [sub for sub in cls.__subclasses__() if sub.__name__.startswith("_Adapting")]
         todo += cls.__subclasses__()
-    return found + [obj for obj in gc.get_objects() if isinstance(obj, statistics._Adaptation)]
+    return found + [obj for obj in gc.get_objects() if isinstance(obj, adapt._Adaptation)]
 
 
 def _run_nested_pass(model, x):

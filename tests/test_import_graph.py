@@ -170,3 +170,30 @@ def test_the_weights_modules_and_the_cli_share_only_public_names():
     assert len(checked) >= 8
     reached = {n: _private_names_reached(n, MODULES[n]) for n in checked}
     assert {n: r for n, r in reached.items() if r} == {}
+
+
+def _shim_attributes():
+    """The private Keras attributes the shim reads (the names it passes to its
+    ``_attribute`` helper, or assigns on a Keras object)."""
+    tree = ast.parse(MODULES[f"{PACKAGE}._models.keras_internals"].read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_attribute":
+            names.update(
+                arg.value for arg in node.args
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("_")
+            )
+    return names
+
+
+def test_private_keras_attributes_are_read_only_through_the_shim():
+    private = _shim_attributes()
+    assert {"_flatten_layers", "_nodes_by_depth", "_var_key", "_variables"} <= private
+    readers = sorted(
+        f"{name}: {node.attr}"
+        for name, path in MODULES.items()
+        if name != f"{PACKAGE}._models.keras_internals"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr in private
+    )
+    assert not readers, readers

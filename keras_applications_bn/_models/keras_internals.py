@@ -116,7 +116,7 @@ def convnext_layers():
 # Layer tracking (freeze/unfreeze, lr_multipliers, GradualUnfreezing)
 # ---------------------------------------------------------------------------
 
-_LAYER_USE = "walking a model's layers (freeze, unfreeze, GradualUnfreezing)"
+_LAYER_USE = "walking a model's layers (BN pinning, freeze, bn_summary, folding)"
 
 
 def sublayers(layer, include_self=False, recursive=False):

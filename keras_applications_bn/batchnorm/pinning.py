@@ -9,12 +9,13 @@ import weakref
 
 import keras
 
+from keras_applications_bn._models import keras_internals
 from keras_applications_bn._models.checks import check_bool, check_model
 from keras_applications_bn.layers import BatchNormalization, convert, convertible
 
 __all__ = ["bn_layers", "fit_mode", "forget_traced_functions", "set_inference_bn"]
 
-#: model -> the traced step of :func:`.statistics.adapt_bn_statistics`, kept so a
+#: model -> the traced step of :func:`.adapt.adapt_bn_statistics`, kept so a
 #: warm second call does not trace again; forgotten with the model's other traced
 #: functions (:func:`forget_traced_functions`).
 TRACED_STEPS = weakref.WeakKeyDictionary()
@@ -32,7 +33,7 @@ def bn_layers(model):
     """
     check_model(model)
     found, seen = [], set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in keras_internals.sublayers(model, include_self=True, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in seen:
             seen.add(id(layer))
             found.append(layer)
@@ -40,7 +41,7 @@ def bn_layers(model):
 
 
 def _models(model):
-    return [m for m in model._flatten_layers(include_self=True, recursive=True) if isinstance(m, keras.Model)]
+    return [m for m in keras_internals.sublayers(model, include_self=True, recursive=True) if isinstance(m, keras.Model)]
 
 
 def forget_traced_functions(model):

@@ -346,7 +346,7 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     _functional(model)  # a subclassed or unbuilt model: refuse before any work
     training = [
         layer.name
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in keras_internals.sublayers(model, include_self=False, recursive=True)
         if _is_bn(layer) and not _in_inference_mode(layer)
     ]
     if training and not moving_statistics:

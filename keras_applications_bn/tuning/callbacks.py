@@ -23,7 +23,7 @@ from keras_applications_bn._models.checks import (
     describe,
 )
 from keras_applications_bn.batchnorm import adapt_bn_statistics
-from keras_applications_bn.batchnorm.statistics import _check_data_kind, _one_shot
+from keras_applications_bn.batchnorm.data import check_data_kind, is_one_shot
 from keras_applications_bn.tuning.freeze import _freeze_unfreeze, _leaf_layers, _position
 from keras_applications_bn.tuning.lr import LayerwiseLR
 from keras_applications_bn.tuning.optimizer import extend_model_optimizer, optimizer_chain
@@ -89,8 +89,8 @@ class AdaptBNStatistics(keras.callbacks.Callback):
         prior = check_prior(prior)
         verbose = check_verbose(verbose)
         if not _fresh_data(data):
-            _check_data_kind(data, steps)
-            if when == "epoch_end" and _one_shot(data):
+            check_data_kind(data, steps)
+            if when == "epoch_end" and is_one_shot(data):
                 raise ValueError(
                     f'AdaptBNStatistics(when="epoch_end") reads `data` at the end of every '
                     f"epoch, but `data` ({type(data).__name__}) is an iterator that can be read "
