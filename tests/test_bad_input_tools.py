@@ -37,7 +37,7 @@ from keras_applications_bn import (
     unfreeze,
 )
 from keras_applications_bn.batchnorm import fit_mode
-from keras_applications_bn.export.deploy import export_model
+from keras_applications_bn.export.formats import export_model
 from keras_applications_bn.layers import BatchNormalization
 
 NAN = float("nan")

@@ -235,7 +235,7 @@ def test_an_output_that_is_the_input_is_refused(saved_model, monkeypatch, capsys
 
 
 def test_an_existing_output_is_refused_or_replaced_whole(saved_model, monkeypatch, capsys):
-    from keras_applications_bn.export import deploy
+    from keras_applications_bn.export import formats
 
     src, original = saved_model
     out = src.parent / "model.tflite"
@@ -249,7 +249,7 @@ def test_an_existing_output_is_refused_or_replaced_whole(saved_model, monkeypatc
             f.write(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(deploy, "export_model", half_written)
+    monkeypatch.setattr(formats, "export_model", half_written)
     assert main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_FAILED
     assert "No space left" in capsys.readouterr().err
     assert out.read_bytes() == b"an older export" and leftovers(src.parent) == []
@@ -258,14 +258,14 @@ def test_an_existing_output_is_refused_or_replaced_whole(saved_model, monkeypatc
         with open(path, "wb") as f:
             f.write(b"new export")
 
-    monkeypatch.setattr(deploy, "export_model", written)
+    monkeypatch.setattr(formats, "export_model", written)
     assert main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_OK
     assert out.read_bytes() == b"new export" and leftovers(src.parent) == []
     assert src.read_bytes() == original
 
 
 def test_savedmodel_over_an_existing_path_is_a_clear_error(saved_model, monkeypatch, capsys):
-    from keras_applications_bn.export import deploy
+    from keras_applications_bn.export import formats
 
     src, original = saved_model
     directory = src.parent
@@ -292,7 +292,7 @@ def test_savedmodel_over_an_existing_path_is_a_clear_error(saved_model, monkeypa
         export.calls += 1
 
     export.calls = 0
-    monkeypatch.setattr(deploy, "export_model", export)
+    monkeypatch.setattr(formats, "export_model", export)
     out = directory / "finetuned_savedmodel"
     assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_OK
     assert (out / "saved_model.pb").read_text() == "savedmodel0"

@@ -8,11 +8,13 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tflite_inspect
+
+from keras_applications_bn import BatchNormalization, fold_batch_norm
+from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from keras_applications_bn.export import formats
 
 from architectures import CONTRACT, images, randomize_bn
-from keras_applications_bn import BatchNormalization, fold_batch_norm
-from keras_applications_bn.export import deploy
-from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
 # Families whose BN layers do not all follow a convolution: pre-activation
 # blocks (ResNetV2, DenseNet: BN after an addition, a pooling, a concatenation),
@@ -161,7 +163,7 @@ def test_export_flags_must_be_bools_and_nothing_is_written(flags, tmp_path, caps
     path = tmp_path / "x.keras"
     name = next(iter(flags))
     with pytest.raises(TypeError, match=f"`{name}` must be True or False, got {flags[name]!r}"):
-        deploy.export_model(model, path, "keras", **flags)
+        formats.export_model(model, path, "keras", **flags)
     assert not path.exists() and capsys.readouterr().out == ""
     with pytest.raises(TypeError, match="`verbose` must be True or False, got 'no'"):
         fold_batch_norm(model, verbose="no")
@@ -172,9 +174,9 @@ def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, cap
     model = small_model(pinned=False, keras_bn=True)
     folded = fold_batch_norm(model, moving_statistics=np.bool_(True), verbose=np.bool_(False))
     assert len(folded.bn_folding.folded) == 4 and capsys.readouterr().out == ""
-    written = deploy.export_model(model, tmp_path / "x.keras", "keras", fold_bn=np.bool_(False))
+    written = formats.export_model(model, tmp_path / "x.keras", "keras", fold_bn=np.bool_(False))
     assert bn_count(written) == 7  # not folded: np.False_ is false
-    written = deploy.export_model(model, tmp_path / "y.keras", "keras", fold_bn=np.bool_(True),
+    written = formats.export_model(model, tmp_path / "y.keras", "keras", fold_bn=np.bool_(True),
                                   moving_statistics=np.bool_(True))
     assert bn_count(written) == 3
     for bad, error, match in (
@@ -186,7 +188,7 @@ def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, cap
     ):
         arguments = {"model": model, "path": tmp_path / "z.keras", "format": "keras", **bad}
         with pytest.raises(error, match=match):
-            deploy.export_model(arguments.pop("model"), arguments.pop("path"), arguments.pop("format"))
+            formats.export_model(arguments.pop("model"), arguments.pop("path"), arguments.pop("format"))
     assert not (tmp_path / "z.keras").exists()
 
 
@@ -246,7 +248,7 @@ def test_cli_export_errors(tmp_path, capsys, monkeypatch):
     assert main(["export", str(not_a_model), "--to", "onnx"]) == EXIT_FAILED
     assert 'pip install "keras-applications-bn[onnx]"' in capsys.readouterr().err
     with pytest.raises(ValueError, match="Unsupported export format 'caffe'"):
-        deploy.export_model(small_model(), str(tmp_path / "x"), "caffe")
+        formats.export_model(small_model(), str(tmp_path / "x"), "caffe")
 
 
 def run_tflite(path, x):
@@ -329,7 +331,7 @@ def export_family(arch, directory, onnxruntime=None):
     rtol = max(1e-4, 10 * floor, TOLERANCES.get(arch.id, 0.0))
 
     saved = os.path.join(directory, f"{arch.id}_savedmodel")
-    deploy.export_model(model, saved, "savedmodel")
+    formats.export_model(model, saved, "savedmodel")
     loaded = tf.saved_model.load(saved)  # kept: its functions need its variables
     check(f"{arch.id} SavedModel", loaded.serve(tf.constant(x)), expected, rtol)
     del loaded
@@ -338,14 +340,14 @@ def export_family(arch, directory, onnxruntime=None):
     folded_path = os.path.join(directory, f"{arch.id}_folded.tflite")
     with open(plain, "wb") as f:  # what export_model(model, plain, "tflite") does, from the same SavedModel
         f.write(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
-    folded = deploy.export_model(model, folded_path, "tflite", fold_bn=True)
+    folded = formats.export_model(model, folded_path, "tflite", fold_bn=True)
     out_plain, out_folded = run_tflite(plain, x), run_tflite(folded_path, x)
     e1 = check(f"{arch.id} TFLite", out_plain, expected, rtol)
     e2 = check(f"{arch.id} TFLite folded", out_folded, expected, rtol)
     e3 = check(f"{arch.id} TFLite folded vs TFLite", out_folded, out_plain, rtol)
-    ops_plain, ops_folded = deploy.tflite_op_counts(plain), deploy.tflite_op_counts(folded_path)
-    chains_plain = deploy.tflite_affine_chains(plain)
-    chains_folded = deploy.tflite_affine_chains(folded_path)
+    ops_plain, ops_folded = tflite_inspect.tflite_op_counts(plain), tflite_inspect.tflite_op_counts(folded_path)
+    chains_plain = tflite_inspect.tflite_affine_chains(plain)
+    chains_folded = tflite_inspect.tflite_affine_chains(folded_path)
     kept = len(folded.bn_folding.kept)
     # no BN-shaped MUL -> ADD is left but those of the BN layers that stay
     if chains_folded > kept:
@@ -361,7 +363,7 @@ def export_family(arch, directory, onnxruntime=None):
     )
     if onnxruntime is not None:
         path = os.path.join(directory, f"{arch.id}.onnx")
-        deploy.export_model(folded, path, "onnx")  # the folded model: plain Keras layers
+        formats.export_model(folded, path, "onnx")  # the folded model: plain Keras layers
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         out = session.run(None, {session.get_inputs()[0].name: x})[0]
         line += f", ONNX folded {check(f'{arch.id} ONNX folded', out, expected, rtol):.1e}"

@@ -129,3 +129,16 @@ def test_orbax_check_is_false_for_a_plain_directory_and_without_orbax(tmp_path, 
 
     monkeypatch.setitem(__import__("sys").modules, "keras.src.saving.orbax_util", None)
     assert saving is not None and ki.is_orbax_checkpoint(str(tmp_path)) is False
+
+
+def test_has_been_called(monkeypatch):
+    model = _model()
+    assert ki.has_been_called(model) is False
+    model(np.zeros((1, 4), "float32"))
+    assert ki.has_been_called(model) is True
+    for klass in type(model).__mro__:
+        if "_called" in vars(klass):
+            monkeypatch.delattr(klass, "_called")
+    monkeypatch.delattr(model, "_called")
+    with _clear("_called"):
+        ki.has_been_called(model)

@@ -29,6 +29,7 @@ __all__ = [
     "optimizer_trainable_variables",
     "optimizer_moving_averages",
     "is_orbax_checkpoint",
+    "has_been_called",
 ]
 
 
@@ -206,3 +207,9 @@ def is_orbax_checkpoint(path):
         return bool(check(path))
     except Exception:  # an unreadable directory is no checkpoint
         return False
+
+
+def has_been_called(model):
+    """Whether ``model`` has run once (``Layer._called``); Keras' ONNX export
+    needs a model that did."""
+    return bool(_attribute(model, "_called", "Layer._called", "exporting to ONNX"))

@@ -11,11 +11,11 @@ import importlib
 # public name -> the module of this package that defines it
 _EXPORTS = {
     "to_keras": "convert",
-    "fold_batch_norm": "deploy",
-    "FoldReport": "deploy",
-    "export_model": "deploy",
-    "FORMATS": "deploy",
-    "MissingExtraError": "deploy",
+    "fold_batch_norm": "fold",
+    "FoldReport": "fold",
+    "export_model": "formats",
+    "FORMATS": "formats",
+    "MissingExtraError": "formats",
 }
 
 __all__ = ["to_keras", "fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]

@@ -3,7 +3,7 @@ layers if asked, and write it for deployment without ever losing a file.
 
 The output never replaces ``MODEL_FILE`` and an existing output only with
 ``--overwrite``; it is written beside its final path and moved there once
-complete. The export itself is ``export.deploy``'s (``fold_batch_norm``,
+complete. The export itself is ``export.fold``'s and ``export.formats``' (``fold_batch_norm``,
 ``export_model``), imported when the command runs: the other commands of the
 command line do not pay for Keras' import.
 """
@@ -155,15 +155,13 @@ def export_command(
     import keras
 
     from keras_applications_bn._models.checks import check_bool
-    from keras_applications_bn.export import deploy
+    from keras_applications_bn.export import fold, formats
 
-    if fmt not in deploy.FORMATS:
-        raise ValueError(f"Unsupported export format {fmt!r}: use one of {', '.join(deploy.FORMATS)}.")
+    formats.check_format(fmt)  # before the slow part: a known format, its packages installed
     overwrite = check_bool(overwrite, "overwrite")
     model_file = os.fspath(model_file)
     steps = 3 if fold_bn else 2
     step = iter(range(1, steps + 1))
-    deploy._check_extra(fmt)  # before the slow part
     if not os.path.isfile(model_file):
         raise ValueError(f"MODEL_FILE {model_file!r} does not exist (or is not a file).")
     if not model_file.endswith((".keras", ".h5", ".hdf5")):
@@ -185,11 +183,11 @@ def export_command(
         raise ValueError(f"MODEL_FILE {model_file!r} holds a {type(model).__name__}, not a Keras model.")
     if fold_bn:
         print(f"[{next(step)}/{steps}] folding BatchNormalization", flush=True)
-        model = deploy.fold_batch_norm(model, moving_statistics=moving_statistics)
+        model = fold.fold_batch_norm(model, moving_statistics=moving_statistics)
         for line in str(model.bn_folding).splitlines():
             print(f"      {line}", flush=True)
     print(f"[{next(step)}/{steps}] writing {fmt} to {out}", flush=True)
-    _write_beside(out, lambda path: deploy.export_model(model, path, fmt))
+    _write_beside(out, lambda path: formats.export_model(model, path, fmt))
     print(f"done: {out} ({_size(out)})", flush=True)
     return 0
 

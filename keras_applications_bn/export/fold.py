@@ -1,4 +1,4 @@
-"""Deployment: fold pinned BatchNormalization into the layers before it, export.
+"""Fold pinned BatchNormalization into the layers before it.
 
 A BN layer in inference mode is a fixed per-channel affine map,
 ``y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta``. When
@@ -6,23 +6,22 @@ A BN layer in inference mode is a fixed per-channel affine map,
 that map can be folded into the layer's kernel and bias: with
 ``s = gamma / sqrt(moving_variance + epsilon)`` per output channel,
 ``kernel' = kernel * s`` and ``bias' = (bias - moving_mean) * s + beta``.
-:func:`fold_batch_norm` does so and returns a plain Keras model, which the three
-export paths (:func:`export_model`: SavedModel, TFLite, ONNX) and the command
-line (``python -m keras_applications_bn export``) ship.
+:func:`fold_batch_norm` does so and returns a plain Keras model, which
+``export.formats.export_model`` (SavedModel, TFLite, ONNX) and the command line
+(``python -m keras_applications_bn export``) ship.
 """
 
 import dataclasses
-import importlib
-import os
 
 import keras
 import numpy as np
 
 from keras_applications_bn._models import keras_internals
-from keras_applications_bn._models.checks import check_bool, check_keras_model, check_path, describe
+from keras_applications_bn._models.checks import check_bool, describe
+from keras_applications_bn.batchnorm.pinning import fit_mode
 from keras_applications_bn.export.convert import to_keras
 
-__all__ = ["fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
+__all__ = ["fold_batch_norm", "FoldReport", "constant_normalization"]
 
 # The layer classes a following BN folds into: exact classes (a subclass may
 # compute something else in its `call`).
@@ -61,11 +60,6 @@ class FoldReport:
 
 def _is_bn(layer):
     return isinstance(layer, keras.layers.BatchNormalization)
-
-
-def _in_inference_mode(layer):
-    """Whether ``layer`` normalises with its moving statistics in every call."""
-    return bool(getattr(layer, "inference_mode", False)) or not layer.trainable
 
 
 def _functional(model):
@@ -347,7 +341,7 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     training = [
         layer.name
         for layer in keras_internals.sublayers(model, include_self=False, recursive=True)
-        if _is_bn(layer) and not _in_inference_mode(layer)
+        if _is_bn(layer) and fit_mode(layer) == "batch"
     ]
     if training and not moving_statistics:
         names = ", ".join(repr(n) for n in training[:3]) + (", ..." if len(training) > 3 else "")
@@ -368,169 +362,12 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     return folded
 
 
-# ---------------------------------------------------------------- export
-
-
-class MissingExtraError(ImportError):
-    """An export format needs packages that are not installed."""
-
-
-#: format -> (what it writes, the packages it needs beyond this package's own)
-FORMATS = {
-    "keras": ("a .keras file (loads with only keras)", ()),
-    "savedmodel": ("a TensorFlow SavedModel directory (tf.saved_model.load)", ("tensorflow",)),
-    "tflite": ("a TFLite flatbuffer (tf.lite.Interpreter)", ("tensorflow",)),
-    "onnx": ("an ONNX file (onnxruntime)", ("tensorflow", "tf2onnx", "onnx")),
-}
-
-
-def _check_extra(fmt):
-    missing = []
-    for module in FORMATS[fmt][1]:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        hint = (
-            'pip install "keras-applications-bn[onnx]"' if fmt == "onnx" else f"pip install {' '.join(missing)}"
-        )
-        raise MissingExtraError(
-            f"Exporting to {fmt} needs {', '.join(missing)}, which is not installed: {hint}"
-        )
-    if fmt != "keras" and keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            f"Exporting to {fmt} runs on the TensorFlow backend; Keras runs on "
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
-        )
-
-
-def export_model(model, path, format, *, fold_bn=False, moving_statistics=False, verbose=False):  # noqa: A002
-    """Write ``model`` for deployment, optionally with its BN layers folded.
-
-    Args:
-        model: a Keras model (of this package or not).
-        path: where to write: a ``.keras`` file, a SavedModel directory, a
-            ``.tflite`` file or a ``.onnx`` file.
-        format: ``"keras"``, ``"savedmodel"``, ``"tflite"`` or ``"onnx"``
-            (needs the ``onnx`` extra: ``tf2onnx`` and ``onnx``; ``onnxruntime``
-            runs the file).
-        fold_bn: fold BatchNormalization first (:func:`fold_batch_norm`).
-        moving_statistics: passed to :func:`fold_batch_norm`.
-        verbose: print progress and the folding summary.
-
-    Returns:
-        The model that was written: a copy made of Keras' own classes (folded
-        when ``fold_bn``).
-
-    Raises:
-        TypeError: ``model`` is not a Keras model (a single layer is not),
-            ``path`` is not a str or ``os.PathLike``, ``format`` is not a
-            string, or ``fold_bn``, ``moving_statistics`` or ``verbose`` is not
-            a bool (NumPy bools are; ``fold_bn="no"`` is refused, not read as
-            true). All are checked before anything is written.
-        ValueError: an unknown ``format``, an empty ``path``, a format other
-            than ``"keras"`` on a backend other than TensorFlow, or a model
-            :func:`fold_batch_norm` refuses.
-        MissingExtraError: the packages the format needs are not installed.
-    """
-    # every argument before any work (a string flag such as "no" would read as true)
-    check_keras_model(model)
-    path = check_path(path, "path")
-    if not isinstance(format, str):
-        raise TypeError(f"`format` must be one of {', '.join(map(repr, FORMATS))}, got {describe(format)}.")
-    if format not in FORMATS:
-        raise ValueError(
-            f"Unsupported export format {format!r} (`format`): use one of {', '.join(FORMATS)}."
-        )
-    fold_bn = check_bool(fold_bn, "fold_bn")
-    moving_statistics = check_bool(moving_statistics, "moving_statistics")
-    verbose = check_bool(verbose, "verbose")
-    _check_extra(format)
-    say = print if verbose else (lambda *a, **k: None)
-    if fold_bn:
-        say("folding BatchNormalization ...", flush=True)
-        model = fold_batch_norm(model, moving_statistics=moving_statistics)
-        say(str(model.bn_folding), flush=True)
-    else:
-        model = to_keras(model)
-    if format == "onnx":
-        # Normalization's tensors would become extra ONNX inputs: make them constants
-        report = getattr(model, "bn_folding", None)
-        model = _rebuild(model, FoldReport(), fold=False, constant_normalization=True)
-        if report is not None:
-            model.bn_folding = report
-    say(f"writing {format} to {path} ...", flush=True)
-    if format == "keras":
-        model.save(path)
-    else:
-        keras_format = {"savedmodel": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
-        if not model._called:  # Keras' ONNX export needs a model that ran once
-            zeros = [np.zeros([d or 1 for d in t.shape], t.dtype) for t in model.inputs]
-            model(zeros[0] if len(zeros) == 1 else zeros)
-        model.export(path, format=keras_format, verbose=False)
-    return model
-
-
-def tflite_op_counts(path_or_content):
-    """Count the operations of a TFLite model.
-
-    Args:
-        path_or_content: the ``.tflite`` file's path, or its bytes.
-
-    Returns:
-        ``{op name: count}``, sorted by name.
-    """
-    import tensorflow as tf
-
-    if isinstance(path_or_content, (bytes, bytearray)):
-        interpreter = tf.lite.Interpreter(model_content=bytes(path_or_content))
-    else:
-        interpreter = tf.lite.Interpreter(model_path=os.fspath(path_or_content))
-    counts = {}
-    for op in interpreter._get_ops_details():
-        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def tflite_affine_chains(path_or_content):
-    """Count the BN-shaped ``MUL`` -> ``ADD`` chains of a TFLite model.
-
-    Such a chain (a per-channel constant vector multiplied, then added) is what
-    an unfused BN layer becomes.
-
-    Args:
-        path_or_content: the ``.tflite`` file's path, or its bytes.
-
-    Returns:
-        The number of chains.
-    """
-    import tensorflow as tf
-
-    if isinstance(path_or_content, (bytes, bytearray)):
-        interpreter = tf.lite.Interpreter(model_content=bytes(path_or_content))
-    else:
-        interpreter = tf.lite.Interpreter(model_path=os.fspath(path_or_content))
-    ops = interpreter._get_ops_details()
-    produced = {t for op in ops for t in op["outputs"]}
-    inputs = {d["index"] for d in interpreter.get_input_details()}
-    shapes = {d["index"]: tuple(d["shape"]) for d in interpreter.get_tensor_details()}
-
-    def vector_constant(op):  # a constant of shape (C,) or (1, ..., 1, C)
-        return any(
-            t >= 0 and t not in produced and t not in inputs
-            and sum(d > 1 for d in shapes.get(t, ())) == 1
-            for t in op["inputs"]
-        )
-
-    consumers = {}
-    for op in ops:
-        for t in op["inputs"]:
-            consumers.setdefault(t, []).append(op)
-    chains = 0
-    for op in ops:
-        if op["op_name"] == "MUL" and vector_constant(op):
-            following = consumers.get(op["outputs"][0], [])
-            if any(o["op_name"] == "ADD" and vector_constant(o) for o in following):
-                chains += 1
-    return chains
+def constant_normalization(model):
+    """A copy of ``model`` (made of Keras' classes) whose ``Normalization`` layers
+    are constant ``Rescaling`` layers: ONNX converters turn a Normalization's
+    mean/variance into extra graph inputs. A fold report on ``model`` carries over."""
+    report = getattr(model, "bn_folding", None)
+    copy = _rebuild(model, FoldReport(), fold=False, constant_normalization=True)
+    if report is not None:
+        copy.bn_folding = report
+    return copy
