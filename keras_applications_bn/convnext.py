@@ -28,21 +28,17 @@ Keras' own classes (``keras.src.applications.convnext``), so a saved ``.keras``
 model reloads with Keras alone, without this package.
 """
 
-import collections
-
 import numpy as np
 from keras import Sequential, layers
 
-# Keras' own layers (not exported under a public name): a model that holds them
-# is rebuilt by Keras from their module path, so it reloads without this package.
-
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn._models import builder, docs, keras_internals
+from keras_applications_bn._models.blocks import require_channels_last
 from keras_applications_bn._models.checks import check_bool
-from keras_applications_bn._models import keras_internals
-from keras_applications_bn import imagenet_utils, legacy
-from keras_applications_bn._models import builder
-from keras_applications_bn._models.blocks import inside_model_preprocessor, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 
+# Keras' own layers (not exported under a public name): a model that holds them
+# is rebuilt by Keras from their module path, so it reloads without this package.
 LayerScale, StochasticDepth = keras_internals.convnext_layers()
 
 __all__ = [
@@ -54,30 +50,42 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = builder.module_docstring(__doc__, "convnext")
+__doc__ = docs.module_docstring(__doc__, "convnext")
 
-preprocess_input = inside_model_preprocessor("ConvNeXt")
+preprocess_input = builder.module_preprocessor("convnext", "ConvNeXt")
 
-#: Blocks per stage and channels per stage of one ConvNeXt variant.
-Variant = collections.namedtuple("Variant", "depths projection_dims")
-
-#: The five variants (Table 9 of the paper), by the name Keras gives them.
+#: The five variants (Table 9 of the paper): each model function's blocks per
+#: stage and channels per stage, the keyword arguments of :func:`ConvNeXt` that make it.
 VARIANTS = {
-    "tiny": Variant((3, 3, 9, 3), (96, 192, 384, 768)),
-    "small": Variant((3, 3, 27, 3), (96, 192, 384, 768)),
-    "base": Variant((3, 3, 27, 3), (128, 256, 512, 1024)),
-    "large": Variant((3, 3, 27, 3), (192, 384, 768, 1536)),
-    "xlarge": Variant((3, 3, 27, 3), (256, 512, 1024, 2048)),
+    "ConvNeXtTiny": dict(depths=(3, 3, 9, 3), projection_dims=(96, 192, 384, 768)),
+    "ConvNeXtSmall": dict(depths=(3, 3, 27, 3), projection_dims=(96, 192, 384, 768)),
+    "ConvNeXtBase": dict(depths=(3, 3, 27, 3), projection_dims=(128, 256, 512, 1024)),
+    "ConvNeXtLarge": dict(depths=(3, 3, 27, 3), projection_dims=(192, 384, 768, 1536)),
+    "ConvNeXtXLarge": dict(depths=(3, 3, 27, 3), projection_dims=(256, 512, 1024, 2048)),
 }
 
-#: The model function of each variant (its registry rows: input sizes, weight files).
-FUNCTIONS = {
-    "tiny": "ConvNeXtTiny",
-    "small": "ConvNeXtSmall",
-    "base": "ConvNeXtBase",
-    "large": "ConvNeXtLarge",
-    "xlarge": "ConvNeXtXLarge",
-}
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(
+    top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
+    inference_bn=None,
+    summary="Blocks per stage {depths}, channels {projection_dims}.",
+    args={
+        "include_preprocessing": (
+            "whether the model normalises its [0, 255] input\n"
+            "itself (the default, as the official weights expect; only for 3\n"
+            "channels); ``False`` leaves that to you."
+        ),
+        "name": (
+            "the model's name, also the prefix of its layer names;\n"
+            '``weights="imagenet"`` loads ``{weights_file}[_notop].h5`` whatever it is.'
+        ),
+    },
+    returns=(
+        "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"
+        "normalises them itself, so\n"
+        "`keras_applications_bn.{module}.preprocess_input` is the identity."
+    ),
+)
 
 LN_EPSILON = 1e-6
 LAYER_SCALE_INIT = 1e-6
@@ -153,10 +161,12 @@ def head(x, *, classes, classifier_activation, name):
 
 
 def ConvNeXt(
-    variant,
+    depths,
+    projection_dims,
     drop_path_rate=0.0,
     layer_scale_init_value=LAYER_SCALE_INIT,
     *,
+    model,
     name,
     include_preprocessing,
     include_top,
@@ -168,16 +178,16 @@ def ConvNeXt(
     classifier_activation,
     inference_bn=False,
 ):
-    """The ConvNeXt ``variant`` (a key of :data:`VARIANTS`), with stochastic depth
-    rising linearly from 0 to ``drop_path_rate`` over the blocks (0, the default of
-    every public function as in Keras, leaves it out). The public functions are
-    this with their variant; ``weights="imagenet"`` loads the variant's files
-    whatever the model's ``name``."""
+    """The ConvNeXt with ``depths[i]`` blocks of ``projection_dims[i]`` channels in
+    stage ``i``, with stochastic depth rising linearly from 0 to ``drop_path_rate``
+    over the blocks (0, the default of every public function as in Keras, leaves
+    it out). The public functions are this with their row of :data:`VARIANTS`;
+    ``model`` names the function whose registry rows (input sizes, weight files)
+    apply: ``weights="imagenet"`` loads its files whatever the model's ``name``."""
     require_channels_last("ConvNeXt")
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
-    depths, dims = VARIANTS[variant]
     img_input = builder.model_input(
-        model=FUNCTIONS[variant],
+        model=model,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
         pooling=pooling,
@@ -190,7 +200,7 @@ def ConvNeXt(
 
     rates = [float(r) for r in np.linspace(0.0, drop_path_rate, sum(depths))]
     index = 0
-    for i, (depth, filters) in enumerate(zip(depths, dims)):
+    for i, (depth, filters) in enumerate(zip(depths, projection_dims)):
         x = stem(x, filters, name=name) if i == 0 else downsampling(x, filters, i - 1, name=name)
         for j in range(depth):
             x = convnext_block(
@@ -207,10 +217,11 @@ def ConvNeXt(
         x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
     return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=FUNCTIONS[variant], include_top=include_top,
+        model=model, include_top=include_top,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ConvNeXtTiny(
     include_top=True,
     include_preprocessing=True,
@@ -224,13 +235,14 @@ def ConvNeXtTiny(
     inference_bn=False,
 ):
     return ConvNeXt(
-        "tiny", name=name, include_preprocessing=include_preprocessing,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        **VARIANTS["ConvNeXtTiny"], model="ConvNeXtTiny", name=name,
+        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ConvNeXtSmall(
     include_top=True,
     include_preprocessing=True,
@@ -244,13 +256,14 @@ def ConvNeXtSmall(
     inference_bn=False,
 ):
     return ConvNeXt(
-        "small", name=name, include_preprocessing=include_preprocessing,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        **VARIANTS["ConvNeXtSmall"], model="ConvNeXtSmall", name=name,
+        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ConvNeXtBase(
     include_top=True,
     include_preprocessing=True,
@@ -264,13 +277,14 @@ def ConvNeXtBase(
     inference_bn=False,
 ):
     return ConvNeXt(
-        "base", name=name, include_preprocessing=include_preprocessing,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        **VARIANTS["ConvNeXtBase"], model="ConvNeXtBase", name=name,
+        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ConvNeXtLarge(
     include_top=True,
     include_preprocessing=True,
@@ -284,13 +298,14 @@ def ConvNeXtLarge(
     inference_bn=False,
 ):
     return ConvNeXt(
-        "large", name=name, include_preprocessing=include_preprocessing,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        **VARIANTS["ConvNeXtLarge"], model="ConvNeXtLarge", name=name,
+        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ConvNeXtXLarge(
     include_top=True,
     include_preprocessing=True,
@@ -304,47 +319,8 @@ def ConvNeXtXLarge(
     inference_bn=False,
 ):
     return ConvNeXt(
-        "xlarge", name=name, include_preprocessing=include_preprocessing,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
+        **VARIANTS["ConvNeXtXLarge"], model="ConvNeXtXLarge", name=name,
+        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
-
-
-INCLUDE_PREPROCESSING_DOC = (
-    "        include_preprocessing: whether the model normalises its [0, 255] input\n"
-    "            itself (the default, as the official weights expect; only for 3\n"
-    "            channels); ``False`` leaves that to you.\n"
-)
-
-
-def convnext_docstring(fn, variant):
-    depths, dims = VARIANTS[variant]
-    doc = builder.model_docstring(
-        fn,
-        top="the classifier (``<name>_head_gap``, ``_head_layernorm``, ``_head_dense``)",
-        inference_bn=None,
-    )
-    doc = doc.replace(
-        "        weights:", INCLUDE_PREPROCESSING_DOC + "        weights:"
-    ).replace(
-        "        name: the model's name.",
-        "        name: the model's name, also the prefix of its layer names;\n"
-        f"            ``weights=\"imagenet\"`` loads ``convnext_{variant}[_notop].h5`` whatever it is.",
-    )
-    returns = doc.index("A `keras.Model`.")
-    return (
-        f"{doc[:doc.index('    Args:')]}"
-        f"    Blocks per stage {depths}, channels {dims}.\n\n"
-        f"{doc[doc.index('    Args:'):returns]}"
-        "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"
-        "        normalises them itself, so\n"
-        "        `keras_applications_bn.convnext.preprocess_input` is the identity.\n    "
-    )
-
-
-for _variant, _fn in FUNCTIONS.items():
-    globals()[_fn].__doc__ = convnext_docstring(_fn, _variant)
-del _fn, _variant
-
-legacy.accept_injected_modules(globals())

@@ -18,34 +18,31 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
-from keras_applications_bn._models.blocks import concat, require_channels_last
+from keras_applications_bn._models import builder, docs
+from keras_applications_bn._models.blocks import bn_relu, concat, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "densenet")
+__doc__ = docs.module_docstring(__doc__, "densenet")
 
 BN_EPSILON = 1.001e-5
 GROWTH_RATE = 32
 #: Channels kept by a transition block.
 COMPRESSION = 0.5
 
-#: Units in each of the four dense blocks, by model function (each has official weights).
-BLOCKS = {
-    "DenseNet121": (6, 12, 24, 16),
-    "DenseNet169": (6, 12, 32, 32),
-    "DenseNet201": (6, 12, 48, 32),
+#: Each model function's units in the four dense blocks: the keyword arguments
+#: of :func:`DenseNet` that make it (and select its official weights).
+VARIANTS = {
+    "DenseNet121": dict(blocks=(6, 12, 24, 16)),
+    "DenseNet169": dict(blocks=(6, 12, 32, 32)),
+    "DenseNet201": dict(blocks=(6, 12, 48, 32)),
 }
 
 preprocess_input = builder.module_preprocessor("densenet", "DenseNet")
 
-
-def bn_relu(x, norm, *, name):
-    """BN (``{name}_bn``), then ReLU (``{name}_relu``): the pre-activation of every convolution."""
-    x = norm(x, name=f"{name}_bn")
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(top="the classifier (``avg_pool`` + ``predictions``)")
 
 
 def conv_block(x, growth_rate, *, norm, name):
@@ -83,22 +80,6 @@ def stem(x, *, norm):
     return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
 
-def weights_model_of(blocks, weights):
-    """The model function whose ImageNet files are for ``blocks`` (None for other
-    ``blocks`` without ImageNet weights)."""
-    for model, units in BLOCKS.items():
-        if tuple(blocks) == units:
-            return model
-    if weights == "imagenet":
-        raise ValueError(
-            "With weights='imagenet', `blocks` must be one of "
-            f"{', '.join(map(str, BLOCKS.values()))} (DenseNet121, 169, 201: the "
-            f"networks with official weights), got blocks={blocks!r}. Use weights=None "
-            "or a weights file for other depths."
-        )
-    return None
-
-
 def DenseNet(
     blocks,
     include_top=True,
@@ -115,15 +96,22 @@ def DenseNet(
     builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
     The other arguments are those of :func:`DenseNet121`."""
     require_channels_last("DenseNet")
+    model = builder.weights_model_of(dict(blocks=tuple(blocks)), VARIANTS)
     # the size rules of the model with these blocks (any DenseNet's for other blocks)
     img_input = builder.model_input(
-        model=weights_model_of(blocks, None) or "DenseNet121", inference_bn=inference_bn,
+        model=model or "DenseNet121", inference_bn=inference_bn,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
         weights=weights, classes=classes, classifier_activation=classifier_activation,
         pooling=pooling,
     )
+    if model is None and weights == "imagenet":
+        raise ValueError(
+            "With weights='imagenet', `blocks` must be one of "
+            f"{', '.join(str(row['blocks']) for row in VARIANTS.values())} (DenseNet121, "
+            "169, 201: the networks with official weights), got "
+            f"blocks={blocks!r}. Use weights=None or a weights file for other depths."
+        )
     norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
-    model = weights_model_of(blocks, weights)
 
     x = stem(img_input, norm=norm)
     for stage, units in enumerate(blocks, start=2):
@@ -131,7 +119,7 @@ def DenseNet(
         if stage < len(blocks) + 1:  # a transition after every dense block but the last
             x = transition_block(x, COMPRESSION, norm=norm, name=f"pool{stage}")
     x = norm(x, name="bn")
-    x = layers.Activation("relu", name="relu")(x)
+    x = layers.Activation("relu", name="relu")(x)  # not bn_relu's names
 
     x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
@@ -143,6 +131,7 @@ def DenseNet(
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def DenseNet121(
     include_top=True,
     weights="imagenet",
@@ -155,11 +144,13 @@ def DenseNet121(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["DenseNet121"], include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet121"], include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def DenseNet169(
     include_top=True,
     weights="imagenet",
@@ -172,11 +163,13 @@ def DenseNet169(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["DenseNet169"], include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet169"], include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def DenseNet201(
     include_top=True,
     weights="imagenet",
@@ -189,15 +182,7 @@ def DenseNet201(
     inference_bn=False,
 ):
     return DenseNet(
-        BLOCKS["DenseNet201"], include_top, weights, input_tensor, input_shape, pooling,
-        classes, classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet201"], include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-for _fn in (DenseNet121, DenseNet169, DenseNet201):
-    _fn.__doc__ = builder.model_docstring(
-        _fn.__name__, top="the classifier (``avg_pool`` + ``predictions``)",
-    )
-del _fn
-
-legacy.accept_injected_modules(globals())

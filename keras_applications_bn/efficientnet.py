@@ -25,15 +25,14 @@ import math
 
 from keras import layers
 
-from keras_applications_bn import imagenet_utils, legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     correct_pad,
     drop_connect_residual,
-    efficientnet_classifier,
-    inside_model_docstring,
-    inside_model_preprocessor,
+    efficientnet_stages,
+    efficientnet_top,
     make_divisible,
     round_repeats,
     squeeze_excite,
@@ -53,9 +52,9 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = builder.module_docstring(__doc__, "efficientnet")
+__doc__ = docs.module_docstring(__doc__, "efficientnet")
 
-preprocess_input = inside_model_preprocessor("EfficientNet")
+preprocess_input = builder.module_preprocessor("efficientnet", "EfficientNet")
 
 #: One stage of MBConv blocks of EfficientNet-B0, before scaling.
 Stage = collections.namedtuple(
@@ -73,6 +72,23 @@ STAGES = (
     Stage(3, 1, 192, 320, 6, 1, 0.25),
 )
 
+#: The compound scaling of each model function (its input size is the
+#: registry's): the keyword arguments of :func:`EfficientNet` that make it.
+VARIANTS = {
+    "EfficientNetB0": dict(width_coefficient=1.0, depth_coefficient=1.0, dropout_rate=0.2),
+    "EfficientNetB1": dict(width_coefficient=1.0, depth_coefficient=1.1, dropout_rate=0.2),
+    "EfficientNetB2": dict(width_coefficient=1.1, depth_coefficient=1.2, dropout_rate=0.3),
+    "EfficientNetB3": dict(width_coefficient=1.2, depth_coefficient=1.4, dropout_rate=0.3),
+    "EfficientNetB4": dict(width_coefficient=1.4, depth_coefficient=1.8, dropout_rate=0.4),
+    "EfficientNetB5": dict(width_coefficient=1.6, depth_coefficient=2.2, dropout_rate=0.4),
+    "EfficientNetB6": dict(width_coefficient=1.8, depth_coefficient=2.6, dropout_rate=0.5),
+    "EfficientNetB7": dict(width_coefficient=2.0, depth_coefficient=3.1, dropout_rate=0.5),
+}
+
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(
+    top="the classifier (``top_dropout`` + ``predictions``)", returns=docs.IN_MODEL_RETURNS
+)
 
 
 def mbconv_block(
@@ -180,19 +196,12 @@ def EfficientNet(
         img_input, round_filters(32), activation=activation, norm=norm,
         imagenet=weights == "imagenet",
     )
-    total = sum(round_repeats(stage.repeats, depth_coefficient) for stage in stages)
-    index = 0
-    for i, stage in enumerate(stages, start=1):
-        filters_in, filters_out = round_filters(stage.filters_in), round_filters(stage.filters_out)
-        for j in range(round_repeats(stage.repeats, depth_coefficient)):
-            x = mbconv_block(
-                x, filters_in=filters_in if j == 0 else filters_out, filters_out=filters_out,
-                kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
-                expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
-                drop_rate=drop_connect_rate * index / total, activation=activation,
-                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
-            )
-            index += 1
+    x = efficientnet_stages(
+        x, stages, block_of=lambda stage: mbconv_block, round_filters=round_filters,
+        depth_coefficient=depth_coefficient,
+        total_blocks=sum(round_repeats(stage.repeats, depth_coefficient) for stage in stages),
+        drop_connect_rate=drop_connect_rate, activation=activation, norm=norm,
+    )
 
     x = layers.Conv2D(
         round_filters(1280), 1, padding="same", use_bias=False,
@@ -201,19 +210,17 @@ def EfficientNet(
     x = norm(x, name="top_bn")
     x = layers.Activation(activation, name="top_activation")(x)
 
-    if include_top:
-        x = efficientnet_classifier(
-            x, dropout_rate=dropout_rate, classes=classes,
-            classifier_activation=classifier_activation,
-        )
-    else:
-        x = builder.pooling_head(x, pooling)
+    x = efficientnet_top(
+        x, include_top=include_top, pooling=pooling, dropout_rate=dropout_rate,
+        classes=classes, classifier_activation=classifier_activation,
+    )
     return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB0(
     include_top=True,
     weights="imagenet",
@@ -226,13 +233,13 @@ def EfficientNetB0(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.0, 1.0, dropout_rate=0.2, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB0", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB0"], model="EfficientNetB0", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB1(
     include_top=True,
     weights="imagenet",
@@ -245,13 +252,13 @@ def EfficientNetB1(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.0, 1.1, dropout_rate=0.2, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB1", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB1"], model="EfficientNetB1", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB2(
     include_top=True,
     weights="imagenet",
@@ -264,13 +271,13 @@ def EfficientNetB2(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.1, 1.2, dropout_rate=0.3, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB2", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB2"], model="EfficientNetB2", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB3(
     include_top=True,
     weights="imagenet",
@@ -283,13 +290,13 @@ def EfficientNetB3(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.2, 1.4, dropout_rate=0.3, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB3", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB3"], model="EfficientNetB3", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB4(
     include_top=True,
     weights="imagenet",
@@ -302,13 +309,13 @@ def EfficientNetB4(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.4, 1.8, dropout_rate=0.4, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB4", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB4"], model="EfficientNetB4", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB5(
     include_top=True,
     weights="imagenet",
@@ -321,13 +328,13 @@ def EfficientNetB5(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.6, 2.2, dropout_rate=0.4, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB5", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB5"], model="EfficientNetB5", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB6(
     include_top=True,
     weights="imagenet",
@@ -340,13 +347,13 @@ def EfficientNetB6(
     inference_bn=False,
 ):
     return EfficientNet(
-        1.8, 2.6, dropout_rate=0.5, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB6", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB6"], model="EfficientNetB6", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetB7(
     include_top=True,
     weights="imagenet",
@@ -359,15 +366,7 @@ def EfficientNetB7(
     inference_bn=False,
 ):
     return EfficientNet(
-        2.0, 3.1, dropout_rate=0.5, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        model="EfficientNetB7", inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB7"], model="EfficientNetB7", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
     )
-
-
-for _fn in __all__[:8]:
-    globals()[_fn].__doc__ = inside_model_docstring(_fn)
-del _fn
-
-legacy.accept_injected_modules(globals())

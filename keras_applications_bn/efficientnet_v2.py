@@ -18,22 +18,23 @@ channel with the ImageNet mean and standard deviation (``Rescaling``,
 ``Normalization`` with fixed statistics), S, M and L rescale them to [-1, 1]. So
 ``preprocess_input`` is the identity. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.
+
+The module is longer than 400 lines because it keeps the four stage tables, the
+blocks, the builder and the seven model functions (Keras' signatures) together.
 """
 
 import collections
 
 from keras import initializers, layers
 
-from keras_applications_bn import imagenet_utils, legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
-    efficientnet_classifier,
-    inside_model_docstring,
-    inside_model_preprocessor,
-    round_repeats,
+    efficientnet_stages,
+    efficientnet_top,
     squeeze_excite,
 )
 from keras_applications_bn.imagenet_utils import decode_predictions
@@ -50,9 +51,9 @@ __all__ = [
     "preprocess_input",
     "decode_predictions",
 ]
-__doc__ = builder.module_docstring(__doc__, "efficientnet_v2")
+__doc__ = docs.module_docstring(__doc__, "efficientnet_v2")
 
-preprocess_input = inside_model_preprocessor("EfficientNetV2")
+preprocess_input = builder.module_preprocessor("efficientnet_v2", "EfficientNetV2")
 
 #: Momentum of every BatchNormalization of EfficientNetV2.
 BN_MOMENTUM = 0.9
@@ -100,6 +101,31 @@ STAGES = {
         Stage(False, 3, 7, 384, 640, 6, 1, 0.25),
     ),
 }
+
+#: Each model function's stage table and scaling (its input size is the
+#: registry's): the keyword arguments of :func:`EfficientNetV2` that make it.
+VARIANTS = {
+    "EfficientNetV2B0": dict(width_coefficient=1.0, depth_coefficient=1.0, stages=STAGES["b"]),
+    "EfficientNetV2B1": dict(width_coefficient=1.0, depth_coefficient=1.1, stages=STAGES["b"]),
+    "EfficientNetV2B2": dict(width_coefficient=1.1, depth_coefficient=1.2, stages=STAGES["b"]),
+    "EfficientNetV2B3": dict(width_coefficient=1.2, depth_coefficient=1.4, stages=STAGES["b"]),
+    "EfficientNetV2S": dict(width_coefficient=1.0, depth_coefficient=1.0, stages=STAGES["s"]),
+    "EfficientNetV2M": dict(width_coefficient=1.0, depth_coefficient=1.0, stages=STAGES["m"]),
+    "EfficientNetV2L": dict(width_coefficient=1.0, depth_coefficient=1.0, stages=STAGES["l"]),
+}
+
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(
+    top="the classifier (``top_dropout`` + ``predictions``)",
+    args={
+        "include_preprocessing": (
+            "whether the model rescales (and, for B0-B3,\n"
+            "normalises) its [0, 255] input itself (the default, as the official\n"
+            "weights expect); ``False`` leaves that to you."
+        ),
+    },
+    returns=docs.IN_MODEL_RETURNS,
+)
 
 
 def round_filters(filters, width_coefficient, divisor=8, min_depth=8):
@@ -197,8 +223,8 @@ def preprocessing(x, *, imagenet_statistics):
 def EfficientNetV2(
     width_coefficient,
     depth_coefficient,
-    default_size,
     stages,
+    default_size=None,
     dropout_rate=0.2,
     drop_connect_rate=0.2,
     depth_divisor=8,
@@ -245,38 +271,27 @@ def EfficientNetV2(
         norm=norm, name="stem",
     )
 
-    total = sum(stage.repeats for stage in stages)
-    index = 0
-    for i, stage in enumerate(stages, start=1):
-        block = fused_mbconv_block if stage.fused else mbconv_block
-        filters_in = round_to_divisor(stage.filters_in)
-        filters_out = round_to_divisor(stage.filters_out)
-        for j in range(round_repeats(stage.repeats, depth_coefficient)):
-            x = block(
-                x, filters_in=filters_in if j == 0 else filters_out, filters_out=filters_out,
-                kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
-                expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
-                drop_rate=drop_connect_rate * index / total, activation=activation,
-                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
-            )
-            index += 1
+    x = efficientnet_stages(
+        x, stages, block_of=lambda stage: fused_mbconv_block if stage.fused else mbconv_block,
+        round_filters=round_to_divisor, depth_coefficient=depth_coefficient,
+        total_blocks=sum(stage.repeats for stage in stages),  # unscaled, as in Keras
+        drop_connect_rate=drop_connect_rate, activation=activation, norm=norm,
+    )
 
     x = conv_bn(x, round_to_divisor(1280), 1, activation=activation, norm=norm, name="top")
 
-    if include_top:
-        x = efficientnet_classifier(
-            x, dropout_rate=dropout_rate, classes=classes,
-            classifier_activation=classifier_activation,
-            bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
-        )
-    else:
-        x = builder.pooling_head(x, pooling)
+    x = efficientnet_top(
+        x, include_top=include_top, pooling=pooling, dropout_rate=dropout_rate,
+        classes=classes, classifier_activation=classifier_activation,
+        bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
+    )
     return builder.create_model(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model=model, include_top=include_top,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2B0(
     include_top=True,
     weights="imagenet",
@@ -290,15 +305,15 @@ def EfficientNetV2B0(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, default_size=None, stages=STAGES["b"], name=name,
+        **VARIANTS["EfficientNetV2B0"], model="EfficientNetV2B0", name=name,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2B0",
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2B1(
     include_top=True,
     weights="imagenet",
@@ -312,15 +327,15 @@ def EfficientNetV2B1(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.1, default_size=None, stages=STAGES["b"], name=name,
+        **VARIANTS["EfficientNetV2B1"], model="EfficientNetV2B1", name=name,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2B1",
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2B2(
     include_top=True,
     weights="imagenet",
@@ -334,15 +349,15 @@ def EfficientNetV2B2(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.1, 1.2, default_size=None, stages=STAGES["b"], name=name,
+        **VARIANTS["EfficientNetV2B2"], model="EfficientNetV2B2", name=name,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2B2",
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2B3(
     include_top=True,
     weights="imagenet",
@@ -356,15 +371,15 @@ def EfficientNetV2B3(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.2, 1.4, default_size=None, stages=STAGES["b"], name=name,
+        **VARIANTS["EfficientNetV2B3"], model="EfficientNetV2B3", name=name,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2B3",
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2S(
     include_top=True,
     weights="imagenet",
@@ -378,15 +393,14 @@ def EfficientNetV2S(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, default_size=None, stages=STAGES["s"], name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2S",
-        inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2S"], model="EfficientNetV2S", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2M(
     include_top=True,
     weights="imagenet",
@@ -400,15 +414,14 @@ def EfficientNetV2M(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, default_size=None, stages=STAGES["m"], name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2M",
-        inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2M"], model="EfficientNetV2M", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def EfficientNetV2L(
     include_top=True,
     weights="imagenet",
@@ -422,23 +435,8 @@ def EfficientNetV2L(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        1.0, 1.0, default_size=None, stages=STAGES["l"], name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, model="EfficientNetV2L",
-        inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2L"], model="EfficientNetV2L", name=name, include_top=include_top,
+        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
     )
-
-
-INCLUDE_PREPROCESSING_DOC = (
-    "        include_preprocessing: whether the model rescales (and, for B0-B3,\n"
-    "            normalises) its [0, 255] input itself (the default, as the official\n"
-    "            weights expect); ``False`` leaves that to you.\n"
-)
-
-for _fn in __all__[:7]:
-    globals()[_fn].__doc__ = inside_model_docstring(_fn, extra_args=INCLUDE_PREPROCESSING_DOC)
-del _fn
-
-legacy.accept_injected_modules(globals())

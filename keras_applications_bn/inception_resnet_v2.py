@@ -21,17 +21,21 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
-from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.layers import bn_factory
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.blocks import concat, conv2d_bn, inception_stem
-from keras_applications_bn.layers import CustomScaleLayer, channel_axis
+from keras_applications_bn.imagenet_utils import decode_predictions
+from keras_applications_bn.layers import CustomScaleLayer, bn_factory, channel_axis
 
 __all__ = ["InceptionResNetV2", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "inception_resnet_v2")
+__doc__ = docs.module_docstring(__doc__, "inception_resnet_v2")
 
 preprocess_input = builder.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
+
+#: What the docstring of :func:`InceptionResNetV2` says of its own.
+DOC = docs.ModelDoc(
+    top="the classifier (``avg_pool`` + ``predictions``)",
+    inference_bn=docs.PINNED_BN_WITHOUT_GAMMA_DOC,
+)
 
 
 def mixed_5b(x, *, norm):
@@ -125,6 +129,7 @@ def block8(x, index, *, norm, scale=0.2, activation=True):
     return residual_sum(x, [b0, b1], scale=scale, name=f"block8_{index}", activation=activation)
 
 
+@builder.model_function(DOC)
 def InceptionResNetV2(
     include_top=True,
     weights="imagenet",
@@ -165,12 +170,3 @@ def InceptionResNetV2(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="InceptionResNetV2", include_top=include_top,
     )
-
-
-InceptionResNetV2.__doc__ = builder.model_docstring(
-    "InceptionResNetV2",
-    top="the classifier (``avg_pool`` + ``predictions``)",
-    inference_bn=builder.PINNED_BN_WITHOUT_GAMMA_DOC,
-)
-
-legacy.accept_injected_modules(globals())

@@ -14,16 +14,21 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
+from keras_applications_bn._models.blocks import concat, conv2d_bn, inception_stem
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
-from keras_applications_bn._models.blocks import concat, conv2d_bn, inception_stem
 
 __all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "inception_v3")
+__doc__ = docs.module_docstring(__doc__, "inception_v3")
 
 preprocess_input = builder.module_preprocessor("inception_v3", "InceptionV3")
+
+#: What the docstring of :func:`InceptionV3` says of its own.
+DOC = docs.ModelDoc(
+    top="the classifier (``avg_pool`` + ``predictions``)",
+    inference_bn=docs.PINNED_BN_WITHOUT_GAMMA_DOC,
+)
 
 
 def block_35x35(x, pool_filters, *, norm, name):
@@ -116,6 +121,7 @@ def block_8x8(x, index, *, norm):
     return concat([b1, b3, b3dbl, pool], name=f"mixed{9 + index}")
 
 
+@builder.model_function(DOC)
 def InceptionV3(
     include_top=True,
     weights="imagenet",
@@ -156,11 +162,3 @@ def InceptionV3(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="InceptionV3", include_top=include_top,
     )
-
-
-InceptionV3.__doc__ = builder.model_docstring(
-    "InceptionV3", top="the classifier (``avg_pool`` + ``predictions``)",
-    inference_bn=builder.PINNED_BN_WITHOUT_GAMMA_DOC,
-)
-
-legacy.accept_injected_modules(globals())

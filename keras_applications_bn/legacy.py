@@ -11,8 +11,10 @@ says what was passed and what works. Model functions, each module's
 ``preprocess_input`` and ``decode_predictions`` all accept the four keywords;
 ``imagenet_utils._obtain_input_shape`` keeps 1.0.8's positional signature.
 
-:func:`accept_injected_modules` is the one mechanism: a model module calls it once,
-on its namespace, at its end.
+:func:`injected_keywords` is the wrapper; a model module gets it for each model
+function from ``_models.builder.model_function`` (the decorator that declares
+it) and for ``preprocess_input`` from ``_models.builder.module_preprocessor``;
+``imagenet_utils`` applies it to ``decode_predictions``.
 """
 
 import functools
@@ -30,7 +32,6 @@ __all__ = [
     "correct_pad",
     "check_injected_module",
     "injected_keywords",
-    "accept_injected_modules",
 ]
 
 #: The keywords through which keras_applications 1.0.8 received Keras' modules.
@@ -201,21 +202,3 @@ def injected_keywords(fn):
 
     wrapper._accepts_injected_modules = True
     return wrapper
-
-
-def accept_injected_modules(namespace):
-    """Make every function a model module exports accept the injected keywords.
-
-    Called once at the end of each model module with ``globals()``; functions that
-    already accept them are kept as they are.
-
-    Args:
-        namespace: the module's globals; every function named in its
-            ``__all__`` (the model functions, ``preprocess_input``,
-            ``decode_predictions``) is replaced by :func:`injected_keywords`'s
-            wrapper.
-    """
-    for name in namespace["__all__"]:
-        value = namespace[name]
-        if isinstance(value, types.FunctionType):
-            namespace[name] = injected_keywords(value)

@@ -12,8 +12,7 @@ from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. W
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.checks import check_bool, check_positive, check_positive_int, check_rate
 from keras_applications_bn._models.blocks import weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
@@ -21,7 +20,7 @@ from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "mobilenet")
+__doc__ = docs.module_docstring(__doc__, "mobilenet")
 
 preprocess_input = builder.module_preprocessor("mobilenet", "MobileNet")
 
@@ -38,6 +37,30 @@ BLOCKS = (
     (256, 2), (256, 1),
     (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
     (1024, 2), (1024, 1),
+)
+
+#: What the docstring of :func:`MobileNet` says of its own.
+DOC = docs.ModelDoc(
+    top="the classifier (``conv_preds``)",
+    args={
+        "input_shape": (
+            "optional ``(height, width, 3)`` (channels-last) input shape,\n"
+            "each side at least {min_size}. With ImageNet weights and the top it must be\n"
+            "square of size {sizes} ({default_size} when ``None``); without the\n"
+            "top, other sizes load the {default_size}x{default_size} weights, with a warning."
+        ),
+        "alpha": (
+            "width multiplier: every layer has ``alpha`` times the filters of\n"
+            "the paper's network (ImageNet weights for {alphas})."
+        ),
+        "depth_multiplier": (
+            "channel multiplier of the depthwise convolutions (1\nwith ImageNet weights)."
+        ),
+        "dropout": "dropout rate before the classifier, in [0, 1).",
+        "weights": docs.SIZED_WEIGHTS_DOC,
+        "input_tensor": docs.SHAPED_INPUT_TENSOR_DOC,
+        "name": "the model's name; ``None`` gives Keras' ``mobilenet_{alpha:.2f}_{rows}``.",
+    },
 )
 
 
@@ -115,12 +138,13 @@ def check_imagenet_options(alpha, depth_multiplier):
         )
     if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            f"With weights='imagenet', `alpha` must be one of {builder.listed(WEIGHT_ALPHAS)} "
+            f"With weights='imagenet', `alpha` must be one of {docs.listed(WEIGHT_ALPHAS)} "
             f"(the widths with official weights), got alpha={alpha!r}. Use "
             "weights=None or a weights file for other widths."
         )
 
 
+@builder.model_function(DOC)
 def MobileNet(
     input_shape=None,
     alpha=1.0,
@@ -135,36 +159,6 @@ def MobileNet(
     name=None,
     inference_bn=False,
 ):
-    """Instantiate MobileNet, optionally with every BatchNormalization pinned.
-
-    Args:
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least {min_size}. With ImageNet weights and the top it must be
-            square of size {sizes} ({default_size} when ``None``); without the
-            top, other sizes load the {default_size}x{default_size} weights, with a warning.
-        alpha: width multiplier: every layer has ``alpha`` times the filters of
-            the paper's network (ImageNet weights for {alphas}).
-        depth_multiplier: channel multiplier of the depthwise convolutions (1
-            with ImageNet weights).
-        dropout: dropout rate before the classifier.
-        include_top: whether to include the classifier (``conv_preds``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights for this ``alpha`` and input size), or the path of a
-            weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input (its shape
-            is the input shape when ``input_shape`` is ``None``).
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name; ``None`` gives Keras' ``mobilenet_{alpha:.2f}_{rows}``.
-        inference_bn: {inference_bn}
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.mobilenet.preprocess_input` (``"{mode}"`` mode).
-    """
     check_options(
         alpha=alpha, depth_multiplier=depth_multiplier, dropout=dropout,
         include_top=include_top, weights=weights,
@@ -200,12 +194,3 @@ def MobileNet(
         weights=weights, model="MobileNet", variant={"alpha": alpha, "rows": rows},
         include_top=include_top,
     )
-
-
-MobileNet.__doc__ = builder.fill(
-    MobileNet.__doc__, sizes=builder.listed(WEIGHT_SIZES),
-    alphas=builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=builder.PINNED_BN_DOC,
-    **builder.input_facts("MobileNet"),
-)
-
-legacy.accept_injected_modules(globals())

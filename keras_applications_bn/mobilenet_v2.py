@@ -17,15 +17,14 @@ every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "mobilenet_v2")
+__doc__ = docs.module_docstring(__doc__, "mobilenet_v2")
 
 preprocess_input = builder.module_preprocessor("mobilenet_v2", "MobileNetV2")
 
@@ -49,6 +48,27 @@ BOTTLENECKS = (
 
 #: Keras' batch normalisation settings for this family.
 BN = dict(epsilon=1e-3, momentum=0.999)
+
+#: What the docstring of :func:`MobileNetV2` says of its own.
+DOC = docs.ModelDoc(
+    top="the classifier (``predictions``)",
+    args={
+        "input_shape": (
+            "optional ``(height, width, 3)`` (channels-last) input shape,\n"
+            "each side at least {min_size}. With ImageNet weights and the top it must be\n"
+            "square of size {sizes} ({default_size} when ``None``); without\n"
+            "the top, other sizes load the {default_size}x{default_size} weights, with a warning."
+        ),
+        "alpha": (
+            "width multiplier: the blocks have ``alpha`` times the filters of\n"
+            "the paper's network, rounded to multiples of 8; above 1 the last\n"
+            "convolution widens too (ImageNet weights for {alphas})."
+        ),
+        "weights": docs.SIZED_WEIGHTS_DOC,
+        "input_tensor": docs.SHAPED_INPUT_TENSOR_DOC,
+        "name": "the model's name; ``None`` gives Keras' ``mobilenetv2_{alpha:.2f}_{rows}``.",
+    },
+)
 
 
 def inverted_residual_block(x, *, expansion, filters, stride, alpha, norm, block_id):
@@ -90,12 +110,13 @@ def check_imagenet_alpha(alpha):
     """Official weights exist only for six widths."""
     if alpha not in WEIGHT_ALPHAS:
         raise ValueError(
-            f"With weights='imagenet', `alpha` must be one of {builder.listed(WEIGHT_ALPHAS)} "
+            f"With weights='imagenet', `alpha` must be one of {docs.listed(WEIGHT_ALPHAS)} "
             f"(the widths with official weights), got alpha={alpha!r}. "
             "Use weights=None or a weights file for other widths."
         )
 
 
+@builder.model_function(DOC)
 def MobileNetV2(
     input_shape=None,
     alpha=1.0,
@@ -108,34 +129,6 @@ def MobileNetV2(
     name=None,
     inference_bn=False,
 ):
-    """Instantiate MobileNetV2, optionally with every BatchNormalization pinned.
-
-    Args:
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least {min_size}. With ImageNet weights and the top it must be
-            square of size {sizes} ({default_size} when ``None``); without
-            the top, other sizes load the {default_size}x{default_size} weights, with a warning.
-        alpha: width multiplier: the blocks have ``alpha`` times the filters of
-            the paper's network, rounded to multiples of 8; above 1 the last
-            convolution widens too (ImageNet weights for {alphas}).
-        include_top: whether to include the classifier (``predictions``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights for this ``alpha`` and input size), or the path of a
-            weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input (its shape
-            is the input shape when ``input_shape`` is ``None``).
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name; ``None`` gives Keras' ``mobilenetv2_{alpha:.2f}_{rows}``.
-        inference_bn: {inference_bn}
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.mobilenet_v2.preprocess_input` (``"{mode}"`` mode).
-    """
     img_input = builder.model_input(
         model="MobileNetV2", inference_bn=inference_bn, alpha=alpha,
         input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
@@ -184,12 +177,3 @@ def MobileNetV2(
         weights=weights, model="MobileNetV2", variant={"alpha": alpha, "rows": rows},
         include_top=include_top,
     )
-
-
-MobileNetV2.__doc__ = builder.fill(
-    MobileNetV2.__doc__, sizes=builder.listed(WEIGHT_SIZES),
-    alphas=builder.listed(WEIGHT_ALPHAS, "and"), inference_bn=builder.PINNED_BN_DOC,
-    **builder.input_facts("MobileNetV2"),
-)
-
-legacy.accept_injected_modules(globals())

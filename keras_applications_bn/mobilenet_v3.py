@@ -20,8 +20,7 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.checks import check_bool, check_rate
 from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
 from keras_applications_bn.imagenet_utils import decode_predictions
@@ -29,10 +28,8 @@ from keras_applications_bn.layers import Affine, bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "mobilenet_v3")
+__doc__ = docs.module_docstring(__doc__, "mobilenet_v3")
 
-#: The model function of each ``model_type`` (its registry rows: sizes, weight files).
-MODELS = {"small": "MobileNetV3Small", "large": "MobileNetV3Large"}
 #: The input size of every official weight file.
 DEFAULT_SIZE = registry.model_spec("MobileNetV3Large").default_size
 #: The width multipliers with official weights (the registry's files; the same
@@ -43,49 +40,57 @@ MINIMALISTIC_WEIGHT_ALPHAS = registry.variant_values("MobileNetV3Large", "alpha"
 #: Squeeze-and-excite bottleneck ratio (``None`` in the minimalistic models).
 SE_RATIO = 0.25
 
-# The bottleneck blocks of Table 2 (Small) and Table 1 (Large): expansion factor,
-# output channels (before ``alpha``), kernel size, stride, squeeze-and-excite,
-# activation. Kernel ``None`` is the "large" kernel (5, 3 when minimalistic);
-# activation "hswish" is hard-swish (ReLU when minimalistic).
-SMALL_BLOCKS = (
-    (1, 16, 3, 2, True, "relu"),
-    (72 / 16, 24, 3, 2, False, "relu"),
-    (88 / 24, 24, 3, 1, False, "relu"),
-    (4, 40, None, 2, True, "hswish"),
-    (6, 40, None, 1, True, "hswish"),
-    (6, 40, None, 1, True, "hswish"),
-    (3, 48, None, 1, True, "hswish"),
-    (3, 48, None, 1, True, "hswish"),
-    (6, 96, None, 2, True, "hswish"),
-    (6, 96, None, 1, True, "hswish"),
-    (6, 96, None, 1, True, "hswish"),
-)
-LARGE_BLOCKS = (
-    (1, 16, 3, 1, False, "relu"),
-    (4, 24, 3, 2, False, "relu"),
-    (3, 24, 3, 1, False, "relu"),
-    (3, 40, None, 2, True, "relu"),
-    (3, 40, None, 1, True, "relu"),
-    (3, 40, None, 1, True, "relu"),
-    (6, 80, 3, 2, False, "hswish"),
-    (2.5, 80, 3, 1, False, "hswish"),
-    (2.3, 80, 3, 1, False, "hswish"),
-    (2.3, 80, 3, 1, False, "hswish"),
-    (6, 112, 3, 1, True, "hswish"),
-    (6, 112, 3, 1, True, "hswish"),
-    (6, 160, None, 2, True, "hswish"),
-    (6, 160, None, 1, True, "hswish"),
-    (6, 160, None, 1, True, "hswish"),
-)
-#: Channels of the penultimate (1x1 convolution) layer of the classifier.
-LAST_POINT_CHANNELS = {"small": 1024, "large": 1280}
+#: Each model function's bottleneck blocks (Table 2: Small, Table 1: Large) and
+#: the channels of the classifier's penultimate (1x1 convolution) layer: the
+#: keyword arguments of :func:`mobilenet_v3` that make it. A block is: expansion
+#: factor, output channels (before ``alpha``), kernel size, stride,
+#: squeeze-and-excite, activation. Kernel ``None`` is the "large" kernel (5, 3 when
+#: minimalistic); activation "hswish" is hard-swish (ReLU when minimalistic).
+VARIANTS = {
+    "MobileNetV3Small": dict(
+        blocks=(
+            (1, 16, 3, 2, True, "relu"),
+            (72 / 16, 24, 3, 2, False, "relu"),
+            (88 / 24, 24, 3, 1, False, "relu"),
+            (4, 40, None, 2, True, "hswish"),
+            (6, 40, None, 1, True, "hswish"),
+            (6, 40, None, 1, True, "hswish"),
+            (3, 48, None, 1, True, "hswish"),
+            (3, 48, None, 1, True, "hswish"),
+            (6, 96, None, 2, True, "hswish"),
+            (6, 96, None, 1, True, "hswish"),
+            (6, 96, None, 1, True, "hswish"),
+        ),
+        last_point_channels=1024,
+    ),
+    "MobileNetV3Large": dict(
+        blocks=(
+            (1, 16, 3, 1, False, "relu"),
+            (4, 24, 3, 2, False, "relu"),
+            (3, 24, 3, 1, False, "relu"),
+            (3, 40, None, 2, True, "relu"),
+            (3, 40, None, 1, True, "relu"),
+            (3, 40, None, 1, True, "relu"),
+            (6, 80, 3, 2, False, "hswish"),
+            (2.5, 80, 3, 1, False, "hswish"),
+            (2.3, 80, 3, 1, False, "hswish"),
+            (2.3, 80, 3, 1, False, "hswish"),
+            (6, 112, 3, 1, True, "hswish"),
+            (6, 112, 3, 1, True, "hswish"),
+            (6, 160, None, 2, True, "hswish"),
+            (6, 160, None, 1, True, "hswish"),
+            (6, 160, None, 1, True, "hswish"),
+        ),
+        last_point_channels=1280,
+    ),
+}
 
 #: Keras' batch normalisation settings for this family.
 BN = dict(epsilon=1e-3, momentum=0.999)
 
-
-def preprocess_input(x, data_format=None):
-    """Return ``x`` unchanged: MobileNetV3 models preprocess inside the model.
+preprocess_input = builder.module_preprocessor(
+    "mobilenet_v3", "MobileNetV3",
+    doc="""Return ``x`` unchanged: MobileNetV3 models preprocess inside the model.
 
     With ``include_preprocessing=True`` (the default) the model takes pixels in
     [0, 255]; with ``include_preprocessing=False`` it expects them in [-1, 1].
@@ -94,8 +99,49 @@ def preprocess_input(x, data_format=None):
     Args:
         x: NumPy array or tensor.
         data_format: ignored.
-    """
-    return x
+    """,
+)
+
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(
+    top="the classifier (``conv_2``, ``logits``)",
+    args={
+        "input_shape": (
+            "optional ``(height, width, 3)`` (channels-last) input shape,\n"
+            "each side at least {min_size} (``None``: any size, also with the top, which\n"
+            "pools globally first). ImageNet weights are for "
+            "{default_size}x{default_size}; other sizes\n"
+            "load them with a warning."
+        ),
+        "alpha": (
+            "width multiplier: the blocks have ``alpha`` times the filters of\n"
+            "the paper's network, rounded to multiples of 8; above 1 the\n"
+            "classifier's penultimate layer widens too (ImageNet weights for {alphas},\n"
+            "only {minimalistic_alphas} when ``minimalistic``)."
+        ),
+        "minimalistic": (
+            "the variant without squeeze-and-excite, hard-swish and 5x5\n"
+            "kernels (ReLU and 3x3 kernels throughout)."
+        ),
+        "weights": (
+            '``None`` (random initialisation), ``"imagenet"`` (official\n'
+            "ImageNet weights for this ``alpha`` and ``minimalistic``), or the path\n"
+            "of a weights file in the same layout."
+        ),
+        "input_tensor": docs.SHAPED_INPUT_TENSOR_DOC,
+        "dropout_rate": "dropout rate before the ``logits`` layer, in [0, 1) (none when 0).",
+        "include_preprocessing": (
+            "whether the model starts with a ``Rescaling``\n"
+            "layer from pixels in [0, 255] to [-1, 1]; without it, the model\n"
+            "expects inputs in [-1, 1]."
+        ),
+    },
+    returns=(
+        "A `keras.Model` that takes pixels in [0, 255] (with\n"
+        "``include_preprocessing``); `keras_applications_bn.mobilenet_v3.preprocess_input`\n"
+        "returns its input unchanged."
+    ),
+)
 
 
 def relu(x):
@@ -192,7 +238,7 @@ def check_imagenet_alpha(alpha, minimalistic, model="MobileNetV3Large"):
     (alpha 0.75 and 1.0; minimalistic: 1.0)."""
     allowed = registry.variant_values(model, "alpha", minimalistic=bool(minimalistic))
     if alpha not in allowed:
-        which = builder.listed(allowed) + (" for the minimalistic models" if minimalistic else "")
+        which = docs.listed(allowed) + (" for the minimalistic models" if minimalistic else "")
         raise ValueError(
             f"With weights='imagenet', `alpha` must be {which} (the widths with "
             f"official weights), got alpha={alpha!r} (minimalistic={minimalistic!r}). "
@@ -201,12 +247,13 @@ def check_imagenet_alpha(alpha, minimalistic, model="MobileNetV3Large"):
 
 
 def mobilenet_v3(
-    model_type, *, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
-    classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name,
-    inference_bn,
+    blocks, last_point_channels, *, model, input_shape, alpha, minimalistic, include_top,
+    weights, input_tensor, classes, pooling, dropout_rate, classifier_activation,
+    include_preprocessing, name, inference_bn,
 ):
-    """The network of Table 1 (``"large"``) or Table 2 (``"small"``)."""
-    model = MODELS[model_type]
+    """The network of ``blocks`` (a row of :data:`VARIANTS`: Table 1 or 2 of the
+    paper) whose classifier has ``last_point_channels`` before ``alpha``; ``model``
+    names the function whose registry rows (input sizes, weight files) apply."""
     minimalistic = check_bool(minimalistic, "minimalistic")
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     if check_bool(include_top, "include_top"):
@@ -239,7 +286,6 @@ def mobilenet_v3(
     x = norm(x, name="conv_bn")
     x = activation(x)
 
-    blocks = SMALL_BLOCKS if model_type == "small" else LARGE_BLOCKS
     for block_id, (expansion, filters, kernel, stride, block_se, act) in enumerate(blocks):
         x = inverted_residual_block(
             x, expansion=expansion, filters=make_divisible(filters * alpha),
@@ -256,7 +302,7 @@ def mobilenet_v3(
     x = activation(x)
 
     if include_top:
-        last_point = LAST_POINT_CHANNELS[model_type]
+        last_point = last_point_channels
         if alpha > 1.0:
             last_point = make_divisible(last_point * alpha)
         x = classifier_top(
@@ -271,6 +317,7 @@ def mobilenet_v3(
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def MobileNetV3Small(
     input_shape=None,
     alpha=1.0,
@@ -287,14 +334,15 @@ def MobileNetV3Small(
     inference_bn=False,
 ):
     return mobilenet_v3(
-        "small", input_shape=input_shape, alpha=alpha, minimalistic=minimalistic,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        classes=classes, pooling=pooling, dropout_rate=dropout_rate,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, name=name, inference_bn=inference_bn,
+        **VARIANTS["MobileNetV3Small"], model="MobileNetV3Small", input_shape=input_shape,
+        alpha=alpha, minimalistic=minimalistic, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, classes=classes, pooling=pooling, dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def MobileNetV3Large(
     input_shape=None,
     alpha=1.0,
@@ -311,57 +359,9 @@ def MobileNetV3Large(
     inference_bn=False,
 ):
     return mobilenet_v3(
-        "large", input_shape=input_shape, alpha=alpha, minimalistic=minimalistic,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        classes=classes, pooling=pooling, dropout_rate=dropout_rate,
-        classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, name=name, inference_bn=inference_bn,
+        **VARIANTS["MobileNetV3Large"], model="MobileNetV3Large", input_shape=input_shape,
+        alpha=alpha, minimalistic=minimalistic, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, classes=classes, pooling=pooling, dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        name=name, inference_bn=inference_bn,
     )
-
-
-_DOC = """Instantiate {model}, optionally with every BatchNormalization pinned.
-
-    Args:
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least {min_size} (``None``: any size, also with the top, which
-            pools globally first). ImageNet weights are for {default_size}x{default_size}; other sizes
-            load them with a warning.
-        alpha: width multiplier: the blocks have ``alpha`` times the filters of
-            the paper's network, rounded to multiples of 8; above 1 the
-            classifier's penultimate layer widens too (ImageNet weights for {alphas},
-            only {minimalistic_alphas} when ``minimalistic``).
-        minimalistic: the variant without squeeze-and-excite, hard-swish and 5x5
-            kernels (ReLU and 3x3 kernels throughout).
-        include_top: whether to include the classifier (``conv_2``, ``logits``).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights for this ``alpha`` and ``minimalistic``), or the path
-            of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input (its shape
-            is the input shape when ``input_shape`` is ``None``).
-        classes: number of classes of the top (1000 with ImageNet weights).
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        dropout_rate: dropout rate before the ``logits`` layer, in [0, 1) (none
-            when 0).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        include_preprocessing: whether the model starts with a ``Rescaling``
-            layer from pixels in [0, 255] to [-1, 1]; without it, the model
-            expects inputs in [-1, 1].
-        name: the model's name.
-        inference_bn: {inference_bn}
-
-    Returns:
-        A `keras.Model` that takes pixels in [0, 255] (with
-        ``include_preprocessing``); `keras_applications_bn.mobilenet_v3.preprocess_input`
-        returns its input unchanged.
-    """
-for _model in MODELS.values():
-    globals()[_model].__doc__ = builder.fill(
-        _DOC, model=_model, inference_bn=builder.PINNED_BN_DOC, **builder.input_facts(_model),
-        alphas=builder.listed(registry.variant_values(_model, "alpha", minimalistic=False), "and"),
-        minimalistic_alphas=builder.listed(registry.variant_values(_model, "alpha", minimalistic=True)),
-    )
-del _model
-
-legacy.accept_injected_modules(globals())

@@ -26,8 +26,7 @@ BatchNormalization runs in inference mode.
 import keras
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn._models.checks import check_bool, check_positive_int
 from keras_applications_bn._models.blocks import concat, correct_pad, require_channels_last
 from keras_applications_bn.imagenet_utils import decode_predictions
@@ -35,23 +34,37 @@ from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry
 
 __all__ = ["NASNetMobile", "NASNetLarge", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "nasnet")
+__doc__ = docs.module_docstring(__doc__, "nasnet")
 
 BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3
 
-#: The two configurations with official weights: model function -> (default size,
-#: penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
-#: filter_multiplier); the default size is the model's in the registry.
-CONFIGS = {
-    model: (registry.model_spec(model).default_size, *config)
+#: The two configurations with official weights: the keyword arguments of
+#: :func:`NASNet` that make each model function (its default size is the registry's).
+VARIANTS = {
+    model: dict(default_size=registry.model_spec(model).default_size, **config)
     for model, config in (
-        ("NASNetMobile", (1056, 4, 32, False, 2)),
-        ("NASNetLarge", (4032, 6, 96, True, 2)),
+        ("NASNetMobile", dict(penultimate_filters=1056, num_blocks=4, stem_block_filters=32,
+                              skip_reduction=False, filter_multiplier=2)),
+        ("NASNetLarge", dict(penultimate_filters=4032, num_blocks=6, stem_block_filters=96,
+                             skip_reduction=True, filter_multiplier=2)),
     )
 }
 
 preprocess_input = builder.module_preprocessor("nasnet", "NASNet")
+
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(
+    top="the classifier (global average pooling + ``predictions``)",
+    args={
+        "input_shape": (
+            "optional ``(height, width, 3)`` (channels-last) input shape,\n"
+            "each side at least {min_size} and known ({default_size}x{default_size} when\n"
+            "``None``, also without the top); only ``({default_size}, {default_size}, 3)`` with\n"
+            "ImageNet weights and the top."
+        ),
+    },
+)
 
 
 def conv_1x1(x, filters, *, name):
@@ -227,29 +240,33 @@ def stem(x, filters, *, norm):
     return norm(x, name="stem_bn1")
 
 
+def cells(x, filters, *, num_blocks, skip_reduction, filter_multiplier, norm):
+    """Every cell after the stem: two reduction cells (``stem_1``, ``stem_2``) up to
+    ``filters`` channels, then three stacks of ``num_blocks`` normal cells,
+    separated by reduction cells that widen by ``filter_multiplier``."""
+    cell = dict(norm=norm)
+    x, p = reduction_cell(x, None, filters // filter_multiplier**2, block_id="stem_1", **cell)
+    x, p = reduction_cell(x, p, filters // filter_multiplier, block_id="stem_2", **cell)
+
+    # ids as in Keras: normal cells 0..N-1, reduce_N, N+1..2N, reduce_2N, 2N+1..3N
+    for i in range(num_blocks):
+        x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
+    for stage in (1, 2):
+        filters *= filter_multiplier
+        x, p_reduced = reduction_cell(x, p, filters, block_id=f"reduce_{stage * num_blocks}", **cell)
+        if not skip_reduction:
+            p = p_reduced
+        for i in range(stage * num_blocks + 1, (stage + 1) * num_blocks + 1):
+            x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
+    return x
+
+
 def classifier_top(x, *, include_top, pooling, classes, classifier_activation):
     """Global average pooling and ``predictions``, or ``pooling`` (the poolings unnamed, as in Keras)."""
     if include_top:
         x = layers.GlobalAveragePooling2D()(x)
         return layers.Dense(int(classes), activation=classifier_activation, name="predictions")(x)
     return builder.pooling_head(x, pooling, named=False)
-
-
-def weights_model_of(config, weights):
-    """The model function whose ImageNet files are for the configuration ``config``
-    (None for another configuration without ImageNet weights)."""
-    for model, known in CONFIGS.items():
-        if config == known:
-            return model
-    if weights == "imagenet":
-        raise ValueError(
-            "ImageNet weights exist for NASNetMobile and NASNetLarge only: with "
-            "weights='imagenet', (default_size, penultimate_filters, num_blocks, "
-            "stem_block_filters, skip_reduction, filter_multiplier) must be "
-            f"{CONFIGS['NASNetMobile']} or {CONFIGS['NASNetLarge']}, got {config}. "
-            "Use weights=None or a weights file for other configurations."
-        )
-    return None
 
 
 def check_static_size(img_input, input_shape):
@@ -308,11 +325,21 @@ def NASNet(
             f"= {24 * filter_multiplier**2} for NASNet-A, got "
             f"penultimate_filters={penultimate_filters}."
         )
-    model = weights_model_of(
-        (default_size, penultimate_filters, num_blocks, stem_block_filters, skip_reduction,
-         filter_multiplier),
-        weights,
+    config = dict(
+        default_size=default_size, penultimate_filters=penultimate_filters, num_blocks=num_blocks,
+        stem_block_filters=stem_block_filters, skip_reduction=skip_reduction,
+        filter_multiplier=filter_multiplier,
     )
+    model = builder.weights_model_of(config, VARIANTS)
+    if model is None and weights == "imagenet":
+        raise ValueError(
+            "ImageNet weights exist for NASNetMobile and NASNetLarge only: with "
+            "weights='imagenet', (default_size, penultimate_filters, num_blocks, "
+            "stem_block_filters, skip_reduction, filter_multiplier) must be "
+            f"{tuple(VARIANTS['NASNetMobile'].values())} or "
+            f"{tuple(VARIANTS['NASNetLarge'].values())}, got {tuple(config.values())}. "
+            "Use weights=None or a weights file for other configurations."
+        )
     if input_shape is None and input_tensor is None:
         input_shape = (default_size, default_size, 3)
     img_input = builder.model_input(
@@ -326,23 +353,11 @@ def NASNet(
     norm = bn_factory(inference_bn, axis=channel_axis(), momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
     check_static_size(img_input, input_shape)
 
-    filters = penultimate_filters // 24
-    cell = dict(norm=norm)
     x = stem(img_input, stem_block_filters, norm=norm)
-    x, p = reduction_cell(x, None, filters // filter_multiplier**2, block_id="stem_1", **cell)
-    x, p = reduction_cell(x, p, filters // filter_multiplier, block_id="stem_2", **cell)
-
-    # ids as in Keras: normal cells 0..N-1, reduce_N, N+1..2N, reduce_2N, 2N+1..3N
-    for i in range(num_blocks):
-        x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
-    for stage in (1, 2):
-        filters *= filter_multiplier
-        x, p_reduced = reduction_cell(x, p, filters, block_id=f"reduce_{stage * num_blocks}", **cell)
-        if not skip_reduction:
-            p = p_reduced
-        for i in range(stage * num_blocks + 1, (stage + 1) * num_blocks + 1):
-            x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
-
+    x = cells(
+        x, penultimate_filters // 24, num_blocks=num_blocks, skip_reduction=skip_reduction,
+        filter_multiplier=filter_multiplier, norm=norm,
+    )
     x = layers.Activation("relu")(x)
     x = classifier_top(
         x, include_top=include_top, pooling=pooling, classes=classes,
@@ -354,6 +369,7 @@ def NASNet(
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def NASNetMobile(
     input_shape=None,
     include_top=True,
@@ -365,14 +381,14 @@ def NASNetMobile(
     name="nasnet_mobile",
     inference_bn=False,
 ):
-    default_size, *config = CONFIGS["NASNetMobile"]
     return NASNet(
-        input_shape, *config, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
+        input_shape, **VARIANTS["NASNetMobile"], include_top=include_top, weights=weights,
+        input_tensor=input_tensor, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def NASNetLarge(
     input_shape=None,
     include_top=True,
@@ -384,24 +400,8 @@ def NASNetLarge(
     name="nasnet_large",
     inference_bn=False,
 ):
-    default_size, *config = CONFIGS["NASNetLarge"]
     return NASNet(
-        input_shape, *config, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes, default_size=default_size,
+        input_shape, **VARIANTS["NASNetLarge"], include_top=include_top, weights=weights,
+        input_tensor=input_tensor, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-for _fn in (NASNetMobile, NASNetLarge):
-    _spec = registry.model_spec(_fn.__name__)
-    _min, _size = _spec.min_size, _spec.default_size
-    _fn.__doc__ = builder.model_docstring(
-        _fn.__name__, top="the classifier (global average pooling + ``predictions``)",
-    ).replace(
-        f"each side at least {_min};",
-        f"each side at least {_min} and known ({_size}x{_size} when\n"
-        "            ``None``, also without the top);",
-    )
-del _fn, _spec, _min, _size
-
-legacy.accept_injected_modules(globals())

@@ -16,21 +16,24 @@ the three with one function.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
+from keras_applications_bn._models.blocks import bn_relu
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 
 __all__ = ["ResNet50", "ResNet101", "ResNet152", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "resnet")
+__doc__ = docs.module_docstring(__doc__, "resnet")
 
 #: The epsilon of every BatchNormalization in ResNet (v1 and v2).
 BN_EPSILON = 1.001e-5
 
-#: Bottleneck blocks in the stages conv2..conv5 of each depth (Table 1 of the paper).
-RESNET50_BLOCKS = (3, 4, 6, 3)
-RESNET101_BLOCKS = (3, 4, 23, 3)
-RESNET152_BLOCKS = (3, 8, 36, 3)
+#: Each model function's bottleneck blocks in the stages conv2..conv5 (Table 1
+#: of the paper): the keyword arguments of :func:`resnet` that make it.
+VARIANTS = {
+    "ResNet50": dict(stage_blocks=(3, 4, 6, 3)),
+    "ResNet101": dict(stage_blocks=(3, 4, 23, 3)),
+    "ResNet152": dict(stage_blocks=(3, 8, 36, 3)),
+}
 #: Bottleneck width of the stages conv2..conv5 (each block outputs 4x as many channels).
 STAGE_FILTERS = (64, 128, 256, 512)
 STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
@@ -38,6 +41,9 @@ STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 STAGE_STRIDES = (1, 2, 2, 2)
 
 preprocess_input = builder.module_preprocessor("resnet", "ResNet")
+
+#: What the docstrings of the model functions of ResNet (v1 and v2) say of their own.
+DOC = docs.ModelDoc(top="the classifier (``avg_pool`` + ``predictions``)")
 
 
 def stem_conv(x, use_bias=True):
@@ -61,12 +67,10 @@ def bottleneck_block(x, filters, *, norm, stride=1, conv_shortcut=True, name):
         shortcut = x
 
     x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-    x = norm(x, name=f"{name}_1_bn")
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+    x = bn_relu(x, norm, name=f"{name}_1")
 
     x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = norm(x, name=f"{name}_2_bn")
-    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
+    x = bn_relu(x, norm, name=f"{name}_2")
 
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
     x = norm(x, name=f"{name}_3_bn")
@@ -132,14 +136,12 @@ def resnet(
 
     x = stem_conv(img_input, use_bias)
     if not preact:
-        x = norm(x, name="conv1_bn")
-        x = layers.Activation("relu", name="conv1_relu")(x)
+        x = bn_relu(x, norm, name="conv1")
     x = stem_pool(x)
     for filters, blocks, stride, stage_name in zip(stage_filters, stage_blocks, stage_strides, STAGE_NAMES):
         x = stage_fn(x, filters, blocks, norm=norm, stride=stride, name=stage_name, block=block)
     if preact:
-        x = norm(x, name="post_bn")
-        x = layers.Activation("relu", name="post_relu")(x)
+        x = bn_relu(x, norm, name="post")
 
     x = builder.classifier_head(
         x, include_top=include_top, pooling=pooling, classes=classes,
@@ -151,6 +153,7 @@ def resnet(
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet50(
     include_top=True,
     weights="imagenet",
@@ -163,12 +166,13 @@ def ResNet50(
     inference_bn=False,
 ):
     return resnet(
-        RESNET50_BLOCKS, model="ResNet50", include_top=include_top, weights=weights,
+        **VARIANTS["ResNet50"], model="ResNet50", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet101(
     include_top=True,
     weights="imagenet",
@@ -181,12 +185,13 @@ def ResNet101(
     inference_bn=False,
 ):
     return resnet(
-        RESNET101_BLOCKS, model="ResNet101", include_top=include_top, weights=weights,
+        **VARIANTS["ResNet101"], model="ResNet101", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet152(
     include_top=True,
     weights="imagenet",
@@ -199,20 +204,7 @@ def ResNet152(
     inference_bn=False,
 ):
     return resnet(
-        RESNET152_BLOCKS, model="ResNet152", include_top=include_top, weights=weights,
+        **VARIANTS["ResNet152"], model="ResNet152", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-def resnet_docstring(model):
-    return builder.model_docstring(
-        model, top="the classifier (``avg_pool`` + ``predictions``)",
-    )
-
-
-ResNet50.__doc__ = resnet_docstring("ResNet50")
-ResNet101.__doc__ = resnet_docstring("ResNet101")
-ResNet152.__doc__ = resnet_docstring("ResNet152")
-
-legacy.accept_injected_modules(globals())

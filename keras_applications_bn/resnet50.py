@@ -8,11 +8,8 @@ its ``_notop.h5`` twin. Default input {default_size}x{default_size} (any size fr
 top). With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 """
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import docs
 from keras_applications_bn.resnet import ResNet50, decode_predictions, preprocess_input
 
 __all__ = ["ResNet50", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "resnet")  # ResNet50's facts are its module's
-
-legacy.accept_injected_modules(globals())
+__doc__ = docs.module_docstring(__doc__, "resnet")  # ResNet50's facts are its module's

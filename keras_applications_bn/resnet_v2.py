@@ -18,29 +18,26 @@ runs in inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
+from keras_applications_bn._models.blocks import bn_relu
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.resnet import resnet
+from keras_applications_bn.resnet import DOC, resnet
 
 __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "resnet_v2")
+__doc__ = docs.module_docstring(__doc__, "resnet_v2")
 
-#: Pre-activation bottleneck blocks in the stages conv2..conv5 of each depth.
-RESNET50V2_BLOCKS = (3, 4, 6, 3)
-RESNET101V2_BLOCKS = (3, 4, 23, 3)
-RESNET152V2_BLOCKS = (3, 8, 36, 3)
+#: Each model function's pre-activation bottleneck blocks in the stages
+#: conv2..conv5: the keyword arguments of :func:`resnet_v2` that make it.
+VARIANTS = {
+    "ResNet50V2": dict(stage_blocks=(3, 4, 6, 3)),
+    "ResNet101V2": dict(stage_blocks=(3, 4, 23, 3)),
+    "ResNet152V2": dict(stage_blocks=(3, 8, 36, 3)),
+}
 
 #: Stride of each stage (in its last block): conv5 keeps its resolution.
 STAGE_STRIDES = (2, 2, 2, 1)
 
 preprocess_input = builder.module_preprocessor("resnet_v2", "ResNetV2")
-
-
-def bn_relu(x, norm, *, name):
-    """BN (``{name}_bn``), then ReLU (``{name}_relu``)."""
-    x = norm(x, name=f"{name}_bn")
-    return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def preact_bottleneck_block(x, filters, *, norm, stride=1, conv_shortcut=False, name):
@@ -79,10 +76,15 @@ def stage(x, filters, blocks, *, norm, stride=2, name, block=preact_bottleneck_b
     return block(x, filters, norm=norm, stride=stride, name=f"{name}_block{blocks}")
 
 
-#: What makes :func:`.resnet.resnet` build a ResNetV2.
-V2 = dict(block=preact_bottleneck_block, stage_fn=stage, stage_strides=STAGE_STRIDES, preact=True)
+def resnet_v2(stage_blocks, **kwargs):
+    """:func:`.resnet.resnet` with pre-activation stages."""
+    return resnet(
+        stage_blocks, block=preact_bottleneck_block, stage_fn=stage,
+        stage_strides=STAGE_STRIDES, preact=True, **kwargs,
+    )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet50V2(
     include_top=True,
     weights="imagenet",
@@ -94,14 +96,14 @@ def ResNet50V2(
     name="resnet50v2",
     inference_bn=False,
 ):
-    return resnet(
-        RESNET50V2_BLOCKS, model="ResNet50V2", include_top=include_top, weights=weights,
+    return resnet_v2(
+        **VARIANTS["ResNet50V2"], model="ResNet50V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
-        **V2,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet101V2(
     include_top=True,
     weights="imagenet",
@@ -113,14 +115,14 @@ def ResNet101V2(
     name="resnet101v2",
     inference_bn=False,
 ):
-    return resnet(
-        RESNET101V2_BLOCKS, model="ResNet101V2", include_top=include_top, weights=weights,
+    return resnet_v2(
+        **VARIANTS["ResNet101V2"], model="ResNet101V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
-        **V2,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNet152V2(
     include_top=True,
     weights="imagenet",
@@ -132,22 +134,8 @@ def ResNet152V2(
     name="resnet152v2",
     inference_bn=False,
 ):
-    return resnet(
-        RESNET152V2_BLOCKS, model="ResNet152V2", include_top=include_top, weights=weights,
+    return resnet_v2(
+        **VARIANTS["ResNet152V2"], model="ResNet152V2", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
-        **V2,
     )
-
-
-def resnet_v2_docstring(model):
-    return builder.model_docstring(
-        model, top="the classifier (``avg_pool`` + ``predictions``)",
-    )
-
-
-ResNet50V2.__doc__ = resnet_v2_docstring("ResNet50V2")
-ResNet101V2.__doc__ = resnet_v2_docstring("ResNet101V2")
-ResNet152V2.__doc__ = resnet_v2_docstring("ResNet152V2")
-
-legacy.accept_injected_modules(globals())

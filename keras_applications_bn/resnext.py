@@ -23,14 +23,21 @@ needs the input's height and width.
 import keras
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
+from keras_applications_bn._models.blocks import bn_relu
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import ReduceSum
-from keras_applications_bn.resnet import RESNET50_BLOCKS, RESNET101_BLOCKS, resnet
+from keras_applications_bn.resnet import resnet
 
 __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "resnext")
+__doc__ = docs.module_docstring(__doc__, "resnext")
+
+#: Each model function's grouped bottleneck blocks in the stages conv2..conv5
+#: (ResNet50's and ResNet101's): the keyword arguments of :func:`resnext` that make it.
+VARIANTS = {
+    "ResNeXt50": dict(stage_blocks=(3, 4, 6, 3)),
+    "ResNeXt101": dict(stage_blocks=(3, 4, 23, 3)),
+}
 
 #: Groups of every grouped 3x3 convolution (the "cardinality" of the paper).
 GROUPS = 32
@@ -38,6 +45,9 @@ GROUPS = 32
 STAGE_FILTERS = (128, 256, 512, 1024)
 
 preprocess_input = builder.module_preprocessor("resnext", "ResNeXt")
+
+#: What the docstrings of the model functions say of their own.
+DOC = docs.ModelDoc(top="the classifier (``avg_pool`` + ``probs``)")
 
 
 def grouped_conv(x, filters, *, groups, stride, name):
@@ -68,12 +78,10 @@ def grouped_bottleneck_block(
         shortcut = x
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_1_conv")(x)
-    x = norm(x, name=f"{name}_1_bn")
-    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+    x = bn_relu(x, norm, name=f"{name}_1")
 
     x = grouped_conv(x, filters, groups=groups, stride=stride, name=name)
-    x = norm(x, name=f"{name}_2_bn")
-    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
+    x = bn_relu(x, norm, name=f"{name}_2")
 
     x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_3_conv")(x)
     x = norm(x, name=f"{name}_3_bn")
@@ -105,6 +113,7 @@ def resnext(stage_blocks, **kwargs):
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNeXt50(
     include_top=True,
     weights="imagenet",
@@ -117,12 +126,13 @@ def ResNeXt50(
     inference_bn=False,
 ):
     return resnext(
-        RESNET50_BLOCKS, model="ResNeXt50", include_top=include_top, weights=weights,
+        **VARIANTS["ResNeXt50"], model="ResNeXt50", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def ResNeXt101(
     include_top=True,
     weights="imagenet",
@@ -135,19 +145,7 @@ def ResNeXt101(
     inference_bn=False,
 ):
     return resnext(
-        RESNET101_BLOCKS, model="ResNeXt101", include_top=include_top, weights=weights,
+        **VARIANTS["ResNeXt101"], model="ResNeXt101", include_top=include_top, weights=weights,
         input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-def resnext_docstring(model):
-    return builder.model_docstring(
-        model, top="the classifier (``avg_pool`` + ``probs``)",
-    )
-
-
-ResNeXt50.__doc__ = resnext_docstring("ResNeXt50")
-ResNeXt101.__doc__ = resnext_docstring("ResNeXt101")
-
-legacy.accept_injected_modules(globals())

@@ -12,19 +12,29 @@ this package has one signature, and has nothing to change here.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn.imagenet_utils import decode_predictions
 
 __all__ = ["VGG16", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "vgg16")
+__doc__ = docs.module_docstring(__doc__, "vgg16")
 
 preprocess_input = builder.module_preprocessor("vgg16", "VGG16")
 
 #: Filters of the five convolutional blocks (the same in every VGG).
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
-#: Convolutions per block of VGG16 ("configuration D" of the paper).
-VGG16_CONVS = (2, 2, 3, 3, 3)
+#: The convolutions per block of VGG16 ("configuration D" of the paper) and of
+#: VGG19 (:mod:`.vgg19`, "configuration E"): the keyword arguments of :func:`vgg`
+#: that make each.
+VARIANTS = {
+    "VGG16": dict(convs_per_block=(2, 2, 3, 3, 3)),
+    "VGG19": dict(convs_per_block=(2, 2, 4, 4, 4)),
+}
+
+#: What the docstrings of VGG16 and VGG19 say of their own.
+DOC = docs.ModelDoc(
+    top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
+    inference_bn=None,
+)
 
 
 def conv_block(x, filters, convs, *, name):
@@ -80,6 +90,7 @@ def vgg(
     )
 
 
+@builder.model_function(DOC, variants=VARIANTS)
 def VGG16(
     include_top=True,
     weights="imagenet",
@@ -92,20 +103,7 @@ def VGG16(
     inference_bn=False,
 ):
     return vgg(
-        VGG16_CONVS, model="VGG16", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        inference_bn=inference_bn,
+        **VARIANTS["VGG16"], model="VGG16", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-def vgg_docstring(model):
-    return builder.model_docstring(
-        model, inference_bn=None,
-        top="the three fully-connected layers (``fc1``, ``fc2``, ``predictions``)",
-    )
-
-
-VGG16.__doc__ = vgg_docstring("VGG16")
-
-legacy.accept_injected_modules(globals())

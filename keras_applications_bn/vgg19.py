@@ -8,20 +8,17 @@ preprocessing and ``inference_bn`` (accepted; no BatchNormalization to pin) are 
 for VGG16.
 """
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn.imagenet_utils import decode_predictions
-from keras_applications_bn.vgg16 import vgg, vgg_docstring
+from keras_applications_bn.vgg16 import DOC, VARIANTS, vgg
 
 __all__ = ["VGG19", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "vgg19")
+__doc__ = docs.module_docstring(__doc__, "vgg19")
 
 preprocess_input = builder.module_preprocessor("vgg19", "VGG19")
 
-#: Convolutions per block of VGG19.
-VGG19_CONVS = (2, 2, 4, 4, 4)
 
-
+@builder.model_function(DOC, variants=VARIANTS)
 def VGG19(
     include_top=True,
     weights="imagenet",
@@ -34,13 +31,7 @@ def VGG19(
     inference_bn=False,
 ):
     return vgg(
-        VGG19_CONVS, model="VGG19", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        inference_bn=inference_bn,
+        **VARIANTS["VGG19"], model="VGG19", include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
     )
-
-
-VGG19.__doc__ = vgg_docstring("VGG19")
-
-legacy.accept_injected_modules(globals())

@@ -16,15 +16,17 @@ inference mode.
 
 from keras import layers
 
-from keras_applications_bn import legacy
-from keras_applications_bn._models import builder
+from keras_applications_bn._models import builder, docs
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 
 __all__ = ["Xception", "preprocess_input", "decode_predictions"]
-__doc__ = builder.module_docstring(__doc__, "xception")
+__doc__ = docs.module_docstring(__doc__, "xception")
 
 preprocess_input = builder.module_preprocessor("xception", "Xception")
+
+#: What the docstring of :func:`Xception` says of its own.
+DOC = docs.ModelDoc(top="the classifier (``avg_pool`` + ``predictions``)")
 
 
 def sepconv_bn(x, filters, *, norm, name):
@@ -83,6 +85,7 @@ def exit_convolutions(x, *, norm):
     return relu(x, "block14_sepconv2_act")
 
 
+@builder.model_function(DOC)
 def Xception(
     include_top=True,
     weights="imagenet",
@@ -123,10 +126,3 @@ def Xception(
         img_input, x, input_tensor=input_tensor, name=name, weights=weights,
         model="Xception", include_top=include_top,
     )
-
-
-Xception.__doc__ = builder.model_docstring(
-    "Xception", top="the classifier (``avg_pool`` + ``predictions``)",
-)
-
-legacy.accept_injected_modules(globals())

@@ -37,11 +37,14 @@ def test_exports_and_identity_preprocessing():
 def test_variants_are_keras_configurations():
     from keras.src.applications import convnext as keras_convnext
 
-    assert list(convnext.VARIANTS) == list(keras_convnext.MODEL_CONFIGS)
-    for variant, (depths, dims) in convnext.VARIANTS.items():
-        config = keras_convnext.MODEL_CONFIGS[variant]
-        assert (list(depths), list(dims)) == (config["depths"], config["projection_dims"])
-        assert config["default_size"] == weights_lib.registry.model_spec(convnext.FUNCTIONS[variant]).default_size
+    assert list(convnext.VARIANTS) == FUNCTIONS
+    keys = [fn.removeprefix("ConvNeXt").lower() for fn in FUNCTIONS]
+    assert keys == list(keras_convnext.MODEL_CONFIGS)
+    for fn, key in zip(FUNCTIONS, keys):
+        row, config = convnext.VARIANTS[fn], keras_convnext.MODEL_CONFIGS[key]
+        assert list(row["depths"]) == config["depths"]
+        assert list(row["projection_dims"]) == config["projection_dims"]
+        assert config["default_size"] == weights_lib.registry.model_spec(fn).default_size
 
 
 def builders(drop_path_rate):
@@ -52,7 +55,10 @@ def builders(drop_path_rate):
     from keras.src.applications import convnext as keras_convnext
 
     def ours(**kwargs):
-        return convnext.ConvNeXt("tiny", drop_path_rate, name="convnext_tiny", **kwargs)
+        return convnext.ConvNeXt(
+            **convnext.VARIANTS["ConvNeXtTiny"], drop_path_rate=drop_path_rate,
+            model="ConvNeXtTiny", name="convnext_tiny", **kwargs,
+        )
 
     def reference(**kwargs):
         return keras_convnext.ConvNeXt(
@@ -143,7 +149,7 @@ def test_registry_has_every_convnext_file_and_hash():
         assert (top.url, notop.url) == (base + top.fname, base + notop.fname)
         assert (top.file_hash, notop.file_hash) == (top_hash, notop_hash)
         assert (top.include_top, notop.include_top) == (True, False)
-        model = FUNCTIONS[list(convnext.VARIANTS).index(key.split("_", 1)[1])]
+        model = FUNCTIONS[list(keras_convnext.MODEL_CONFIGS).index(key.split("_", 1)[1])]
         assert (top.model, notop.model) == (model, model)
 
 

@@ -10,6 +10,7 @@ import pytest
 from keras.src.applications import densenet as keras_densenet
 
 from keras_applications_bn import densenet, imagenet_utils
+from keras_applications_bn._models import builder
 from keras_applications_bn.weights import WeightsError
 
 from architectures import layer_configs
@@ -32,10 +33,10 @@ def test_exports_and_preprocessing_match_keras():
 
 
 def test_block_counts_are_the_papers():
-    assert densenet.BLOCKS == {
-        "DenseNet121": (6, 12, 24, 16),
-        "DenseNet169": (6, 12, 32, 32),
-        "DenseNet201": (6, 12, 48, 32),
+    assert densenet.VARIANTS == {
+        "DenseNet121": dict(blocks=(6, 12, 24, 16)),
+        "DenseNet169": dict(blocks=(6, 12, 32, 32)),
+        "DenseNet201": dict(blocks=(6, 12, 48, 32)),
     }
 
 
@@ -70,11 +71,17 @@ def test_imagenet_loads_the_models_file(fn, include_top, fname, monkeypatch):
         getattr(densenet, fn)(weights="imagenet", include_top=include_top)
 
 
-def test_every_model_names_its_own_file():
-    """Each wrapper passes its own block counts, which select its model's registry files."""
-    for model, blocks in densenet.BLOCKS.items():
-        assert densenet.weights_model_of(list(blocks), "imagenet") == model
-    assert densenet.weights_model_of([1, 2, 3, 4], None) is None
+def test_every_model_names_its_own_file(monkeypatch):
+    """Each wrapper passes its own block counts, which select its model's registry
+    files; the builder takes them as a list too."""
+    for model, row in densenet.VARIANTS.items():
+        assert builder.weights_model_of(dict(row), densenet.VARIANTS) == model
+    assert builder.weights_model_of(dict(blocks=(1, 2, 3, 4)), densenet.VARIANTS) is None
+    monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="densenet121_weights_tf_dim_ordering_tf_kernels_notop"):
+        densenet.DenseNet(
+            [6, 12, 24, 16], weights="imagenet", include_top=False, input_shape=(32, 32, 3)
+        )
 
 
 def test_channels_first_is_refused_like_keras():

@@ -12,6 +12,7 @@ import pytest
 from keras.src.applications import nasnet as keras_nasnet
 
 from keras_applications_bn import imagenet_utils, nasnet
+from keras_applications_bn._models import builder
 from keras_applications_bn.weights import WeightsError
 
 from architectures import configs_of
@@ -65,14 +66,14 @@ def test_exports_and_preprocessing_match_keras():
 def test_configurations_are_keras():
     """NASNetMobile is NASNet-A (4 @ 1056), NASNetLarge (6 @ 4032), as Keras builds them."""
     source = inspect.getsource(keras_nasnet)
-    for fn, (size, penultimate, blocks, stem, skip, multiplier) in nasnet.CONFIGS.items():
+    for fn, config in nasnet.VARIANTS.items():
         body = source[source.index(f"def {fn}("):]
         body = body[: body.index("\n\n@")] if "\n\n@" in body else body
-        for arg, value in [
-            ("penultimate_filters", penultimate), ("num_blocks", blocks),
-            ("stem_block_filters", stem), ("skip_reduction", skip),
-            ("filter_multiplier", multiplier), ("default_size", size),
-        ]:
+        assert set(config) == {
+            "penultimate_filters", "num_blocks", "stem_block_filters", "skip_reduction",
+            "filter_multiplier", "default_size",
+        }
+        for arg, value in config.items():
             assert f"{arg}={value}," in body, (fn, arg)
 
 
@@ -119,8 +120,8 @@ def test_imagenet_loads_the_models_file_under_keras_cache_name(fn, include_top, 
 
 
 def test_every_configuration_names_its_own_file():
-    for model, config in nasnet.CONFIGS.items():
-        assert nasnet.weights_model_of(config, "imagenet") == model
+    for model, config in nasnet.VARIANTS.items():
+        assert builder.weights_model_of(dict(config), nasnet.VARIANTS) == model
 
 
 def test_imagenet_needs_an_official_configuration():

@@ -652,7 +652,7 @@ def test_model_docstrings_are_filled_from_the_registry():
     import importlib
     import re
 
-    from keras_applications_bn._models import builder
+    from keras_applications_bn._models import docs as docs_lib
 
     fields = re.compile(r"\{(default_sizes?|min_size|mode|sizes|alphas|minimalistic_alphas|files|\w+_size)\}")
     for module in sorted({spec.module for spec in weights.registry.MODELS.values()} | {"resnet50"}):
@@ -670,7 +670,7 @@ def test_model_docstrings_are_filled_from_the_registry():
                 module.startswith("mobilenet")  # several sizes: tests/test_mobilenet*.py
             ), spec.model
     sizes = [spec.default_size for spec in weights.registry.module_models("efficientnet")]
-    assert f"Default input {builder.listed(sizes, 'and')} pixels" in " ".join(
+    assert f"Default input {docs_lib.listed(sizes, 'and')} pixels" in " ".join(
         importlib.import_module("keras_applications_bn.efficientnet").__doc__.split()
     )
 

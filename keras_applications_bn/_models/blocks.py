@@ -10,14 +10,14 @@ import warnings
 import keras
 from keras import layers
 
-from keras_applications_bn import imagenet_utils
+from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn._models import builder
 from keras_applications_bn.layers import channel_axis
-from keras_applications_bn.weights import registry
 
 __all__ = [
     "make_divisible",
     "correct_pad",
+    "bn_relu",
     "concat",
     "conv2d_bn",
     "inception_stem",
@@ -28,9 +28,8 @@ __all__ = [
     "round_repeats",
     "squeeze_excite",
     "drop_connect_residual",
-    "efficientnet_classifier",
-    "inside_model_preprocessor",
-    "inside_model_docstring",
+    "efficientnet_stages",
+    "efficientnet_top",
 ]
 
 
@@ -51,17 +50,19 @@ def make_divisible(value, divisor=8, min_value=None):
 def correct_pad(inputs, kernel_size):
     """The ``ZeroPadding2D`` padding that makes a strided ``"valid"`` convolution
     of ``kernel_size`` behave like TensorFlow's ``"same"`` padding on ``inputs``:
-    one pixel less at the top/left when the side is even (or unknown)."""
-    axis = 2 if channel_axis() == 1 else 1
-    rows, cols = inputs.shape[axis : axis + 2]
-    if isinstance(kernel_size, int):
-        kernel_size = (kernel_size, kernel_size)
-    if rows is None:
-        short = (1, 1)
-    else:
-        short = (1 - rows % 2, 1 - cols % 2)
-    half = (kernel_size[0] // 2, kernel_size[1] // 2)
-    return ((half[0] - short[0], half[0]), (half[1] - short[1], half[1]))
+    one pixel less at the top/left when the side is even (or unknown).
+
+    The rule of keras_applications 1.0.8's ``correct_pad``, written once in
+    :func:`.legacy.correct_pad` (which the Keras-like modules may import, and
+    this one not) and read here with the image data format of Keras 3.
+    """
+    return legacy.correct_pad(keras.backend, inputs, kernel_size)
+
+
+def bn_relu(x, norm, *, name):
+    """BN (``{name}_bn``), then ReLU (``{name}_relu``, an ``Activation`` layer)."""
+    x = norm(x, name=f"{name}_bn")
+    return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def concat(branches, name=None):
@@ -193,11 +194,41 @@ def drop_connect_residual(x, shortcut, drop_rate, *, name):
     return layers.add([x, shortcut], name=f"{name}add")
 
 
-def efficientnet_classifier(
-    x, *, dropout_rate, classes, classifier_activation, bias_initializer="zeros"
+def efficientnet_stages(
+    x, stages, *, block_of, round_filters, depth_coefficient, total_blocks,
+    drop_connect_rate, activation, norm,
+):
+    """The stages of EfficientNet (v1 and v2): each stage's block (``block_of(stage)``)
+    repeated ``round_repeats(stage.repeats, depth_coefficient)`` times, the first
+    one striding and widening from ``stage.filters_in`` to ``stage.filters_out``
+    (both through ``round_filters``). Layers are named ``block{stage}{a, b, ...}_``;
+    the drop connect rate rises linearly from 0, by ``drop_connect_rate /
+    total_blocks`` per block."""
+    index = 0
+    for i, stage in enumerate(stages, start=1):
+        block = block_of(stage)
+        filters_in, filters_out = round_filters(stage.filters_in), round_filters(stage.filters_out)
+        for j in range(round_repeats(stage.repeats, depth_coefficient)):
+            x = block(
+                x, filters_in=filters_in if j == 0 else filters_out, filters_out=filters_out,
+                kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
+                expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
+                drop_rate=drop_connect_rate * index / total_blocks, activation=activation,
+                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
+            )
+            index += 1
+    return x
+
+
+def efficientnet_top(
+    x, *, include_top, pooling, dropout_rate, classes, classifier_activation,
+    bias_initializer="zeros",
 ):
     """EfficientNet's (v1 and v2) top: global average pooling (``avg_pool``),
-    dropout (``top_dropout``, absent when the rate is 0) and ``predictions``."""
+    dropout (``top_dropout``, absent when the rate is 0) and ``predictions``; or,
+    without the top, ``pooling`` (``avg_pool``/``max_pool``)."""
+    if not include_top:
+        return builder.pooling_head(x, pooling)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)
@@ -206,37 +237,3 @@ def efficientnet_classifier(
         kernel_initializer=EFFICIENTNET_DENSE_INIT, bias_initializer=bias_initializer,
         name="predictions",
     )(x)
-
-
-def inside_model_preprocessor(family):
-    """The ``preprocess_input`` of a family that preprocesses inside the model
-    (EfficientNet, EfficientNetV2): it returns its input unchanged, as Keras' does."""
-
-    def preprocess_input(x, data_format=None):
-        return x
-
-    preprocess_input.__doc__ = (
-        f"Return ``x`` unchanged: {family} models take RGB images in [0, 255] and\n"
-        "rescale and normalise them in their first layers, so there is nothing to do\n"
-        "(kept, like Keras' own, so every family has a ``preprocess_input``).\n\n"
-        "Args:\n    x: NumPy array or tensor of images.\n"
-        "    data_format: ignored ('channels_last', 'channels_first' or None).\n"
-    )
-    return preprocess_input
-
-
-def inside_model_docstring(fn, *, extra_args=""):
-    """The docstring of model function ``fn`` of a family that preprocesses inside
-    the model: :func:`builder.model_docstring`'s shared arguments, with
-    ``extra_args`` (documentation lines, indented like the others) before
-    ``name``, returning a model that takes images in [0, 255]."""
-    module = registry.model_spec(fn).module
-    doc = builder.model_docstring(
-        fn, top="the classifier (``top_dropout`` + ``predictions``)",
-    )
-    doc = doc[: doc.index("A `keras.Model`.")] + (
-        "A `keras.Model` that takes RGB images with values in [0, 255]: it\n"
-        "        rescales and normalises them itself, so\n"
-        f"        `keras_applications_bn.{module}.preprocess_input` is the identity.\n    "
-    )
-    return doc.replace("        name: the model's name.", extra_args + "        name: the model's name.")

@@ -1,9 +1,11 @@
 """What every model function of this package is built from: the checks of its
 arguments and input (:func:`model_input`), the top (:func:`classifier_head`,
 :func:`pooling_head`), the model with its weights (:func:`create_model`), and
-the docstring its arguments share (:func:`model_docstring`). Each reads the
-model's input sizes, preprocessing mode and weight files from
-:mod:`.weights.registry`, by the model function's name.
+its declaration (:func:`model_function`: the registry row, the docstring of
+:mod:`.docs`, the keywords of keras_applications 1.0.8), as for each module's
+``preprocess_input`` (:func:`module_preprocessor`). Each reads the model's input
+sizes, preprocessing mode and weight files from :mod:`.weights.registry`, by the
+model function's name.
 
 :mod:`.imagenet_utils` keeps what Keras' module of that name has (preprocessing,
 prediction decoding, :func:`~.imagenet_utils.obtain_input_shape`); these names
@@ -18,10 +20,10 @@ from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn import weights as weights_lib
 from keras_applications_bn.weights import registry
 from keras_applications_bn.weights.loading import unreadable_weights, weights_file_problem
+from keras_applications_bn._models import docs, keras_internals
 from keras_applications_bn._models.checks import (
     check_bool, check_choice, check_positive, check_positive_int, check_shape, describe,
 )
-from keras_applications_bn._models import keras_internals
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 __all__ = [
@@ -35,15 +37,9 @@ __all__ = [
     "classifier_head",
     "create_model",
     "weight_sizes",
-    "listed",
-    "fill",
-    "input_facts",
-    "module_docstring",
-    "PINNED_BN_DOC",
-    "PINNED_BN_WITHOUT_GAMMA_DOC",
-    "model_docstring",
-    "preprocessor",
+    "weights_model_of",
     "module_preprocessor",
+    "model_function",
 ]
 
 
@@ -313,132 +309,84 @@ def create_model(
     return weights_lib.load_weights(built, weights, name=top_file, include_top=include_top)
 
 
-def fill(doc, **facts):
-    """``doc`` with each ``{name}`` of ``facts`` replaced by its value (other braces,
-    such as ``{alpha:.2f}``, stay as they are)."""
-    for key, value in facts.items():
-        doc = doc.replace("{" + key + "}", str(value))
-    return doc
-
-
-def input_facts(model):
-    """``min_size``, ``default_size`` and ``mode`` (preprocessing) of ``model`` in
-    the registry, as :func:`fill` takes them."""
-    spec = registry.model_spec(model)
-    return dict(min_size=spec.min_size, default_size=spec.default_size, mode=spec.preprocessing)
-
-
-def module_docstring(doc, module):
-    """``doc``, the docstring of ``keras_applications_bn.<module>``, with the
-    registry's facts about its models filled in (see :func:`fill`):
-    ``{default_size}`` (where all its models share one), ``{default_sizes}``
-    (each model's, in order), ``{<Model>_size}`` (one model's), ``{min_size}``,
-    ``{mode}``, ``{files}`` (how many official files), and where its files
-    have such variants ``{sizes}`` (input sizes), ``{alphas}`` (widths) and
-    ``{minimalistic_alphas}``."""
-    specs = registry.module_models(module)
-    models = [spec.model for spec in specs]
-    defaults = [spec.default_size for spec in specs]
-    (min_size,) = {spec.min_size for spec in specs}
-    facts = dict(
-        default_sizes=listed(defaults, "and"), min_size=min_size,
-        mode=registry.module_preprocessing(module),
-        files=sum(entry.model in models for entry in registry.REGISTRY.values()),
-        **{f"{spec.model}_size": spec.default_size for spec in specs},
-    )
-    if len(set(defaults)) == 1:
-        facts["default_size"] = defaults[0]
-    for key, argument, fixed in (
-        ("sizes", "rows", {}), ("alphas", "alpha", {}),
-        ("minimalistic_alphas", "alpha", {"minimalistic": True}),
-    ):
-        values = registry.variant_values(models[0], argument, **fixed)
-        if values:
-            facts[key] = listed(values)
-    return fill(doc, **facts)
-
-
-def listed(values, last="or"):
-    """``values`` in words: ``"128, 160, 192 or 224"`` (``last="and"``: ``"... and 224"``)."""
-    values = [str(v) for v in values]
-    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} {last} {values[-1]}"
-
-
-#: ``inference_bn`` described for families whose BN layers have gamma and beta.
-PINNED_BN_DOC = (
-    "when ``True``, every BatchNormalization layer normalises with\n"
-    "            its moving statistics and never updates them — under ``fit``, when\n"
-    "            nested, cloned or reloaded — while gamma and beta stay trainable."
-)
-
-#: ``inference_bn`` described for families whose BN layers have no gamma
-#: (``scale=False``: InceptionV3, InceptionResNetV2).
-PINNED_BN_WITHOUT_GAMMA_DOC = (
-    "when ``True``, every BatchNormalization layer normalises with\n"
-    "            its moving statistics and never updates them — under ``fit``, when\n"
-    "            nested, cloned or reloaded — while beta stays trainable (these layers\n"
-    "            have no gamma)."
-)
-
-
-def model_docstring(model, *, top, inference_bn=PINNED_BN_DOC):
-    """The docstring of model function ``model`` with the arguments every family
-    shares; its module, input sizes and preprocessing mode are the registry's."""
-    spec = registry.model_spec(model)
-    module, mode = spec.module, spec.preprocessing
-    default_size, min_size = spec.default_size, spec.min_size
-    return f"""Instantiate {model}{'' if inference_bn is None else ', optionally with every BatchNormalization pinned'}.
+def module_preprocessor(module, family, doc=None):
+    """The ``preprocess_input`` of the model module ``keras_applications_bn.<module>``,
+    in the mode the registry gives its models (:func:`.weights.registry.module_preprocessing`),
+    accepting the keywords that keras_applications 1.0.8 callers inject
+    (:func:`.legacy.injected_keywords`).
 
     Args:
-        include_top: whether to include {top}.
-        weights: ``None`` (random initialisation), ``"imagenet"`` (official
-            ImageNet weights), or the path of a weights file in the same layout.
-        input_tensor: optional Keras tensor to use as the image input.
-        input_shape: optional ``(height, width, 3)`` (channels-last) input shape,
-            each side at least {min_size}; only ``({default_size}, {default_size}, 3)`` with
-            ImageNet weights and the top.
-        pooling: ``None``, ``"avg"`` or ``"max"`` global pooling when
-            ``include_top=False``.
-        classes: number of classes of the top (1000 with ImageNet weights).
-        classifier_activation: activation of the top layer; ``"softmax"`` or
-            ``None`` with pretrained weights.
-        name: the model's name.
-        inference_bn: {inference_bn or "accepted for a uniform signature; this model has no BatchNormalization, so it changes nothing."}
-
-    Returns:
-        A `keras.Model`. Preprocess its inputs with
-        `keras_applications_bn.{module}.preprocess_input` (``"{mode}"`` mode).
-    """
-
-
-def preprocessor(mode, family):
-    """The ``preprocess_input`` a model module exports: this module's, in ``mode``.
-
-    Args:
-        mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see ``imagenet_utils.preprocess_input``).
+        module: the module's name, e.g. ``"resnet"``.
         family: the family's name, for the docstring.
+        doc: the docstring, where the family says more than
+            :func:`.docs.preprocess_docstring`.
 
     Returns:
-        A ``preprocess_input(x, data_format=None)`` function.
+        A ``preprocess_input(x, data_format=None)`` function: for ``"in-model"``
+        models the identity, else ``imagenet_utils.preprocess_input`` in the mode.
+    """
+    mode = registry.module_preprocessing(module)
+    if mode == "in-model":
+
+        def preprocess_input(x, data_format=None):
+            return x
+
+    else:
+
+        def preprocess_input(x, data_format=None):
+            return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+    preprocess_input.__qualname__ = "preprocess_input"
+    preprocess_input.__doc__ = doc or docs.preprocess_docstring(family, mode)
+    return legacy.injected_keywords(preprocess_input)
+
+
+def model_function(doc, *, variants=None):
+    """Declare a public model function of a family module (a decorator).
+
+    The one way a family module makes a model function public: the function is
+    checked to be a row of the registry's model table (:data:`.weights.registry.MODELS`,
+    in this module) and, with ``variants``, of the family's table; it gets the
+    docstring :func:`.docs.model_docstring` writes from ``doc``; and it accepts
+    the keywords that keras_applications 1.0.8 callers inject
+    (:func:`.legacy.injected_keywords`; ``inspect.signature`` still shows its own).
+
+    Args:
+        doc: the family's :class:`.docs.ModelDoc`.
+        variants: the family's ``VARIANTS`` table (model function name -> the
+            family builder's keyword arguments), or ``None`` for a family of
+            one model function. The function's row fills ``{key}`` fields of ``doc``.
+
+    Returns:
+        The decorator.
+
+    Raises:
+        ValueError: (on decoration) the function is not in the model table, its
+            module is not the table's, or it has no row in ``variants``.
     """
 
-    def preprocess(x, data_format=None):
-        return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+    def declare(fn):
+        spec = registry.model_spec(fn.__name__)
+        module = fn.__module__.rsplit(".", 1)[-1]
+        if spec.module != module:
+            raise ValueError(
+                f"{fn.__name__} is defined in {module!r}, but the registry's model "
+                f"table has it in {spec.module!r}."
+            )
+        if variants is not None and fn.__name__ not in variants:
+            raise ValueError(f"{fn.__name__} has no row in its family's VARIANTS.")
+        row = variants[fn.__name__] if variants is not None else {}
+        fn.__doc__ = docs.model_docstring(fn, doc, **row)
+        return legacy.injected_keywords(fn)
 
-    preprocess = legacy.injected_keywords(preprocess)
-    preprocess.__name__ = preprocess.__qualname__ = "preprocess_input"
-    preprocess.__doc__ = (
-        f"Preprocess RGB images in [0, 255] for {family} ('{mode}' mode of "
-        "`keras_applications_bn.imagenet_utils.preprocess_input`).\n\n"
-        "Args:\n    x: NumPy array or tensor, 3D or 4D.\n"
-        "    data_format: 'channels_last', 'channels_first' or None.\n\n"
-        "Returns:\n    The preprocessed images. As in Keras, a float NumPy array is\n"
-        "    overwritten in place; use the return value all the same.\n"
-    )
-    return preprocess
+    return declare
 
 
-def module_preprocessor(module, family):
-    """:func:`preprocessor` in the mode the registry gives the models of
-    ``keras_applications_bn.<module>`` (:func:`.weights.registry.module_preprocessing`)."""
-    return preprocessor(registry.module_preprocessing(module), family)
+def weights_model_of(config, variants):
+    """The model function whose official files were trained with ``config``
+    (a row of the family's ``variants``, keyword arguments of its builder), or
+    ``None``: another configuration has no ImageNet weights."""
+    for model, row in variants.items():
+        if config == row:
+            return model
+    return None
