@@ -55,7 +55,7 @@ __doc__ = docs.module_docstring(__doc__, "convnext")
 preprocess_input = builder.module_preprocessor("convnext", "ConvNeXt")
 
 #: The five variants (Table 9 of the paper): each model function's blocks per
-#: stage and channels per stage, the keyword arguments of :func:`ConvNeXt` that make it.
+#: stage and channels per stage, the keyword arguments of `ConvNeXt` that make it.
 VARIANTS = {
     "ConvNeXtTiny": dict(depths=(3, 3, 9, 3), projection_dims=(96, 192, 384, 768)),
     "ConvNeXtSmall": dict(depths=(3, 3, 27, 3), projection_dims=(96, 192, 384, 768)),
@@ -181,7 +181,7 @@ def ConvNeXt(
     """The ConvNeXt with ``depths[i]`` blocks of ``projection_dims[i]`` channels in
     stage ``i``, with stochastic depth rising linearly from 0 to ``drop_path_rate``
     over the blocks (0, the default of every public function as in Keras, leaves
-    it out). The public functions are this with their row of :data:`VARIANTS`;
+    it out). The public functions are this with their row of `VARIANTS`;
     ``model`` names the function whose registry rows (input sizes, weight files)
     apply: ``weights="imagenet"`` loads its files whatever the model's ``name``."""
     require_channels_last("ConvNeXt")

@@ -32,7 +32,7 @@ GROWTH_RATE = 32
 COMPRESSION = 0.5
 
 #: Each model function's units in the four dense blocks: the keyword arguments
-#: of :func:`DenseNet` that make it (and select its official weights).
+#: of `DenseNet` that make it (and select its official weights).
 VARIANTS = {
     "DenseNet121": dict(blocks=(6, 12, 24, 16)),
     "DenseNet169": dict(blocks=(6, 12, 32, 32)),
@@ -94,7 +94,7 @@ def DenseNet(
 ):
     """The DenseNet with ``blocks`` units in each of its four dense blocks, the
     builder behind DenseNet121/169/201 (like Keras' own ``densenet.DenseNet``).
-    The other arguments are those of :func:`DenseNet121`."""
+    The other arguments are those of `DenseNet121`."""
     require_channels_last("DenseNet")
     model = builder.weights_model_of(dict(blocks=tuple(blocks)), VARIANTS)
     # the size rules of the model with these blocks (any DenseNet's for other blocks)

@@ -73,7 +73,7 @@ STAGES = (
 )
 
 #: The compound scaling of each model function (its input size is the
-#: registry's): the keyword arguments of :func:`EfficientNet` that make it.
+#: registry's): the keyword arguments of `EfficientNet` that make it.
 VARIANTS = {
     "EfficientNetB0": dict(width_coefficient=1.0, depth_coefficient=1.0, dropout_rate=0.2),
     "EfficientNetB1": dict(width_coefficient=1.0, depth_coefficient=1.1, dropout_rate=0.2),

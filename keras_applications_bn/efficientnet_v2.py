@@ -103,7 +103,7 @@ STAGES = {
 }
 
 #: Each model function's stage table and scaling (its input size is the
-#: registry's): the keyword arguments of :func:`EfficientNetV2` that make it.
+#: registry's): the keyword arguments of `EfficientNetV2` that make it.
 VARIANTS = {
     "EfficientNetV2B0": dict(width_coefficient=1.0, depth_coefficient=1.0, stages=STAGES["b"]),
     "EfficientNetV2B1": dict(width_coefficient=1.0, depth_coefficient=1.1, stages=STAGES["b"]),

@@ -1,6 +1,6 @@
 """What Keras' module of this name has: ImageNet preprocessing
-(:func:`preprocess_input`), prediction decoding (:func:`decode_predictions`) and
-the input shape rules (:func:`obtain_input_shape`).
+(`preprocess_input`), prediction decoding (`decode_predictions`) and
+the input shape rules (`obtain_input_shape`).
 
 The helpers that build every model live in ``keras_applications_bn._models``."""
 
@@ -72,7 +72,7 @@ def preprocess_input(x, data_format=None, mode="caffe", **kwargs):
               ImageNet mean and standard deviation.
         **kwargs: only the ``backend``, ``layers``, ``models`` and ``utils``
             modules that code written for keras_applications 1.0.8 injects
-            (Keras 3's own, see :mod:`keras_applications_bn.legacy`).
+            (Keras 3's own, see `keras_applications_bn.legacy`).
 
     Returns:
         The preprocessed images: ``x`` itself for a float NumPy array in
@@ -371,7 +371,7 @@ def obtain_input_shape(
 def _obtain_input_shape(
     input_shape, default_size, min_size, data_format, require_flatten, weights=None
 ):
-    """:func:`obtain_input_shape` with the positional signature of
+    """`obtain_input_shape` with the positional signature of
     ``keras_applications.imagenet_utils._obtain_input_shape`` 1.0.8, for code
     written against that package.
 

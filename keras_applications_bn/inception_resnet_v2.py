@@ -5,7 +5,7 @@ Stem, ``mixed_5b``, 10 Inception-ResNet-A blocks (35x35), reduction
 ``mixed_6a``, 20 Inception-ResNet-B blocks (17x17), reduction ``mixed_7a``,
 10 Inception-ResNet-C blocks (8x8), ``conv_7b``. Each Inception-ResNet block adds
 its branches, joined and projected by a 1x1 convolution and scaled, to its input
-(:class:`~keras_applications_bn.layers.CustomScaleLayer`).
+(`CustomScaleLayer`).
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads
@@ -31,7 +31,7 @@ __doc__ = docs.module_docstring(__doc__, "inception_resnet_v2")
 
 preprocess_input = builder.module_preprocessor("inception_resnet_v2", "InceptionResNetV2")
 
-#: What the docstring of :func:`InceptionResNetV2` says of its own.
+#: What the docstring of `InceptionResNetV2` says of its own.
 DOC = docs.ModelDoc(
     top="the classifier (``avg_pool`` + ``predictions``)",
     inference_bn=docs.PINNED_BN_WITHOUT_GAMMA_DOC,

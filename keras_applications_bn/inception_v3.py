@@ -24,7 +24,7 @@ __doc__ = docs.module_docstring(__doc__, "inception_v3")
 
 preprocess_input = builder.module_preprocessor("inception_v3", "InceptionV3")
 
-#: What the docstring of :func:`InceptionV3` says of its own.
+#: What the docstring of `InceptionV3` says of its own.
 DOC = docs.ModelDoc(
     top="the classifier (``avg_pool`` + ``predictions``)",
     inference_bn=docs.PINNED_BN_WITHOUT_GAMMA_DOC,

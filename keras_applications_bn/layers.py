@@ -3,17 +3,17 @@
 Keras 3 forwards the ``training`` flag of an outer call (``model(x, training=True)``,
 ``fit``, a nested model) into every layer of a functional model, overriding any
 ``training=False`` written in the graph. A layer that must stay in inference mode
-therefore has to decide that itself. :class:`BatchNormalization` does: when its
+therefore has to decide that itself. `BatchNormalization` does: when its
 ``inference_mode`` is on it always normalises with the moving mean and variance
 and never updates them, whatever ``training`` it is called with, while gamma and
 beta remain ordinary trainable weights. The mode is part of the layer's config,
 so it survives ``clone_model``, ``.keras``/``.h5`` saving and reloading.
 
-:class:`CustomScaleLayer`, InceptionResNetV2's scaled residual sum, lives here too:
+`CustomScaleLayer`, InceptionResNetV2's scaled residual sum, lives here too:
 like the BN layer, it must be registered with Keras on a plain
 ``import keras_applications_bn`` so that saved models reload. So do
-:class:`Affine`, the operation of MobileNetV3's hard-sigmoid, and
-:class:`ReduceSum`, the sum inside ResNeXt's grouped convolution.
+`Affine`, the operation of MobileNetV3's hard-sigmoid, and
+`ReduceSum`, the sum inside ResNeXt's grouped convolution.
 """
 
 import keras
@@ -29,7 +29,7 @@ __all__ = [
 
 #: What a pinned layer's config says about loading it (its first key, so that
 #: Keras' "Could not locate class 'BatchNormalization'" error for a `.keras` file
-#: shows it near the top). :func:`BatchNormalization.from_config` drops it.
+#: shows it near the top). `BatchNormalization.from_config` drops it.
 LOAD_HINT = (
     "import keras_applications_bn before loading this model (pip install "
     "keras-applications-bn); keras_applications_bn.to_keras(model) saves a copy "
@@ -43,7 +43,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     The mode is read when a model's call is traced. After changing
     ``inference_mode`` on a layer of a model that already ran ``fit``/``predict``,
-    use :func:`keras_applications_bn.set_inference_bn`, which also drops the
+    use `keras_applications_bn.set_inference_bn`, which also drops the
     model's traced functions so the next call sees the new mode.
 
     Args:
@@ -56,7 +56,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             while the layer itself stays ``trainable`` — so a layer that is not
             pinned keeps normalising with batch statistics and updating its moving
             statistics in ``fit``. (In Keras 3 ``trainable=False`` would also switch
-            the layer to inference mode.) :func:`keras_applications_bn.freeze` uses
+            the layer to inference mode.) `keras_applications_bn.freeze` uses
             this to freeze such layers without changing their mode.
         **kwargs: every argument of `keras.layers.BatchNormalization`.
     """
@@ -143,7 +143,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
 
 def convertible(layer):
-    """Raise a TypeError unless :func:`convert` can take ``layer``."""
+    """Raise a TypeError unless `convert` can take ``layer``."""
     if isinstance(layer, BatchNormalization) or type(layer) is keras.layers.BatchNormalization:
         return
     raise TypeError(
@@ -160,7 +160,7 @@ def convert(layer):
 
     Its weights, config and place in the model are kept; it starts unpinned. Once
     converted, its mode is part of its config, so it is saved with the model.
-    Layers that already are :class:`BatchNormalization` are returned as they are.
+    Layers that already are `BatchNormalization` are returned as they are.
     """
     convertible(layer)
     if not isinstance(layer, BatchNormalization):
@@ -181,7 +181,7 @@ def batch_norm(x, inference_bn, *, name, axis=None, **kwargs):
     ``inference_bn`` the layer is Keras' own `keras.layers.BatchNormalization`, as
     in `keras.applications`, so the model is made of Keras' classes and its saved
     files reload with Keras alone. With ``inference_bn`` it is this package's
-    :class:`BatchNormalization`, pinned to inference mode (and, so the intent reads
+    `BatchNormalization`, pinned to inference mode (and, so the intent reads
     in the graph, also called with ``training=False``; the pin is what makes it
     hold under ``fit`` and nesting). ``axis`` defaults to the channel axis.
     """
@@ -199,7 +199,7 @@ def bn_factory(inference_bn, **defaults):
     A model function makes it once, from its ``inference_bn`` argument and the
     arguments its family gives every BN layer (``epsilon``, ``momentum``, ...),
     and hands it to its blocks, as timm and torchvision pass ``norm_layer``; each
-    call is :func:`batch_norm` with ``defaults`` updated by ``overrides``. The
+    call is `batch_norm` with ``defaults`` updated by ``overrides``. The
     returned function's ``inference_bn`` attribute says whether its layers are
     pinned (MobileNetV3 also builds its hard-sigmoid differently then).
     """
@@ -264,7 +264,7 @@ class Affine(keras.Operation):
 class ReduceSum(keras.layers.Layer):
     """The sum of the inputs over one ``axis``, which disappears.
 
-    ResNeXt (:mod:`keras_applications_bn.resnext`) builds its grouped 3x3
+    ResNeXt (`keras_applications_bn.resnext`) builds its grouped 3x3
     convolution as keras_applications 1.0.8 does: a depthwise convolution, a
     reshape to ``(..., groups, channels per group, channels per group)`` and a
     sum over the input channels of each group. 1.0.8 sums in a ``Lambda`` layer,

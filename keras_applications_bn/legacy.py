@@ -4,14 +4,14 @@ against it (segmentation_models, classification_models, efficientnet).
 Such code injects Keras' modules into every call —
 ``ResNet50(..., backend=keras.backend, layers=keras.layers, models=keras.models,
 utils=keras.utils)`` — and uses two helpers from the package's top level:
-:func:`get_submodules_from_kwargs` and :func:`correct_pad`. This package builds
+`get_submodules_from_kwargs` and `correct_pad`. This package builds
 every model with Keras 3, so the injected modules select nothing: Keras 3's own
 modules are accepted (and ignored), anything else is refused with an error that
 says what was passed and what works. Model functions, each module's
 ``preprocess_input`` and ``decode_predictions`` all accept the four keywords;
 ``imagenet_utils._obtain_input_shape`` keeps 1.0.8's positional signature.
 
-:func:`injected_keywords` is the wrapper; a model module gets it for each model
+`injected_keywords` is the wrapper; a model module gets it for each model
 function from ``_models.builder.model_function`` (the decorator that declares
 it) and for ``preprocess_input`` from ``_models.builder.module_preprocessor``;
 ``imagenet_utils`` applies it to ``decode_predictions``.
@@ -43,7 +43,7 @@ def _default(keyword):
 
 
 def _is_tf_keras(module):
-    """Whether ``module`` belongs to tf_keras (:func:`._tf_keras.is_tf_keras`) or
+    """Whether ``module`` belongs to tf_keras (`_tf_keras.is_tf_keras`) or
     to a Keras 2 installed as ``keras``."""
     if is_tf_keras(module):
         return True
@@ -116,7 +116,7 @@ def get_submodules_from_kwargs(kwargs):
 
     Raises:
         TypeError: for a key other than the four, or a module that is not Keras 3's
-            (see :func:`check_injected_module`).
+            (see `check_injected_module`).
     """
     if not isinstance(kwargs, dict):
         raise TypeError(f"`kwargs` must be a dict of keyword arguments, got {type(kwargs).__name__}.")
@@ -174,7 +174,7 @@ def injected_keywords(fn):
     """Make ``fn`` accept the modules that keras_applications 1.0.8 callers inject.
 
     The keywords ``backend``, ``layers``, ``models`` and ``utils`` are checked with
-    :func:`check_injected_module`, then dropped. Any other unknown keyword is still
+    `check_injected_module`, then dropped. Any other unknown keyword is still
     refused by ``fn`` itself (a `TypeError`). ``inspect.signature`` still shows
     ``fn``'s own (Keras') signature.
 

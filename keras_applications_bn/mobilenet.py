@@ -39,7 +39,7 @@ BLOCKS = (
     (1024, 2), (1024, 1),
 )
 
-#: What the docstring of :func:`MobileNet` says of its own.
+#: What the docstring of `MobileNet` says of its own.
 DOC = docs.ModelDoc(
     top="the classifier (``conv_preds``)",
     args={

@@ -49,7 +49,7 @@ BOTTLENECKS = (
 #: Keras' batch normalisation settings for this family.
 BN = dict(epsilon=1e-3, momentum=0.999)
 
-#: What the docstring of :func:`MobileNetV2` says of its own.
+#: What the docstring of `MobileNetV2` says of its own.
 DOC = docs.ModelDoc(
     top="the classifier (``predictions``)",
     args={

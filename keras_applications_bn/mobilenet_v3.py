@@ -42,7 +42,7 @@ SE_RATIO = 0.25
 
 #: Each model function's bottleneck blocks (Table 2: Small, Table 1: Large) and
 #: the channels of the classifier's penultimate (1x1 convolution) layer: the
-#: keyword arguments of :func:`mobilenet_v3` that make it. A block is: expansion
+#: keyword arguments of `mobilenet_v3` that make it. A block is: expansion
 #: factor, output channels (before ``alpha``), kernel size, stride,
 #: squeeze-and-excite, activation. Kernel ``None`` is the "large" kernel (5, 3 when
 #: minimalistic); activation "hswish" is hard-swish (ReLU when minimalistic).
@@ -154,7 +154,7 @@ def hard_sigmoid(x, inference_bn=False):
     Unpinned, these are Keras' own ``x + 3.0`` and ``* (1 / 6)``, as in
     `keras.applications`, so the model reloads from ``.keras`` with Keras alone.
     Pinned models, which need this package to reload anyway, use its registered
-    :class:`~keras_applications_bn.layers.Affine` op instead (the same layers and
+    `Affine` op instead (the same layers and
     outputs), so they also reload from a legacy ``.h5`` model file.
     """
     if inference_bn:
@@ -251,7 +251,7 @@ def mobilenet_v3(
     weights, input_tensor, classes, pooling, dropout_rate, classifier_activation,
     include_preprocessing, name, inference_bn,
 ):
-    """The network of ``blocks`` (a row of :data:`VARIANTS`: Table 1 or 2 of the
+    """The network of ``blocks`` (a row of `VARIANTS`: Table 1 or 2 of the
     paper) whose classifier has ``last_point_channels`` before ``alpha``; ``model``
     names the function whose registry rows (input sizes, weight files) apply."""
     minimalistic = check_bool(minimalistic, "minimalistic")

@@ -40,7 +40,7 @@ BN_MOMENTUM = 0.9997
 BN_EPSILON = 1e-3
 
 #: The two configurations with official weights: the keyword arguments of
-#: :func:`NASNet` that make each model function (its default size is the registry's).
+#: `NASNet` that make each model function (its default size is the registry's).
 VARIANTS = {
     model: dict(default_size=registry.model_spec(model).default_size, **config)
     for model, config in (
@@ -307,7 +307,7 @@ def NASNet(
     the reduction cell's predecessor rather than that of the reduction cell
     itself; ``default_size`` (NASNetLarge's when ``None``) is the input size
     without an ``input_shape``. The other arguments are those of
-    :func:`NASNetMobile`.
+    `NASNetMobile`.
     """
     require_channels_last("NASNet")
     for value, argname in (

@@ -9,8 +9,8 @@ Layer names, order and weights match Keras' official ImageNet files, so
 {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
 
-The builder (:func:`resnet`: stem, stages, top) is that of :mod:`.resnet_v2`
-(pre-activation stages) and :mod:`.resnext` (grouped blocks) too, as Keras builds
+The builder (`resnet`: stem, stages, top) is that of `resnet_v2`
+(pre-activation stages) and `resnext` (grouped blocks) too, as Keras builds
 the three with one function.
 """
 
@@ -28,7 +28,7 @@ __doc__ = docs.module_docstring(__doc__, "resnet")
 BN_EPSILON = 1.001e-5
 
 #: Each model function's bottleneck blocks in the stages conv2..conv5 (Table 1
-#: of the paper): the keyword arguments of :func:`resnet` that make it.
+#: of the paper): the keyword arguments of `resnet` that make it.
 VARIANTS = {
     "ResNet50": dict(stage_blocks=(3, 4, 6, 3)),
     "ResNet101": dict(stage_blocks=(3, 4, 23, 3)),
@@ -117,9 +117,9 @@ def resnet(
     BN and ReLU (``post``) when ``preact``; then the top.
 
     v1 (the defaults) keeps the stem's resolution in conv2 and halves it in the
-    first block of conv3..conv5. ResNetV2 (:mod:`.resnet_v2`) passes its own
+    first block of conv3..conv5. ResNetV2 (`resnet_v2`) passes its own
     pre-activation stages, which halve it at their end in conv2..conv4. ResNeXt
-    (:mod:`.resnext`) passes another ``block`` (grouped bottlenecks of width
+    (`resnext`) passes another ``block`` (grouped bottlenecks of width
     ``stage_filters``), no convolution biases (``use_bias=False``) and a classifier
     named ``top_name``; ``check_input(img_input)`` may refuse inputs the block
     cannot take. ``model`` is the model function's name: the registry gives its

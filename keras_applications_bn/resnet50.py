@@ -1,6 +1,6 @@
 """ResNet50 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016),
 as ``keras.applications.resnet50`` offers it: the model, its ``preprocess_input``
-(``"{mode}"`` mode) and ``decode_predictions``, re-exported from :mod:`.resnet`,
+(``"{mode}"`` mode) and ``decode_predictions``, re-exported from `resnet`,
 where ResNet50, ResNet101 and ResNet152 are built.
 
 ``weights="imagenet"`` loads ``resnet50_weights_tf_dim_ordering_tf_kernels.h5`` or

@@ -6,7 +6,7 @@ clean identity path; one BN + ReLU (``post``) follows the last stage.
 As in Keras' models, each stage downsamples in its last block (the identity
 shortcut of that block is a 1x1 max pooling with the block's stride) and conv5
 keeps its resolution; the stem is ResNet's 7x7 convolution and 3x3 max pooling
-(:mod:`.resnet`) without BN between them.
+(`resnet`) without BN between them.
 
 Layer names, order and weights match Keras' official ImageNet files, so
 ``weights="imagenet"`` loads
@@ -27,7 +27,7 @@ __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "preprocess_input", "deco
 __doc__ = docs.module_docstring(__doc__, "resnet_v2")
 
 #: Each model function's pre-activation bottleneck blocks in the stages
-#: conv2..conv5: the keyword arguments of :func:`resnet_v2` that make it.
+#: conv2..conv5: the keyword arguments of `resnet_v2` that make it.
 VARIANTS = {
     "ResNet50V2": dict(stage_blocks=(3, 4, 6, 3)),
     "ResNet101V2": dict(stage_blocks=(3, 4, 23, 3)),
@@ -77,7 +77,7 @@ def stage(x, filters, blocks, *, norm, stride=2, name, block=preact_bottleneck_b
 
 
 def resnet_v2(stage_blocks, **kwargs):
-    """:func:`.resnet.resnet` with pre-activation stages."""
+    """`resnet.resnet` with pre-activation stages."""
     return resnet(
         stage_blocks, block=preact_bottleneck_block, stage_fn=stage,
         stage_strides=STAGE_STRIDES, preact=True, **kwargs,

@@ -1,6 +1,6 @@
 """ResNeXt50 and ResNeXt101 (Xie et al., "Aggregated Residual Transformations for
 Deep Neural Networks", CVPR 2017), as the standalone ``keras_applications`` 1.0.8
-package builds them (Keras 3 never shipped ResNeXt): ResNet (:mod:`.resnet`'s
+package builds them (Keras 3 never shipped ResNeXt): ResNet (`resnet`'s
 builder, stem and stages) with blocks whose 3x3 convolution is split into 32
 groups, twice as wide bottlenecks, and no convolution biases.
 
@@ -15,7 +15,7 @@ The grouped convolution is 1.0.8's construct: a depthwise 3x3 convolution with
 depth multiplier ``c`` (the channels per group) computes every (input, output)
 channel pair of each group, a reshape to ``(groups, c, c)`` and a sum over each
 group's input channels complete it — the same weights as the official files.
-1.0.8 sums in a ``Lambda`` layer; here it is :class:`.layers.ReduceSum`, which
+1.0.8 sums in a ``Lambda`` layer; here it is `layers.ReduceSum`, which
 a saved model rebuilds without unsafe deserialization. Like 1.0.8's, the reshape
 needs the input's height and width.
 """
@@ -33,7 +33,7 @@ __all__ = ["ResNeXt50", "ResNeXt101", "preprocess_input", "decode_predictions"]
 __doc__ = docs.module_docstring(__doc__, "resnext")
 
 #: Each model function's grouped bottleneck blocks in the stages conv2..conv5
-#: (ResNet50's and ResNet101's): the keyword arguments of :func:`resnext` that make it.
+#: (ResNet50's and ResNet101's): the keyword arguments of `resnext` that make it.
 VARIANTS = {
     "ResNeXt50": dict(stage_blocks=(3, 4, 6, 3)),
     "ResNeXt101": dict(stage_blocks=(3, 4, 23, 3)),
@@ -106,7 +106,7 @@ def _check_input(img_input):
 
 
 def resnext(stage_blocks, **kwargs):
-    """:func:`.resnet.resnet` with grouped bottleneck blocks."""
+    """`resnet.resnet` with grouped bottleneck blocks."""
     return resnet(
         stage_blocks, block=grouped_bottleneck_block, stage_filters=STAGE_FILTERS,
         use_bias=False, top_name="probs", check_input=_check_input, **kwargs,

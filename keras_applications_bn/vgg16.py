@@ -23,7 +23,7 @@ preprocess_input = builder.module_preprocessor("vgg16", "VGG16")
 #: Filters of the five convolutional blocks (the same in every VGG).
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
 #: The convolutions per block of VGG16 ("configuration D" of the paper) and of
-#: VGG19 (:mod:`.vgg19`, "configuration E"): the keyword arguments of :func:`vgg`
+#: VGG19 (`vgg19`, "configuration E"): the keyword arguments of `vgg`
 #: that make each.
 VARIANTS = {
     "VGG16": dict(convs_per_block=(2, 2, 3, 3, 3)),

@@ -1,5 +1,5 @@
 """VGG19 (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale
-Image Recognition", ICLR 2015): the VGG network of :mod:`.vgg16` with four
+Image Recognition", ICLR 2015): the VGG network of `vgg16` with four
 convolutions in each of its last three blocks ("configuration E").
 
 ``weights="imagenet"`` loads ``vgg19_weights_tf_dim_ordering_tf_kernels.h5`` or its

@@ -25,7 +25,7 @@ __doc__ = docs.module_docstring(__doc__, "xception")
 
 preprocess_input = builder.module_preprocessor("xception", "Xception")
 
-#: What the docstring of :func:`Xception` says of its own.
+#: What the docstring of `Xception` says of its own.
 DOC = docs.ModelDoc(top="the classifier (``avg_pool`` + ``predictions``)")
 
 

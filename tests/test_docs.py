@@ -29,7 +29,9 @@ def test_fine_tuning_guide_snippets_run():
 OTHER_STYLES = re.compile(
     r"^\s*:(param|parameter|arg|argument|key|keyword|type|returns?|rtype|raises?|yields?)\b"
     r"|^\s*(Parameters|Returns|Raises|Yields|Attributes|Examples?|Notes?|See Also|Other Parameters)\s*\n\s*-{3,}"
-    r"|^\s*Arguments:\s*$",
+    r"|^\s*Arguments:\s*$"
+    # Sphinx cross-reference roles, which the Markdown reference shows as raw text
+    r"|:(func|class|mod|data|meth|attr|obj|exc|const):`",
     re.M,
 )
 

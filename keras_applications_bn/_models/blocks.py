@@ -53,7 +53,7 @@ def correct_pad(inputs, kernel_size):
     one pixel less at the top/left when the side is even (or unknown).
 
     The rule of keras_applications 1.0.8's ``correct_pad``, written once in
-    :func:`.legacy.correct_pad` (which the Keras-like modules may import, and
+    `legacy.correct_pad` (which the Keras-like modules may import, and
     this one not) and read here with the image data format of Keras 3.
     """
     return legacy.correct_pad(keras.backend, inputs, kernel_size)
@@ -87,7 +87,7 @@ def conv2d_bn(x, filters, kernel_size, *, norm, strides=1, padding="same", name=
 
 
 def inception_stem(x, *, norm):
-    """The stem of InceptionV3 and InceptionResNetV2: five :func:`conv2d_bn` units
+    """The stem of InceptionV3 and InceptionResNetV2: five `conv2d_bn` units
     and two 3x3/2 max poolings, 299x299x3 -> 35x35x192 (unnamed layers)."""
     x = conv2d_bn(x, 32, 3, norm=norm, strides=2, padding="valid")
     x = conv2d_bn(x, 32, 3, norm=norm, padding="valid")

@@ -1,14 +1,14 @@
 """What every model function of this package is built from: the checks of its
-arguments and input (:func:`model_input`), the top (:func:`classifier_head`,
-:func:`pooling_head`), the model with its weights (:func:`create_model`), and
-its declaration (:func:`model_function`: the registry row, the docstring of
-:mod:`.docs`, the keywords of keras_applications 1.0.8), as for each module's
-``preprocess_input`` (:func:`module_preprocessor`). Each reads the model's input
-sizes, preprocessing mode and weight files from :mod:`.weights.registry`, by the
+arguments and input (`model_input`), the top (`classifier_head`,
+`pooling_head`), the model with its weights (`create_model`), and
+its declaration (`model_function`: the registry row, the docstring of
+`docs`, the keywords of keras_applications 1.0.8), as for each module's
+``preprocess_input`` (`module_preprocessor`). Each reads the model's input
+sizes, preprocessing mode and weight files from `weights.registry`, by the
 model function's name.
 
-:mod:`.imagenet_utils` keeps what Keras' module of that name has (preprocessing,
-prediction decoding, :func:`~.imagenet_utils.obtain_input_shape`); these names
+`imagenet_utils` keeps what Keras' module of that name has (preprocessing,
+prediction decoding, `obtain_input_shape`); these names
 were there before and remain importable from it.
 """
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-#: ``alpha`` of :func:`validate_arguments` for families without a width multiplier.
+#: ``alpha`` of `validate_arguments` for families without a width multiplier.
 NOT_GIVEN = object()
 
 #: The largest width multiplier ``alpha`` accepted: at 10**6 the widest layers
@@ -211,7 +211,7 @@ def image_input(
     weight_sizes=None,
 ):
     """The model's input tensor: ``input_tensor`` (a symbolic Keras tensor) or a new
-    `keras.Input`, validated by :func:`.imagenet_utils.obtain_input_shape`. With
+    `keras.Input`, validated by `imagenet_utils.obtain_input_shape`. With
     ``input_tensor`` its own shape is checked; ``input_shape``, when given too, must
     agree with it."""
     check_not_tf_keras(input_tensor, "input_tensor")
@@ -241,10 +241,10 @@ def model_input(
     *, model, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
     pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, default_size=None,
 ):
-    """What every model function starts with: :func:`validate_arguments`, then
-    :func:`image_input` under the size rules of ``model`` in the registry
-    (:func:`.weights.registry.model_spec`: ``default_size``, ``min_size``, and
-    the sizes of its files, :func:`weight_sizes`); returns the model's input
+    """What every model function starts with: `validate_arguments`, then
+    `image_input` under the size rules of ``model`` in the registry
+    (`weights.registry.model_spec`: ``default_size``, ``min_size``, and
+    the sizes of its files, `weight_sizes`); returns the model's input
     tensor. ``default_size`` replaces the registry's (NASNet's builder).
 
     ``top_fixes_size=False`` is for families whose classifier accepts any input
@@ -298,7 +298,7 @@ def create_model(
 
     With ``weights="imagenet"`` the file is the registry's for the model function
     ``model`` and its ``variant`` (a dict, e.g. ``{"alpha": 0.5, "rows": 128}``;
-    see :func:`.weights.registry.lookup`); ``model`` is unused otherwise (and may
+    see `weights.registry.lookup`); ``model`` is unused otherwise (and may
     be ``None``: a builder's configuration without official weights).
     """
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
@@ -311,15 +311,15 @@ def create_model(
 
 def module_preprocessor(module, family, doc=None):
     """The ``preprocess_input`` of the model module ``keras_applications_bn.<module>``,
-    in the mode the registry gives its models (:func:`.weights.registry.module_preprocessing`),
+    in the mode the registry gives its models (`weights.registry.module_preprocessing`),
     accepting the keywords that keras_applications 1.0.8 callers inject
-    (:func:`.legacy.injected_keywords`).
+    (`legacy.injected_keywords`).
 
     Args:
         module: the module's name, e.g. ``"resnet"``.
         family: the family's name, for the docstring.
         doc: the docstring, where the family says more than
-            :func:`.docs.preprocess_docstring`.
+            `docs.preprocess_docstring`.
 
     Returns:
         A ``preprocess_input(x, data_format=None)`` function: for ``"in-model"``
@@ -345,14 +345,14 @@ def model_function(doc, *, variants=None):
     """Declare a public model function of a family module (a decorator).
 
     The one way a family module makes a model function public: the function is
-    checked to be a row of the registry's model table (:data:`.weights.registry.MODELS`,
+    checked to be a row of the registry's model table (`weights.registry.MODELS`,
     in this module) and, with ``variants``, of the family's table; it gets the
-    docstring :func:`.docs.model_docstring` writes from ``doc``; and it accepts
+    docstring `docs.model_docstring` writes from ``doc``; and it accepts
     the keywords that keras_applications 1.0.8 callers inject
-    (:func:`.legacy.injected_keywords`; ``inspect.signature`` still shows its own).
+    (`legacy.injected_keywords`; ``inspect.signature`` still shows its own).
 
     Args:
-        doc: the family's :class:`.docs.ModelDoc`.
+        doc: the family's `docs.ModelDoc`.
         variants: the family's ``VARIANTS`` table (model function name -> the
             family builder's keyword arguments), or ``None`` for a family of
             one model function. The function's row fills ``{key}`` fields of ``doc``.

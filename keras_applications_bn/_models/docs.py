@@ -4,12 +4,12 @@
 A model module fills its own docstring, a template, with one call at its top:
 ``__doc__ = docs.module_docstring(__doc__, "<module>")`` (the registry's sizes,
 modes and widths go in). Its model functions get theirs from
-``builder.model_function``, which calls :func:`model_docstring` with the
-family's :class:`ModelDoc`: the text every model function shares
-(:data:`SHARED_ARGS`, the first line, the ``Returns:`` section) with what the
+``builder.model_function``, which calls `model_docstring` with the
+family's `ModelDoc`: the text every model function shares
+(`SHARED_ARGS`, the first line, the ``Returns:`` section) with what the
 family says otherwise, given as data. Every fact about a model (input sizes,
 preprocessing mode, the widths and sizes of its files) comes from
-:mod:`..weights.registry`, so the docstrings cannot drift from the code.
+`.weights.registry`, so the docstrings cannot drift from the code.
 """
 
 import dataclasses
@@ -53,14 +53,14 @@ def listed(values, last="or"):
 
 def input_facts(model):
     """``min_size``, ``default_size`` and ``mode`` (preprocessing) of ``model`` in
-    the registry, as :func:`fill` takes them."""
+    the registry, as `fill` takes them."""
     spec = registry.model_spec(model)
     return dict(min_size=spec.min_size, default_size=spec.default_size, mode=spec.preprocessing)
 
 
 def model_facts(model):
     """What a model function's docstring may name, from the registry: ``{model}``,
-    ``{module}`` and :func:`input_facts`; where its files have such variants
+    ``{module}`` and `input_facts`; where its files have such variants
     ``{sizes}`` (square input sizes), ``{alphas}`` (widths; not the minimalistic
     ones) and ``{minimalistic_alphas}``; ``{weights_file}`` (the registry name of
     its file with the top) where it has one such file."""
@@ -82,7 +82,7 @@ def model_facts(model):
 
 def module_docstring(doc, module):
     """``doc``, the docstring of ``keras_applications_bn.<module>``, with the
-    registry's facts about its models filled in (see :func:`fill`):
+    registry's facts about its models filled in (see `fill`):
     ``{default_size}`` (where all its models share one), ``{default_sizes}``
     (each model's, in order), ``{<Model>_size}`` (one model's), ``{min_size}``,
     ``{mode}``, ``{files}`` (how many official files), and where its files
@@ -137,7 +137,7 @@ NO_BN_DOC = (
 )
 
 #: The argument descriptions every model function shares; a family's
-#: :class:`ModelDoc` replaces some and adds its own arguments'.
+#: `ModelDoc` replaces some and adds its own arguments'.
 SHARED_ARGS = {
     "include_top": "whether to include {top}.",
     "weights": (
@@ -189,9 +189,9 @@ IN_MODEL_RETURNS = (
 
 @dataclasses.dataclass(frozen=True)
 class ModelDoc:
-    """What a family's model functions say beyond :data:`SHARED_ARGS`, as data.
+    """What a family's model functions say beyond `SHARED_ARGS`, as data.
 
-    Every text may name the facts of :func:`model_facts` (``{min_size}``,
+    Every text may name the facts of `model_facts` (``{min_size}``,
     ``{sizes}``, ...) and the values of the model's row in its family's
     ``VARIANTS`` table (``{depths}``, ...); lines break with ``"\\n"`` alone.
 
@@ -199,7 +199,7 @@ class ModelDoc:
         top: what ``include_top`` includes, e.g. ``"the classifier (``avg_pool``
             + ``predictions``)"``.
         inference_bn: the description of ``inference_bn``; ``None`` for a model
-            without BatchNormalization (:data:`NO_BN_DOC`, and the first line does
+            without BatchNormalization (`NO_BN_DOC`, and the first line does
             not promise pinning).
         args: argument -> description, for the family's own arguments and the
             shared ones it describes otherwise. The ``Args:`` section lists the
@@ -221,8 +221,8 @@ def _indented(text, spaces):
 
 def model_docstring(fn, doc, **facts):
     """The docstring of model function ``fn`` (a row of the registry's model
-    table), written from ``doc`` (a :class:`ModelDoc`), the registry's facts
-    (:func:`model_facts`) and ``facts`` (its row of the family's variants; the
+    table), written from ``doc`` (a `ModelDoc`), the registry's facts
+    (`model_facts`) and ``facts`` (its row of the family's variants; the
     registry's value where both have one).
 
     Raises:

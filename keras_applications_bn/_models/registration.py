@@ -2,7 +2,7 @@
 
 Every class a saved model may name (the BatchNormalization layer, the family
 layers, the ``LayerwiseLR`` optimizer) is registered by `register`, under one
-package name, :data:`REGISTERED_PACKAGE`. A saved model stores
+package name, `REGISTERED_PACKAGE`. A saved model stores
 ``"import keras_applications_bn>ClassName"`` beside each such object, and a
 process that has not imported this package fails to load it with an error
 quoting that name (`.h5`: "Unknown layer: 'import keras_applications_bn>...'"),

@@ -89,9 +89,9 @@ class _Adaptation:
     gives every layer its own class back, also after an error. The subclasses are
     made per pass and dropped with it (none is cached).
 
-    Each forward pass starts with :meth:`start_pass`; the layers then
-    :meth:`record` their batch moments, in call order, read back with
-    :meth:`calls`; :meth:`end_pass` closes it. Records are kept per thread,
+    Each forward pass starts with `start_pass`; the layers then
+    `record` their batch moments, in call order, read back with
+    `calls`; `end_pass` closes it. Records are kept per thread,
     because MirroredStrategy traces each replica's pass in its own thread; an
     adapted layer called in a thread with no open pass (a ``predict`` from
     another thread) runs its own class's ``call`` and records nothing.

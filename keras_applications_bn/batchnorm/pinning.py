@@ -1,8 +1,8 @@
 """Pinning: find BatchNormalization layers and set the mode they run in.
 
-:func:`bn_layers` finds a model's BatchNormalization layers,
-:func:`set_inference_bn` sets the mode they run in, and
-:func:`forget_traced_functions` drops the traced functions that read it.
+`bn_layers` finds a model's BatchNormalization layers,
+`set_inference_bn` sets the mode they run in, and
+`forget_traced_functions` drops the traced functions that read it.
 """
 
 import weakref
@@ -15,9 +15,9 @@ from keras_applications_bn.layers import BatchNormalization, convert, convertibl
 
 __all__ = ["bn_layers", "fit_mode", "forget_traced_functions", "set_inference_bn"]
 
-#: model -> the traced step of :func:`.adapt.adapt_bn_statistics`, kept so a
+#: model -> the traced step of `adapt.adapt_bn_statistics`, kept so a
 #: warm second call does not trace again; forgotten with the model's other traced
-#: functions (:func:`forget_traced_functions`).
+#: functions (`forget_traced_functions`).
 TRACED_STEPS = weakref.WeakKeyDictionary()
 
 
@@ -52,7 +52,7 @@ def forget_traced_functions(model):
     next step traces again. Each function a model already had is replaced by a
     new, untraced one (not dropped), so a ``fit`` in progress — a callback that
     pins or freezes layers in ``on_epoch_end`` — runs its next step with the
-    change. The traced pass of :func:`adapt_bn_statistics` is dropped too.
+    change. The traced pass of `adapt_bn_statistics` is dropped too.
 
     Args:
         model: a Keras model or layer; nested models are included.
@@ -72,11 +72,11 @@ def set_inference_bn(model, enabled=True):
 
     To pin them, plain `keras.layers.BatchNormalization` layers (those of an
     unpinned model of this package or of `keras.applications`) are converted in
-    place to :class:`keras_applications_bn.layers.BatchNormalization`, so the mode
+    place to `keras_applications_bn.layers.BatchNormalization`, so the mode
     is saved with the model; their weights are untouched. Releasing leaves plain
     layers as they are (they are not pinned). Other subclasses of Keras' layer are
     refused with a TypeError before anything changes. To ship a model that needs
-    Keras alone, see :func:`keras_applications_bn.to_keras`.
+    Keras alone, see `keras_applications_bn.to_keras`.
 
     Takes effect on the next ``fit``/``evaluate``/``predict`` step of ``model``
     without recompiling, also when called from a callback while ``fit`` runs:

@@ -21,7 +21,7 @@ def reset_bn_statistics(model, layers=None):
     broken until the statistics are re-estimated. Mean 0 / variance 1 is the
     identity (up to gamma and beta) and is what a new layer starts from.
 
-    Follow it with :func:`adapt_bn_statistics` (exact, one pass, no labels), or with
+    Follow it with `adapt_bn_statistics` (exact, one pass, no labels), or with
     ``fit`` while the layers normalise with batch statistics (not pinned,
     ``trainable``) so that the moving averages re-learn the statistics; lower their
     ``momentum`` (e.g. 0.9) if the fit is short.

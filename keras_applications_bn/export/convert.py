@@ -1,9 +1,9 @@
 """``to_keras``: a copy of a model made of Keras' own classes, to ship.
 
-A pinned model (``inference_bn=True``, :func:`~keras_applications_bn.set_inference_bn`,
-:func:`~keras_applications_bn.freeze`) contains this package's registered classes,
+A pinned model (``inference_bn=True``, `set_inference_bn`,
+`freeze`) contains this package's registered classes,
 so its saved files reload only where ``keras_applications_bn`` is imported. The
-copy that :func:`to_keras` returns computes the same outputs with Keras' classes
+copy that `to_keras` returns computes the same outputs with Keras' classes
 alone, so its ``.keras`` file reloads with only ``keras`` installed, also with
 ``safe_mode=True`` (there is no ``Lambda``).
 """
@@ -25,7 +25,7 @@ def _keras_batch_norm(layer):
 
 def _scaled_sum(layer, inputs):
     """``shortcut + residual * scale`` with Keras layers: Rescaling, then Add
-    (named as ``layer``), the same float operations as :class:`CustomScaleLayer`."""
+    (named as ``layer``), the same float operations as `CustomScaleLayer`."""
     shortcut, residual = inputs
     scaled = keras.layers.Rescaling(
         layer.scale, name=f"{layer.name}_rescaling", dtype=layer.dtype_policy
@@ -44,7 +44,7 @@ def _affine(op, x):
 
 
 def _reduce_sum(op, x):
-    """ResNeXt's :class:`~keras_applications_bn.layers.ReduceSum` as Keras' own
+    """ResNeXt's `ReduceSum` as Keras' own
     sum operation (its float rounding may differ in the last bits: the order in
     which the slices are added is the backend's)."""
     return keras.ops.sum(x, axis=op.axis)
@@ -53,17 +53,17 @@ def _reduce_sum(op, x):
 def to_keras(model):
     """A copy of ``model`` with the same weights, made of Keras' own classes.
 
-    Every :class:`~keras_applications_bn.layers.BatchNormalization` becomes a
+    Every `BatchNormalization` becomes a
     `keras.layers.BatchNormalization` with the same config and weights; a pinned
     one gets ``trainable=False``, under which Keras 3's layer always normalises
     with its moving statistics, so ``predict`` and even a ``training=True`` call
     give the pinned model's outputs. InceptionResNetV2's
-    :class:`~keras_applications_bn.layers.CustomScaleLayer` becomes a
+    `CustomScaleLayer` becomes a
     ``Rescaling`` layer and an ``Add`` layer (named as the original), and
-    MobileNetV3's :class:`~keras_applications_bn.layers.Affine` op Keras' own
+    MobileNetV3's `Affine` op Keras' own
     add and multiply operations: the same float operations, so the outputs are
     equal (up to the float rounding by which any compiled call differs from an
-    eager one). ResNeXt's :class:`~keras_applications_bn.layers.ReduceSum`
+    eager one). ResNeXt's `ReduceSum`
     becomes Keras' sum operation (float32 rounding of the order of 1e-6 of the
     largest output). Nested functional and Sequential models are converted too; every
     other layer is cloned from its config. The original model is not changed.

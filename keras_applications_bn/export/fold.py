@@ -6,7 +6,7 @@ A BN layer in inference mode is a fixed per-channel affine map,
 that map can be folded into the layer's kernel and bias: with
 ``s = gamma / sqrt(moving_variance + epsilon)`` per output channel,
 ``kernel' = kernel * s`` and ``bias' = (bias - moving_mean) * s + beta``.
-:func:`fold_batch_norm` does so and returns a plain Keras model, which
+`fold_batch_norm` does so and returns a plain Keras model, which
 ``export.formats.export_model`` (SavedModel, TFLite, ONNX) and the command line
 (``python -m keras_applications_bn export``) ship.
 """
@@ -37,7 +37,7 @@ _FOLD_TARGETS = (
 
 @dataclasses.dataclass
 class FoldReport:
-    """What :func:`fold_batch_norm` did.
+    """What `fold_batch_norm` did.
 
     Attributes:
         folded: ``(bn_name, layer_name)`` of every BN layer folded into the layer
@@ -303,12 +303,12 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     ResNetV2/DenseNet blocks, ...) stay, as ``keras.layers.BatchNormalization``
     with ``trainable=False``: in inference mode in every call. Nested models are
     folded too. The copy is made of Keras' own classes (see
-    :func:`keras_applications_bn.export.convert.to_keras`), so its saved files reload
+    `keras_applications_bn.export.convert.to_keras`), so its saved files reload
     with only ``keras``; ``predict`` gives the outputs of ``model``'s ``predict``
     within float32 rounding. ``model`` is not changed.
 
     The report of what was folded, and why the rest was not, is the returned
-    model's ``bn_folding`` attribute (a :class:`FoldReport`; ``str()`` of it is a
+    model's ``bn_folding`` attribute (a `FoldReport`; ``str()`` of it is a
     short summary).
 
     Args:

@@ -73,8 +73,8 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         format: ``"keras"``, ``"savedmodel"``, ``"tflite"`` or ``"onnx"``
             (needs the ``onnx`` extra: ``tf2onnx`` and ``onnx``; ``onnxruntime``
             runs the file).
-        fold_bn: fold BatchNormalization first (:func:`fold_batch_norm`).
-        moving_statistics: passed to :func:`fold_batch_norm`.
+        fold_bn: fold BatchNormalization first (`fold_batch_norm`).
+        moving_statistics: passed to `fold_batch_norm`.
         verbose: print progress and the folding summary.
 
     Returns:
@@ -89,7 +89,7 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
             true). All are checked before anything is written.
         ValueError: an unknown ``format``, an empty ``path``, a format other
             than ``"keras"`` on a backend other than TensorFlow, or a model
-            :func:`fold_batch_norm` refuses.
+            `fold_batch_norm` refuses.
         MissingExtraError: the packages the format needs are not installed.
     """
     # every argument before any work (a string flag such as "no" would read as true)

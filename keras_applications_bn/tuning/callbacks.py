@@ -1,8 +1,8 @@
 """Keras callbacks for fine-tuning workflows.
 
-:class:`AdaptBNStatistics` re-estimates BatchNormalization statistics with
-:func:`keras_applications_bn.adapt_bn_statistics` once averaged weights (the
-optimizer's EMA, SWA) are in place. :class:`GradualUnfreezing` unfreezes a
+`AdaptBNStatistics` re-estimates BatchNormalization statistics with
+`keras_applications_bn.adapt_bn_statistics` once averaged weights (the
+optimizer's EMA, SWA) are in place. `GradualUnfreezing` unfreezes a
 backbone stage by stage during one ``fit``, keeping every BN layer's mode.
 """
 
@@ -41,7 +41,7 @@ class AdaptBNStatistics(keras.callbacks.Callback):
 
     Weight averaging leaves BatchNormalization statistics behind: the moving
     statistics were accumulated with the weights of each step, not with their
-    average. This callback runs :func:`keras_applications_bn.adapt_bn_statistics`
+    average. This callback runs `keras_applications_bn.adapt_bn_statistics`
     on ``self.model`` once the averaged weights are in place (as PyTorch's
     ``torch.optim.swa_utils.update_bn`` does).
 
@@ -146,10 +146,10 @@ def _pattern_list(value):
 class GradualUnfreezing(keras.callbacks.Callback):
     """Unfreeze a frozen backbone stage by stage during one ``fit``.
 
-    Freeze the backbone first (:func:`keras_applications_bn.freeze`, or
+    Freeze the backbone first (`keras_applications_bn.freeze`, or
     ``trainable=False``), compile once, and give ``fit`` this callback: at the
     start of each scheduled epoch it unfreezes the next stage, as
-    :func:`keras_applications_bn.unfreeze` does — every BatchNormalization layer
+    `keras_applications_bn.unfreeze` does — every BatchNormalization layer
     keeps its mode (one that used its moving statistics is pinned and its
     gamma/beta train) — and the newly unfrozen weights train from that epoch on.
     Compare PyTorch Lightning's ``BackboneFinetuning``.
@@ -171,7 +171,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
             layers of nested models included).
         lr_factor: optional learning-rate factor for the layers each stage
             unfreezes (e.g. 0.1). Needs the model compiled with a
-            :class:`keras_applications_bn.LayerwiseLR` optimizer (``LayerwiseLR(opt,
+            `keras_applications_bn.LayerwiseLR` optimizer (``LayerwiseLR(opt,
             {})`` for none at first); the newly unfrozen layers' names are added
             to its multipliers, ahead of the others.
         verbose: 1 (or ``True``) prints a line at each stage; 0 (or ``False``)

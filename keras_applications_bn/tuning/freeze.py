@@ -206,9 +206,9 @@ def freeze(model, until=None):
     that uses its moving statistics is set ``trainable=False``; one that normalises
     with batch statistics keeps doing so and keeps updating its moving statistics,
     and only its gamma and beta stop training (Keras BN layers become
-    :class:`keras_applications_bn.layers.BatchNormalization` with
+    `keras_applications_bn.layers.BatchNormalization` with
     ``affine_trainable=False``, which is saved with the model). To freeze *and*
-    pin them, call :func:`keras_applications_bn.set_inference_bn` as well.
+    pin them, call `keras_applications_bn.set_inference_bn` as well.
 
     No recompiling needed: the model's traced functions are made again, so the
     change applies from the next step, also when ``freeze`` is called from a
@@ -257,12 +257,12 @@ def unfreeze(model, start=None):
     already built, it is extended (keeping its state: slots, step count, EMA)
     to the weights that now train, as ``GradualUnfreezing`` does, so a
     ``fit`` in progress (``unfreeze`` from a callback) or the next ``fit``
-    updates them. As with :func:`freeze`, a refused call changes nothing.
+    updates them. As with `freeze`, a refused call changes nothing.
 
     Args:
         model: a Keras model; nested models are walked in order.
         start: the first layer to unfreeze, by name or index (as in
-            :func:`freeze`); ``None`` unfreezes all.
+            `freeze`); ``None`` unfreezes all.
 
     Returns:
         The layers unfrozen.

@@ -34,12 +34,12 @@ def lr_multipliers(model, starts):
     Args:
         model: a Keras model (nested models are walked in order).
         starts: ``{first_layer: multiplier, ...}``; each group runs from its first
-            layer (a name or index, as in :func:`freeze`) to the next group's.
+            layer (a name or index, as in `freeze`) to the next group's.
             Layers before the first group get no entry (multiplier 1).
 
     Returns:
         ``{layer_name: multiplier}`` for every layer with weights, ready for
-        :class:`LayerwiseLR`.
+        `LayerwiseLR`.
     """
     check_model(model)
     if not isinstance(starts, collections.abc.Mapping):
@@ -252,7 +252,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     same global batch.
 
     On JAX, which trains statelessly (``fit`` calls ``stateless_apply``), Keras'
-    base implementation runs :meth:`apply` on the given values in a
+    base implementation runs `apply` on the given values in a
     ``StatelessScope``, so the wrapped optimizer's update and the rescaling above
     apply as in stateful training, just as exactly (a step with factor ``f``
     equals the step with learning rate ``f * lr`` for the optimizers above; not a
@@ -268,7 +268,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             matches the innermost path component wins, then the one listed first.
             Unmatched variables use factor 1. Factors must be finite numbers
             >= 0. A key that matches no layer of the variables the optimizer is
-            built on gets a warning that names it. :func:`lr_multipliers` builds
+            built on gets a warning that names it. `lr_multipliers` builds
             a dict from layer ranges.
         name: the optimizer's name.
 

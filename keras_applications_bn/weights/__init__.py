@@ -1,8 +1,8 @@
 """The one registry of official ImageNet weight files, and the one downloader.
 
-Every file that ``weights="imagenet"`` may load is listed in :data:`REGISTRY`,
+Every file that ``weights="imagenet"`` may load is listed in `REGISTRY`,
 keyed by a short name (``"resnet50"``, ``"resnet50_notop"``, ...), with the URL
-Keras downloads it from and the hash Keras pins for it. :func:`fetch_file`
+Keras downloads it from and the hash Keras pins for it. `fetch_file`
 downloads into the Keras cache (``$KERAS_HOME/models`` or ``~/.keras/models``,
 the same file names as Keras, so an existing Keras cache is reused).
 
@@ -156,10 +156,10 @@ def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
 
     Args:
         name: the registry name, e.g. ``"resnet50_notop"``.
-        cache_dir: as for :func:`fetch_file`.
-        timeout: as for :func:`fetch_file`.
-        retries: as for :func:`fetch_file`.
-        progress: as for :func:`fetch_file`.
+        cache_dir: as for `fetch_file`.
+        timeout: as for `fetch_file`.
+        retries: as for `fetch_file`.
+        progress: as for `fetch_file`.
 
     Returns:
         The path of the complete, verified file.
@@ -167,7 +167,7 @@ def fetch(name, *, cache_dir=None, timeout=None, retries=None, progress=None):
     Raises:
         ValueError: ``name`` is not a registry name.
         WeightsError: the file is not cached and cannot be downloaded (see
-            :func:`fetch_file`).
+            `fetch_file`).
     """
     return download.fetch_entry(
         get(name), cache_dir=cache_dir, timeout=timeout, retries=retries, progress=progress
@@ -179,7 +179,7 @@ def cached_path(name, *, cache_dir=None):
 
     Args:
         name: the registry name.
-        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+        cache_dir: the cache directory; defaults to `default_cache_dir`.
 
     Returns:
         The path of the file in the cache.
@@ -195,18 +195,18 @@ def verify(names=None, *, cache_dir=None):
     replaced by the next ``fetch``. Damaged manifest records (a name that is not
     a plain file name inside the cache, such as ``"/etc/hostname"`` or
     ``"../x.h5"``, or missing or wrongly typed fields) are never followed: they
-    are reported in one :class:`ManifestWarning` and ignored, and the manifest is
+    are reported in one `ManifestWarning` and ignored, and the manifest is
     written without them when it is next written. Every returned path lies in
     the cache directory.
 
     Args:
         names: ``None`` checks every registry file and every other file the
             manifest knows (files fetched by URL); otherwise the registry files
-            matching ``names`` (see :func:`resolve_names`).
-        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+            matching ``names`` (see `resolve_names`).
+        cache_dir: the cache directory; defaults to `default_cache_dir`.
 
     Returns:
-        One :class:`CacheCheck` per file.
+        One `CacheCheck` per file.
 
     Raises:
         ValueError: a pattern of ``names`` matches no registry file.
@@ -247,7 +247,7 @@ def forget(name, *, cache_dir=None):
 
     Args:
         name: a registry name, or the name of a file in the cache.
-        cache_dir: the cache directory; defaults to :func:`default_cache_dir`.
+        cache_dir: the cache directory; defaults to `default_cache_dir`.
 
     Returns:
         ``True`` when there was something to drop; ``False`` for a registry file

@@ -1,21 +1,21 @@
 """The registry: every official file that ``weights="imagenet"`` may load, as data.
 
-:data:`REGISTRY` maps a short name (``"resnet50"``, ``"resnet50_notop"``, ...) to a
-:class:`WeightFile`. The table below is the single source of those facts: one row
+`REGISTRY` maps a short name (``"resnet50"``, ``"resnet50_notop"``, ...) to a
+`WeightFile`. The table below is the single source of those facts: one row
 per file, with the URL path and the hash exactly as Keras (or keras_applications
 1.0.8, for ResNeXt) publishes and pins them. Nothing here touches the network or
 the disk.
 
-A file is found by its name (:func:`get`), by names, model names or patterns
-(:func:`resolve_names`), or by what it is (:func:`lookup`): the model, whether it
+A file is found by its name (`get`), by names, model names or patterns
+(`resolve_names`), or by what it is (`lookup`): the model, whether it
 holds the classifier, and the model's variant (``alpha`` and ``rows`` for
 MobileNet and MobileNetV2, ``alpha`` and ``minimalistic`` for MobileNetV3).
 
-:data:`MODELS` holds, one row per model function, what its input is: the default
+`MODELS` holds, one row per model function, what its input is: the default
 (and ImageNet-with-top) input size, the smallest input side and the preprocessing
-mode (:func:`model_spec`). The sizes and widths that have official files
+mode (`model_spec`). The sizes and widths that have official files
 (MobileNet's ``rows`` and ``alpha``) are read from the files' variants
-(:func:`variant_values`). Model functions, their docstrings and the tests read
+(`variant_values`). Model functions, their docstrings and the tests read
 these facts here; a test checks the README's model table against them.
 """
 
@@ -46,7 +46,7 @@ class WeightFile:
             whose announced size differs is refused before it starts.
         cache_fname: the file's name in the cache where Keras caches it under
             another name than the URL's (NASNet); ``None`` for the URL's.
-        origin: one of :data:`ORIGINS`; :data:`ORIGIN` for Keras' files.
+        origin: one of `ORIGINS`; `ORIGIN` for Keras' files.
         variant: which configuration of ``model`` the file is for, as sorted
             ``(argument, value)`` pairs, e.g. ``(("alpha", 0.5), ("rows", 128))``;
             empty where the model has one file with and one without the top.
@@ -78,7 +78,7 @@ _RELEASES = "keras-team/keras-applications/releases/download/"
 
 
 def _file(name, model, include_top, variant, path, file_hash, *, cache_fname=None, origin=ORIGIN):
-    """One row of the table: a :class:`WeightFile` with its ``variant`` from a dict."""
+    """One row of the table: a `WeightFile` with its ``variant`` from a dict."""
     return WeightFile(
         name, path, file_hash, model, include_top,
         cache_fname=cache_fname, origin=origin, variant=tuple(sorted((variant or {}).items())),
@@ -554,7 +554,7 @@ _FILES = (
 #: Every official file this package knows, by name.
 REGISTRY = {f.name: f for f in _FILES}
 
-#: The preprocessing modes of :class:`ModelSpec`: those of
+#: The preprocessing modes of `ModelSpec`: those of
 #: ``imagenet_utils.preprocess_input``, and ``"in-model"`` for models that
 #: rescale (and normalise) their [0, 255] input themselves, whose module's
 #: ``preprocess_input`` returns its input unchanged.
@@ -571,10 +571,10 @@ class ModelSpec:
         default_size: the side of its default square input, the one its ImageNet
             weights with the top are for (MobileNet and MobileNetV2 also have
             files for smaller squares: the ``rows`` of their files'
-            :func:`variant_values`).
+            `variant_values`).
         min_size: the smallest input side it accepts.
         preprocessing: the mode of its module's ``preprocess_input``, one of
-            :data:`PREPROCESSING_MODES`.
+            `PREPROCESSING_MODES`.
     """
 
     model: str
@@ -632,12 +632,12 @@ _MODELS = tuple(ModelSpec(*row) for row in (
     ("ConvNeXtXLarge", "convnext", 224, 32, "in-model"),
 ))
 
-#: Every model function's :class:`ModelSpec`, by the function's name.
+#: Every model function's `ModelSpec`, by the function's name.
 MODELS = {m.model: m for m in _MODELS}
 
 
 def get(name):
-    """The :class:`WeightFile` registered as ``name``."""
+    """The `WeightFile` registered as ``name``."""
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
@@ -650,7 +650,7 @@ def get(name):
 
 
 def model_spec(model):
-    """The :class:`ModelSpec` of the model function named ``model`` (exact case)."""
+    """The `ModelSpec` of the model function named ``model`` (exact case)."""
     try:
         return MODELS[model]
     except (KeyError, TypeError):
@@ -660,7 +660,7 @@ def model_spec(model):
 
 
 def module_models(module):
-    """The :class:`ModelSpec` of every model function of ``module``, in table order."""
+    """The `ModelSpec` of every model function of ``module``, in table order."""
     return [m for m in MODELS.values() if m.module == module]
 
 
@@ -688,7 +688,7 @@ def variant_values(model, argument, **fixed):
 
 
 def lookup(model, *, include_top=True, **variant):
-    """The :class:`WeightFile` of ``model`` with (or without) the top, for ``variant``.
+    """The `WeightFile` of ``model`` with (or without) the top, for ``variant``.
 
     Args:
         model: the model function's name, e.g. ``"MobileNetV2"`` (exact case).

@@ -1,7 +1,7 @@
 """Every setting the weights package reads from the environment, read here only.
 
 ``KERAS_HOME`` (the cache root, as in Keras) and the ``KERAS_APPLICATIONS_BN_*``
-variables documented in :mod:`keras_applications_bn.weights`. Each is read when
+variables documented in `keras_applications_bn.weights`. Each is read when
 it is used (not at import), so a change of the environment takes effect at once.
 """
 
@@ -101,10 +101,10 @@ def offline():
     """Whether ``$KERAS_APPLICATIONS_BN_OFFLINE`` forbids any download.
 
     Returns:
-        The variable read by :func:`env_flag`.
+        The variable read by `env_flag`.
 
     Raises:
-        ValueError: the variable is set to a value :func:`env_flag` refuses.
+        ValueError: the variable is set to a value `env_flag` refuses.
     """
     return env_flag(OFFLINE_ENV)
 
@@ -128,7 +128,7 @@ def timeout(value):
     Raises:
         TypeError: ``value`` is not a number.
         ValueError: ``value`` (or the variable) is not a finite number > 0 and
-            <= :data:`MAX_TIMEOUT` (one day): ``nan``, ``inf``, ``1e300``, ``0``.
+            <= `MAX_TIMEOUT` (one day): ``nan``, ``inf``, ``1e300``, ``0``.
     """
     return _setting(
         value, "timeout", TIMEOUT_ENV, DEFAULT_TIMEOUT, float, positive=True, maximum=MAX_TIMEOUT
