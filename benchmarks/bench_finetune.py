@@ -17,7 +17,6 @@ keras (trainable), alternated.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

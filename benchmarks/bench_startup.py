@@ -12,11 +12,9 @@ nothing else: model modules and tools load lazily.
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from common import CONTROL, MODELS, ROOT, alternate, print_table, save_results
 

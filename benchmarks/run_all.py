@@ -16,6 +16,7 @@ import bench_finetune
 import bench_fold
 import bench_inference
 import bench_startup
+
 from common import CONTROL, environment, save_results
 
 # (benchmark, what the ratio means, target, whether higher is better)

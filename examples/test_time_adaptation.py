@@ -29,8 +29,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from domain_shift import accuracy, compiled, load_digits, tiny_resnet  # noqa: E402
+
 from keras_applications_bn import adapt_bn_statistics, bn_layers  # noqa: E402
 
 CORRUPTIONS = ("gaussian_noise", "impulse_noise", "blur", "contrast", "brightness")

@@ -29,7 +29,6 @@ from keras import initializers, layers
 
 from keras_applications_bn import imagenet_utils
 from keras_applications_bn._models import builder, docs
-from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn._models.blocks import (
     EFFICIENTNET_CONV_INIT,
     drop_connect_residual,
@@ -37,6 +36,7 @@ from keras_applications_bn._models.blocks import (
     efficientnet_top,
     squeeze_excite,
 )
+from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 
 from keras_applications_bn import legacy
-from keras_applications_bn._models.checks import check_int, check_shape
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._models.checks import check_int, check_shape
 
 __all__ = [
     "preprocess_input",

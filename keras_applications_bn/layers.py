@@ -18,9 +18,9 @@ like the BN layer, it must be registered with Keras on a plain
 
 import keras
 
-from keras_applications_bn._models.tf_keras import check_not_tf_keras
 from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn._models.registration import register
+from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 __all__ = [
     "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory",

@@ -13,8 +13,13 @@ from {min_size}x{min_size} without the top); preprocessing: ``"{mode}"`` mode. W
 from keras import layers
 
 from keras_applications_bn._models import builder, docs
-from keras_applications_bn._models.checks import check_bool, check_positive, check_positive_int, check_rate
 from keras_applications_bn._models.blocks import weights_rows
+from keras_applications_bn._models.checks import (
+    check_bool,
+    check_positive,
+    check_positive_int,
+    check_rate,
+)
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory
 from keras_applications_bn.weights import registry

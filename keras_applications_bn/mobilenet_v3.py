@@ -21,8 +21,8 @@ With ``inference_bn=True`` every BatchNormalization runs in inference mode.
 from keras import layers
 
 from keras_applications_bn._models import builder, docs
-from keras_applications_bn._models.checks import check_bool, check_rate
 from keras_applications_bn._models.blocks import correct_pad, make_divisible, weights_rows
+from keras_applications_bn._models.checks import check_bool, check_rate
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import Affine, bn_factory, channel_axis
 from keras_applications_bn.weights import registry

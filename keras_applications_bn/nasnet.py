@@ -27,8 +27,8 @@ import keras
 from keras import layers
 
 from keras_applications_bn._models import builder, docs
-from keras_applications_bn._models.checks import check_bool, check_positive_int
 from keras_applications_bn._models.blocks import concat, correct_pad, require_channels_last
+from keras_applications_bn._models.checks import check_bool, check_positive_int
 from keras_applications_bn.imagenet_utils import decode_predictions
 from keras_applications_bn.layers import bn_factory, channel_axis
 from keras_applications_bn.weights import registry

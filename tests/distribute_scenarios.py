@@ -224,8 +224,9 @@ def build_all(args):
     import numpy as np
     import tensorflow as tf
 
-    from architectures import CONTRACT
     from keras_applications_bn import weights as weights_lib
+
+    from architectures import CONTRACT
 
     strategy = tf.distribute.MirroredStrategy(devices)
     assert strategy.num_replicas_in_sync == 2

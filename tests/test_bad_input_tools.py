@@ -17,7 +17,6 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import model_state
 from keras_applications_bn import (
     AdaptBNStatistics,
     GradualUnfreezing,
@@ -39,6 +38,8 @@ from keras_applications_bn import (
 from keras_applications_bn.batchnorm import fit_mode
 from keras_applications_bn.export.formats import export_model
 from keras_applications_bn.layers import BatchNormalization
+
+from conftest import model_state
 
 NAN = float("nan")
 

@@ -15,8 +15,9 @@ from keras_applications_bn import (
     reset_bn_statistics,
     set_inference_bn,
 )
-from conftest import model_state
 from keras_applications_bn.layers import BatchNormalization
+
+from conftest import model_state
 
 
 def resnet(inference_bn=True):

@@ -23,13 +23,20 @@ import warnings
 from unittest import mock
 
 import pytest
+from test_weights import (  # the cache helpers
+    cache_dir,
+    manifest,
+    md5,
+    partials,
+    sha256,
+    visible_files,
+)
 
-from conftest import REPO_ROOT, hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from keras_applications_bn.weights import WeightsError
 
-from test_weights import cache_dir, manifest, md5, partials, sha256, visible_files  # the cache helpers
+from conftest import REPO_ROOT, hdf5_bytes, python_env
 
 HTML = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Quota exceeded</body></html>\n"
 

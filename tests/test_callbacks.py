@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 import keras_applications_bn as kabn
-from keras_applications_bn import AdaptBNStatistics, GradualUnfreezing, LayerwiseLR, adapt_bn_statistics, bn_layers
+from keras_applications_bn import (
+    AdaptBNStatistics,
+    GradualUnfreezing,
+    LayerwiseLR,
+    adapt_bn_statistics,
+    bn_layers,
+)
 from keras_applications_bn.layers import BatchNormalization
 
 

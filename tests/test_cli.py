@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from conftest import hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+from conftest import hdf5_bytes, python_env
 
 DATA = hdf5_bytes(160_000)  # an HDF5 file: testnet_notop has no pinned hash
 

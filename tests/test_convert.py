@@ -7,6 +7,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from test_contract import pinned_base
 
 import keras_applications_bn as kab
 from keras_applications_bn.layers import Affine, BatchNormalization, CustomScaleLayer, ReduceSum
@@ -14,7 +15,6 @@ from keras_applications_bn.mobilenet_v3 import MobileNetV3Small
 
 from architectures import CONTRACT, assert_same_outputs, images, randomize_bn
 from conftest import run_python
-from test_contract import pinned_base
 
 
 def classes(model):

@@ -15,7 +15,13 @@ import keras_applications_bn as kab
 from keras_applications_bn import convnext, imagenet_utils
 from keras_applications_bn import weights as weights_lib
 
-from architectures import assert_same_outputs, images, layer_configs, randomize_bn, save_official_layout
+from architectures import (
+    assert_same_outputs,
+    images,
+    layer_configs,
+    randomize_bn,
+    save_official_layout,
+)
 from conftest import run_python
 
 FUNCTIONS = ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"]

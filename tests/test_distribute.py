@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import pytest
 
+from keras_applications_bn import weights as weights_lib
+
 from architectures import CONTRACT, save_official_layout
 from conftest import REPO_ROOT, python_env
-from keras_applications_bn import weights as weights_lib
 
 pytestmark = [
     pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute"),

@@ -10,6 +10,7 @@ import re
 import pytest
 
 import keras_applications_bn
+
 from conftest import REPO_ROOT, run_python
 
 

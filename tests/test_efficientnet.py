@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from keras_applications_bn import imagenet_utils
-from keras_applications_bn._models import blocks
 from keras_applications_bn import weights as weights_lib
+from keras_applications_bn._models import blocks
 
 from architectures import assert_same_outputs, images, randomize_bn, save_official_layout
 

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import model_state, run_python
 from keras_applications_bn import (
     LayerwiseLR,
     ResNet50,
@@ -17,6 +16,8 @@ from keras_applications_bn import (
     unfreeze,
 )
 from keras_applications_bn.layers import BatchNormalization
+
+from conftest import model_state, run_python
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -8,8 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_applications_bn import imagenet_utils, weights as weights_lib
-from keras_applications_bn.resnet50 import ResNet50, preprocess_input as resnet_preprocess
+from keras_applications_bn import imagenet_utils
+from keras_applications_bn import weights as weights_lib
+from keras_applications_bn.resnet50 import ResNet50
+from keras_applications_bn.resnet50 import preprocess_input as resnet_preprocess
 
 from conftest import synthetic_class_index
 

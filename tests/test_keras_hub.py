@@ -13,6 +13,7 @@ import pytest
 import keras_applications_bn as kabn
 from keras_applications_bn.batchnorm import fit_mode
 from keras_applications_bn.tuning.freeze import _leaf_layers
+
 from keras_hub_backbones import BACKBONES, build
 
 FAST = "ResNetBackbone (basic, v1)"

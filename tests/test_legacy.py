@@ -12,6 +12,8 @@ import types
 import warnings
 
 import keras
+import keras_applications as ka108  # keras_applications==1.0.8, a test extra
+import keras_applications.imagenet_utils as ka108_imagenet_utils
 import numpy as np
 import pytest
 
@@ -19,9 +21,6 @@ import keras_applications_bn as kab
 from keras_applications_bn import imagenet_utils, legacy
 
 from architectures import keras_applications_108_modules
-
-import keras_applications as ka108  # keras_applications==1.0.8, a test extra
-import keras_applications.imagenet_utils as ka108_imagenet_utils
 
 KERAS3 = dict(backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils)
 
@@ -195,15 +194,15 @@ def test_obtain_input_shape_matches_1_0_8_positionally():
     """1.0.8's positional signature; the same shape, ValueError or channel warning."""
     cases = 0
     for data_format in ("channels_last", "channels_first"):
-        def shape(h, w, c):
+        def shape(h, w, c, data_format=data_format):
             return (h, w, c) if data_format == "channels_last" else (c, h, w)
 
         shapes = [None, shape(224, 224, 3), shape(32, 32, 3), shape(31, 40, 3), shape(200, 100, 3),
                   shape(None, None, 3), shape(64, 64, 1), shape(64, 64, 4), shape(None, 48, 3)]
         for input_shape, require_flatten, weights in itertools.product(shapes, (True, False), (None, "imagenet")):
             args = (input_shape, 224, 32, data_format, require_flatten, weights)
-            ours = _outcome(lambda: imagenet_utils._obtain_input_shape(*args))
-            reference = _outcome(lambda: ka108_imagenet_utils._obtain_input_shape(*args))
+            ours = _outcome(lambda args=args: imagenet_utils._obtain_input_shape(*args))
+            reference = _outcome(lambda args=args: ka108_imagenet_utils._obtain_input_shape(*args))
             assert ours == reference, args
             cases += 1
     assert cases == 72

@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_applications_bn import EfficientNetB0, MobileNet, ResNet50, adapt_bn_statistics, bn_layers
+from keras_applications_bn import (
+    EfficientNetB0,
+    MobileNet,
+    ResNet50,
+    adapt_bn_statistics,
+    bn_layers,
+)
 
 FAMILIES = {
     # name: (constructor, kwargs, first conv, first BN)

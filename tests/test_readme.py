@@ -2,8 +2,9 @@
 
 import re
 
-from conftest import REPO_ROOT
 from keras_applications_bn.weights import registry
+
+from conftest import REPO_ROOT
 
 
 def nav_pages():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import keras_applications_bn as kab
-from keras_applications_bn import resnet, resnext, weights as weights_lib
+from keras_applications_bn import resnet, resnext
+from keras_applications_bn import weights as weights_lib
 from keras_applications_bn.__main__ import EXIT_OK, main
 from keras_applications_bn.layers import ReduceSum
 

@@ -67,7 +67,7 @@ def test_every_tool_refuses_tf_keras_objects(tf_keras):
         "unfreeze": lambda: kab.unfreeze(legacy),
         "lr_multipliers": lambda: kab.lr_multipliers(legacy, {0: 0.1}),
     }
-    for name, call in calls.items():
+    for call in calls.values():
         with pytest.raises(TypeError, match=r"^`model` is a tf_keras \(Keras 2\) object \(Sequential.*" + NAMES_TF_KERAS):
             call()
     assert legacy.layers[0].trainable and type(legacy.layers[0]).__module__.startswith("tf_keras")  # untouched

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import keras_applications_bn as kab
-from keras_applications_bn.weights import registry
 from keras_applications_bn import imagenet_utils
-from keras_applications_bn.weights import WeightsError
+from keras_applications_bn.weights import WeightsError, registry
 
 from architectures import ARCHITECTURES, FUNCTIONS, KERAS_FUNCTIONS
 
@@ -150,7 +149,7 @@ def test_mobilenet_imagenet_top_needs_a_size_with_weights(shape):
 
 
 def test_mobilenet_options_are_free_without_imagenet_weights():
-    model = ours(MOBILENET, 
+    model = ours(MOBILENET,
         weights=None, include_top=False, input_shape=(40, 33, 3), alpha=0.3, depth_multiplier=3
     )
     assert model.get_layer("conv_dw_1").depth_multiplier == 3

@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, hdf5_bytes, python_env
 from keras_applications_bn import weights
 from keras_applications_bn.weights import WeightsError
+
+from conftest import REPO_ROOT, hdf5_bytes, python_env
 
 SIZE = 300_000
 

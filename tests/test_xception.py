@@ -2,8 +2,8 @@
 
 import pytest
 
-from keras_applications_bn.xception import Xception
 from keras_applications_bn.weights import WeightsError
+from keras_applications_bn.xception import Xception
 
 from architectures import ARCHITECTURES, layer_configs
 

@@ -18,13 +18,18 @@ import keras
 
 from keras_applications_bn import imagenet_utils, legacy
 from keras_applications_bn import weights as weights_lib
-from keras_applications_bn.weights import registry
-from keras_applications_bn.weights.loading import unreadable_weights, weights_file_problem
 from keras_applications_bn._models import docs, keras_internals
 from keras_applications_bn._models.checks import (
-    check_bool, check_choice, check_positive, check_positive_int, check_shape, describe,
+    check_bool,
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_shape,
+    describe,
 )
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
+from keras_applications_bn.weights import registry
+from keras_applications_bn.weights.loading import unreadable_weights, weights_file_problem
 
 __all__ = [
     "NOT_GIVEN",

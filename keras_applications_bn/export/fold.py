@@ -112,8 +112,8 @@ def _fold_plan(graph):
         if not _is_bn(bn) or node.is_input:
             continue
 
-        def keep(reason):
-            kept.append((bn.name, reason))
+        def keep(reason, name=bn.name):
+            kept.append((name, reason))
 
         if calls[id(bn)] != 1:
             keep(f"the layer is called {calls[id(bn)]} times (shared)")

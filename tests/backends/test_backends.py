@@ -18,10 +18,6 @@ import pytest
 import keras_applications_bn as kab
 from keras_applications_bn.layers import BatchNormalization, batch_norm
 
-# One batch size for every call: JAX compiles each operation for each new shape,
-# and that, not the arithmetic, is what costs on small inputs.
-N = 8
-
 from architectures import (
     ARCHITECTURES,
     CONTRACT,
@@ -31,6 +27,10 @@ from architectures import (
     randomize_bn,
     save_official_layout,
 )
+
+# One batch size for every call: JAX compiles each operation for each new shape,
+# and that, not the arithmetic, is what costs on small inputs.
+N = 8
 
 
 def numpy(x):
