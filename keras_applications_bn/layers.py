@@ -22,10 +22,9 @@ from keras_applications_bn._models.checks import check_bool
 from keras_applications_bn._models.registration import register
 from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
-__all__ = [
-    "BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory",
-    "channel_axis", "convertible", "convert",
-]
+# public: the layers, and the BN factory a model of your own can use; `channel_axis`,
+# `convertible` and `convert` serve the families and `set_inference_bn` only
+__all__ = ["BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory"]
 
 #: What a pinned layer's config says about loading it (its first key, so that
 #: Keras' "Could not locate class 'BatchNormalization'" error for a `.keras` file

@@ -21,7 +21,7 @@ from keras_applications_bn._models.checks import check_bool, describe
 from keras_applications_bn.batchnorm.pinning import fit_mode
 from keras_applications_bn.export.convert import to_keras
 
-__all__ = ["fold_batch_norm", "FoldReport", "constant_normalization"]
+__all__ = ["fold_batch_norm", "FoldReport"]
 
 # The layer classes a following BN folds into: exact classes (a subclass may
 # compute something else in its `call`).
