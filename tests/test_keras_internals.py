@@ -30,6 +30,10 @@ def test_functional_graph_accessors():
     depths = ki.nodes_by_depth(model)
     assert min(depths) == 0 and {n.operation.name for n in depths[0]} == {"bn"}
     assert ki.producer(model.outputs[0]) is model.get_layer("bn")
+    assert ki.producer_inputs(model.outputs[0])[0] is model.get_layer("dense").output
+    add, multiply = ki.add_and_multiply_ops()
+    x = keras.Input((4,))
+    assert type(ki.producer(x + 1.0)) is add and type(ki.producer(x * 2.0)) is multiply
 
 
 def test_convnext_layers_are_keras_own():
@@ -112,6 +116,7 @@ def test_a_missing_tensor_history_is_a_clear_error():
         ("keras.src.models.functional", "Functional", ki.functional_class),
         ("keras.src.applications.convnext", "LayerScale", ki.convnext_layers),
         ("keras.src.applications.convnext", "StochasticDepth", ki.convnext_layers),
+        ("keras.src.ops.numpy", "Add", ki.add_and_multiply_ops),
     ],
 )
 def test_a_missing_class_is_a_clear_error(module, name, call, monkeypatch):

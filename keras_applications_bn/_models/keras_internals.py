@@ -30,6 +30,8 @@ __all__ = [
     "optimizer_moving_averages",
     "is_orbax_checkpoint",
     "has_been_called",
+    "producer_inputs",
+    "add_and_multiply_ops",
 ]
 
 
@@ -95,6 +97,26 @@ def producer(tensor):
     )
     return _attribute(
         history, "operation", "KerasTensor._keras_history.operation", "folding BatchNormalization"
+    )
+
+
+def producer_inputs(tensor):
+    """The input tensors of the call that produced symbolic ``tensor``
+    (``operation._inbound_nodes[node_index].input_tensors``)."""
+    use = "converting a model (to_keras)"
+    history = _attribute(tensor, "_keras_history", "KerasTensor._keras_history", use)
+    operation, node_index = history[0], history[1]
+    nodes = _attribute(operation, "_inbound_nodes", "Operation._inbound_nodes", use)
+    return list(nodes[node_index].input_tensors)
+
+
+def add_and_multiply_ops():
+    """Keras' add and multiply graph operation classes (``x + y``, ``x * 2.0`` in a
+    functional graph; ``keras.src.ops.numpy.Add``/``Multiply``), as a pair."""
+    use = "converting a model (to_keras)"
+    return (
+        _import("keras.src.ops.numpy", "Add", use),
+        _import("keras.src.ops.numpy", "Multiply", use),
     )
 
 

@@ -303,9 +303,10 @@ def fold_batch_norm(model, *, moving_statistics=False, verbose=False):
     ResNetV2/DenseNet blocks, ...) stay, as ``keras.layers.BatchNormalization``
     with ``trainable=False``: in inference mode in every call. Nested models are
     folded too. The copy is made of Keras' own classes (see
-    `keras_applications_bn.export.convert.to_keras`), so its saved files reload
-    with only ``keras``; ``predict`` gives the outputs of ``model``'s ``predict``
-    within float32 rounding. ``model`` is not changed.
+    `keras_applications_bn.export.convert.to_keras`), so its saved files,
+    ``.keras`` and ``.h5``, reload with only ``keras``; ``predict`` gives the
+    outputs of ``model``'s ``predict`` within float32 rounding. ``model`` is not
+    changed.
 
     The report of what was folded, and why the rest was not, is the returned
     model's ``bn_folding`` attribute (a `FoldReport`; ``str()`` of it is a
