@@ -12,8 +12,14 @@ VERSION = re.search(
 # keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
 # keras-hub: tests/test_keras_hub.py (0.32.0 installs without changing keras/tensorflow/numpy)
 TEST_EXTRAS = [
-    "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
-    "tf_keras", "keras_applications==1.0.8", "keras-hub==0.32.0",
+    "pytest>=7",
+    "pytest-xdist>=3",
+    "scikit-learn>=1.3",
+    "mlxtend>=0.23",
+    "scikit-image>=0.21",
+    "tf_keras",
+    "keras_applications==1.0.8",
+    "keras-hub==0.32.0",
 ]
 # The optional backend stage (`make test-backends`): tests/backends under JAX and
 # PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a

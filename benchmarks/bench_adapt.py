@@ -22,8 +22,11 @@ from keras_applications_bn import ResNet50, adapt_bn_statistics  # noqa: E402
 def measure(size=64, samples=512, batch_size=32, repeats=5, inference_bn=True):
     """Median seconds of ``predict`` and of ``adapt_bn_statistics``, and their ratio."""
     model = ResNet50(
-        weights=None, include_top=False, pooling="avg",
-        input_shape=(size, size, 3), inference_bn=inference_bn,
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        input_shape=(size, size, 3),
+        inference_bn=inference_bn,
     )
     data = np.random.default_rng(0).uniform(0, 255, (samples, size, size, 3)).astype("float32")
     # warm-up: trace both

@@ -72,7 +72,13 @@ def step_times(repeats=7, batch=8):
         for label, a, b in pairs:
             t_ours, t_keras = alternate(step[a], step[b], repeats)
             rows.append(
-                {"model": spec.fn, "comparison": label, "ours ms": 1e3 * t_ours, "keras ms": 1e3 * t_keras, "ratio": t_ours / t_keras}
+                {
+                    "model": spec.fn,
+                    "comparison": label,
+                    "ours ms": 1e3 * t_ours,
+                    "keras ms": 1e3 * t_keras,
+                    "ratio": t_ours / t_keras,
+                }
             )
             print(f"  {spec.fn:12s} {label:42s} time ratio {t_ours / t_keras:.3f}", flush=True)
     return rows
@@ -104,7 +110,9 @@ print("RSS", peak)
 def peak_rss(spec, side):
     code = _MEMORY_CHILD.format(bench=str(ROOT / "benchmarks"), fn=spec.fn, side=side)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     return int(out.rsplit("RSS", 1)[1]) / 1024.0  # KiB -> MiB
 
 
@@ -113,7 +121,11 @@ def memory(repeats=3):
     for spec in FINETUNE_MODELS[:1]:
         ours, theirs = [], []
         for i in range(repeats):
-            order = (("ours", ours), ("keras", theirs)) if i % 2 == 0 else (("keras", theirs), ("ours", ours))
+            order = (
+                (("ours", ours), ("keras", theirs))
+                if i % 2 == 0
+                else (("keras", theirs), ("ours", ours))
+            )
             for side, values in order:
                 values.append(peak_rss(spec, side))
         o, k = statistics.median(ours), statistics.median(theirs)

@@ -176,7 +176,10 @@ def run(rounds=15, batch=8, size=None, min_seconds=1.0, models=None, modes=MODES
 
         for mode in modes:
             if mode == "predict":
-                fns = [lambda m=m: m.predict(x, batch_size=batch, verbose=0) for m in (folded, pinned, reference)]
+                fns = [
+                    lambda m=m: m.predict(x, batch_size=batch, verbose=0)
+                    for m in (folded, pinned, reference)
+                ]
             else:
                 calls = [compiled_call(m, one) for m in (folded, pinned, reference)]
                 for c in calls:
@@ -219,29 +222,56 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--size", type=int, default=None, help="input side (default: 128)")
-    parser.add_argument("--min-seconds", type=float, default=1.0, help="least seconds of one timing")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="least seconds of one timing"
+    )
     parser.add_argument("--modes", default=",".join(MODES), help="predict, call or both")
-    parser.add_argument("--threads", type=int, default=1, help="backend threads (0: the backend's default)")
-    parser.add_argument("--models", default=None, help=f"a subset of {','.join(m.fn for m in MODELS)}")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="backend threads (0: the backend's default)"
+    )
+    parser.add_argument(
+        "--models", default=None, help=f"a subset of {','.join(m.fn for m in MODELS)}"
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if not modes or set(modes) - set(MODES):
         parser.error(f"--modes: use {', '.join(MODES)} (comma-separated), got {args.modes!r}")
     models = [m for m in MODELS if not args.models or m.fn in args.models.split(",")]
     if not models:
-        parser.error(f"--models: use some of {', '.join(m.fn for m in MODELS)}, got {args.models!r}")
+        parser.error(
+            f"--models: use some of {', '.join(m.fn for m in MODELS)}, got {args.models!r}"
+        )
     if args.threads:
         limit_threads(args.threads)
     env = environment()
     env["threads"] = args.threads or "default"
-    rows = run(rounds=args.rounds, size=args.size, min_seconds=args.min_seconds, modes=modes,
-               models=models, threads=args.threads)
+    rows = run(
+        rounds=args.rounds,
+        size=args.size,
+        min_seconds=args.min_seconds,
+        modes=modes,
+        models=models,
+        threads=args.threads,
+    )
     print()
     print_table(
         rows,
-        ["model", "backend", "mode", "folded BN", "folded img/s", "pinned img/s",
-         "vs pinned", "vs pinned IQR", "vs pinned CPU", "vs pinned CPU IQR", "folded faster",
-         "vs keras", "vs keras IQR", "vs keras CPU"],
+        [
+            "model",
+            "backend",
+            "mode",
+            "folded BN",
+            "folded img/s",
+            "pinned img/s",
+            "vs pinned",
+            "vs pinned IQR",
+            "vs pinned CPU",
+            "vs pinned CPU IQR",
+            "folded faster",
+            "vs keras",
+            "vs keras IQR",
+            "vs keras CPU",
+        ],
     )
     save_results(f"fold_{rows[0]['backend']}", rows, {"environment": env})
 

@@ -30,13 +30,19 @@ def run(repeats=7, batch=8, min_seconds=1.5, models=None):
 
     rows = []
     for spec in models or MODELS:
-        reference = spec.keras(weights=None, input_shape=spec.shape, include_top=False, pooling="avg")
+        reference = spec.keras(
+            weights=None, input_shape=spec.shape, include_top=False, pooling="avg"
+        )
         one = np.random.default_rng(0).uniform(0, 1, (batch,) + spec.shape).astype("float32")
         reference.predict(one, verbose=0)
         start = time.perf_counter()
         reference.predict(one, verbose=0)
         batches = max(4, min(64, int(min_seconds / (time.perf_counter() - start))))
-        x = np.random.default_rng(0).uniform(0, 1, (batch * batches,) + spec.shape).astype("float32")
+        x = (
+            np.random.default_rng(0)
+            .uniform(0, 1, (batch * batches,) + spec.shape)
+            .astype("float32")
+        )
         kwargs = dict(weights=None, input_shape=spec.shape, include_top=False, pooling="avg")
         contenders = [
             (f"inference_bn={flag}", lambda flag=flag: spec.ours(inference_bn=flag, **kwargs))
@@ -85,7 +91,9 @@ def main():
     args = parser.parse_args()
     rows = run(repeats=args.repeats)
     print()
-    print_table(rows, ["model", "case", "kind", "ours img/s", "keras img/s", "median ratio", "ratio"])
+    print_table(
+        rows, ["model", "case", "kind", "ours img/s", "keras img/s", "median ratio", "ratio"]
+    )
     save_results("inference", rows)
 
 

@@ -46,8 +46,19 @@ def cold_start(repeats=3):
             for label, first in contenders:
                 first(), theirs()
                 t_ours, t_keras = alternate(first, theirs, repeats)
-                rows.append({"model": spec.fn, "case": label, "ours s": t_ours, "keras s": t_keras, "ratio": t_ours / t_keras})
-                print(f"  {spec.fn:12s} {label:28s} cold start time ratio {t_ours / t_keras:.3f}", flush=True)
+                rows.append(
+                    {
+                        "model": spec.fn,
+                        "case": label,
+                        "ours s": t_ours,
+                        "keras s": t_keras,
+                        "ratio": t_ours / t_keras,
+                    }
+                )
+                print(
+                    f"  {spec.fn:12s} {label:28s} cold start time ratio {t_ours / t_keras:.3f}",
+                    flush=True,
+                )
     return rows
 
 
@@ -56,14 +67,23 @@ def import_time(repeats=7):
 
     def timer(module):
         def run():
-            subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-c", f"import {module}"], env=env, check=True, capture_output=True
+            )
 
         return run
 
     timer("keras")()  # warm the file-system cache
     t_ours, t_keras = alternate(timer("keras_applications_bn"), timer("keras"), repeats)
     print(f"  import time ratio {t_ours / t_keras:.3f}", flush=True)
-    return [{"what": "import keras_applications_bn / import keras", "ours s": t_ours, "keras s": t_keras, "ratio": t_ours / t_keras}]
+    return [
+        {
+            "what": "import keras_applications_bn / import keras",
+            "ours s": t_ours,
+            "keras s": t_keras,
+            "ratio": t_ours / t_keras,
+        }
+    ]
 
 
 def main():

@@ -103,7 +103,9 @@ def main():
                 timed(lambda: weights.fetch_file(url, sha, cache_dir=fresh, progress=False))
             )
             plain.append(timed(lambda: socket_copy(host, port, f"/{FNAME}", work / "copy", False)))
-            plain_sync.append(timed(lambda: socket_copy(host, port, f"/{FNAME}", work / "copy", True)))
+            plain_sync.append(
+                timed(lambda: socket_copy(host, port, f"/{FNAME}", work / "copy", True))
+            )
             shutil.rmtree(fresh)
         t_ours, t_plain, t_sync = map(statistics.median, (ours, plain, plain_sync))
         print("\ndownload from a local server (median)")
@@ -136,8 +138,10 @@ def main():
         print("\nwarm load of the cached file (median)")
         for what, table in (("lookup only", lookups), ("lookup + load_weights", loads)):
             o, k = statistics.median(table["ours"]), statistics.median(table["keras"])
-            print(f"  {what:<22} ours {o * 1000:8.1f} ms   keras {k * 1000:8.1f} ms   "
-                  f"ratio keras / ours: {k / o:.2f}")
+            print(
+                f"  {what:<22} ours {o * 1000:8.1f} ms   keras {k * 1000:8.1f} ms   "
+                f"ratio keras / ours: {k / o:.2f}"
+            )
         httpd.shutdown()
         httpd.server_close()
     finally:

@@ -80,7 +80,9 @@ def alternate_times(a, b, repeats):
     """Run ``a`` and ``b`` alternately ``repeats`` times each; return both lists of seconds."""
     times_a, times_b = [], []
     for i in range(repeats):
-        for fn, times in ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a)):
+        for fn, times in (
+            ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a))
+        ):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)

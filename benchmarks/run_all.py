@@ -33,7 +33,13 @@ TARGETS = {
 def summarize(inference, steps, cold, imports, memory, fold=()):
     rows = []
     for r in inference:
-        rows.append(("throughput", f"{r['model']} {r['kind']}, {r['case']} (best runs; median {r['median ratio']:.2f})", r["ratio"]))
+        rows.append(
+            (
+                "throughput",
+                f"{r['model']} {r['kind']}, {r['case']} (best runs; median {r['median ratio']:.2f})",
+                r["ratio"],
+            )
+        )
     for r in steps:
         rows.append(("step time", f"{r['model']}: {r['comparison']}", r["ratio"]))
     for r in cold:
@@ -45,19 +51,39 @@ def summarize(inference, steps, cold, imports, memory, fold=()):
         rows.append(("peak memory", f"{r['model']} fine-tuning run", r["ratio"]))
     for r in fold:
         for other in ("pinned", "keras"):
-            rows.append((
-                "folding",
-                f"{r['model']} {r['mode']}, folded vs {other} ({r['backend']}; quartiles {r[f'vs {other} IQR']})",
-                r[f"vs {other}"],
-            ))
+            rows.append(
+                (
+                    "folding",
+                    f"{r['model']} {r['mode']}, folded vs {other} ({r['backend']}; quartiles {r[f'vs {other} IQR']})",
+                    r[f"vs {other}"],
+                )
+            )
     out = []
     for bench, what, ratio in rows:
         meaning, target, higher = TARGETS[bench]
         if CONTROL in what:  # no target: it shows the noise floor
-            out.append({"benchmark": bench, "case": what, "ratio": ratio, "target": "noise floor", "meets": None, "meaning": meaning})
+            out.append(
+                {
+                    "benchmark": bench,
+                    "case": what,
+                    "ratio": ratio,
+                    "target": "noise floor",
+                    "meets": None,
+                    "meaning": meaning,
+                }
+            )
             continue
         ok = ratio >= target if higher else ratio <= target
-        out.append({"benchmark": bench, "case": what, "ratio": ratio, "target": f"{'>=' if higher else '<='} {target}", "meets": ok, "meaning": meaning})
+        out.append(
+            {
+                "benchmark": bench,
+                "case": what,
+                "ratio": ratio,
+                "target": f"{'>=' if higher else '<='} {target}",
+                "meets": ok,
+                "meaning": meaning,
+            }
+        )
     return out
 
 
@@ -71,7 +97,9 @@ def markdown(summary, env, seconds):
     ]
     for r in summary:
         meets = "—" if r["meets"] is None else ("yes" if r["meets"] else "no")
-        lines.append(f"| {r['benchmark']} | {r['case']} | {r['ratio']:.3f} | {r['target']} | {meets} |")
+        lines.append(
+            f"| {r['benchmark']} | {r['case']} | {r['ratio']:.3f} | {r['target']} | {meets} |"
+        )
     return "\n".join(lines)
 
 
@@ -89,7 +117,9 @@ def plot(summary, path):
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(range(len(summary)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("ratio (throughput: higher is better; times and memory: lower is better)", fontsize=8)
+    ax.set_xlabel(
+        "ratio (throughput: higher is better; times and memory: lower is better)", fontsize=8
+    )
     ax.set_title(
         "keras-applications-bn vs keras.applications\n(green: meets target, red: misses, grey: A/A noise floor)",
         fontsize=9,
@@ -100,13 +130,18 @@ def plot(summary, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for publishing)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats (a smoke run, not for publishing)"
+    )
     parser.add_argument("--plot", default=None, help="write a PNG of the ratios here")
     args = parser.parse_args()
     r = 2 if args.quick else None
     start = time.perf_counter()
     env = environment()
+
     def section(title):
         print(f"== {title}", flush=True)
 

@@ -56,7 +56,7 @@ def crops(name, count, rng, size=SIZE, scale=4):
     out = np.empty((count, size, size, 3), "float32")
     for i in range(count):
         top, left = rng.integers(0, h - size), rng.integers(0, w - size)
-        patch = image[top:top + size, left:left + size]
+        patch = image[top : top + size, left : left + size]
         out[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
     return out
 
@@ -80,19 +80,34 @@ def backbone_weights(rng, count):
 def run(setup, weights, x, y, epochs):
     """Fit a classifier on the frozen backbone; return fit's last-epoch and evaluate's accuracy."""
     keras.utils.set_random_seed(1)
-    base = ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3),
-                    inference_bn=setup == "inference_bn=True")
+    base = ResNet50(
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        input_shape=(SIZE, SIZE, 3),
+        inference_bn=setup == "inference_bn=True",
+    )
     base.set_weights(weights)
     freeze(base)
     inputs = keras.Input((SIZE, SIZE, 3))
     features = base(inputs, training=False) if "training=False" in setup else base(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax", name="head")(features))
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Model(
+        inputs, keras.layers.Dense(len(CLASSES), activation="softmax", name="head")(features)
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     history = model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, shuffle=True)
     fit_acc = history.history["accuracy"][-1]
     eval_acc = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)["accuracy"]
-    return {"setup": setup, "fit": float(fit_acc), "evaluate": float(eval_acc), "gap": float(fit_acc - eval_acc)}
+    return {
+        "setup": setup,
+        "fit": float(fit_acc),
+        "evaluate": float(eval_acc),
+        "gap": float(fit_acc - eval_acc),
+    }
 
 
 SETUPS = ("inference_bn=False", "inference_bn=False, base(x, training=False)", "inference_bn=True")
@@ -107,8 +122,10 @@ def main(argv=None):
     weights = backbone_weights(rng, pretrain)
     x, y = dataset(per_class, rng)
     rows = [run(setup, weights, x, y, epochs) for setup in SETUPS]
-    print(f"frozen ResNet50 (32x32), {len(x)} images of 2 classes, {epochs} epochs; "
-          "accuracy on the training data")
+    print(
+        f"frozen ResNet50 (32x32), {len(x)} images of 2 classes, {epochs} epochs; "
+        "accuracy on the training data"
+    )
     print("| setup | `fit` (last epoch) | `evaluate` (same data) | gap |")
     print("|---|---|---|---|")
     for row in rows:

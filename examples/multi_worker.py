@@ -66,9 +66,15 @@ def launch(argv, workers=2, timeout=600):
         procs = []
         for index in range(workers):
             env = dict(os.environ)
-            env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+            env["TF_CONFIG"] = json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            )
             report = os.path.join(results, f"worker{index}.json")
-            procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env
+                )
+            )
         deadline = time.monotonic() + timeout
         try:
             while any(p.poll() is None for p in procs):
@@ -122,7 +128,12 @@ def worker(args):
     keras.utils.set_random_seed(0)  # the same initial head on every worker
     with strategy.scope():
         base = kab.MobileNet(
-            weights=None, include_top=False, pooling="avg", alpha=0.25, input_shape=IMAGE, inference_bn=True
+            weights=None,
+            include_top=False,
+            pooling="avg",
+            alpha=0.25,
+            input_shape=IMAGE,
+            inference_bn=True,
         )
         inputs = keras.Input(IMAGE)
         model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
@@ -157,18 +168,24 @@ def worker(args):
 
     losses = []
     for epoch in range(epochs):
-        total = [float(train_step(batch)) for batch in strategy.experimental_distribute_dataset(dataset)]
+        total = [
+            float(train_step(batch)) for batch in strategy.experimental_distribute_dataset(dataset)
+        ]
         losses.append(sum(total) / len(total))
         print(f"worker {task}: epoch {epoch + 1} loss {losses[-1]:.4f}", flush=True)
 
     after = {v.path: np.asarray(v.numpy()) for v in model.weights}
     moved = {path: float(np.abs(after[path] - before[path]).max()) for path in before}
-    moving = max(moved[v.path] for layer in pinned for v in (layer.moving_mean, layer.moving_variance))
+    moving = max(
+        moved[v.path] for layer in pinned for v in (layer.moving_mean, layer.moving_variance)
+    )
 
     shifted = mobilenet.preprocess_input(images(n // 2, seed=2, shift=0.5)[0])
     with strategy.scope():
         samples = kab.adapt_bn_statistics(model, shifted, batch_size=GLOBAL_BATCH, verbose=0)
-    statistics = np.concatenate([np.asarray(layer.moving_variance.numpy()).ravel() for layer in pinned])
+    statistics = np.concatenate(
+        [np.asarray(layer.moving_variance.numpy()).ravel() for layer in pinned]
+    )
     report = {
         "worker": task,
         "replicas": strategy.num_replicas_in_sync,
@@ -199,12 +216,18 @@ def main(argv=None):
     first = reports[0]
     print(f"\n{len(reports)} workers, {first['replicas']} replicas in sync")
     print("loss per epoch:", ", ".join(f"{loss:.4f}" for loss in first["losses"]))
-    print(f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}")
-    print(f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
-          f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}")
+    print(
+        f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}"
+    )
+    print(
+        f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
+        f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}"
+    )
     checksums = [r["adapted_variance_checksum"] for r in reports]
-    print(f"adapt_bn_statistics: {first['adapted_samples']} samples; variance checksum per worker: "
-          + ", ".join(f"{c:.9g}" for c in checksums))
+    print(
+        f"adapt_bn_statistics: {first['adapted_samples']} samples; variance checksum per worker: "
+        + ", ".join(f"{c:.9g}" for c in checksums)
+    )
     print("same statistics on every worker:", len(set(checksums)) == 1)
     return reports
 

@@ -44,7 +44,9 @@ def corrupt(x, kind, severity, rng):
     """``x`` (images in [0, 1]) corrupted by ``kind`` at ``severity`` 1-5."""
     s = severity - 1
     if kind == "gaussian_noise":
-        return np.clip(x + rng.normal(0, (0.08, 0.12, 0.18, 0.26, 0.38)[s], x.shape), 0, 1).astype("float32")
+        return np.clip(x + rng.normal(0, (0.08, 0.12, 0.18, 0.26, 0.38)[s], x.shape), 0, 1).astype(
+            "float32"
+        )
     if kind == "impulse_noise":
         amount = (0.03, 0.06, 0.09, 0.17, 0.27)[s]
         hit = rng.random(x.shape[:3]) < amount
@@ -107,15 +109,25 @@ def summary(results, corruptions, samples, priors):
     """Accuracy per setting, averaged over corruptions and severities."""
     rows = list(results["scores"].values())
     mean = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
-    lines = ["| adaptation | " + " | ".join(f"n = {n}" for n in samples) + " |",
-             "|---" * (len(samples) + 1) + "|"]
-    lines.append("| none (source statistics) | " + " | ".join(f"{mean['no adapt']:.3f}" for _ in samples) + " |")
+    lines = [
+        "| adaptation | " + " | ".join(f"n = {n}" for n in samples) + " |",
+        "|---" * (len(samples) + 1) + "|",
+    ]
+    lines.append(
+        "| none (source statistics) | "
+        + " | ".join(f"{mean['no adapt']:.3f}" for _ in samples)
+        + " |"
+    )
     for prior in priors:
         label = "AdaBN (N = 0, replace)" if prior == 0 else f"partial, N = {prior}"
-        lines.append(f"| {label} | " + " | ".join(f"{mean[(n, prior)]:.3f}" for n in samples) + " |")
-    lines.append(f"\nclean held-out accuracy {results['clean']:.3f}; full AdaBN (all {results['images']} corrupted images) "
-                 f"{mean['full AdaBN']:.3f}; means over {len(corruptions)} corruptions x "
-                 f"{len(rows) // len(corruptions)} severities")
+        lines.append(
+            f"| {label} | " + " | ".join(f"{mean[(n, prior)]:.3f}" for n in samples) + " |"
+        )
+    lines.append(
+        f"\nclean held-out accuracy {results['clean']:.3f}; full AdaBN (all {results['images']} corrupted images) "
+        f"{mean['full AdaBN']:.3f}; means over {len(corruptions)} corruptions x "
+        f"{len(rows) // len(corruptions)} severities"
+    )
     return "\n".join(lines), mean
 
 
@@ -134,15 +146,21 @@ def plot(results, corruptions, samples, priors, path):
     import matplotlib.pyplot as plt
 
     table = per_corruption(results, corruptions, samples, priors)
-    fig, axes = plt.subplots(1, len(corruptions), figsize=(3.0 * len(corruptions), 3.0), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(corruptions), figsize=(3.0 * len(corruptions), 3.0), sharey=True
+    )
     axes = np.atleast_1d(axes)
     for ax, kind in zip(axes, corruptions):
         row = table[kind]
         ax.axhline(row["no adapt"], color="grey", linestyle=":", label="no adapt")
         ax.axhline(row["full AdaBN"], color="black", linestyle="--", label="full AdaBN")
         for prior in priors:
-            ax.plot(samples, [row[(n, prior)] for n in samples], marker="o",
-                    label="N = 0 (replace)" if prior == 0 else f"N = {prior}")
+            ax.plot(
+                samples,
+                [row[(n, prior)] for n in samples],
+                marker="o",
+                label="N = 0 (replace)" if prior == 0 else f"N = {prior}",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xticks(samples, [str(n) for n in samples])
         ax.set_title(kind.replace("_", " "), fontsize=10)
@@ -159,25 +177,49 @@ def plot(results, corruptions, samples, priors, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two corruptions, two severities, short training")
-    parser.add_argument("--draws", type=int, default=3, help="random draws of the n target images (n < all)")
-    parser.add_argument("--plot", default=None, help=f"PNG to write (default without --quick: {DEFAULT_PLOT})")
+    parser.add_argument(
+        "--quick", action="store_true", help="two corruptions, two severities, short training"
+    )
+    parser.add_argument(
+        "--draws", type=int, default=3, help="random draws of the n target images (n < all)"
+    )
+    parser.add_argument(
+        "--plot", default=None, help=f"PNG to write (default without --quick: {DEFAULT_PLOT})"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        corruptions, severities, samples, priors, draws, epochs = ("gaussian_noise", "contrast"), (3, 5), (1, 32), (0, 16), 2, 6
+        corruptions, severities, samples, priors, draws, epochs = (
+            ("gaussian_noise", "contrast"),
+            (3, 5),
+            (1, 32),
+            (0, 16),
+            2,
+            6,
+        )
     else:
-        corruptions, severities, samples, priors, draws, epochs = CORRUPTIONS, SEVERITIES, SAMPLES, PRIORS, args.draws, 15
+        corruptions, severities, samples, priors, draws, epochs = (
+            CORRUPTIONS,
+            SEVERITIES,
+            SAMPLES,
+            PRIORS,
+            args.draws,
+            15,
+        )
     results = run(corruptions, severities, samples, priors, draws, epochs)
     text, mean = summary(results, corruptions, samples, priors)
     print(text)
     print()
     table = per_corruption(results, corruptions, samples, priors)
-    header = ["corruption", "no adapt", "full AdaBN"] + [f"n={n}, N={p}" for n in samples for p in priors]
+    header = ["corruption", "no adapt", "full AdaBN"] + [
+        f"n={n}, N={p}" for n in samples for p in priors
+    ]
     print("| " + " | ".join(header) + " |")
     print("|---" * len(header) + "|")
     for kind in corruptions:
         row = table[kind]
-        cells = [f"{row['no adapt']:.3f}", f"{row['full AdaBN']:.3f}"] + [f"{row[(n, p)]:.3f}" for n in samples for p in priors]
+        cells = [f"{row['no adapt']:.3f}", f"{row['full AdaBN']:.3f}"] + [
+            f"{row[(n, p)]:.3f}" for n in samples for p in priors
+        ]
         print(f"| {kind} | " + " | ".join(cells) + " |")
     target = args.plot or (None if args.quick else DEFAULT_PLOT)
     if target:

@@ -74,7 +74,10 @@ def build_parser():
 
     def command(name, help, func):  # noqa: A002 - argparse's own word
         p = sub.add_parser(
-            name, help=help, description=help, epilog=_EPILOG,
+            name,
+            help=help,
+            description=help,
+            epilog=_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(func=func)

@@ -96,7 +96,9 @@ def prestem(x, *, name):
     (``{name}_prestem_normalization``: fixed statistics, no weights)."""
     mean = [m * 255 for m in imagenet_utils.IMAGENET_MEAN_RGB]
     variance = [(s * 255) ** 2 for s in imagenet_utils.IMAGENET_STD_RGB]
-    return layers.Normalization(mean=mean, variance=variance, name=f"{name}_prestem_normalization")(x)
+    return layers.Normalization(mean=mean, variance=variance, name=f"{name}_prestem_normalization")(
+        x
+    )
 
 
 def stem(x, filters, *, name):
@@ -135,9 +137,7 @@ def convnext_block(x, filters, *, drop_path_rate, layer_scale_init_value, name):
     then the residual sum, whose branch stochastic depth drops in training when
     ``drop_path_rate`` > 0."""
     shortcut = x
-    x = layers.Conv2D(
-        filters, 7, padding="same", groups=filters, name=f"{name}_depthwise_conv"
-    )(x)
+    x = layers.Conv2D(filters, 7, padding="same", groups=filters, name=f"{name}_depthwise_conv")(x)
     x = layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_layernorm")(x)
     x = layers.Dense(4 * filters, name=f"{name}_pointwise_conv_1")(x)
     x = layers.Activation("gelu", name=f"{name}_gelu")(x)
@@ -157,7 +157,9 @@ def head(x, *, classes, classifier_activation, name):
     LayerNormalization (``{name}_head_layernorm``), ``{name}_head_dense``."""
     x = layers.GlobalAveragePooling2D(name=f"{name}_head_gap")(x)
     x = layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{name}_head_layernorm")(x)
-    return layers.Dense(int(classes), activation=classifier_activation, name=f"{name}_head_dense")(x)
+    return layers.Dense(int(classes), activation=classifier_activation, name=f"{name}_head_dense")(
+        x
+    )
 
 
 def ConvNeXt(
@@ -188,8 +190,12 @@ def ConvNeXt(
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     img_input = builder.model_input(
         model=model,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
         inference_bn=inference_bn,
     )
@@ -204,8 +210,11 @@ def ConvNeXt(
         x = stem(x, filters, name=name) if i == 0 else downsampling(x, filters, i - 1, name=name)
         for j in range(depth):
             x = convnext_block(
-                x, filters, drop_path_rate=rates[index],
-                layer_scale_init_value=layer_scale_init_value, name=f"{name}_stage_{i}_block_{j}",
+                x,
+                filters,
+                drop_path_rate=rates[index],
+                layer_scale_init_value=layer_scale_init_value,
+                name=f"{name}_stage_{i}_block_{j}",
             )
             index += 1
 
@@ -216,8 +225,13 @@ def ConvNeXt(
         # normalised features in every case, pooled or not (Keras' unnamed layer)
         x = layers.LayerNormalization(epsilon=LN_EPSILON)(x)
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -235,10 +249,18 @@ def ConvNeXtTiny(
     inference_bn=False,
 ):
     return ConvNeXt(
-        **VARIANTS["ConvNeXtTiny"], model="ConvNeXtTiny", name=name,
-        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["ConvNeXtTiny"],
+        model="ConvNeXtTiny",
+        name=name,
+        include_preprocessing=include_preprocessing,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -256,10 +278,18 @@ def ConvNeXtSmall(
     inference_bn=False,
 ):
     return ConvNeXt(
-        **VARIANTS["ConvNeXtSmall"], model="ConvNeXtSmall", name=name,
-        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["ConvNeXtSmall"],
+        model="ConvNeXtSmall",
+        name=name,
+        include_preprocessing=include_preprocessing,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -277,10 +307,18 @@ def ConvNeXtBase(
     inference_bn=False,
 ):
     return ConvNeXt(
-        **VARIANTS["ConvNeXtBase"], model="ConvNeXtBase", name=name,
-        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["ConvNeXtBase"],
+        model="ConvNeXtBase",
+        name=name,
+        include_preprocessing=include_preprocessing,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -298,10 +336,18 @@ def ConvNeXtLarge(
     inference_bn=False,
 ):
     return ConvNeXt(
-        **VARIANTS["ConvNeXtLarge"], model="ConvNeXtLarge", name=name,
-        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["ConvNeXtLarge"],
+        model="ConvNeXtLarge",
+        name=name,
+        include_preprocessing=include_preprocessing,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -319,8 +365,16 @@ def ConvNeXtXLarge(
     inference_bn=False,
 ):
     return ConvNeXt(
-        **VARIANTS["ConvNeXtXLarge"], model="ConvNeXtXLarge", name=name,
-        include_preprocessing=include_preprocessing, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["ConvNeXtXLarge"],
+        model="ConvNeXtXLarge",
+        name=name,
+        include_preprocessing=include_preprocessing,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )

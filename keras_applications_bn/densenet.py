@@ -99,9 +99,14 @@ def DenseNet(
     model = builder.weights_model_of(dict(blocks=tuple(blocks)), VARIANTS)
     # the size rules of the model with these blocks (any DenseNet's for other blocks)
     img_input = builder.model_input(
-        model=model or "DenseNet121", inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model=model or "DenseNet121",
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     if model is None and weights == "imagenet":
@@ -122,12 +127,20 @@ def DenseNet(
     x = layers.Activation("relu", name="relu")(x)  # not bn_relu's names
 
     x = builder.classifier_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
         classifier_activation=classifier_activation,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -144,9 +157,16 @@ def DenseNet121(
     inference_bn=False,
 ):
     return DenseNet(
-        **VARIANTS["DenseNet121"], include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet121"],
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -163,9 +183,16 @@ def DenseNet169(
     inference_bn=False,
 ):
     return DenseNet(
-        **VARIANTS["DenseNet169"], include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet169"],
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -182,7 +209,14 @@ def DenseNet201(
     inference_bn=False,
 ):
     return DenseNet(
-        **VARIANTS["DenseNet201"], include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["DenseNet201"],
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

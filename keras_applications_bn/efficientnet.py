@@ -92,8 +92,18 @@ DOC = docs.ModelDoc(
 
 
 def mbconv_block(
-    x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, norm, name,
+    x,
+    *,
+    filters_in,
+    filters_out,
+    kernel_size,
+    strides,
+    expand_ratio,
+    se_ratio,
+    drop_rate,
+    activation,
+    norm,
+    name,
 ):
     """Mobile inverted bottleneck: 1x1 expansion (when ``expand_ratio`` > 1), depthwise
     ``kernel_size`` convolution (padded like TensorFlow's "same" when strided),
@@ -104,8 +114,12 @@ def mbconv_block(
     filters = filters_in * expand_ratio
     if expand_ratio != 1:
         x = layers.Conv2D(
-            filters, 1, padding="same", use_bias=False,
-            kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}expand_conv",
+            filters,
+            1,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=EFFICIENTNET_CONV_INIT,
+            name=f"{name}expand_conv",
         )(x)
         x = norm(x, name=f"{name}expand_bn")
         x = layers.Activation(activation, name=f"{name}expand_activation")(x)
@@ -116,8 +130,12 @@ def mbconv_block(
     else:
         padding = "same"
     x = layers.DepthwiseConv2D(
-        kernel_size, strides=strides, padding=padding, use_bias=False,
-        depthwise_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}dwconv",
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        depthwise_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}dwconv",
     )(x)
     x = norm(x, name=f"{name}bn")
     x = layers.Activation(activation, name=f"{name}activation")(x)
@@ -126,8 +144,12 @@ def mbconv_block(
         x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), activation=activation, name=name)
 
     x = layers.Conv2D(
-        filters_out, 1, padding="same", use_bias=False,
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}project_conv",
+        filters_out,
+        1,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}project_conv",
     )(x)
     x = norm(x, name=f"{name}project_bn")
     if strides == 1 and filters_in == filters_out:
@@ -147,8 +169,13 @@ def stem(x, filters, *, activation, norm, imagenet):
         x = layers.Rescaling([1.0 / math.sqrt(std) for std in imagenet_utils.IMAGENET_STD_RGB])(x)
     x = layers.ZeroPadding2D(correct_pad(x, 3), name="stem_conv_pad")(x)
     x = layers.Conv2D(
-        filters, 3, strides=2, padding="valid", use_bias=False,
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name="stem_conv",
+        filters,
+        3,
+        strides=2,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name="stem_conv",
     )(x)
     x = norm(x, name="stem_bn")
     return layers.Activation(activation, name="stem_activation")(x)
@@ -182,9 +209,15 @@ def EfficientNet(
     ``model`` names the function whose registry rows (input sizes, weight files)
     apply; ``default_size`` (the registry's when ``None``) replaces its size."""
     img_input = builder.model_input(
-        model=model, default_size=default_size, inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model=model,
+        default_size=default_size,
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     norm = bn_factory(inference_bn)
@@ -193,30 +226,51 @@ def EfficientNet(
         return make_divisible(filters * width_coefficient, depth_divisor)
 
     x = stem(
-        img_input, round_filters(32), activation=activation, norm=norm,
+        img_input,
+        round_filters(32),
+        activation=activation,
+        norm=norm,
         imagenet=weights == "imagenet",
     )
     x = efficientnet_stages(
-        x, stages, block_of=lambda stage: mbconv_block, round_filters=round_filters,
+        x,
+        stages,
+        block_of=lambda stage: mbconv_block,
+        round_filters=round_filters,
         depth_coefficient=depth_coefficient,
         total_blocks=sum(round_repeats(stage.repeats, depth_coefficient) for stage in stages),
-        drop_connect_rate=drop_connect_rate, activation=activation, norm=norm,
+        drop_connect_rate=drop_connect_rate,
+        activation=activation,
+        norm=norm,
     )
 
     x = layers.Conv2D(
-        round_filters(1280), 1, padding="same", use_bias=False,
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name="top_conv",
+        round_filters(1280),
+        1,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name="top_conv",
     )(x)
     x = norm(x, name="top_bn")
     x = layers.Activation(activation, name="top_activation")(x)
 
     x = efficientnet_top(
-        x, include_top=include_top, pooling=pooling, dropout_rate=dropout_rate,
-        classes=classes, classifier_activation=classifier_activation,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        dropout_rate=dropout_rate,
+        classes=classes,
+        classifier_activation=classifier_activation,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -233,9 +287,17 @@ def EfficientNetB0(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB0"], model="EfficientNetB0", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB0"],
+        model="EfficientNetB0",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -252,9 +314,17 @@ def EfficientNetB1(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB1"], model="EfficientNetB1", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB1"],
+        model="EfficientNetB1",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -271,9 +341,17 @@ def EfficientNetB2(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB2"], model="EfficientNetB2", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB2"],
+        model="EfficientNetB2",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -290,9 +368,17 @@ def EfficientNetB3(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB3"], model="EfficientNetB3", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB3"],
+        model="EfficientNetB3",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -309,9 +395,17 @@ def EfficientNetB4(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB4"], model="EfficientNetB4", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB4"],
+        model="EfficientNetB4",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -328,9 +422,17 @@ def EfficientNetB5(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB5"], model="EfficientNetB5", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB5"],
+        model="EfficientNetB5",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -347,9 +449,17 @@ def EfficientNetB6(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB6"], model="EfficientNetB6", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB6"],
+        model="EfficientNetB6",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )
 
 
@@ -366,7 +476,15 @@ def EfficientNetB7(
     inference_bn=False,
 ):
     return EfficientNet(
-        **VARIANTS["EfficientNetB7"], model="EfficientNetB7", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetB7"],
+        model="EfficientNetB7",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        inference_bn=inference_bn,
     )

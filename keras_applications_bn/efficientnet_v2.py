@@ -142,8 +142,13 @@ def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, norm, name):
     ``activation`` is given, the activation: ``{name}_conv``/``_bn``/``_activation``
     from ``name`` = ``"block1a_expand"`` etc."""
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False,
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}_conv",
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}_conv",
     )(x)
     x = norm(x, name=f"{name}_bn")
     if activation is None:
@@ -152,8 +157,18 @@ def conv_bn(x, filters, kernel_size, *, strides=1, activation=None, norm, name):
 
 
 def mbconv_block(
-    x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, norm, name,
+    x,
+    *,
+    filters_in,
+    filters_out,
+    kernel_size,
+    strides,
+    expand_ratio,
+    se_ratio,
+    drop_rate,
+    activation,
+    norm,
+    name,
 ):
     """1x1 expansion, depthwise ``kernel_size`` convolution (``{name}dwconv2``),
     squeeze-and-excitation, 1x1 linear projection; an identity skip with drop
@@ -162,12 +177,20 @@ def mbconv_block(
     filters = filters_in * expand_ratio
     if expand_ratio != 1:
         x = conv_bn(
-            x, filters, 1, activation=activation, norm=norm,
+            x,
+            filters,
+            1,
+            activation=activation,
+            norm=norm,
             name=f"{name}expand",
         )
     x = layers.DepthwiseConv2D(
-        kernel_size, strides=strides, padding="same", use_bias=False,
-        depthwise_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}dwconv2",
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}dwconv2",
     )(x)
     x = norm(x, name=f"{name}bn")
     x = layers.Activation(activation, name=f"{name}activation")(x)
@@ -180,8 +203,18 @@ def mbconv_block(
 
 
 def fused_mbconv_block(
-    x, *, filters_in, filters_out, kernel_size, strides, expand_ratio, se_ratio,
-    drop_rate, activation, norm, name,
+    x,
+    *,
+    filters_in,
+    filters_out,
+    kernel_size,
+    strides,
+    expand_ratio,
+    se_ratio,
+    drop_rate,
+    activation,
+    norm,
+    name,
 ):
     """One ``kernel_size`` convolution that expands (and strides), optional
     squeeze-and-excitation, 1x1 linear projection; without expansion the
@@ -190,8 +223,13 @@ def fused_mbconv_block(
     inputs = x
     if expand_ratio != 1:
         x = conv_bn(
-            x, filters_in * expand_ratio, kernel_size, strides=strides, activation=activation,
-            norm=norm, name=f"{name}expand",
+            x,
+            filters_in * expand_ratio,
+            kernel_size,
+            strides=strides,
+            activation=activation,
+            norm=norm,
+            name=f"{name}expand",
         )
     if 0 < se_ratio <= 1:
         x = squeeze_excite(x, max(1, int(filters_in * se_ratio)), activation=activation, name=name)
@@ -199,8 +237,13 @@ def fused_mbconv_block(
         x = conv_bn(x, filters_out, 1, norm=norm, name=f"{name}project")
     else:
         x = conv_bn(
-            x, filters_out, kernel_size, strides=strides, activation=activation,
-            norm=norm, name=f"{name}project",
+            x,
+            filters_out,
+            kernel_size,
+            strides=strides,
+            activation=activation,
+            norm=norm,
+            name=f"{name}project",
         )
     if strides == 1 and filters_in == filters_out:
         x = drop_connect_residual(x, inputs, drop_rate, name=name)
@@ -252,9 +295,15 @@ def EfficientNetV2(
     registry's when ``None``) replaces its size."""
     include_preprocessing = check_bool(include_preprocessing, "include_preprocessing")
     img_input = builder.model_input(
-        model=model, default_size=default_size, inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model=model,
+        default_size=default_size,
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     norm = bn_factory(inference_bn, momentum=BN_MOMENTUM)
@@ -267,27 +316,46 @@ def EfficientNetV2(
         channels = img_input.shape[3 if channel_axis() == -1 else 1]
         x = preprocessing(x, imagenet_statistics=stages is STAGES["b"] and channels == 3)
     x = conv_bn(
-        x, round_to_divisor(stages[0].filters_in), 3, strides=2, activation=activation,
-        norm=norm, name="stem",
+        x,
+        round_to_divisor(stages[0].filters_in),
+        3,
+        strides=2,
+        activation=activation,
+        norm=norm,
+        name="stem",
     )
 
     x = efficientnet_stages(
-        x, stages, block_of=lambda stage: fused_mbconv_block if stage.fused else mbconv_block,
-        round_filters=round_to_divisor, depth_coefficient=depth_coefficient,
+        x,
+        stages,
+        block_of=lambda stage: fused_mbconv_block if stage.fused else mbconv_block,
+        round_filters=round_to_divisor,
+        depth_coefficient=depth_coefficient,
         total_blocks=sum(stage.repeats for stage in stages),  # unscaled, as in Keras
-        drop_connect_rate=drop_connect_rate, activation=activation, norm=norm,
+        drop_connect_rate=drop_connect_rate,
+        activation=activation,
+        norm=norm,
     )
 
     x = conv_bn(x, round_to_divisor(1280), 1, activation=activation, norm=norm, name="top")
 
     x = efficientnet_top(
-        x, include_top=include_top, pooling=pooling, dropout_rate=dropout_rate,
-        classes=classes, classifier_activation=classifier_activation,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        dropout_rate=dropout_rate,
+        classes=classes,
+        classifier_activation=classifier_activation,
         bias_initializer=initializers.Constant(0.0),  # zeros, as Keras configures it
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -305,10 +373,17 @@ def EfficientNetV2B0(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2B0"], model="EfficientNetV2B0", name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        **VARIANTS["EfficientNetV2B0"],
+        model="EfficientNetV2B0",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
@@ -327,10 +402,17 @@ def EfficientNetV2B1(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2B1"], model="EfficientNetV2B1", name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        **VARIANTS["EfficientNetV2B1"],
+        model="EfficientNetV2B1",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
@@ -349,10 +431,17 @@ def EfficientNetV2B2(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2B2"], model="EfficientNetV2B2", name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        **VARIANTS["EfficientNetV2B2"],
+        model="EfficientNetV2B2",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
@@ -371,10 +460,17 @@ def EfficientNetV2B3(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2B3"], model="EfficientNetV2B3", name=name,
-        include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
+        **VARIANTS["EfficientNetV2B3"],
+        model="EfficientNetV2B3",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
         inference_bn=inference_bn,
     )
 
@@ -393,10 +489,18 @@ def EfficientNetV2S(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2S"], model="EfficientNetV2S", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2S"],
+        model="EfficientNetV2S",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+        inference_bn=inference_bn,
     )
 
 
@@ -414,10 +518,18 @@ def EfficientNetV2M(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2M"], model="EfficientNetV2M", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2M"],
+        model="EfficientNetV2M",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+        inference_bn=inference_bn,
     )
 
 
@@ -435,8 +547,16 @@ def EfficientNetV2L(
     inference_bn=False,
 ):
     return EfficientNetV2(
-        **VARIANTS["EfficientNetV2L"], model="EfficientNetV2L", name=name, include_top=include_top,
-        weights=weights, input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, inference_bn=inference_bn,
+        **VARIANTS["EfficientNetV2L"],
+        model="EfficientNetV2L",
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+        inference_bn=inference_bn,
     )

@@ -324,7 +324,9 @@ def obtain_input_shape(
             )
     if weight_sizes:
         default_size = weights_size(
-            input_shape, default_size=default_size, weight_sizes=weight_sizes,
+            input_shape,
+            default_size=default_size,
+            weight_sizes=weight_sizes,
             data_format=data_format,
         )
     default = shape_of(default_size)
@@ -333,7 +335,8 @@ def obtain_input_shape(
         if input_shape is not None and input_shape != default:
             allowed = (
                 " or ".join(str(shape_of(s)) for s in sorted(weight_sizes))
-                if weight_sizes else str(default)
+                if weight_sizes
+                else str(default)
             )
             raise ValueError(
                 f"With weights='imagenet' and include_top=True the input shape must be "
@@ -350,11 +353,11 @@ def obtain_input_shape(
     channels = input_shape[-1] if channels_last else input_shape[0]
     spatial = input_shape[:2] if channels_last else input_shape[1:]
     if weights == "imagenet" and channels != 3:
-        raise ValueError(
-            f"ImageNet weights need 3 input channels, got input_shape={input_shape}."
-        )
+        raise ValueError(f"ImageNet weights need 3 input channels, got input_shape={input_shape}.")
     if channels is None:
-        raise ValueError(f"The channel dimension of `input_shape` must be known, got {input_shape}.")
+        raise ValueError(
+            f"The channel dimension of `input_shape` must be known, got {input_shape}."
+        )
     if any(s is not None and s < min_size for s in spatial):
         raise ValueError(
             f"Input size must be at least {min_size}x{min_size} for this model; "
@@ -401,7 +404,10 @@ def _obtain_input_shape(
                 stacklevel=2,
             )
     return obtain_input_shape(
-        input_shape, default_size=default_size, min_size=min_size,
-        include_top=bool(require_flatten), weights=weights, data_format=data_format,
+        input_shape,
+        default_size=default_size,
+        min_size=min_size,
+        include_top=bool(require_flatten),
+        weights=weights,
+        data_format=data_format,
     )
-

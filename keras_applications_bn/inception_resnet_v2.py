@@ -142,10 +142,15 @@ def InceptionResNetV2(
     inference_bn=False,
 ):
     img_input = builder.model_input(
-        model="InceptionResNetV2", inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape,
-        include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model="InceptionResNetV2",
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn)
 
@@ -163,10 +168,19 @@ def InceptionResNetV2(
     x = conv2d_bn(x, 1536, 1, norm=norm, name="conv_7b")
 
     x = builder.classifier_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, named_pooling=False,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        named_pooling=False,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model="InceptionResNetV2", include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model="InceptionResNetV2",
+        include_top=include_top,
     )

@@ -134,10 +134,15 @@ def InceptionV3(
     inference_bn=False,
 ):
     img_input = builder.model_input(
-        model="InceptionV3", inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape,
-        include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model="InceptionV3",
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     norm = bn_factory(inference_bn)
 
@@ -155,10 +160,19 @@ def InceptionV3(
     x = block_8x8(x, 1, norm=norm)
 
     x = builder.classifier_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, named_pooling=False,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        named_pooling=False,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model="InceptionV3", include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model="InceptionV3",
+        include_top=include_top,
     )

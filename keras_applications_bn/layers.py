@@ -24,7 +24,14 @@ from keras_applications_bn._models.tf_keras import check_not_tf_keras
 
 # public: the layers, and the BN factory a model of your own can use; `channel_axis`,
 # `convertible` and `convert` serve the families and `set_inference_bn` only
-__all__ = ["BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum", "batch_norm", "bn_factory"]
+__all__ = [
+    "BatchNormalization",
+    "CustomScaleLayer",
+    "Affine",
+    "ReduceSum",
+    "batch_norm",
+    "bn_factory",
+]
 
 #: What a pinned layer's config says about loading it (its first key, so that
 #: Keras' "Could not locate class 'BatchNormalization'" error for a `.keras` file

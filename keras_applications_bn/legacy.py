@@ -119,7 +119,9 @@ def get_submodules_from_kwargs(kwargs):
             (see `check_injected_module`).
     """
     if not isinstance(kwargs, dict):
-        raise TypeError(f"`kwargs` must be a dict of keyword arguments, got {type(kwargs).__name__}.")
+        raise TypeError(
+            f"`kwargs` must be a dict of keyword arguments, got {type(kwargs).__name__}."
+        )
     unknown = sorted(str(k) for k in kwargs if k not in INJECTED_KEYWORDS)
     if unknown:
         raise TypeError(
@@ -157,14 +159,17 @@ def correct_pad(backend, inputs, kernel_size):
             f"(batch, channels, height, width), got {_describe(inputs)}."
         )
     first = 2 if backend.image_data_format() == "channels_first" else 1
-    size = [None if d is None else int(d) for d in tuple(shape)[first:first + 2]]
+    size = [None if d is None else int(d) for d in tuple(shape)[first : first + 2]]
     if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
         kernel_size = (kernel_size, kernel_size)
     if (
-        not isinstance(kernel_size, (tuple, list)) or len(kernel_size) != 2
+        not isinstance(kernel_size, (tuple, list))
+        or len(kernel_size) != 2
         or not all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in kernel_size)
     ):
-        raise ValueError(f"`kernel_size` must be a positive integer or 2 of them, got {kernel_size!r}.")
+        raise ValueError(
+            f"`kernel_size` must be a positive integer or 2 of them, got {kernel_size!r}."
+        )
     adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
     half = (kernel_size[0] // 2, kernel_size[1] // 2)
     return ((half[0] - adjust[0], half[0]), (half[1] - adjust[1], half[1]))

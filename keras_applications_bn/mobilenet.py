@@ -38,10 +38,18 @@ DEFAULT_SIZE = registry.model_spec("MobileNet").default_size
 #: ``(filters, strides)`` of the 13 depthwise separable blocks (Table 1 of the paper).
 BLOCKS = (
     (64, 1),
-    (128, 2), (128, 1),
-    (256, 2), (256, 1),
-    (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 #: What the docstring of `MobileNet` says of its own.
@@ -77,15 +85,11 @@ def bn_relu6(x, norm, *, name):
 
 def conv_block(x, filters, *, norm, strides=2):
     """The first layer: full 3x3 convolution, BN, ReLU6 (``conv1``)."""
-    x = layers.Conv2D(
-        filters, 3, strides=strides, padding="same", use_bias=False, name="conv1"
-    )(x)
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name="conv1")(x)
     return bn_relu6(x, norm, name="conv1")
 
 
-def depthwise_separable_block(
-    x, filters, *, norm, depth_multiplier=1, strides=1, block_id
-):
+def depthwise_separable_block(x, filters, *, norm, depth_multiplier=1, strides=1, block_id):
     """3x3 depthwise convolution, BN, ReLU6, then 1x1 pointwise convolution to
     ``filters`` channels, BN, ReLU6. A strided block pads bottom/right first."""
     if strides == 1:
@@ -94,8 +98,12 @@ def depthwise_separable_block(
         x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
         padding = "valid"
     x = layers.DepthwiseConv2D(
-        3, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
-        use_bias=False, name=f"conv_dw_{block_id}",
+        3,
+        strides=strides,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        use_bias=False,
+        name=f"conv_dw_{block_id}",
     )(x)
     x = bn_relu6(x, norm, name=f"conv_dw_{block_id}")
 
@@ -165,26 +173,42 @@ def MobileNet(
     inference_bn=False,
 ):
     check_options(
-        alpha=alpha, depth_multiplier=depth_multiplier, dropout=dropout,
-        include_top=include_top, weights=weights,
+        alpha=alpha,
+        depth_multiplier=depth_multiplier,
+        dropout=dropout,
+        include_top=include_top,
+        weights=weights,
     )
     img_input = builder.model_input(
-        model="MobileNet", inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model="MobileNet",
+        inference_bn=inference_bn,
+        alpha=alpha,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     norm = bn_factory(inference_bn)
     rows = weights_rows(
-        tuple(img_input.shape[1:]), weights, family="MobileNet",
-        default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,
+        tuple(img_input.shape[1:]),
+        weights,
+        family="MobileNet",
+        default_size=DEFAULT_SIZE,
+        weight_sizes=WEIGHT_SIZES,
     )
 
     x = conv_block(img_input, int(32 * alpha), norm=norm)
     for block_id, (filters, strides) in enumerate(BLOCKS, start=1):
         x = depthwise_separable_block(
-            x, int(filters * alpha), norm=norm,
-            depth_multiplier=depth_multiplier, strides=strides, block_id=block_id,
+            x,
+            int(filters * alpha),
+            norm=norm,
+            depth_multiplier=depth_multiplier,
+            strides=strides,
+            block_id=block_id,
         )
 
     if include_top:
@@ -194,8 +218,12 @@ def MobileNet(
     else:
         x = builder.pooling_head(x, pooling, named=False)
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor,
+        img_input,
+        x,
+        input_tensor=input_tensor,
         name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
-        weights=weights, model="MobileNet", variant={"alpha": alpha, "rows": rows},
+        weights=weights,
+        model="MobileNet",
+        variant={"alpha": alpha, "rows": rows},
         include_top=include_top,
     )

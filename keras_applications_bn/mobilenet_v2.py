@@ -93,7 +93,10 @@ def inverted_residual_block(x, *, expansion, filters, stride, alpha, norm, block
     if stride == 2:
         x = layers.ZeroPadding2D(correct_pad(x, 3), name=f"{prefix}pad")(x)
     x = layers.DepthwiseConv2D(
-        3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
+        3,
+        strides=stride,
+        padding="same" if stride == 1 else "valid",
+        use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
     x = norm(x, name=f"{prefix}depthwise_BN")
@@ -130,17 +133,26 @@ def MobileNetV2(
     inference_bn=False,
 ):
     img_input = builder.model_input(
-        model="MobileNetV2", inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model="MobileNetV2",
+        inference_bn=inference_bn,
+        alpha=alpha,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
         check_imagenet_alpha(alpha)
     rows = weights_rows(
-        tuple(img_input.shape[1:]), weights, family="MobileNetV2",
-        default_size=DEFAULT_SIZE, weight_sizes=WEIGHT_SIZES,
+        tuple(img_input.shape[1:]),
+        weights,
+        family="MobileNetV2",
+        default_size=DEFAULT_SIZE,
+        weight_sizes=WEIGHT_SIZES,
     )
 
     x = layers.Conv2D(
@@ -153,8 +165,13 @@ def MobileNetV2(
     for expansion, filters, repeats, first_stride in BOTTLENECKS:
         for i in range(repeats):
             x = inverted_residual_block(
-                x, expansion=expansion, filters=filters, stride=first_stride if i == 0 else 1,
-                alpha=alpha, norm=norm, block_id=block_id,
+                x,
+                expansion=expansion,
+                filters=filters,
+                stride=first_stride if i == 0 else 1,
+                alpha=alpha,
+                norm=norm,
+                block_id=block_id,
             )
             block_id += 1
 
@@ -172,8 +189,12 @@ def MobileNetV2(
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D()(x)
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor,
+        img_input,
+        x,
+        input_tensor=input_tensor,
         name=f"mobilenetv2_{alpha:0.2f}_{rows}" if name is None else name,
-        weights=weights, model="MobileNetV2", variant={"alpha": alpha, "rows": rows},
+        weights=weights,
+        model="MobileNetV2",
+        variant={"alpha": alpha, "rows": rows},
         include_top=include_top,
     )

@@ -89,7 +89,8 @@ VARIANTS = {
 BN = dict(epsilon=1e-3, momentum=0.999)
 
 preprocess_input = builder.module_preprocessor(
-    "mobilenet_v3", "MobileNetV3",
+    "mobilenet_v3",
+    "MobileNetV3",
     doc="""Return ``x`` unchanged: MobileNetV3 models preprocess inside the model.
 
     With ``include_preprocessing=True`` (the default) the model takes pixels in
@@ -205,8 +206,11 @@ def inverted_residual_block(
     if stride == 2:
         x = layers.ZeroPadding2D(correct_pad(x, kernel_size), name=f"{prefix}depthwise_pad")(x)
     x = layers.DepthwiseConv2D(
-        kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
-        use_bias=False, name=f"{prefix}depthwise",
+        kernel_size,
+        strides=stride,
+        padding="same" if stride == 1 else "valid",
+        use_bias=False,
+        name=f"{prefix}depthwise",
     )(x)
     x = norm(x, name=f"{prefix}depthwise_bn")
     x = activation(x)
@@ -247,9 +251,23 @@ def check_imagenet_alpha(alpha, minimalistic, model="MobileNetV3Large"):
 
 
 def mobilenet_v3(
-    blocks, last_point_channels, *, model, input_shape, alpha, minimalistic, include_top,
-    weights, input_tensor, classes, pooling, dropout_rate, classifier_activation,
-    include_preprocessing, name, inference_bn,
+    blocks,
+    last_point_channels,
+    *,
+    model,
+    input_shape,
+    alpha,
+    minimalistic,
+    include_top,
+    weights,
+    input_tensor,
+    classes,
+    pooling,
+    dropout_rate,
+    classifier_activation,
+    include_preprocessing,
+    name,
+    inference_bn,
 ):
     """The network of ``blocks`` (a row of `VARIANTS`: Table 1 or 2 of the
     paper) whose classifier has ``last_point_channels`` before ``alpha``; ``model``
@@ -259,10 +277,17 @@ def mobilenet_v3(
     if check_bool(include_top, "include_top"):
         check_rate(dropout_rate, "dropout_rate")
     img_input = builder.model_input(
-        model=model, inference_bn=inference_bn, alpha=alpha,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
-        pooling=pooling, top_fixes_size=False,
+        model=model,
+        inference_bn=inference_bn,
+        alpha=alpha,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
+        top_fixes_size=False,
     )
     norm = bn_factory(inference_bn, **BN)
     if weights == "imagenet":
@@ -270,8 +295,12 @@ def mobilenet_v3(
     # every official file is for the default size; other inputs get Keras' warning
     size = registry.model_spec(model).default_size
     weights_rows(
-        tuple(img_input.shape[1:]), weights, family=model,
-        default_size=size, weight_sizes=(size,), stacklevel=4,
+        tuple(img_input.shape[1:]),
+        weights,
+        family=model,
+        default_size=size,
+        weight_sizes=(size,),
+        stacklevel=4,
     )
 
     if minimalistic:
@@ -288,14 +317,22 @@ def mobilenet_v3(
 
     for block_id, (expansion, filters, kernel, stride, block_se, act) in enumerate(blocks):
         x = inverted_residual_block(
-            x, expansion=expansion, filters=make_divisible(filters * alpha),
-            kernel_size=kernel or large_kernel, stride=stride, se=se and block_se,
+            x,
+            expansion=expansion,
+            filters=make_divisible(filters * alpha),
+            kernel_size=kernel or large_kernel,
+            stride=stride,
+            se=se and block_se,
             activation=relu if act == "relu" else activation,
-            norm=norm, block_id=block_id,
+            norm=norm,
+            block_id=block_id,
         )
 
     x = layers.Conv2D(
-        make_divisible(x.shape[channel_axis()] * 6), 1, padding="same", use_bias=False,
+        make_divisible(x.shape[channel_axis()] * 6),
+        1,
+        padding="same",
+        use_bias=False,
         name="conv_1",
     )(x)
     x = norm(x, name="conv_1_bn")
@@ -306,14 +343,24 @@ def mobilenet_v3(
         if alpha > 1.0:
             last_point = make_divisible(last_point * alpha)
         x = classifier_top(
-            x, channels=last_point, activation=activation, dropout_rate=dropout_rate,
-            classes=classes, classifier_activation=classifier_activation,
+            x,
+            channels=last_point,
+            activation=activation,
+            dropout_rate=dropout_rate,
+            classes=classes,
+            classifier_activation=classifier_activation,
         )
     else:
         x = builder.pooling_head(x, pooling)
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights, model=model,
-        variant={"alpha": alpha, "minimalistic": bool(minimalistic)}, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        variant={"alpha": alpha, "minimalistic": bool(minimalistic)},
+        include_top=include_top,
     )
 
 
@@ -334,11 +381,21 @@ def MobileNetV3Small(
     inference_bn=False,
 ):
     return mobilenet_v3(
-        **VARIANTS["MobileNetV3Small"], model="MobileNetV3Small", input_shape=input_shape,
-        alpha=alpha, minimalistic=minimalistic, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, classes=classes, pooling=pooling, dropout_rate=dropout_rate,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
-        name=name, inference_bn=inference_bn,
+        **VARIANTS["MobileNetV3Small"],
+        model="MobileNetV3Small",
+        input_shape=input_shape,
+        alpha=alpha,
+        minimalistic=minimalistic,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        classes=classes,
+        pooling=pooling,
+        dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -359,9 +416,19 @@ def MobileNetV3Large(
     inference_bn=False,
 ):
     return mobilenet_v3(
-        **VARIANTS["MobileNetV3Large"], model="MobileNetV3Large", input_shape=input_shape,
-        alpha=alpha, minimalistic=minimalistic, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, classes=classes, pooling=pooling, dropout_rate=dropout_rate,
-        classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,
-        name=name, inference_bn=inference_bn,
+        **VARIANTS["MobileNetV3Large"],
+        model="MobileNetV3Large",
+        input_shape=input_shape,
+        alpha=alpha,
+        minimalistic=minimalistic,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        classes=classes,
+        pooling=pooling,
+        dropout_rate=dropout_rate,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+        name=name,
+        inference_bn=inference_bn,
     )

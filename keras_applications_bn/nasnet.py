@@ -44,10 +44,26 @@ BN_EPSILON = 1e-3
 VARIANTS = {
     model: dict(default_size=registry.model_spec(model).default_size, **config)
     for model, config in (
-        ("NASNetMobile", dict(penultimate_filters=1056, num_blocks=4, stem_block_filters=32,
-                              skip_reduction=False, filter_multiplier=2)),
-        ("NASNetLarge", dict(penultimate_filters=4032, num_blocks=6, stem_block_filters=96,
-                             skip_reduction=True, filter_multiplier=2)),
+        (
+            "NASNetMobile",
+            dict(
+                penultimate_filters=1056,
+                num_blocks=4,
+                stem_block_filters=32,
+                skip_reduction=False,
+                filter_multiplier=2,
+            ),
+        ),
+        (
+            "NASNetLarge",
+            dict(
+                penultimate_filters=4032,
+                num_blocks=6,
+                stem_block_filters=96,
+                skip_reduction=True,
+                filter_multiplier=2,
+            ),
+        ),
     )
 }
 
@@ -87,13 +103,21 @@ def separable_conv_block(x, filters, kernel_size=3, strides=1, *, norm, block_id
         else:
             padding = "same"
         x = layers.SeparableConv2D(
-            filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            use_bias=False,
             name=f"separable_conv_1_{block_id}",
         )(x)
         x = norm(x, name=f"separable_conv_1_bn_{block_id}")
         x = layers.Activation("relu")(x)
         x = layers.SeparableConv2D(
-            filters, kernel_size, padding="same", use_bias=False, name=f"separable_conv_2_{block_id}"
+            filters,
+            kernel_size,
+            padding="same",
+            use_bias=False,
+            name=f"separable_conv_2_{block_id}",
         )(x)
         return norm(x, name=f"separable_conv_2_bn_{block_id}")
 
@@ -153,7 +177,9 @@ def normal_cell(ip, p, filters, *, norm, block_id):
             x1 = layers.add(
                 [
                     separable_conv_block(h, filters, 5, block_id=f"normal_left1_{block_id}", **sep),
-                    separable_conv_block(p, filters, 3, block_id=f"normal_right1_{block_id}", **sep),
+                    separable_conv_block(
+                        p, filters, 3, block_id=f"normal_right1_{block_id}", **sep
+                    ),
                 ],
                 name=f"normal_add_1_{block_id}",
             )
@@ -161,7 +187,9 @@ def normal_cell(ip, p, filters, *, norm, block_id):
             x2 = layers.add(
                 [
                     separable_conv_block(p, filters, 5, block_id=f"normal_left2_{block_id}", **sep),
-                    separable_conv_block(p, filters, 3, block_id=f"normal_right2_{block_id}", **sep),
+                    separable_conv_block(
+                        p, filters, 3, block_id=f"normal_right2_{block_id}", **sep
+                    ),
                 ],
                 name=f"normal_add_2_{block_id}",
             )
@@ -193,8 +221,12 @@ def reduction_cell(ip, p, filters, *, norm, block_id):
         with keras.name_scope("block_1"):
             x1 = layers.add(
                 [
-                    separable_conv_block(h, filters, 5, block_id=f"reduction_left1_{block_id}", **sep),
-                    separable_conv_block(p, filters, 7, block_id=f"reduction_right1_{block_id}", **sep),
+                    separable_conv_block(
+                        h, filters, 5, block_id=f"reduction_left1_{block_id}", **sep
+                    ),
+                    separable_conv_block(
+                        p, filters, 7, block_id=f"reduction_right1_{block_id}", **sep
+                    ),
                 ],
                 name=f"reduction_add_1_{block_id}",
             )
@@ -202,7 +234,9 @@ def reduction_cell(ip, p, filters, *, norm, block_id):
             x2 = layers.add(
                 [
                     layers.MaxPooling2D(3, strides=2, name=f"reduction_left2_{block_id}")(h3),
-                    separable_conv_block(p, filters, 7, block_id=f"reduction_right2_{block_id}", **sep),
+                    separable_conv_block(
+                        p, filters, 7, block_id=f"reduction_right2_{block_id}", **sep
+                    ),
                 ],
                 name=f"reduction_add_2_{block_id}",
             )
@@ -210,7 +244,9 @@ def reduction_cell(ip, p, filters, *, norm, block_id):
             x3 = layers.add(
                 [
                     avg_pool_3x3(h3, strides=2, name=f"reduction_left3_{block_id}"),
-                    separable_conv_block(p, filters, 5, block_id=f"reduction_right3_{block_id}", **sep),
+                    separable_conv_block(
+                        p, filters, 5, block_id=f"reduction_right3_{block_id}", **sep
+                    ),
                 ],
                 name=f"reduction_add3_{block_id}",
             )
@@ -234,8 +270,13 @@ def reduction_cell(ip, p, filters, *, norm, block_id):
 def stem(x, filters, *, norm):
     """3x3/2 convolution (valid padding) and BN."""
     x = layers.Conv2D(
-        filters, 3, strides=2, padding="valid", use_bias=False,
-        kernel_initializer="he_normal", name="stem_conv1",
+        filters,
+        3,
+        strides=2,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name="stem_conv1",
     )(x)
     return norm(x, name="stem_bn1")
 
@@ -253,7 +294,9 @@ def cells(x, filters, *, num_blocks, skip_reduction, filter_multiplier, norm):
         x, p = normal_cell(x, p, filters, block_id=f"{i}", **cell)
     for stage in (1, 2):
         filters *= filter_multiplier
-        x, p_reduced = reduction_cell(x, p, filters, block_id=f"reduce_{stage * num_blocks}", **cell)
+        x, p_reduced = reduction_cell(
+            x, p, filters, block_id=f"reduce_{stage * num_blocks}", **cell
+        )
         if not skip_reduction:
             p = p_reduced
         for i in range(stage * num_blocks + 1, (stage + 1) * num_blocks + 1):
@@ -311,8 +354,10 @@ def NASNet(
     """
     require_channels_last("NASNet")
     for value, argname in (
-        (penultimate_filters, "penultimate_filters"), (num_blocks, "num_blocks"),
-        (stem_block_filters, "stem_block_filters"), (filter_multiplier, "filter_multiplier"),
+        (penultimate_filters, "penultimate_filters"),
+        (num_blocks, "num_blocks"),
+        (stem_block_filters, "stem_block_filters"),
+        (filter_multiplier, "filter_multiplier"),
     ):
         check_positive_int(value, argname)
     skip_reduction = check_bool(skip_reduction, "skip_reduction")
@@ -326,8 +371,11 @@ def NASNet(
             f"penultimate_filters={penultimate_filters}."
         )
     config = dict(
-        default_size=default_size, penultimate_filters=penultimate_filters, num_blocks=num_blocks,
-        stem_block_filters=stem_block_filters, skip_reduction=skip_reduction,
+        default_size=default_size,
+        penultimate_filters=penultimate_filters,
+        num_blocks=num_blocks,
+        stem_block_filters=stem_block_filters,
+        skip_reduction=skip_reduction,
         filter_multiplier=filter_multiplier,
     )
     model = builder.weights_model_of(config, VARIANTS)
@@ -344,9 +392,15 @@ def NASNet(
         input_shape = (default_size, default_size, 3)
     img_input = builder.model_input(
         # another configuration has NASNetLarge's size rules, with its own default_size
-        model=model or "NASNetLarge", default_size=default_size, inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model=model or "NASNetLarge",
+        default_size=default_size,
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     # momentum 0.9997, epsilon 1e-3; axis -1 (not 3) as Keras has it
@@ -355,17 +409,29 @@ def NASNet(
 
     x = stem(img_input, stem_block_filters, norm=norm)
     x = cells(
-        x, penultimate_filters // 24, num_blocks=num_blocks, skip_reduction=skip_reduction,
-        filter_multiplier=filter_multiplier, norm=norm,
+        x,
+        penultimate_filters // 24,
+        num_blocks=num_blocks,
+        skip_reduction=skip_reduction,
+        filter_multiplier=filter_multiplier,
+        norm=norm,
     )
     x = layers.Activation("relu")(x)
     x = classifier_top(
-        x, include_top=include_top, pooling=pooling, classes=classes,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
         classifier_activation=classifier_activation,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -382,9 +448,16 @@ def NASNetMobile(
     inference_bn=False,
 ):
     return NASNet(
-        input_shape, **VARIANTS["NASNetMobile"], include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        input_shape,
+        **VARIANTS["NASNetMobile"],
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -401,7 +474,14 @@ def NASNetLarge(
     inference_bn=False,
 ):
     return NASNet(
-        input_shape, **VARIANTS["NASNetLarge"], include_top=include_top, weights=weights,
-        input_tensor=input_tensor, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        input_shape,
+        **VARIANTS["NASNetLarge"],
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

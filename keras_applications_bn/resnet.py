@@ -125,9 +125,14 @@ def resnet(
     cannot take. ``model`` is the model function's name: the registry gives its
     input sizes and weight files."""
     img_input = builder.model_input(
-        model=model, inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape, include_top=include_top,
-        weights=weights, classes=classes, classifier_activation=classifier_activation,
+        model=model,
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
         pooling=pooling,
     )
     norm = bn_factory(inference_bn, epsilon=BN_EPSILON)
@@ -138,18 +143,29 @@ def resnet(
     if not preact:
         x = bn_relu(x, norm, name="conv1")
     x = stem_pool(x)
-    for filters, blocks, stride, stage_name in zip(stage_filters, stage_blocks, stage_strides, STAGE_NAMES):
+    for filters, blocks, stride, stage_name in zip(
+        stage_filters, stage_blocks, stage_strides, STAGE_NAMES
+    ):
         x = stage_fn(x, filters, blocks, norm=norm, stride=stride, name=stage_name, block=block)
     if preact:
         x = bn_relu(x, norm, name="post")
 
     x = builder.classifier_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=top_name,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=top_name,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -166,9 +182,17 @@ def ResNet50(
     inference_bn=False,
 ):
     return resnet(
-        **VARIANTS["ResNet50"], model="ResNet50", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet50"],
+        model="ResNet50",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -185,9 +209,17 @@ def ResNet101(
     inference_bn=False,
 ):
     return resnet(
-        **VARIANTS["ResNet101"], model="ResNet101", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet101"],
+        model="ResNet101",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -204,7 +236,15 @@ def ResNet152(
     inference_bn=False,
 ):
     return resnet(
-        **VARIANTS["ResNet152"], model="ResNet152", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet152"],
+        model="ResNet152",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

@@ -79,8 +79,12 @@ def stage(x, filters, blocks, *, norm, stride=2, name, block=preact_bottleneck_b
 def resnet_v2(stage_blocks, **kwargs):
     """`resnet.resnet` with pre-activation stages."""
     return resnet(
-        stage_blocks, block=preact_bottleneck_block, stage_fn=stage,
-        stage_strides=STAGE_STRIDES, preact=True, **kwargs,
+        stage_blocks,
+        block=preact_bottleneck_block,
+        stage_fn=stage,
+        stage_strides=STAGE_STRIDES,
+        preact=True,
+        **kwargs,
     )
 
 
@@ -97,9 +101,17 @@ def ResNet50V2(
     inference_bn=False,
 ):
     return resnet_v2(
-        **VARIANTS["ResNet50V2"], model="ResNet50V2", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet50V2"],
+        model="ResNet50V2",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -116,9 +128,17 @@ def ResNet101V2(
     inference_bn=False,
 ):
     return resnet_v2(
-        **VARIANTS["ResNet101V2"], model="ResNet101V2", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet101V2"],
+        model="ResNet101V2",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -135,7 +155,15 @@ def ResNet152V2(
     inference_bn=False,
 ):
     return resnet_v2(
-        **VARIANTS["ResNet152V2"], model="ResNet152V2", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNet152V2"],
+        model="ResNet152V2",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

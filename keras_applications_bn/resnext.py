@@ -108,8 +108,13 @@ def _check_input(img_input):
 def resnext(stage_blocks, **kwargs):
     """`resnet.resnet` with grouped bottleneck blocks."""
     return resnet(
-        stage_blocks, block=grouped_bottleneck_block, stage_filters=STAGE_FILTERS,
-        use_bias=False, top_name="probs", check_input=_check_input, **kwargs,
+        stage_blocks,
+        block=grouped_bottleneck_block,
+        stage_filters=STAGE_FILTERS,
+        use_bias=False,
+        top_name="probs",
+        check_input=_check_input,
+        **kwargs,
     )
 
 
@@ -126,9 +131,17 @@ def ResNeXt50(
     inference_bn=False,
 ):
     return resnext(
-        **VARIANTS["ResNeXt50"], model="ResNeXt50", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNeXt50"],
+        model="ResNeXt50",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )
 
 
@@ -145,7 +158,15 @@ def ResNeXt101(
     inference_bn=False,
 ):
     return resnext(
-        **VARIANTS["ResNeXt101"], model="ResNeXt101", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["ResNeXt101"],
+        model="ResNeXt101",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

@@ -40,9 +40,7 @@ DOC = docs.ModelDoc(
 def conv_block(x, filters, convs, *, name):
     """``convs`` 3x3 ReLU convolutions, then 2x2 max pooling (stride 2)."""
     for i in range(1, convs + 1):
-        x = layers.Conv2D(
-            filters, 3, activation="relu", padding="same", name=f"{name}_conv{i}"
-        )(x)
+        x = layers.Conv2D(filters, 3, activation="relu", padding="same", name=f"{name}_conv{i}")(x)
     return layers.MaxPooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
@@ -70,10 +68,15 @@ def vgg(
 ):
     """The VGG network with ``convs_per_block[i]`` convolutions in block ``i + 1``."""
     img_input = builder.model_input(
-        model=model, inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape,
-        include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model=model,
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
     )
 
     x = img_input
@@ -85,8 +88,13 @@ def vgg(
     else:
         x = builder.pooling_head(x, pooling, named=False)
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model=model, include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model=model,
+        include_top=include_top,
     )
 
 
@@ -103,7 +111,15 @@ def VGG16(
     inference_bn=False,
 ):
     return vgg(
-        **VARIANTS["VGG16"], model="VGG16", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["VGG16"],
+        model="VGG16",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

@@ -31,7 +31,15 @@ def VGG19(
     inference_bn=False,
 ):
     return vgg(
-        **VARIANTS["VGG19"], model="VGG19", include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, name=name, inference_bn=inference_bn,
+        **VARIANTS["VGG19"],
+        model="VGG19",
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        inference_bn=inference_bn,
     )

@@ -98,10 +98,15 @@ def Xception(
     inference_bn=False,
 ):
     img_input = builder.model_input(
-        model="Xception", inference_bn=inference_bn,
-        input_tensor=input_tensor, input_shape=input_shape,
-        include_top=include_top, weights=weights, classes=classes,
-        classifier_activation=classifier_activation, pooling=pooling,
+        model="Xception",
+        inference_bn=inference_bn,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        weights=weights,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        pooling=pooling,
     )
     # axis -1 (not 3) as Keras has it; default epsilon and momentum
     norm = bn_factory(inference_bn, axis=channel_axis())
@@ -119,10 +124,19 @@ def Xception(
     x = exit_convolutions(x, norm=norm)
 
     x = builder.classifier_head(
-        x, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, named_pooling=False,
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        named_pooling=False,
     )
     return builder.create_model(
-        img_input, x, input_tensor=input_tensor, name=name, weights=weights,
-        model="Xception", include_top=include_top,
+        img_input,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        model="Xception",
+        include_top=include_top,
     )

@@ -144,9 +144,12 @@ ARCHITECTURES = [
     Arch("vgg19", "vgg19", "VGG19", (32, 32, 3), has_bn=False, contract=False),
     Arch("inception_v3", "inception_v3", "InceptionV3", (75, 75, 3)),
     Arch("mobilenet", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.25}),
-    Arch("resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3,
-         doc=RESNET_DOC),
-    Arch("resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3, doc=RESNET_DOC),
+    Arch(
+        "resnet101", "resnet", "ResNet101", (32, 32, 3), contract=False, rtol=1e-3, doc=RESNET_DOC
+    ),
+    Arch(
+        "resnet152", "resnet", "ResNet152", (32, 32, 3), contract=False, rtol=1e-3, doc=RESNET_DOC
+    ),
     Arch("resnet50v2", "resnet_v2", "ResNet50V2", (32, 32, 3), doc=RESNET_V2_DOC),
     Arch("resnet101v2", "resnet_v2", "ResNet101V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
     Arch("resnet152v2", "resnet_v2", "ResNet152V2", (32, 32, 3), contract=False, doc=RESNET_V2_DOC),
@@ -159,53 +162,101 @@ ARCHITECTURES = [
     Arch("nasnet_large", "nasnet", "NASNetLarge", (32, 32, 3), contract=False),
     Arch("mobilenet_v2", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": 0.35}),
     Arch(
-        "mobilenet_v3_small", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3), {"alpha": 0.75},
+        "mobilenet_v3_small",
+        "mobilenet_v3",
+        "MobileNetV3Small",
+        (32, 32, 3),
+        {"alpha": 0.75},
         fixed_size=False,
     ),
     Arch(
-        "mobilenet_v3_small_minimalistic", "mobilenet_v3", "MobileNetV3Small", (32, 32, 3),
-        {"alpha": 0.75, "minimalistic": True}, contract=False, fixed_size=False,
-    ),
-    Arch(
-        "mobilenet_v3_large", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3), {"alpha": 0.75}, contract=False,
+        "mobilenet_v3_small_minimalistic",
+        "mobilenet_v3",
+        "MobileNetV3Small",
+        (32, 32, 3),
+        {"alpha": 0.75, "minimalistic": True},
+        contract=False,
         fixed_size=False,
     ),
     Arch(
-        "mobilenet_v3_large_minimalistic", "mobilenet_v3", "MobileNetV3Large", (32, 32, 3),
-        {"minimalistic": True}, contract=False, fixed_size=False,
+        "mobilenet_v3_large",
+        "mobilenet_v3",
+        "MobileNetV3Large",
+        (32, 32, 3),
+        {"alpha": 0.75},
+        contract=False,
+        fixed_size=False,
+    ),
+    Arch(
+        "mobilenet_v3_large_minimalistic",
+        "mobilenet_v3",
+        "MobileNetV3Large",
+        (32, 32, 3),
+        {"minimalistic": True},
+        contract=False,
+        fixed_size=False,
     ),
     # EfficientNet: Keras' own compiled and eager calls differ by up to 3e-4 of the
     # largest logit (float32 rounding amplified by the squeeze-and-excitation gates)
     *(
         Arch(
-            f"efficientnetb{i}", "efficientnet", f"EfficientNetB{i}", (32, 32, 3),
-            contract=i == 0, forward=i < 4, rtol=1e-3,
-            doc=("[0, 255]",), doc_absent=("include_preprocessing",),
+            f"efficientnetb{i}",
+            "efficientnet",
+            f"EfficientNetB{i}",
+            (32, 32, 3),
+            contract=i == 0,
+            forward=i < 4,
+            rtol=1e-3,
+            doc=("[0, 255]",),
+            doc_absent=("include_preprocessing",),
         )
         for i in range(8)
     ),
     *(
         Arch(
-            f"efficientnetv2-{v.lower()}", "efficientnet_v2", f"EfficientNetV2{v}", (32, 32, 3),
-            contract=v == "B0", forward=v.startswith("B"), rtol=1e-3,
+            f"efficientnetv2-{v.lower()}",
+            "efficientnet_v2",
+            f"EfficientNetV2{v}",
+            (32, 32, 3),
+            contract=v == "B0",
+            forward=v.startswith("B"),
+            rtol=1e-3,
             doc=("[0, 255]", "include_preprocessing"),
         )
         for v in ("B0", "B1", "B2", "B3", "S", "M", "L")
     ),
     # ConvNeXt: LayerNormalization, no BN (inference_bn changes nothing, as for VGG)
     *(
-        Arch(f"convnext_{v.lower()}", "convnext", f"ConvNeXt{v}", (32, 32, 3), has_bn=False, contract=v == "Tiny",
-             forward=v in ("Tiny", "Small"), doc=CONVNEXT_DOC)
+        Arch(
+            f"convnext_{v.lower()}",
+            "convnext",
+            f"ConvNeXt{v}",
+            (32, 32, 3),
+            has_bn=False,
+            contract=v == "Tiny",
+            forward=v in ("Tiny", "Small"),
+            doc=CONVNEXT_DOC,
+        )
         for v in ("Tiny", "Small", "Base", "Large", "XLarge")
     ),
     # ResNeXt: Keras 3 has none; the reference is keras_applications 1.0.8's builder
     Arch(
-        "resnext50", "resnext", "ResNeXt50", (32, 32, 3),
-        reference=keras_applications_108("ResNeXt50"), layer_twins=(("Lambda", "ReduceSum"),),
+        "resnext50",
+        "resnext",
+        "ResNeXt50",
+        (32, 32, 3),
+        reference=keras_applications_108("ResNeXt50"),
+        layer_twins=(("Lambda", "ReduceSum"),),
     ),
     Arch(
-        "resnext101", "resnext", "ResNeXt101", (32, 32, 3), contract=False, rtol=1e-3,
-        reference=keras_applications_108("ResNeXt101"), layer_twins=(("Lambda", "ReduceSum"),),
+        "resnext101",
+        "resnext",
+        "ResNeXt101",
+        (32, 32, 3),
+        contract=False,
+        rtol=1e-3,
+        reference=keras_applications_108("ResNeXt101"),
+        layer_twins=(("Lambda", "ReduceSum"),),
     ),
 ]
 
@@ -217,9 +268,15 @@ def keras_nasnet_mobile(input_shape=None, **kwargs):
     from keras.src.applications import nasnet
 
     return nasnet.NASNet(
-        input_shape, penultimate_filters=1056, num_blocks=4, stem_block_filters=32,
-        skip_reduction=False, filter_multiplier=2, default_size=224,
-        name=kwargs.pop("name", "nasnet_mobile"), **kwargs,
+        input_shape,
+        penultimate_filters=1056,
+        num_blocks=4,
+        stem_block_filters=32,
+        skip_reduction=False,
+        filter_multiplier=2,
+        default_size=224,
+        name=kwargs.pop("name", "nasnet_mobile"),
+        **kwargs,
     )
 
 
@@ -259,13 +316,16 @@ def randomize_bn(model, seed=0):
     rng = np.random.default_rng(seed)
     randomize_layer_norms(model, rng)
     layers = [
-        layer for layer in model._flatten_layers(include_self=False, recursive=True)
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     for layer in layers:
         for w in layer.trainable_weights:
             n = w.path.rsplit("/", 1)[-1]
-            value = rng.uniform(0.8, 1.2, w.shape) if n == "gamma" else rng.normal(0.0, 0.1, w.shape)
+            value = (
+                rng.uniform(0.8, 1.2, w.shape) if n == "gamma" else rng.normal(0.0, 0.1, w.shape)
+            )
             w.assign(value.astype("float32"))
     if not layers:
         return model
@@ -331,7 +391,9 @@ def assert_same_outputs(actual, expected, rtol=1e-4):
     float32 rounding differs between eager and compiled calls by about 1e-6 of
     the largest activations, which can be far from an element near zero."""
     actual, expected = keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * float(np.abs(expected).max()))
+    np.testing.assert_allclose(
+        actual, expected, rtol=rtol, atol=rtol * float(np.abs(expected).max())
+    )
 
 
 def images(shape, n=4, seed=0):

@@ -296,7 +296,6 @@ def synthetic_class_index():
     return json.dumps(index, sort_keys=False).encode("utf-8")
 
 
-
 def model_state(model):
     """Everything a tool could change about ``model``: for every layer (nested
     ones included) its class, config and ``trainable`` flag, and every weight's

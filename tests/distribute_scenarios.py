@@ -59,13 +59,20 @@ def classifier(small=False):
     if small:
         x = image = keras.Input(IMAGE)
         for index, (name, strides) in enumerate((("conv1", 2), ("conv_dw_1", 2), ("conv_pw_1", 1))):
-            x = keras.layers.Conv2D(4 * (index + 1), 3, strides=strides, use_bias=False, name=name)(x)
+            x = keras.layers.Conv2D(4 * (index + 1), 3, strides=strides, use_bias=False, name=name)(
+                x
+            )
             x = kab.layers.BatchNormalization(inference_mode=True, name=f"{name}_bn")(x)
             x = keras.layers.ReLU()(x)
         base = keras.Model(image, keras.layers.GlobalAveragePooling2D()(x), name="backbone")
     else:
         base = kab.MobileNet(
-            weights=None, include_top=False, pooling="avg", alpha=0.25, input_shape=IMAGE, inference_bn=True
+            weights=None,
+            include_top=False,
+            pooling="avg",
+            alpha=0.25,
+            input_shape=IMAGE,
+            inference_bn=True,
         )
     inputs = keras.Input(IMAGE)
     return keras.Model(inputs, keras.layers.Dense(CLASSES, name="head")(base(inputs)))
@@ -104,7 +111,9 @@ def make_optimizer(kind):
 
     from keras_applications_bn import LayerwiseLR
 
-    inner = keras.optimizers.SGD(1e-3, momentum=0.9) if kind == "sgd" else keras.optimizers.Adam(1e-3)
+    inner = (
+        keras.optimizers.SGD(1e-3, momentum=0.9) if kind == "sgd" else keras.optimizers.Adam(1e-3)
+    )
     return LayerwiseLR(inner, MULTIPLIERS)
 
 
@@ -247,8 +256,10 @@ def build_all(args):
         expected = list(np.load(os.path.join(args["dir"], f"{arch.id}.npz")).values())
         with strategy.scope():
             model = arch.ours(
-                weights=os.path.join(args["dir"], f"{arch.id}.h5"), include_top=False,
-                input_shape=arch.shape, inference_bn=True,
+                weights=os.path.join(args["dir"], f"{arch.id}.h5"),
+                include_top=False,
+                input_shape=arch.shape,
+                inference_bn=True,
             )
         check(model, expected, arch.id)
         built.append(arch.id)
@@ -261,7 +272,9 @@ def build_all(args):
     weights_lib.REGISTRY[entry.name] = dataclasses.replace(entry, file_hash=args["sha256"])
     expected = list(np.load(os.path.join(args["dir"], f"{arch.id}.npz")).values())
     with strategy.scope():
-        model = arch.ours(weights="imagenet", include_top=False, input_shape=arch.shape, inference_bn=True)
+        model = arch.ours(
+            weights="imagenet", include_top=False, input_shape=arch.shape, inference_bn=True
+        )
     check(model, expected, f"{arch.id} imagenet")
     log(f"{arch.id}: built under MirroredStrategy with weights='imagenet'")
     with open(args["out"], "w") as f:
@@ -295,7 +308,10 @@ def mirrored(args):
                     np.testing.assert_array_equal(copy, start[index], err_msg=v.path)
         result["fit"][kind] = {
             "vs_one_device": weight_differences(two, one),
-            "moved": {w.path: float(np.abs(np.asarray(w.numpy()) - w0).max()) for w, w0 in zip(two.weights, start)},
+            "moved": {
+                w.path: float(np.abs(np.asarray(w.numpy()) - w0).max())
+                for w, w0 in zip(two.weights, start)
+            },
             "pinned_layers": sum(layer.inference_mode for layer in kab.bn_layers(two)),
         }
         log(f"LayerwiseLR({kind}): 1 vs 2 replicas fitted")
@@ -315,11 +331,15 @@ def mirrored(args):
     # a dataset the user distributed: one pipeline of per-replica batches of 4
     kab.reset_bn_statistics(model)
     distributed = strategy.distribute_datasets_from_function(
-        lambda context: tf.data.Dataset.from_tensor_slices(x).batch(context.get_per_replica_batch_size(8))
+        lambda context: tf.data.Dataset.from_tensor_slices(x).batch(
+            context.get_per_replica_batch_size(8)
+        )
     )
     with strategy.scope():
         assert kab.adapt_bn_statistics(model, distributed) == len(x)
-    result["adapt"]["distributed_dataset"] = max_relative_difference(bn_statistics(model, strategy), reference)
+    result["adapt"]["distributed_dataset"] = max_relative_difference(
+        bn_statistics(model, strategy), reference
+    )
     log("adapt: 2 replicas, a dataset distributed with distribute_datasets_from_function")
 
     # the small net, adapted outside the scope on labelled tf.data input: the
@@ -372,7 +392,10 @@ def worker(args):
     result = {
         "fit_vs_one_device": weight_differences(two, one),
         "adapt_vs_one_device": max_relative_difference(statistics, bn_statistics(reference_model)),
-        "moved": {w.path: float(np.abs(np.asarray(w.numpy()) - w0).max()) for w, w0 in zip(two.weights, weights)},
+        "moved": {
+            w.path: float(np.abs(np.asarray(w.numpy()) - w0).max())
+            for w, w0 in zip(two.weights, weights)
+        },
     }
     np.savez(
         args["out"] + ".npz",

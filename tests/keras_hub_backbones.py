@@ -66,7 +66,9 @@ def _mobilenet():
 def _densenet():
     import keras_hub
 
-    return keras_hub.models.DenseNetBackbone(stackwise_num_repeats=[2, 2], growth_rate=8, image_shape=(32, 32, 3))
+    return keras_hub.models.DenseNetBackbone(
+        stackwise_num_repeats=[2, 2], growth_rate=8, image_shape=(32, 32, 3)
+    )
 
 
 def _cspnet():

@@ -46,7 +46,9 @@ def images(n, seed, shift=0.0):
 
 
 def stats(model):
-    return [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in bn_layers(model)]
+    return [
+        (layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in bn_layers(model)
+    ]
 
 
 def batchnorm_modules():
@@ -65,13 +67,24 @@ def module_state():
         f"{module.__name__}.{name}": len(value)
         for module in batchnorm_modules()
         for name, value in vars(module).items()
-        if isinstance(value, (collections.abc.MutableMapping, collections.abc.MutableSequence, collections.abc.MutableSet))
-        and not name.startswith("__") and name != "TRACED_STEPS"
+        if isinstance(
+            value,
+            (
+                collections.abc.MutableMapping,
+                collections.abc.MutableSequence,
+                collections.abc.MutableSet,
+            ),
+        )
+        and not name.startswith("__")
+        and name != "TRACED_STEPS"
     }
 
 
 def layer_state(model):
-    return [(layer, type(layer), sorted(vars(layer))) for layer in model._flatten_layers(include_self=True)]
+    return [
+        (layer, type(layer), sorted(vars(layer)))
+        for layer in model._flatten_layers(include_self=True)
+    ]
 
 
 def leftovers():
@@ -120,7 +133,9 @@ def test_nothing_is_left_on_the_layers_or_in_the_module(failure):
         for a, b in zip(stats(model), before_stats):
             np.testing.assert_array_equal(a, b)
     # during the pass the layers were swapped, and the module held nothing for it
-    assert during == [(before_module, ["_AdaptingBatchNormalization", "_AdaptingBatchNormalization"])]
+    assert during == [
+        (before_module, ["_AdaptingBatchNormalization", "_AdaptingBatchNormalization"])
+    ]
     # afterwards: every layer has its own class and the same attributes, and no
     # swapped class (or the pass that made it) is alive
     assert layer_state(model) == before_layers

@@ -88,9 +88,20 @@ BAD_VALUES = [
     ("input_shape", (64, 64, 0), ValueError, "0 is not a positive size", {}),
     ("input_shape", (-64, 64, 3), ValueError, "-64 is not a positive size", {}),
     ("input_shape", (64, 64), ValueError, "3 entries", {}),
-    ("input_tensor", ZERO_CHANNELS, ValueError, r"has shape \(None, 32, 32, 0\).*positive size", {}),
-    ("input_tensor", np.zeros((2, 32, 32, 3)), TypeError,
-     r"must be a Keras tensor .*got ndarray of shape \(2, 32, 32, 3\)\. .*input_shape=\(32, 32, 3\)", {}),
+    (
+        "input_tensor",
+        ZERO_CHANNELS,
+        ValueError,
+        r"has shape \(None, 32, 32, 0\).*positive size",
+        {},
+    ),
+    (
+        "input_tensor",
+        np.zeros((2, 32, 32, 3)),
+        TypeError,
+        r"must be a Keras tensor .*got ndarray of shape \(2, 32, 32, 3\)\. .*input_shape=\(32, 32, 3\)",
+        {},
+    ),
     ("input_tensor", [[1.0]], TypeError, "must be a Keras tensor", {}),
     # classes (with the top): a positive integer, not a float or a bool
     ("classes", 2.0, TypeError, "must be a positive int", TOP),
@@ -124,7 +135,13 @@ BAD_VALUES = [
     ("pooling", "mean", ValueError, "must be None, 'avg' or 'max'", {}),
     ("pooling", np.array(["avg"]), ValueError, "must be None, 'avg' or 'max'", {}),
     ("weights", "DIRECTORY", ValueError, "is a directory, not a weights file", {}),
-    ("weights", "TEXT_FILE", ValueError, r"foo\.txt' is not a weights file Keras can load.*\.weights\.h5", {}),
+    (
+        "weights",
+        "TEXT_FILE",
+        ValueError,
+        r"foo\.txt' is not a weights file Keras can load.*\.weights\.h5",
+        {},
+    ),
     ("weights", "UPPER_CASE", ValueError, "is not a weights file Keras can load", {}),
     ("weights", 5, TypeError, "must be None, 'imagenet' or the path", {}),
 ]
@@ -142,8 +159,7 @@ def test_every_model_function_refuses_bad_values_before_building(case, bad_paths
     # the package's public model functions: its capitalised functions (the tools are
     # lower-case functions or classes)
     exported = {
-        name for name in kab.__all__
-        if name[0].isupper() and inspect.isfunction(getattr(kab, name))
+        name for name in kab.__all__ if name[0].isupper() and inspect.isfunction(getattr(kab, name))
     }
     assert set(MODEL_FUNCTIONS) == exported  # the table walks every public model function
     value = bad_paths.get(value, value) if isinstance(value, str) else value
@@ -168,9 +184,13 @@ def numpy_arguments(fn, size):
     it takes (values Keras takes as Python's)."""
     params = parameters(fn)
     kwargs = {
-        "weights": None, "include_top": np.True_, "classes": np.int64(3), "inference_bn": np.False_,
-        "input_shape": np.array([size, size, 3]) if fn in ("MobileNet", "ResNet50", "ResNet50V2") else
-        (np.int64(size), np.int32(size), np.uint8(3)),
+        "weights": None,
+        "include_top": np.True_,
+        "classes": np.int64(3),
+        "inference_bn": np.False_,
+        "input_shape": np.array([size, size, 3])
+        if fn in ("MobileNet", "ResNet50", "ResNet50V2")
+        else (np.int64(size), np.int32(size), np.uint8(3)),
     }
     optional = {
         "alpha": np.float64(0.25) if fn == "MobileNet" else np.float32(0.75),
@@ -191,7 +211,9 @@ FAST = {"MobileNet", "MobileNetV3Small"}
 
 
 @pytest.mark.parametrize(
-    "arch", [pytest.param(a, marks=() if a.fn in FAST else pytest.mark.slow) for a in FAMILIES], ids=str,
+    "arch",
+    [pytest.param(a, marks=() if a.fn in FAST else pytest.mark.slow) for a in FAMILIES],
+    ids=str,
 )
 def test_numpy_scalars_are_accepted_as_keras_accepts_them(arch):
     """One model per family, built at its smallest size with NumPy scalars for every
@@ -223,15 +245,24 @@ def test_the_issues_cases():
     with pytest.raises(ValueError, match=r"`input_shape` .*got \(32, 32, 0\)"):
         kab.MobileNet(input_shape=(32, 32, 0), weights=None, include_top=False)
     with pytest.raises(TypeError, match=r"`depth_multiplier` must be a positive int, got True"):
-        kab.MobileNet(depth_multiplier=True, weights=None, include_top=False, input_shape=(32, 32, 3))
+        kab.MobileNet(
+            depth_multiplier=True, weights=None, include_top=False, input_shape=(32, 32, 3)
+        )
     with pytest.raises(ValueError, match=r"`alpha` must be a positive number of at most"):
         kab.MobileNet(alpha=1e308, weights=None, include_top=False, input_shape=(32, 32, 3))
-    with pytest.raises(ValueError, match=r"`alpha` must be at least 1/32"):  # Keras: filters=0 at build
+    with pytest.raises(
+        ValueError, match=r"`alpha` must be at least 1/32"
+    ):  # Keras: filters=0 at build
         kab.MobileNet(alpha=0.02, weights=None, include_top=False, input_shape=(32, 32, 3))
     model = kab.ResNet50(classes=np.int64(5), weights=None, input_shape=(32, 32, 3))
     assert tuple(model.output.shape) == (None, 5)
-    model = kab.MobileNet(include_top=np.bool_(False), weights=None, input_shape=(32, 32, 3), alpha=0.25,
-                          pooling="avg")
+    model = kab.MobileNet(
+        include_top=np.bool_(False),
+        weights=None,
+        input_shape=(32, 32, 3),
+        alpha=0.25,
+        pooling="avg",
+    )
     assert tuple(model.output.shape) == (None, 256)
 
 
@@ -318,7 +349,9 @@ def test_positive_numbers():
 
 
 def test_rates():
-    assert _checks.check_rate(0, "rate") == 0.0 and _checks.check_rate(np.float32(0.5), "rate") == 0.5
+    assert (
+        _checks.check_rate(0, "rate") == 0.0 and _checks.check_rate(np.float32(0.5), "rate") == 0.5
+    )
     for value in (1, 1.5, -0.1, NAN, INF):
         with pytest.raises(ValueError, match=r"`rate` must be a number in \[0, 1\)"):
             _checks.check_rate(value, "rate")
@@ -332,7 +365,16 @@ def test_shapes():
     assert _checks.check_shape([8, 8, 3], length=3) == (8, 8, 3)
     assert _checks.check_shape(np.array([8, 9, 3])) == (8, 9, 3)
     assert all(type(d) is int for d in _checks.check_shape(np.array([8, 9, 3])))
-    for value in ((8.0, 8, 3), (8, 8, np.True_), (8, "8", 3), "883", 8, np.array(8), {8: 3}, (8, 8, 3j)):
+    for value in (
+        (8.0, 8, 3),
+        (8, 8, np.True_),
+        (8, "8", 3),
+        "883",
+        8,
+        np.array(8),
+        {8: 3},
+        (8, 8, 3j),
+    ):
         with pytest.raises(TypeError, match="`input_shape` must be a tuple of positive integers"):
             _checks.check_shape(value)
     for value in ((0, 8, 3), (8, 8, -3)):

@@ -22,8 +22,13 @@ from conftest import model_state
 
 def resnet(inference_bn=True):
     keras.utils.set_random_seed(1)
-    return ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3),
-                    inference_bn=inference_bn)
+    return ResNet50(
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        input_shape=(32, 32, 3),
+        inference_bn=inference_bn,
+    )
 
 
 def small_net(size=16):
@@ -70,7 +75,9 @@ def test_first_bn_layer_gets_the_exact_population_statistics(adapted):
     np.testing.assert_allclose(bn.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(bn.moving_variance.numpy(), var, rtol=1e-5)
     # Keras' exponential-average update would average per-batch variances instead
-    per_batch = np.mean([population_stats(model, "conv1_conv", x[i:i + 32])[1] for i in range(0, 100, 32)], 0)
+    per_batch = np.mean(
+        [population_stats(model, "conv1_conv", x[i : i + 32])[1] for i in range(0, 100, 32)], 0
+    )
     assert np.max(np.abs(per_batch / var - 1)) > 1e-3
 
 
@@ -79,7 +86,9 @@ def test_touches_only_moving_statistics_and_keeps_the_weights_list(adapted):
     after = snapshot(model)
     assert [(i, p) for i, p, _ in after] == [(i, p) for i, p, _ in before]
     changed = {p for (_, p, a), (_, _, b) in zip(before, after) if not np.array_equal(a, b)}
-    stats = {v.path for layer in bn_layers(model) for v in (layer.moving_mean, layer.moving_variance)}
+    stats = {
+        v.path for layer in bn_layers(model) for v in (layer.moving_mean, layer.moving_variance)
+    }
     assert changed == stats
 
 
@@ -90,13 +99,16 @@ def test_layers_keep_their_class_and_mode(adapted):
         assert layer.inference_mode is True
     # still pinned: training=True uses the (new) moving statistics
     x = images(8, seed=3)
-    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_official_layout_h5_still_loads_after_adapting(adapted, tmp_path):
     model = adapted[0]
-    official = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                           input_shape=(32, 32, 3))
+    official = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    )
     path = tmp_path / "resnet50_notop.h5"
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, official)
@@ -112,13 +124,15 @@ def test_dataset_iterable_and_array_give_the_same_statistics():
     for data, kwargs in (
         (x, {"batch_size": 16}),
         (tf.data.Dataset.from_tensor_slices((x, y)).batch(25), {}),
-        (((x[i:i + 7], y[i:i + 7]) for i in range(0, 60, 7)), {}),
+        (((x[i : i + 7], y[i : i + 7]) for i in range(0, 60, 7)), {}),
         ([x[:30], x[30:]], {}),
     ):
         model = small_net()
         assert adapt_bn_statistics(model, data, **kwargs) == 60
-        results.append([layer.moving_variance.numpy() for layer in bn_layers(model)]
-                        + [layer.moving_mean.numpy() for layer in bn_layers(model)])
+        results.append(
+            [layer.moving_variance.numpy() for layer in bn_layers(model)]
+            + [layer.moving_mean.numpy() for layer in bn_layers(model)]
+        )
     mean, var = population_stats(model, "conv_a", x)
     np.testing.assert_allclose(results[0][0], var, rtol=1e-5)
     np.testing.assert_allclose(results[0][2], mean, rtol=1e-5, atol=1e-4)
@@ -138,8 +152,9 @@ def test_steps_limits_the_batches():
 
 def test_keras_applications_model_nested_in_another_model():
     keras.utils.set_random_seed(2)
-    base = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg",
-                                          input_shape=(32, 32, 3))
+    base = keras.applications.MobileNetV2(
+        weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    )
     inputs = keras.Input((32, 32, 3))
     outputs = keras.layers.Dense(3)(keras.layers.Dropout(0.5)(base(inputs)))
     model = keras.Model(inputs, outputs)
@@ -171,7 +186,7 @@ def test_later_layers_follow_the_documented_definition():
     bn1 = model.get_layer("bn1")
     z = []
     for i in range(0, 96, 32):
-        a = x[i:i + 32] @ d1.kernel.numpy() + d1.bias.numpy()
+        a = x[i : i + 32] @ d1.kernel.numpy() + d1.bias.numpy()
         a = (a - a.mean(0)) / np.sqrt(a.var(0) + bn1.epsilon) * bn1.gamma.numpy() + bn1.beta.numpy()
         z.append(a @ d2.kernel.numpy() + d2.bias.numpy())
     z = np.concatenate(z).astype(np.float64)
@@ -229,7 +244,9 @@ def test_benchmark_measures_both_side_by_side():
 
     from conftest import REPO_ROOT
 
-    spec = importlib.util.spec_from_file_location("bench_adapt", REPO_ROOT / "benchmarks" / "bench_adapt.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_adapt", REPO_ROOT / "benchmarks" / "bench_adapt.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     result = bench.measure(size=32, samples=64, batch_size=32, repeats=1)
@@ -253,35 +270,95 @@ def _poisoned(value, batch):
 
 
 BAD_DATA = {
-    "one image": (lambda x: x[0], ValueError, r"shaped \(batch, 16, 16, 3\).*got shape \(16, 16, 3\).*x\[None\]"),
-    "list of images": (lambda x: list(x), ValueError, r"each batch .*got shape \(16, 16, 3\).*np\.stack"),
-    "unbatched dataset": (lambda x: tf.data.Dataset.from_tensor_slices(x), ValueError,
-                          r"element of the dataset .*got shape \(16, 16, 3\).*dataset\.batch"),
-    "wrong channels": (lambda x: x[..., :1], ValueError, r"\(batch, 16, 16, 3\).*got shape \(8, 16, 16, 1\)"),
-    "wrong channels in a generator": (lambda x: (b for b in [x[:4, ..., :2]]), ValueError,
-                                      r"each batch .*got shape \(4, 16, 16, 2\)"),
-    "wrong size tensor": (lambda x: tf.constant(x[:, :8]), ValueError, r"got shape \(8, 8, 16, 3\)"),
+    "one image": (
+        lambda x: x[0],
+        ValueError,
+        r"shaped \(batch, 16, 16, 3\).*got shape \(16, 16, 3\).*x\[None\]",
+    ),
+    "list of images": (
+        lambda x: list(x),
+        ValueError,
+        r"each batch .*got shape \(16, 16, 3\).*np\.stack",
+    ),
+    "unbatched dataset": (
+        lambda x: tf.data.Dataset.from_tensor_slices(x),
+        ValueError,
+        r"element of the dataset .*got shape \(16, 16, 3\).*dataset\.batch",
+    ),
+    "wrong channels": (
+        lambda x: x[..., :1],
+        ValueError,
+        r"\(batch, 16, 16, 3\).*got shape \(8, 16, 16, 1\)",
+    ),
+    "wrong channels in a generator": (
+        lambda x: (b for b in [x[:4, ..., :2]]),
+        ValueError,
+        r"each batch .*got shape \(4, 16, 16, 2\)",
+    ),
+    "wrong size tensor": (
+        lambda x: tf.constant(x[:, :8]),
+        ValueError,
+        r"got shape \(8, 8, 16, 3\)",
+    ),
     "None": (lambda x: None, TypeError, "`data` must be a NumPy array or tensor.*got None"),
     "a string": (lambda x: "images/", TypeError, "`data` must be .*got 'images/'"),
     "a number": (lambda x: 3, TypeError, "`data` must be .*got 3 of type int"),
-    "infinite dataset without steps": (lambda x: tf.data.Dataset.from_tensor_slices(x).batch(4).repeat(),
-                                       ValueError, "infinite tf.data.Dataset.*pass `steps`"),
-    "NaN": (lambda x: _poisoned(np.nan, 0), ValueError, r"batch 0 gave a non-finite .*'bn_a'.*No statistics were changed"),
-    "inf in a later batch": (lambda x: _poisoned(np.inf, 2), ValueError, r"batch 2 gave a non-finite .*'bn_a'"),
-    "NaN in a generator": (lambda x: iter([x[:8], _poisoned(np.nan, 0)[:8]]), ValueError, r"batch 1 gave a non-finite"),
-    "NaN in a tensor": (lambda x: tf.constant(_poisoned(-np.inf, 1)), ValueError, r"batch 1 gave a non-finite"),
+    "infinite dataset without steps": (
+        lambda x: tf.data.Dataset.from_tensor_slices(x).batch(4).repeat(),
+        ValueError,
+        "infinite tf.data.Dataset.*pass `steps`",
+    ),
+    "NaN": (
+        lambda x: _poisoned(np.nan, 0),
+        ValueError,
+        r"batch 0 gave a non-finite .*'bn_a'.*No statistics were changed",
+    ),
+    "inf in a later batch": (
+        lambda x: _poisoned(np.inf, 2),
+        ValueError,
+        r"batch 2 gave a non-finite .*'bn_a'",
+    ),
+    "NaN in a generator": (
+        lambda x: iter([x[:8], _poisoned(np.nan, 0)[:8]]),
+        ValueError,
+        r"batch 1 gave a non-finite",
+    ),
+    "NaN in a tensor": (
+        lambda x: tf.constant(_poisoned(-np.inf, 1)),
+        ValueError,
+        r"batch 1 gave a non-finite",
+    ),
 }
 BAD_ARGUMENTS = {
-    "layers as a string": (dict(layers="bn_a"), TypeError, r"list of BatchNormalization layers.*for one layer pass \['bn_a'\]"),
-    "layers with a typo": (dict(layers=["bn_A"]), ValueError, r"no BatchNormalization layer named 'bn_A'. Did you mean .*'bn_a'"),
-    "layers with a conv": (dict(layers=["conv_a"]), ValueError, r"no BatchNormalization layer named 'conv_a'"),
+    "layers as a string": (
+        dict(layers="bn_a"),
+        TypeError,
+        r"list of BatchNormalization layers.*for one layer pass \['bn_a'\]",
+    ),
+    "layers with a typo": (
+        dict(layers=["bn_A"]),
+        ValueError,
+        r"no BatchNormalization layer named 'bn_A'. Did you mean .*'bn_a'",
+    ),
+    "layers with a conv": (
+        dict(layers=["conv_a"]),
+        ValueError,
+        r"no BatchNormalization layer named 'conv_a'",
+    ),
     "layers with a number": (dict(layers=[0]), TypeError, r"got an item 0 of type int"),
     "steps 0": (dict(steps=0), ValueError, "`steps` must be a positive int or None"),
     "steps True": (dict(steps=True), TypeError, "`steps` must be a positive int or None"),
     "steps 2.0": (dict(steps=2.0), TypeError, "`steps` must be a positive int or None, got 2.0"),
-    "batch_size '4' with a list of batches": (dict(batch_size="4", data=lambda x: [x[:4], x[4:]]), TypeError,
-                                             "`batch_size` must be a positive int, got '4'"),
-    "verbose 'loud'": (dict(verbose="loud"), TypeError, "`verbose` must be 'auto', 0, 1 or 2, got 'loud'"),
+    "batch_size '4' with a list of batches": (
+        dict(batch_size="4", data=lambda x: [x[:4], x[4:]]),
+        TypeError,
+        "`batch_size` must be a positive int, got '4'",
+    ),
+    "verbose 'loud'": (
+        dict(verbose="loud"),
+        TypeError,
+        "`verbose` must be 'auto', 0, 1 or 2, got 'loud'",
+    ),
     "verbose True": (dict(verbose=True), TypeError, "`verbose` must be .* not a flag"),
     "batch_size 0": (dict(batch_size=0), ValueError, "`batch_size` must be a positive int"),
     "verbose 3": (dict(verbose=3), ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
@@ -321,7 +398,9 @@ def test_layers_by_name_and_a_tensor_batched_like_an_array():
     x = images(24, seed=8, size=16)
     by_name, by_object = small_net(), small_net()
     adapt_bn_statistics(by_name, x, batch_size=8, layers=["bn_b"], verbose=0)
-    adapt_bn_statistics(by_object, tf.constant(x), batch_size=8, layers=[by_object.get_layer("bn_b")], verbose=0)
+    adapt_bn_statistics(
+        by_object, tf.constant(x), batch_size=8, layers=[by_object.get_layer("bn_b")], verbose=0
+    )
     for a, b in zip(by_name.weights, by_object.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert np.all(by_name.get_layer("bn_a").moving_variance.numpy() == 1.0)
@@ -335,9 +414,13 @@ def test_adapt_shows_progress_as_predict_does(capsys):
     x = images(24, seed=9, size=16)
     adapt_bn_statistics(model, x, batch_size=8)  # verbose="auto": a bar
     assert "3/3" in capsys.readouterr().out
-    assert adapt_bn_statistics(model, _infinite(x[:4]), steps=5) == 20  # a generator: steps stops it
+    assert (
+        adapt_bn_statistics(model, _infinite(x[:4]), steps=5) == 20
+    )  # a generator: steps stops it
     assert "5/5" in capsys.readouterr().out
-    adapt_bn_statistics(model, (x[i:i + 8] for i in range(0, 24, 8)))  # length unknown: the running count
+    adapt_bn_statistics(
+        model, (x[i : i + 8] for i in range(0, 24, 8))
+    )  # length unknown: the running count
     assert "3/Unknown" in capsys.readouterr().out
     adapt_bn_statistics(model, x, batch_size=8, verbose=2)
     out = capsys.readouterr().out
@@ -348,14 +431,38 @@ def test_adapt_shows_progress_as_predict_does(capsys):
 
 
 BAD_MODEL_ARGUMENTS = {
-    "bn_summary(None)": (lambda m: bn_summary(None), "`model` must be a Keras model or layer, got None"),
-    "bn_summary(str)": (lambda m: bn_summary("model"), "`model` must be a Keras model or layer, got 'model'"),
-    "bn_summary print_fn": (lambda m: bn_summary(m, print_fn="stdout"), "`print_fn` must be a function or None"),
-    "bn_layers(None)": (lambda m: bn_layers(None), "`model` must be a Keras model or layer, got None"),
-    "reset([model])": (lambda m: reset_bn_statistics([m]), r"`model` must be a Keras model or layer, got \[<Functional"),
-    "adapt(None)": (lambda m: adapt_bn_statistics(None, images(2)), "`model` must be a Keras model or layer, got None"),
-    "set_inference_bn yes": (lambda m: set_inference_bn(m, "yes"), "`enabled` must be True or False, got 'yes'"),
-    "set_inference_bn 1": (lambda m: set_inference_bn(m, 1), "`enabled` must be True or False, got 1"),
+    "bn_summary(None)": (
+        lambda m: bn_summary(None),
+        "`model` must be a Keras model or layer, got None",
+    ),
+    "bn_summary(str)": (
+        lambda m: bn_summary("model"),
+        "`model` must be a Keras model or layer, got 'model'",
+    ),
+    "bn_summary print_fn": (
+        lambda m: bn_summary(m, print_fn="stdout"),
+        "`print_fn` must be a function or None",
+    ),
+    "bn_layers(None)": (
+        lambda m: bn_layers(None),
+        "`model` must be a Keras model or layer, got None",
+    ),
+    "reset([model])": (
+        lambda m: reset_bn_statistics([m]),
+        r"`model` must be a Keras model or layer, got \[<Functional",
+    ),
+    "adapt(None)": (
+        lambda m: adapt_bn_statistics(None, images(2)),
+        "`model` must be a Keras model or layer, got None",
+    ),
+    "set_inference_bn yes": (
+        lambda m: set_inference_bn(m, "yes"),
+        "`enabled` must be True or False, got 'yes'",
+    ),
+    "set_inference_bn 1": (
+        lambda m: set_inference_bn(m, 1),
+        "`enabled` must be True or False, got 1",
+    ),
 }
 
 

@@ -38,7 +38,9 @@ from keras_applications_bn.weights import WeightsError
 
 from conftest import REPO_ROOT, hdf5_bytes, python_env
 
-HTML = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Quota exceeded</body></html>\n"
+HTML = (
+    b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Quota exceeded</body></html>\n"
+)
 
 
 def plant_partial(url, data, expected=None):
@@ -121,8 +123,13 @@ def test_a_poisoned_cache_entry_is_dropped_and_replaced(fault_server, capsys, mo
     path = os.path.join(cache_dir(), "mobilenet.h5")
     with open(path, "wb") as f:
         f.write(HTML)
-    weights.cache.update_manifest(cache_dir(), "mobilenet.h5", weights.cache.new_record(
-        path, weights.integrity.Digest("sha256", sha256(HTML)), "first-use", "x"))
+    weights.cache.update_manifest(
+        cache_dir(),
+        "mobilenet.h5",
+        weights.cache.new_record(
+            path, weights.integrity.Digest("sha256", sha256(HTML)), "first-use", "x"
+        ),
+    )
     assert main(["verify"]) == EXIT_FAILED
     out = capsys.readouterr().out
     assert "CORRUPT  mobilenet.h5" in out and "no HDF5 signature" in out and "HTML page" in out
@@ -159,7 +166,8 @@ def small_models():
 
     def build(name, units):
         return keras.Sequential(
-            [keras.Input((8,)), keras.layers.Dense(units[0]), keras.layers.Dense(units[1])], name=name
+            [keras.Input((8,)), keras.layers.Dense(units[0]), keras.layers.Dense(units[1])],
+            name=name,
         )
 
     return build("model_a", (4, 2)), build("model_b", (3, 2))
@@ -276,8 +284,14 @@ def test_the_partial_file_is_opened_without_following_a_link(fault_server, tmp_p
     outside.write_bytes(b"precious")
     target = os.path.join(cache_dir(), "w.h5")
     download = weights.http.Download(
-        fault_server.url("w.h5"), target, None, http_host=None, timeout=1, retries=0,
-        progress=False, size=None,
+        fault_server.url("w.h5"),
+        target,
+        None,
+        http_host=None,
+        timeout=1,
+        retries=0,
+        progress=False,
+        size=None,
     )
     os.symlink(outside, download.part)  # planted after the checks, before the write
     with pytest.raises(OSError) as info:
@@ -295,7 +309,8 @@ def test_a_symlinked_cache_entry_is_not_trusted(fault_server, tmp_path, capsys):
     assert check.status == "corrupt" and "symbolic link" in check.reason
     path = weights.fetch_file(url)
     assert not os.path.islink(path) and os.path.realpath(path) == os.path.join(
-        os.path.realpath(cache_dir()), "mobilenet.h5")
+        os.path.realpath(cache_dir()), "mobilenet.h5"
+    )
     assert outside.read_bytes() == good and len(fault_server.log) == 1
 
 
@@ -393,8 +408,13 @@ def read_only(directory):
         return call
 
     with mock.patch.multiple(
-        os, open=fake_open, mkdir=fake_mkdir, unlink=guard("unlink"), remove=guard("remove"),
-        replace=guard("replace"), rename=guard("rename"),
+        os,
+        open=fake_open,
+        mkdir=fake_mkdir,
+        unlink=guard("unlink"),
+        remove=guard("remove"),
+        replace=guard("replace"),
+        rename=guard("rename"),
     ):
         yield
 
@@ -481,7 +501,9 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(
         def __exit__(self, *exc):
             self.f.close()
 
-    monkeypatch.setattr(weights.http.Download, "_open_part", lambda self, append: Full(real_open_part(self, append)))
+    monkeypatch.setattr(
+        weights.http.Download, "_open_part", lambda self, append: Full(real_open_part(self, append))
+    )
     assert main(["fetch", "testnet_notop", "-q"]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert f"Not enough space in {cache_dir()} for testnet_notop.h5" in err
@@ -553,8 +575,12 @@ def record_of(path, trust="first-use"):
     data = open(path, "rb").read()
     st = os.stat(path)
     return {
-        "algorithm": "sha256", "digest": sha256(data), "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns, "trust": trust, "url": None,
+        "algorithm": "sha256",
+        "digest": sha256(data),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "trust": trust,
+        "url": None,
     }
 
 
@@ -681,7 +707,12 @@ DAMAGED_RECORDS = {
     "int-digest": {"algorithm": "sha256", "digest": 5, "trust": "first-use"},
     "short-digest": {"algorithm": "sha256", "digest": "0" * 32, "trust": "first-use"},
     "text-size": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "size": "big"},
-    "bool-mtime": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "mtime_ns": True},
+    "bool-mtime": {
+        "algorithm": "sha256",
+        "digest": "0" * 64,
+        "trust": "first-use",
+        "mtime_ns": True,
+    },
     "no-trust": {"algorithm": "sha256", "digest": "0" * 64},
     "int-trust": {"algorithm": "sha256", "digest": "0" * 64, "trust": 3},
     "list-url": {"algorithm": "sha256", "digest": "0" * 64, "trust": "first-use", "url": []},
@@ -697,7 +728,9 @@ def test_a_damaged_manifest_record_is_ignored_like_garbage(fault_server, damage,
     good = hdf5_bytes(10_000)
     url = fault_server.add("w.h5", good)
     if damage.startswith("files-"):
-        plant_manifest(None, raw=json.dumps({"version": 1, "files": [] if damage == "files-list" else "x"}))
+        plant_manifest(
+            None, raw=json.dumps({"version": 1, "files": [] if damage == "files-list" else "x"})
+        )
     else:
         plant_manifest({"w.h5": DAMAGED_RECORDS[damage]})
     assert main(["verify"]) == EXIT_FAILED and "DAMAGED" in capsys.readouterr().out
@@ -710,7 +743,9 @@ def test_a_damaged_manifest_record_is_ignored_like_garbage(fault_server, damage,
 
 
 @pytest.mark.parametrize(
-    "raw", ["{not json", "[1, 2]", "null", "[" * 100_000, "\udcff"], ids=["garbage", "list", "null", "deep", "bad-utf8"]
+    "raw",
+    ["{not json", "[1, 2]", "null", "[" * 100_000, "\udcff"],
+    ids=["garbage", "list", "null", "deep", "bad-utf8"],
 )
 def test_an_unreadable_manifest_is_ignored(fault_server, raw, capsys):
     good = hdf5_bytes(10_000)
@@ -740,10 +775,16 @@ def test_a_manifest_planted_as_a_fifo_does_not_hang(fault_server):
         {"etag": 123},
         {"etag": '"v1"\r\nX-Injected: 1'},
         {"etag": None, "last_modified": ["Mon, 01 Jan 2024 00:00:00 GMT"]},
-        {"etag": "W/\"weak\"", "last_modified": {"day": 1}},
+        {"etag": 'W/"weak"', "last_modified": {"day": 1}},
         {"etag": "caf\u00e9\u20ac"},
     ],
-    ids=["int-etag", "header-injection", "list-last-modified", "dict-last-modified", "non-ascii-etag"],
+    ids=[
+        "int-etag",
+        "header-injection",
+        "list-last-modified",
+        "dict-last-modified",
+        "non-ascii-etag",
+    ],
 )
 def test_a_damaged_partinfo_restarts_the_download(fault_server, info):
     good = hdf5_bytes(100_000)
@@ -791,13 +832,23 @@ def run_fresh(code, *, shell_before=None, env=None):
     full_env = python_env()
     full_env.update(env or {})
     if shell_before:
-        argv = ["unshare", "-m", "sh", "-ec", f'{shell_before}\nexec "$0" -c "$1"', sys.executable, code]
+        argv = [
+            "unshare",
+            "-m",
+            "sh",
+            "-ec",
+            f'{shell_before}\nexec "$0" -c "$1"',
+            sys.executable,
+            code,
+        ]
     else:
         argv = [sys.executable, "-c", code]
     proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    return proc, json.loads(lines[-1][len("RESULT "):])
+    assert proc.returncode == 0 and lines, (
+        f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    )
+    return proc, json.loads(lines[-1][len("RESULT ") :])
 
 
 def require_mounts(tmp_path):
@@ -810,7 +861,8 @@ def require_mounts(tmp_path):
         pytest.skip("needs `unshare` to mount a read-only or tiny file system")
     proc = subprocess.run(
         ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {probe}"],
-        capture_output=True, timeout=30,
+        capture_output=True,
+        timeout=30,
     )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount in a private namespace here: {proc.stderr.decode()[-200:]}")
@@ -873,17 +925,24 @@ def test_a_read_only_bind_mount_serves_and_verifies_in_a_fresh_process(fault_ser
     )
     assert out["dir"] == str(models)  # not a temporary directory
     assert out["copied"] == str(models / "copied.h5")  # checked (h5py opens it), not recorded
-    assert out["tofu"] == str(models / "mobilenet.h5") and out["pinned"] == str(models / "pinned.h5")
+    assert out["tofu"] == str(models / "mobilenet.h5") and out["pinned"] == str(
+        models / "pinned.h5"
+    )
     assert out["verify"] == EXIT_OK and "2 cached file(s) checked" in proc.stdout
     assert "0 problem(s)" in proc.stdout
     assert out["forget"] == EXIT_FAILED and "cannot be written" in proc.stderr
     assert f"Expected at {models / 'absent.h5'}" in out["absent1"]
-    assert str(models) in out["absent"] and "cannot be written (Read-only file system)" in out["absent"]
+    assert (
+        str(models) in out["absent"]
+        and "cannot be written (Read-only file system)" in out["absent"]
+    )
     assert "Traceback" not in proc.stderr
     assert len(fault_server.requests_for("absent.h5")) == 0
 
 
-def test_a_full_tmpfs_fails_clearly_and_later_fetches_work_in_a_fresh_process(fault_server, tmp_path):
+def test_a_full_tmpfs_fails_clearly_and_later_fetches_work_in_a_fresh_process(
+    fault_server, tmp_path
+):
     require_mounts(tmp_path)
     home = tmp_path / "small_disk"
     models = home / "models"
@@ -907,7 +966,10 @@ def test_a_full_tmpfs_fails_clearly_and_later_fetches_work_in_a_fresh_process(fa
         env={"KERAS_HOME": str(home), weights.MIRROR_ENV: fault_server.base_url},
     )
     assert (rc_big, rc_nolen, rc_small) == (EXIT_FAILED, EXIT_FAILED, EXIT_OK), proc.stderr
-    assert f"FAILED  big: Not enough space in {models} for big.h5: it needs 401.4 KB more" in proc.stderr
+    assert (
+        f"FAILED  big: Not enough space in {models} for big.h5: it needs 401.4 KB more"
+        in proc.stderr
+    )
     assert f"FAILED  bignolen: Not enough space in {models} for bignolen.h5" in proc.stderr
     assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
     assert listing == [weights.STATE_DIR, "small.h5"] and parts == []

@@ -34,7 +34,10 @@ def data(n=24, seed=0):
 
 
 def stats(model):
-    return [(layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()) for layer in bn_layers(model)]
+    return [
+        (layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy())
+        for layer in bn_layers(model)
+    ]
 
 
 def direct_adapt(model, x):
@@ -57,12 +60,21 @@ def assert_same_stats(a, b):
 def test_after_ema_statistics_equal_a_direct_adapt_on_the_final_weights():
     model = net()
     x, y = data()
-    model.compile(keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.6), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.6), "sparse_categorical_crossentropy"
+    )
     recorded = []
     record = keras.callbacks.LambdaCallback(on_train_end=lambda logs: recorded.append(stats(model)))
     callback = AdaptBNStatistics(x, batch_size=8)
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x, y),
-              callbacks=[record, callback, keras.callbacks.SwapEMAWeights(), record])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=[record, callback, keras.callbacks.SwapEMAWeights(), record],
+    )
     assert callback.samples == len(x)
     # the EMA weights are in place (fit puts them there before on_train_end)...
     ema = model.optimizer._model_variables_moving_average
@@ -71,50 +83,75 @@ def test_after_ema_statistics_equal_a_direct_adapt_on_the_final_weights():
     # ...and the statistics are those of the EMA weights, not the training run's averages
     assert_same_stats(stats(model), direct_adapt(model, x))
     assert_same_stats(recorded[1], stats(model))  # re-estimated before later callbacks ran
-    assert not np.allclose(recorded[0][2][1], recorded[1][2][1], rtol=0.05)  # the run's own averages differ
+    assert not np.allclose(
+        recorded[0][2][1], recorded[1][2][1], rtol=0.05
+    )  # the run's own averages differ
 
 
 def test_epoch_end_with_swap_on_epoch_adapts_the_ema_weights_every_epoch():
     model = net(pinned_first=True)
     x, y = data()
-    model.compile(keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), "sparse_categorical_crossentropy"
+    )
     seen = []
 
     def check(epoch, logs):  # runs after AdaptBNStatistics, with the EMA weights in the model
         seen.append(epoch)
         assert_same_stats(stats(model), direct_adapt(model, x[:16]))
 
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
-        keras.callbacks.SwapEMAWeights(swap_on_epoch=True),
-        AdaptBNStatistics(x, steps=2, when="epoch_end", batch_size=8),
-        keras.callbacks.LambdaCallback(on_epoch_end=check),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.SwapEMAWeights(swap_on_epoch=True),
+            AdaptBNStatistics(x, steps=2, when="epoch_end", batch_size=8),
+            keras.callbacks.LambdaCallback(on_epoch_end=check),
+        ],
+    )
     assert seen == [0, 1]
     assert model.get_layer("stage1_bn").inference_mode  # modes untouched
 
 
 def test_adapt_callback_validates_its_arguments():
     x, _ = data(4)
-    for kwargs, match in (({"when": "batch_end"}, "when"), ({"steps": 0}, "steps"),
-                          ({"prior": -1}, "prior"), ({"batch_size": 0}, "batch_size")):
+    for kwargs, match in (
+        ({"when": "batch_end"}, "when"),
+        ({"steps": 0}, "steps"),
+        ({"prior": -1}, "prior"),
+        ({"batch_size": 0}, "batch_size"),
+    ):
         with pytest.raises(ValueError, match=match):
             AdaptBNStatistics(x, **kwargs)
     with pytest.raises(TypeError, match="`data` must be .*got None"):
         AdaptBNStatistics(None)
     # what adapt_bn_statistics would refuse only after training: refused up front
-    for kwargs, error in (({"prior": float("inf")}, ValueError), ({"prior": "8"}, TypeError),
-                          ({"steps": 2.0}, TypeError), ({"steps": True}, TypeError),
-                          ({"verbose": "loud"}, TypeError), ({"verbose": 2}, ValueError),
-                          ({"when": 1}, TypeError), ({"batch_size": 8.0}, TypeError)):
+    for kwargs, error in (
+        ({"prior": float("inf")}, ValueError),
+        ({"prior": "8"}, TypeError),
+        ({"steps": 2.0}, TypeError),
+        ({"steps": True}, TypeError),
+        ({"verbose": "loud"}, TypeError),
+        ({"verbose": 2}, ValueError),
+        ({"when": 1}, TypeError),
+        ({"batch_size": 8.0}, TypeError),
+    ):
         with pytest.raises(error, match=next(iter(kwargs))):
             AdaptBNStatistics(x, **kwargs)
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    ("abc", TypeError, "`data` must be .*got 'abc'"),
-    (3, TypeError, "`data` must be .*got 3 of type int"),
-    ("infinite dataset", ValueError, "infinite tf.data.Dataset.*pass `steps`"),
-], ids=["a string", "a number", "an infinite dataset"])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ("abc", TypeError, "`data` must be .*got 'abc'"),
+        (3, TypeError, "`data` must be .*got 3 of type int"),
+        ("infinite dataset", ValueError, "infinite tf.data.Dataset.*pass `steps`"),
+    ],
+    ids=["a string", "a number", "an infinite dataset"],
+)
 def test_adapt_callback_refuses_bad_data_at_construction(bad, error, match):
     if bad == "infinite dataset":
         import tensorflow as tf
@@ -131,7 +168,10 @@ def test_adapt_callback_refuses_a_generator_read_every_epoch_and_takes_a_functio
         yield x[:8]
         yield x[8:]
 
-    with pytest.raises(ValueError, match=r'when="epoch_end".*read only once.*a function that returns a new generator'):
+    with pytest.raises(
+        ValueError,
+        match=r'when="epoch_end".*read only once.*a function that returns a new generator',
+    ):
         AdaptBNStatistics(batches(), when="epoch_end")
     with pytest.raises(ValueError, match="read only once"):
         AdaptBNStatistics(iter([x]), when="epoch_end")
@@ -141,8 +181,19 @@ def test_adapt_callback_refuses_a_generator_read_every_epoch_and_takes_a_functio
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
     callback = AdaptBNStatistics(batches, when="epoch_end")
     seen = []
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
-        callback, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(callback.samples))])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            callback,
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda e, logs: seen.append(callback.samples)
+            ),
+        ],
+    )
     assert seen == [16, 16]
     assert_same_stats(stats(model), direct_adapt(model, x))
 
@@ -153,9 +204,19 @@ def test_callbacks_take_numpy_scalars_and_bools_for_verbose(verbose, capsys):
     model = net()
     kabn.freeze(model, until="stage2_relu")
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
-        AdaptBNStatistics(x, steps=np.int64(1), batch_size=np.int64(8), prior=np.float32(2.0), verbose=verbose),
-        GradualUnfreezing({np.int64(1): np.int64(3)}, lr_factor=None, verbose=verbose)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            AdaptBNStatistics(
+                x, steps=np.int64(1), batch_size=np.int64(8), prior=np.float32(2.0), verbose=verbose
+            ),
+            GradualUnfreezing({np.int64(1): np.int64(3)}, lr_factor=None, verbose=verbose),
+        ],
+    )
     out = capsys.readouterr().out
     assert "re-estimated on 8 samples" in out and "epoch 2: unfroze 2 layer(s)" in out
 
@@ -164,19 +225,32 @@ def test_callbacks_take_numpy_scalars_and_bools_for_verbose(verbose, capsys):
 
 
 def kernels(model):
-    return {name: model.get_layer(name).kernel.numpy().copy()
-            for name in ("stage1_conv", "stage2_conv", "stage3_conv", "head")}
+    return {
+        name: model.get_layer(name).kernel.numpy().copy()
+        for name in ("stage1_conv", "stage2_conv", "stage3_conv", "head")
+    }
 
 
 def fit_recording(model, callback, epochs=3):
     x, y = data()
     snapshots = [kernels(model)]
     bn_stats = []
-    model.fit(x, y, batch_size=24, epochs=epochs, verbose=0, callbacks=[
-        callback,
-        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: (snapshots.append(kernels(model)),
-                                                                      bn_stats.append(stats(model)))),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=24,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            callback,
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda e, logs: (
+                    snapshots.append(kernels(model)),
+                    bn_stats.append(stats(model)),
+                )
+            ),
+        ],
+    )
     return snapshots, bn_stats
 
 
@@ -202,7 +276,9 @@ def test_stages_start_training_at_their_epoch_without_recompiling(second_fit):
     assert changed(snapshots, 2) == changed(snapshots, 3) == {"head", "stage2_conv", "stage3_conv"}
     assert callback.unfrozen == {1: ["stage3_conv", "stage3_bn"], 2: ["stage2_conv", "stage2_bn"]}
     # every BN layer kept its mode: frozen/pinned ones never update their statistics
-    assert model.get_layer("stage1_bn").inference_mode and not model.get_layer("stage1_bn").trainable
+    assert (
+        model.get_layer("stage1_bn").inference_mode and not model.get_layer("stage1_bn").trainable
+    )
     for name in ("stage2_bn", "stage3_bn"):
         layer = model.get_layer(name)
         assert layer.trainable and layer.affine_trainable and not layer.inference_mode
@@ -219,10 +295,18 @@ def test_lr_factor_scales_the_first_update_of_newly_unfrozen_layers():
     for factor in (None, 0.25):
         model = net()
         kabn.freeze(model, until="stage3_relu")
-        model.compile(LayerwiseLR(keras.optimizers.SGD(0.05), {}), "sparse_categorical_crossentropy")
-        snapshots, _ = fit_recording(model, GradualUnfreezing({1: "stage3_conv"}, lr_factor=factor), epochs=2)
-        deltas[factor] = {name: snapshots[2][name] - snapshots[1][name] for name in ("stage3_conv", "head")}
-    np.testing.assert_allclose(deltas[0.25]["stage3_conv"], 0.25 * deltas[None]["stage3_conv"], rtol=1e-3, atol=1e-7)
+        model.compile(
+            LayerwiseLR(keras.optimizers.SGD(0.05), {}), "sparse_categorical_crossentropy"
+        )
+        snapshots, _ = fit_recording(
+            model, GradualUnfreezing({1: "stage3_conv"}, lr_factor=factor), epochs=2
+        )
+        deltas[factor] = {
+            name: snapshots[2][name] - snapshots[1][name] for name in ("stage3_conv", "head")
+        }
+    np.testing.assert_allclose(
+        deltas[0.25]["stage3_conv"], 0.25 * deltas[None]["stage3_conv"], rtol=1e-3, atol=1e-7
+    )
     np.testing.assert_allclose(deltas[0.25]["head"], deltas[None]["head"], rtol=1e-3, atol=1e-7)
     assert np.abs(deltas[None]["stage3_conv"]).max() > 1e-4
 
@@ -246,9 +330,21 @@ def test_gradual_unfreezing_validates_schedule_and_needs_layerwise_lr_for_a_fact
     model.compile(keras.optimizers.SGD(), "mse")
     x, y = data(4)
     with pytest.raises(ValueError, match="LayerwiseLR"):
-        model.fit(x, np.zeros((4, 3)), epochs=1, verbose=0, callbacks=[GradualUnfreezing({1: "head"}, lr_factor=0.1)])
+        model.fit(
+            x,
+            np.zeros((4, 3)),
+            epochs=1,
+            verbose=0,
+            callbacks=[GradualUnfreezing({1: "head"}, lr_factor=0.1)],
+        )
     with pytest.raises(ValueError, match="nothing_\\*"):
-        model.fit(x, np.zeros((4, 3)), epochs=1, verbose=0, callbacks=[GradualUnfreezing({1: ["nothing_*"]})])
+        model.fit(
+            x,
+            np.zeros((4, 3)),
+            epochs=1,
+            verbose=0,
+            callbacks=[GradualUnfreezing({1: ["nothing_*"]})],
+        )
 
 
 def test_extending_a_built_optimizer_keeps_its_state():
@@ -274,7 +370,9 @@ def test_extending_a_built_optimizer_keeps_its_state():
     # the next fit trains with the optimizer's current slots, not those it replaced
     model.fit(x, y, batch_size=24, epochs=1, verbose=0, callbacks=[callback])
     head_momentum = [p for p in before if "head_kernel" in p and p.endswith("momentum")]
-    assert head_momentum and not np.array_equal(after[head_momentum[0]].numpy(), before[head_momentum[0]])
+    assert head_momentum and not np.array_equal(
+        after[head_momentum[0]].numpy(), before[head_momentum[0]]
+    )
 
 
 def test_gradual_unfreezing_under_mixed_float16_extends_the_loss_scale_optimizer():
@@ -282,7 +380,9 @@ def test_gradual_unfreezing_under_mixed_float16_extends_the_loss_scale_optimizer
     try:
         model = net()
         kabn.freeze(model, until="stage3_relu")
-        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.01), initial_scale=64.0)
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.Adam(0.01), initial_scale=64.0
+        )
         model.compile(optimizer, "sparse_categorical_crossentropy")
         x, y = data()
         model.fit(x, y, batch_size=24, epochs=1, verbose=0)  # built for the head only
@@ -290,7 +390,10 @@ def test_gradual_unfreezing_under_mixed_float16_extends_the_loss_scale_optimizer
         callback = GradualUnfreezing({1: ["stage3_*"]})
         callback.set_model(model)
         callback.on_train_begin()
-        assert float(optimizer.dynamic_scale.numpy()) == scale and int(optimizer.iterations.numpy()) == steps
+        assert (
+            float(optimizer.dynamic_scale.numpy()) == scale
+            and int(optimizer.iterations.numpy()) == steps
+        )
         snapshots, _ = fit_recording(model, callback, epochs=2)
         assert changed(snapshots, 0) == {"head"}
         assert changed(snapshots, 1) == {"head", "stage3_conv"}

@@ -139,7 +139,10 @@ def test_module_entry_point_exit_code():
     """The real ``python -m`` entry point (one subprocess: it imports TensorFlow)."""
     proc = subprocess.run(
         [sys.executable, "-m", "keras_applications_bn", "path", "resnet50"],
-        env=python_env(), capture_output=True, text=True, timeout=120,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == EXIT_FAILED, proc.stderr[-2000:]
     assert proc.stdout.strip() == cached("resnet50_weights_tf_dim_ordering_tf_kernels.h5")
@@ -251,7 +254,9 @@ def test_an_existing_output_is_refused_or_replaced_whole(saved_model, monkeypatc
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(formats, "export_model", half_written)
-    assert main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_FAILED
+    assert (
+        main(["export", str(src), "--to", "tflite", "-o", str(out), "--overwrite"]) == EXIT_FAILED
+    )
     assert "No space left" in capsys.readouterr().err
     assert out.read_bytes() == b"an older export" and leftovers(src.parent) == []
 
@@ -273,15 +278,34 @@ def test_savedmodel_over_an_existing_path_is_a_clear_error(saved_model, monkeypa
     existing = directory / "notes.txt"
     existing.write_text("keep me")
     for extra in ([], ["--overwrite"]):
-        assert main(["export", str(src), "--to", "savedmodel", "-o", str(existing), *extra]) == EXIT_USAGE
+        assert (
+            main(["export", str(src), "--to", "savedmodel", "-o", str(existing), *extra])
+            == EXIT_USAGE
+        )
     err = capsys.readouterr().err
     assert "exists; pass --overwrite" in err and "is not a SavedModel directory" in err
     assert "Traceback" not in err and existing.read_text() == "keep me"
     # a directory that is not a SavedModel, or that holds MODEL_FILE, is never replaced
     (directory / "project").mkdir()
     (directory / "project" / "code.py").write_text("x = 1")
-    assert main(["export", str(src), "--to", "savedmodel", "-o", str(directory / "project"), "--overwrite"]) == EXIT_USAGE
-    assert main(["export", str(src), "--to", "savedmodel", "-o", str(directory), "--overwrite"]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "export",
+                str(src),
+                "--to",
+                "savedmodel",
+                "-o",
+                str(directory / "project"),
+                "--overwrite",
+            ]
+        )
+        == EXIT_USAGE
+    )
+    assert (
+        main(["export", str(src), "--to", "savedmodel", "-o", str(directory), "--overwrite"])
+        == EXIT_USAGE
+    )
     err = capsys.readouterr().err
     assert "not a SavedModel directory" in err and "holds MODEL_FILE" in err
     assert (directory / "project" / "code.py").exists() and src.read_bytes() == original
@@ -310,7 +334,22 @@ def test_savedmodel_overwrite_replaces_a_real_savedmodel(saved_model, capsys):
     assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_OK
     stamp = (out / "saved_model.pb").stat().st_mtime_ns
     assert main(["export", str(src), "--to", "savedmodel"]) == EXIT_USAGE
-    assert main(["export", str(src), "--to", "savedmodel", "--fold-bn", "--moving-statistics", "-o", str(out), "--overwrite"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "export",
+                str(src),
+                "--to",
+                "savedmodel",
+                "--fold-bn",
+                "--moving-statistics",
+                "-o",
+                str(out),
+                "--overwrite",
+            ]
+        )
+        == EXIT_OK
+    )
     assert (out / "saved_model.pb").stat().st_mtime_ns != stamp and leftovers(src.parent) == []
     x = np.ones((1, 8, 8, 3), "float32")
     assert tf.saved_model.load(str(out)).serve(tf.constant(x)).shape == (1, 2)

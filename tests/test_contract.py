@@ -18,7 +18,13 @@ def pinned_base(arch, **kwargs):
     """A headless model with every BN pinned and no active dropout: the contract
     is about BN, while dropout (EfficientNet's drop connect inside the blocks) is
     meant to differ between training and inference calls."""
-    kwargs = {"weights": None, "include_top": False, "input_shape": arch.shape, "inference_bn": True, **kwargs}
+    kwargs = {
+        "weights": None,
+        "include_top": False,
+        "input_shape": arch.shape,
+        "inference_bn": True,
+        **kwargs,
+    }
     return randomize_bn(without_dropout(arch.ours(**kwargs)))
 
 
@@ -96,12 +102,16 @@ def test_pinned_model_contract(arch):
     layers = kab.bn_layers(clone)
     assert layers and all(isinstance(l, BatchNormalization) and l.inference_mode for l in layers)
     clone_state = bn_state(clone)
-    np.testing.assert_allclose(clone(x, training=True), model(x, training=False), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        clone(x, training=True), model(x, training=False), rtol=1e-4, atol=1e-5
+    )
     assert_same_state(clone_state, bn_state(clone))
     del clone, model
 
     # nested, and even an explicit training=True from the outer graph cannot unpin it
-    check_training_keeps_statistics(base, arch.shape, lambda model, x, y: model.fit(x, y, batch_size=4, verbose=0))
+    check_training_keeps_statistics(
+        base, arch.shape, lambda model, x, y: model.fit(x, y, batch_size=4, verbose=0)
+    )
 
 
 def check_training_keeps_statistics(base, shape, train):
@@ -116,11 +126,17 @@ def check_training_keeps_statistics(base, shape, train):
     assert_same_state(before, bn_state(base))
     after = trainable_bn_values(base)
     assert params and all(not np.array_equal(a, b) for a, b in zip(params, after))
-    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x, training=True), model(x, training=False), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
-    "arch", [pytest.param(a, marks=() if i == 0 else pytest.mark.slow, id=a.id) for i, a in enumerate(CONTRACT)]
+    "arch",
+    [
+        pytest.param(a, marks=() if i == 0 else pytest.mark.slow, id=a.id)
+        for i, a in enumerate(CONTRACT)
+    ],
 )
 def test_train_on_batch_keeps_statistics(arch):
     """train_on_batch traces its own training function (as long as fit's, on large
@@ -194,7 +210,9 @@ def operation_classes(model):
 
 @pytest.mark.parametrize("arch", CONTRACT, ids=str)
 def test_default_behaves_like_keras(arch):
-    reference = randomize_bn(without_dropout(arch.keras(weights=None, include_top=False, input_shape=arch.shape)))
+    reference = randomize_bn(
+        without_dropout(arch.keras(weights=None, include_top=False, input_shape=arch.shape))
+    )
     ours = without_dropout(arch.ours(weights=None, include_top=False, input_shape=arch.shape))
     ours.set_weights(reference.get_weights())
     # Keras' own classes, operation by operation, so the saved model reloads with
@@ -202,22 +220,30 @@ def test_default_behaves_like_keras(arch):
     # registered here (Keras' own class is not, so its model cannot reload at all)
     # (and ResNeXt's ReduceSum for keras_applications 1.0.8's Lambda: arch.layer_twins)
     twins = {KERAS_SCALED_SUM: "keras_applications_bn.layers.CustomScaleLayer"}
-    twins.update({
-        f"{type(op).__module__}.{cls}": f"keras_applications_bn.layers.{ours}"
-        for cls, ours in arch.layer_twins for op in reference.operations if type(op).__name__ == cls
-    })
+    twins.update(
+        {
+            f"{type(op).__module__}.{cls}": f"keras_applications_bn.layers.{ours}"
+            for cls, ours in arch.layer_twins
+            for op in reference.operations
+            if type(op).__name__ == cls
+        }
+    )
     expected = [twins.get(name, name) for name in operation_classes(reference)]
     assert operation_classes(ours) == expected
     x = images(arch.shape)
-    np.testing.assert_allclose(ours(x, training=False), reference(x, training=False), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        ours(x, training=False), reference(x, training=False), rtol=1e-4, atol=1e-5
+    )
     # training mode: batch statistics, and the moving statistics move the same way
-    np.testing.assert_allclose(ours(x, training=True), reference(x, training=True), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ours(x, training=True), reference(x, training=True), rtol=1e-4, atol=1e-4
+    )
     for (m0, v0), (m1, v1) in zip(bn_state(ours), bn_state(reference)):
         np.testing.assert_allclose(m0, m1, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(v0, v1, rtol=1e-4, atol=1e-5)
-    assert not np.allclose(
-        ours(x, training=True), ours(x, training=False), rtol=1e-3, atol=1e-3
-    ), "training mode should differ from inference mode when BN is not pinned"
+    assert not np.allclose(ours(x, training=True), ours(x, training=False), rtol=1e-3, atol=1e-3), (
+        "training mode should differ from inference mode when BN is not pinned"
+    )
 
 
 def test_set_inference_bn_takes_effect_after_compile_and_fit():
@@ -230,7 +256,9 @@ def test_set_inference_bn_takes_effect_after_compile_and_fit():
     before = bn_state(base)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # no recompile
     assert_same_state(before, bn_state(base))
-    np.testing.assert_allclose(model(x, training=True), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x, training=True), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
     kab.set_inference_bn(model, enabled=False)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     after = bn_state(base)
@@ -247,7 +275,9 @@ def test_set_inference_bn_converts_keras_applications_models(tmp_path):
         np.testing.assert_array_equal(a, b)
     randomize_bn(model)
     x = images((32, 32, 3))
-    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5
+    )
     # the mode is saved with the model
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")

@@ -98,7 +98,9 @@ def test_copy_of_a_copy_is_equal(tiny):
     again = kab.to_keras(copy)
     assert again is not copy and classes(again) == classes(copy)
     x = images((8, 8, 3))
-    np.testing.assert_allclose(again.predict(x, verbose=0), copy.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        again.predict(x, verbose=0), copy.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
 
 
 def h5_round_trip(model, path):
@@ -118,11 +120,14 @@ def test_tiny_copy_reloads_from_h5(tiny, tmp_path):
     rescaling = [op for op in copy.operations if isinstance(op, keras.layers.Rescaling)]
     affine = [op for op in model.operations if isinstance(op, Affine)]
     assert [(r.name, r.scale, r.offset) for r in rescaling[:2]] == [
-        (affine[0].name, 1.0, 3.0), (affine[1].name, 1.0 / 6.0, 0.0)
+        (affine[0].name, 1.0, 3.0),
+        (affine[1].name, 1.0 / 6.0, 0.0),
     ]
     x = images((8, 8, 3))
     reloaded = h5_round_trip(copy, tmp_path / "tiny.h5")
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_keras_add_and_multiply_operations_become_layers(tmp_path):
@@ -140,7 +145,9 @@ def test_keras_add_and_multiply_operations_become_layers(tmp_path):
     expected = {"Conv2D": "Conv2D", "ReLU": "ReLU", "Add": "Add", "Multiply": "Multiply"}
     for op in model.operations[1:]:  # after the input
         tensors = sum(isinstance(a, keras.KerasTensor) for a in op._inbound_nodes[0].arguments.args)
-        kind = type(op).__name__ if tensors != 1 or isinstance(op, keras.layers.Layer) else "Rescaling"
+        kind = (
+            type(op).__name__ if tensors != 1 or isinstance(op, keras.layers.Layer) else "Rescaling"
+        )
         assert converted[op.name] == expected.get(kind, kind), op.name
     assert sorted(converted.values()).count("Rescaling") == 3
     x = images((4, 4, 3))
@@ -176,7 +183,9 @@ def test_convnext_layer_scale_becomes_depthwise_conv(tmp_path):
 
 def test_original_is_unchanged(tiny):
     model, copy = tiny
-    assert type(model.get_layer("bn")) is BatchNormalization and model.get_layer("bn").inference_mode
+    assert (
+        type(model.get_layer("bn")) is BatchNormalization and model.get_layer("bn").inference_mode
+    )
     assert isinstance(model.get_layer("scaled"), CustomScaleLayer)
     assert sum(isinstance(op, Affine) for op in model.operations) == 2
     assert model.get_layer("bn").trainable
@@ -194,9 +203,15 @@ def test_nested_family_backbone_is_converted():
     some seeds)."""
     shape = (32, 32, 3)
     keras.utils.set_random_seed(0)
-    base = randomize_bn(MobileNetV3Small(weights=None, alpha=0.75, include_top=False, input_shape=shape, inference_bn=True))
+    base = randomize_bn(
+        MobileNetV3Small(
+            weights=None, alpha=0.75, include_top=False, input_shape=shape, inference_bn=True
+        )
+    )
     inputs = keras.Input(shape)
-    outputs = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(base(inputs)))
+    outputs = keras.layers.Dense(2, name="head")(
+        keras.layers.GlobalAveragePooling2D()(base(inputs))
+    )
     model = keras.Model(inputs, outputs)
     copy = kab.to_keras(model)
     assert_keras_only(copy)
@@ -220,7 +235,9 @@ def test_released_and_affine_frozen_layers_keep_batch_statistics():
     assert_keras_only(copy)
     assert all(layer.trainable for layer in kab.bn_layers(copy))
     x = np.random.default_rng(0).normal(3.0, 2.0, (16, 6)).astype("float32")
-    np.testing.assert_allclose(copy(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        copy(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_resnext_grouped_sum_becomes_keras_layers(tmp_path):
@@ -236,40 +253,59 @@ def test_resnext_grouped_sum_becomes_keras_layers(tmp_path):
     copy = kab.to_keras(model)
     assert_keras_only(copy)
     assert [type(op).__name__ for op in copy.operations] == [
-        "InputLayer", "Reshape", "AveragePooling2D", "Rescaling", "Reshape", "BatchNormalization"
+        "InputLayer",
+        "Reshape",
+        "AveragePooling2D",
+        "Rescaling",
+        "Reshape",
+        "BatchNormalization",
     ]
     assert copy.get_layer("group_sum").scale == 3.0
     assert "keras_applications_bn" not in saved_config(copy, tmp_path / "m.keras")
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 2, 3, 5)).astype("float32")
     np.testing.assert_allclose(copy(x, training=True), model(x), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(copy(x), x.sum(axis=-2) / np.sqrt(1 + 1e-3), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(h5_round_trip(copy, tmp_path / "m.h5")(x), model(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        h5_round_trip(copy, tmp_path / "m.h5")(x), model(x), rtol=1e-6, atol=1e-6
+    )
     # between reshapes, as in ResNeXt: a reshape of a reshape is one, the copy has two
     flat = keras.Input((4, 4, 30))
     grouped = ReduceSum(axis=-2, name="group_sum")(keras.layers.Reshape((4, 4, 2, 3, 5))(flat))
     model = keras.Model(flat, keras.layers.Reshape((4, 4, 10))(grouped))
     copy = kab.to_keras(model)
     assert [type(op).__name__ for op in copy.operations] == [
-        "InputLayer", "Reshape", "AveragePooling2D", "Rescaling", "Reshape"
+        "InputLayer",
+        "Reshape",
+        "AveragePooling2D",
+        "Rescaling",
+        "Reshape",
     ]
     x = x.reshape(2, 4, 4, 30)
     np.testing.assert_allclose(copy(x), model(x), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(h5_round_trip(copy, tmp_path / "r.h5")(x), model(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        h5_round_trip(copy, tmp_path / "r.h5")(x), model(x), rtol=1e-6, atol=1e-6
+    )
     unknown = keras.Input((None, 3, 5))
     summed = kab.to_keras(keras.Model(unknown, ReduceSum(axis=-2)(unknown)))
     assert type(summed.operations[-1]).__name__ == "Sum"
 
 
 def test_sequential_and_plain_keras_models():
-    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), BatchNormalization(inference_mode=True)])
+    seq = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), BatchNormalization(inference_mode=True)]
+    )
     copy = kab.to_keras(seq)
     assert isinstance(copy, keras.Sequential)
     assert_keras_only(copy)
     assert not copy.layers[-1].trainable
     x = np.ones((2, 4), "float32")
-    np.testing.assert_allclose(copy(x, training=True), seq.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        copy(x, training=True), seq.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
     # a model of Keras' classes comes back as an equal copy
-    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    plain = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()]
+    )
     same = kab.to_keras(plain)
     assert same is not plain and classes(same) == classes(plain)
 
@@ -355,7 +391,9 @@ print("RESULT" + json.dumps(loaded))
         folder, suffix = name.rsplit(".", 1)
         for kind, expected in (("predict", predicted), ("eager", eager)):
             try:
-                assert_same_outputs(np.load(saved / folder / f"{suffix}-{kind}.npy"), expected, rtol=arch.rtol)
+                assert_same_outputs(
+                    np.load(saved / folder / f"{suffix}-{kind}.npy"), expected, rtol=arch.rtol
+                )
             except AssertionError as error:
                 failures.append(f"{name} {kind}: {str(error)[:300]}")
     assert not failures, "\n".join(failures)
@@ -383,7 +421,9 @@ def test_a_process_without_the_package_is_told_what_to_import(tmp_path):
     # a pinned model saved as .keras and .h5, loaded where keras_applications_bn is
     # not imported (and cannot be): both errors say to import it, the .keras one
     # near its start (Keras' own text comes first) and with to_keras
-    model = kab.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=3, inference_bn=True)
+    model = kab.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=3, inference_bn=True
+    )
     model.save(tmp_path / "pinned.keras")
     model.save(tmp_path / "pinned.h5")
     code = f"""
@@ -402,6 +442,8 @@ print("RESULT" + json.dumps(messages))
     messages = json.loads(run_python(code, timeout=300).stdout.split("RESULT", 1)[1])
     keras_error, h5_error = messages["pinned.keras"], messages["pinned.h5"]
     assert keras_error is not None and h5_error is not None
-    assert h5_error.startswith("ValueError: Unknown layer: 'import keras_applications_bn>BatchNormalization'")
+    assert h5_error.startswith(
+        "ValueError: Unknown layer: 'import keras_applications_bn>BatchNormalization'"
+    )
     assert "import keras_applications_bn before loading" in keras_error[:1200], keras_error[:1200]
     assert "keras_applications_bn.to_keras(model)" in keras_error[:1200]

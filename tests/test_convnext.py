@@ -33,9 +33,15 @@ def test_exports_and_identity_preprocessing():
     assert all(getattr(kab, fn) is getattr(convnext, fn) for fn in FUNCTIONS)
     assert kab.convnext is convnext and "convnext" in kab.__all__
     assert convnext.decode_predictions is imagenet_utils.decode_predictions
-    assert ".h5" in convnext.__doc__ and "[0, 255]" in convnext.__doc__ and "inference_bn" in convnext.__doc__
+    assert (
+        ".h5" in convnext.__doc__
+        and "[0, 255]" in convnext.__doc__
+        and "inference_bn" in convnext.__doc__
+    )
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
-    assert convnext.preprocess_input(x) is x and keras.applications.convnext.preprocess_input(x) is x
+    assert (
+        convnext.preprocess_input(x) is x and keras.applications.convnext.preprocess_input(x) is x
+    )
     tensor = keras.ops.convert_to_tensor(x)
     assert convnext.preprocess_input(tensor, data_format="channels_first") is tensor
 
@@ -62,14 +68,20 @@ def builders(drop_path_rate):
 
     def ours(**kwargs):
         return convnext.ConvNeXt(
-            **convnext.VARIANTS["ConvNeXtTiny"], drop_path_rate=drop_path_rate,
-            model="ConvNeXtTiny", name="convnext_tiny", **kwargs,
+            **convnext.VARIANTS["ConvNeXtTiny"],
+            drop_path_rate=drop_path_rate,
+            model="ConvNeXtTiny",
+            name="convnext_tiny",
+            **kwargs,
         )
 
     def reference(**kwargs):
         return keras_convnext.ConvNeXt(
-            depths=[3, 3, 9, 3], projection_dims=[96, 192, 384, 768],
-            drop_path_rate=drop_path_rate, name="convnext_tiny", **kwargs,
+            depths=[3, 3, 9, 3],
+            projection_dims=[96, 192, 384, 768],
+            drop_path_rate=drop_path_rate,
+            name="convnext_tiny",
+            **kwargs,
         )
 
     return ours, reference
@@ -83,8 +95,14 @@ def builders(drop_path_rate):
         # stochastic depth rising linearly over the blocks, with Keras' own layer
         (
             0.2,
-            dict(include_top=False, pooling="avg", include_preprocessing=False, classes=1000,
-                 classifier_activation="softmax", input_tensor=None),
+            dict(
+                include_top=False,
+                pooling="avg",
+                include_preprocessing=False,
+                classes=1000,
+                classifier_activation="softmax",
+                input_tensor=None,
+            ),
         ),
     ],
     ids=["top-named-inference_bn", "builder-notop-avg-no-preprocessing-drop-path"],
@@ -132,13 +150,17 @@ def test_imagenet_weights_load_the_variant_file_whatever_the_name(tmp_path, monk
     path = save_official_layout(reference, tmp_path / "convnext_tiny_notop.h5")
     asked = []
     monkeypatch.setattr(weights_lib, "fetch", lambda name, **kw: asked.append(name) or str(path))
-    ours = convnext.ConvNeXtTiny(weights="imagenet", include_top=False, input_shape=SHAPE, name="finetuned")
+    ours = convnext.ConvNeXtTiny(
+        weights="imagenet", include_top=False, input_shape=SHAPE, name="finetuned"
+    )
     assert asked == ["convnext_tiny_notop"]
     assert ours.name == "finetuned" and ours.layers[1].name == "finetuned_prestem_normalization"
     x = images(SHAPE, n=2) * 255
     assert_same_outputs(ours(x), reference(x))
     with pytest.raises(ValueError, match="does not match weights variant"):
-        keras.applications.ConvNeXtTiny(weights="imagenet", include_top=False, input_shape=SHAPE, name="finetuned")
+        keras.applications.ConvNeXtTiny(
+            weights="imagenet", include_top=False, input_shape=SHAPE, name="finetuned"
+        )
 
 
 def test_registry_has_every_convnext_file_and_hash():

@@ -98,17 +98,33 @@ def _results(unpinned, pinned, adabn):
     [
         (
             (0.25, 0.48, 0.35),
-            ["paid off", "higher with pinned BN (0.480 pinned vs 0.250 unpinned)", "AdaBN before pinning hurt"],
+            [
+                "paid off",
+                "higher with pinned BN (0.480 pinned vs 0.250 unpinned)",
+                "AdaBN before pinning hurt",
+            ],
             ["no clear"],
         ),
-        ((0.48, 0.25, 0.25), ["did not pay off", "lower with pinned BN", "no clear difference here"], ["paid off"]),
-        ((0.40, 0.405, 0.50), ["no clear difference (0.405 pinned vs 0.400", "AdaBN before pinning helped"],
-         ["paid off", "hurt"]),
+        (
+            (0.48, 0.25, 0.25),
+            ["did not pay off", "lower with pinned BN", "no clear difference here"],
+            ["paid off"],
+        ),
+        (
+            (0.40, 0.405, 0.50),
+            ["no clear difference (0.405 pinned vs 0.400", "AdaBN before pinning helped"],
+            ["paid off", "hurt"],
+        ),
     ],
 )
 def test_reading_follows_the_numbers(held, expected, unexpected):
-    text = demo.reading({"moving averages": 0.2, "precise BN": 0.88}, _results(*held), seeds=3, labelled=100)
-    for phrase in expected + ["larger unpinned at batch 4 (+0.300 vs +0.010 pinned)", "lagged the weights"]:
+    text = demo.reading(
+        {"moving averages": 0.2, "precise BN": 0.88}, _results(*held), seeds=3, labelled=100
+    )
+    for phrase in expected + [
+        "larger unpinned at batch 4 (+0.300 vs +0.010 pinned)",
+        "lagged the weights",
+    ]:
         assert phrase in text
     for phrase in unexpected:
         assert phrase not in text
@@ -118,5 +134,7 @@ def test_reading_of_the_pretraining_follows_the_numbers():
     results = _results(0.3, 0.3, 0.3)
     text = demo.reading({"moving averages": 0.9, "precise BN": 0.5}, results, seeds=3, labelled=100)
     assert "did not help" in text and "lagged" not in text
-    text = demo.reading({"moving averages": 0.9, "precise BN": 0.905}, results, seeds=3, labelled=100)
+    text = demo.reading(
+        {"moving averages": 0.9, "precise BN": 0.905}, results, seeds=3, labelled=100
+    )
     assert "changed little" in text and "lagged" not in text

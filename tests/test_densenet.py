@@ -3,7 +3,6 @@ file each model loads, refused arguments, preprocessing ("torch" mode). The
 layer-by-layer comparison with keras.applications is in test_weight_compat.py
 and test_contract.py (tests/architectures.py)."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -24,11 +23,15 @@ def test_exports_and_preprocessing_match_keras():
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     reference = keras.applications.densenet.preprocess_input
     # copies: float arrays are preprocessed in place, as by Keras'
-    np.testing.assert_allclose(densenet.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(
+        densenet.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-5
+    )
     chw = np.moveaxis(x, -1, 1)
     np.testing.assert_allclose(
         densenet.preprocess_input(chw.copy(), data_format="channels_first"),
-        reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-5,
+        reference(chw.copy(), data_format="channels_first"),
+        rtol=1e-6,
+        atol=1e-5,
     )
 
 
@@ -49,7 +52,9 @@ def test_builder_matches_keras_layer_by_layer():
 
 
 def test_builder_takes_other_depths_without_imagenet_weights():
-    model = densenet.DenseNet([1, 2, 1, 1], weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = densenet.DenseNet(
+        [1, 2, 1, 1], weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
     names = [layer.name for layer in model.layers]
     assert "conv3_block2_concat" in names and "conv3_block3_concat" not in names
     # 64 stem channels + 32 per unit, halved by each transition

@@ -127,7 +127,10 @@ def test_fold_formula_and_report():
     assert scaled_error(folded.predict(x, verbose=0), model.predict(x, verbose=0)) < 1e-5
     report = folded.bn_folding
     assert report.folded == [
-        ("bn_conv", "conv"), ("bn_dw", "dw"), ("bn_sep", "sep"), ("bn_dense", "dense"),
+        ("bn_conv", "conv"),
+        ("bn_dw", "dw"),
+        ("bn_sep", "sep"),
+        ("bn_dense", "dense"),
     ]
     kept = dict(report.kept)
     assert set(kept) == {"bn_on_input", "bn_after_relu", "bn_shared_out"}
@@ -142,7 +145,9 @@ def test_fold_formula_and_report():
 
 def test_fold_refuses_batch_statistics_unless_asked():
     model = small_model(pinned=False, keras_bn=True)
-    with pytest.raises(ValueError, match="not in inference mode.*set_inference_bn.*moving_statistics=True"):
+    with pytest.raises(
+        ValueError, match="not in inference mode.*set_inference_bn.*moving_statistics=True"
+    ):
         fold_batch_norm(model)
     folded = fold_batch_norm(model, moving_statistics=True)
     x = images((8, 8, 3), n=2)
@@ -155,9 +160,17 @@ def test_fold_refuses_batch_statistics_unless_asked():
         fold_batch_norm(model, moving_statistics="yes")
 
 
-@pytest.mark.parametrize("flags", [
-    dict(fold_bn="no"), dict(fold_bn=1), dict(verbose="no"), dict(moving_statistics="yes"), dict(fold_bn=None),
-], ids=lambda flags: repr(flags))
+@pytest.mark.parametrize(
+    "flags",
+    [
+        dict(fold_bn="no"),
+        dict(fold_bn=1),
+        dict(verbose="no"),
+        dict(moving_statistics="yes"),
+        dict(fold_bn=None),
+    ],
+    ids=lambda flags: repr(flags),
+)
 def test_export_flags_must_be_bools_and_nothing_is_written(flags, tmp_path, capsys):
     model = small_model()
     path = tmp_path / "x.keras"
@@ -176,11 +189,20 @@ def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, cap
     assert len(folded.bn_folding.folded) == 4 and capsys.readouterr().out == ""
     written = formats.export_model(model, tmp_path / "x.keras", "keras", fold_bn=np.bool_(False))
     assert bn_count(written) == 7  # not folded: np.False_ is false
-    written = formats.export_model(model, tmp_path / "y.keras", "keras", fold_bn=np.bool_(True),
-                                  moving_statistics=np.bool_(True))
+    written = formats.export_model(
+        model,
+        tmp_path / "y.keras",
+        "keras",
+        fold_bn=np.bool_(True),
+        moving_statistics=np.bool_(True),
+    )
     assert bn_count(written) == 3
     for bad, error, match in (
-        (dict(model=model.layers[1]), TypeError, "`model` must be a Keras model, got the BatchNormalization layer"),
+        (
+            dict(model=model.layers[1]),
+            TypeError,
+            "`model` must be a Keras model, got the BatchNormalization layer",
+        ),
         (dict(model="m.keras"), TypeError, "`model` must be a Keras model or layer, got 'm.keras'"),
         (dict(path=3), TypeError, "`path` must be a path .*got 3 of type int"),
         (dict(path=""), ValueError, "`path` must be a path, got an empty string"),
@@ -188,7 +210,9 @@ def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, cap
     ):
         arguments = {"model": model, "path": tmp_path / "z.keras", "format": "keras", **bad}
         with pytest.raises(error, match=match):
-            formats.export_model(arguments.pop("model"), arguments.pop("path"), arguments.pop("format"))
+            formats.export_model(
+                arguments.pop("model"), arguments.pop("path"), arguments.pop("format")
+            )
     assert not (tmp_path / "z.keras").exists()
 
 
@@ -217,7 +241,13 @@ def test_cli_export_keras_with_fold(tmp_path, capsys):
     out = str(tmp_path / "out.keras")
     assert main(["export", src, "--to", "keras", "--fold-bn", "-o", out]) == EXIT_OK
     printed = capsys.readouterr().out
-    for line in ("[1/3] loading", "[2/3] folding", "folded: 4 of 7", "[3/3] writing keras", "done: "):
+    for line in (
+        "[1/3] loading",
+        "[2/3] folding",
+        "folded: 4 of 7",
+        "[3/3] writing keras",
+        "done: ",
+    ):
         assert line in printed
     x = images((8, 8, 3), n=2)
     reloaded = keras.saving.load_model(out)
@@ -226,7 +256,10 @@ def test_cli_export_keras_with_fold(tmp_path, capsys):
     # default output name next to the input, never the input itself
     before = (tmp_path / "model.keras").read_bytes()
     assert main(["export", src, "--to", "keras"]) == EXIT_OK
-    assert os.path.isfile(tmp_path / "model.export.keras") and "[2/2] writing" in capsys.readouterr().out
+    assert (
+        os.path.isfile(tmp_path / "model.export.keras")
+        and "[2/2] writing" in capsys.readouterr().out
+    )
     assert (tmp_path / "model.keras").read_bytes() == before
 
 
@@ -267,7 +300,9 @@ def within(actual, expected, rtol=1e-4):
     """assert_same_outputs' criterion: each element within ``rtol`` of itself
     plus ``rtol`` of the outputs' scale."""
     actual, expected = keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected)
-    return bool(np.all(np.abs(actual - expected) <= rtol * (np.abs(expected) + np.abs(expected).max())))
+    return bool(
+        np.all(np.abs(actual - expected) <= rtol * (np.abs(expected) + np.abs(expected).max()))
+    )
 
 
 # The export stage runs every family's exports in fresh processes, this many
@@ -314,9 +349,13 @@ def export_family(arch, directory, onnxruntime=None):
         return error
 
     keras.backend.clear_session()
-    keras.utils.set_random_seed(0)  # the same random model in every run: tolerances are measured on it
+    keras.utils.set_random_seed(
+        0
+    )  # the same random model in every run: tolerances are measured on it
     shape = EXPORT_SHAPES.get(arch.id, arch.shape)
-    model = arch.ours(weights=None, input_shape=shape, inference_bn=True, include_top=False, pooling="avg")
+    model = arch.ours(
+        weights=None, input_shape=shape, inference_bn=True, include_top=False, pooling="avg"
+    )
     randomize_bn(model)
     x = images(shape, n=2)
     expected = model.predict(x, verbose=0)
@@ -338,14 +377,19 @@ def export_family(arch, directory, onnxruntime=None):
 
     plain = os.path.join(directory, f"{arch.id}.tflite")
     folded_path = os.path.join(directory, f"{arch.id}_folded.tflite")
-    with open(plain, "wb") as f:  # what export_model(model, plain, "tflite") does, from the same SavedModel
+    with open(
+        plain, "wb"
+    ) as f:  # what export_model(model, plain, "tflite") does, from the same SavedModel
         f.write(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
     folded = formats.export_model(model, folded_path, "tflite", fold_bn=True)
     out_plain, out_folded = run_tflite(plain, x), run_tflite(folded_path, x)
     e1 = check(f"{arch.id} TFLite", out_plain, expected, rtol)
     e2 = check(f"{arch.id} TFLite folded", out_folded, expected, rtol)
     e3 = check(f"{arch.id} TFLite folded vs TFLite", out_folded, out_plain, rtol)
-    ops_plain, ops_folded = tflite_inspect.tflite_op_counts(plain), tflite_inspect.tflite_op_counts(folded_path)
+    ops_plain, ops_folded = (
+        tflite_inspect.tflite_op_counts(plain),
+        tflite_inspect.tflite_op_counts(folded_path),
+    )
     chains_plain = tflite_inspect.tflite_affine_chains(plain)
     chains_folded = tflite_inspect.tflite_affine_chains(folded_path)
     kept = len(folded.bn_folding.kept)
@@ -427,19 +471,25 @@ def test_export_every_family(tmp_path):
     assert ids, f"KAB_EXPORT_ARCHS={only!r} names no family of {[a.id for a in CONTRACT]}"
     lines, failures, onnx = [], [], True
     for start in range(0, len(ids), FAMILIES_PER_PROCESS):
-        chunk = ids[start:start + FAMILIES_PER_PROCESS]
+        chunk = ids[start : start + FAMILIES_PER_PROCESS]
         result = tmp_path / f"result{start}.json"
         code = (
             "import sys; sys.path.insert(0, 'tests'); import test_deploy; "
             f"test_deploy.export_families({chunk!r}, {str(tmp_path)!r}, {str(result)!r})"
         )
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=REPO_ROOT, env=python_env(),
-            capture_output=True, text=True, timeout=3600,
+            [sys.executable, "-c", code],
+            cwd=REPO_ROOT,
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            timeout=3600,
         )
         print(proc.stdout, end="", flush=True)
         if proc.returncode != 0 or not result.exists():
-            pytest.fail(f"export of {chunk} failed ({proc.returncode})\n{proc.stdout}\n--- stderr\n{proc.stderr[-5000:]}")
+            pytest.fail(
+                f"export of {chunk} failed ({proc.returncode})\n{proc.stdout}\n--- stderr\n{proc.stderr[-5000:]}"
+            )
         data = json.loads(result.read_text())
         lines += data["lines"]
         failures += data["failures"]

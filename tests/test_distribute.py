@@ -41,10 +41,16 @@ def run_scenario(name, timeout, env=None, **args):
     full_env = python_env()
     full_env.update(env or {})
     proc = subprocess.run(
-        scenario_command(name, **args), env=full_env, capture_output=True, text=True, timeout=timeout
+        scenario_command(name, **args),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0:
-        pytest.fail(f"{name} failed ({proc.returncode})\n{proc.stdout}\n--- stderr\n{proc.stderr[-5000:]}")
+        pytest.fail(
+            f"{name} failed ({proc.returncode})\n{proc.stdout}\n--- stderr\n{proc.stderr[-5000:]}"
+        )
     print(proc.stdout)
     with open(args["out"]) as f:
         return json.load(f)
@@ -81,7 +87,10 @@ def test_every_model_builds_under_mirrored_strategy_and_imagenet_weights_load_on
     result = run_scenario(
         "build_all",
         timeout=240,
-        env={"KERAS_APPLICATIONS_BN_MIRROR": http_server.base_url, "KERAS_HOME": str(isolated_keras_home)},
+        env={
+            "KERAS_APPLICATIONS_BN_MIRROR": http_server.base_url,
+            "KERAS_HOME": str(isolated_keras_home),
+        },
         dir=str(tmp_path),
         imagenet_arch=arch.id,
         imagenet_key=key,
@@ -134,13 +143,18 @@ def run_workers(name, tmp_path, timeout, **args):
     procs, logs = [], []
     for index in range(2):
         env = python_env()
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
         log = open(tmp_path / f"worker{index}.log", "w+")
         logs.append(log)
         procs.append(
             subprocess.Popen(
                 scenario_command(name, out=str(tmp_path / f"worker{index}.json"), **args),
-                env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
         )
     deadline = time.monotonic() + timeout
@@ -167,7 +181,9 @@ def run_workers(name, tmp_path, timeout, **args):
             outputs.append(log.read())
             log.close()
     if failure:
-        pytest.fail(failure + "".join(f"\n--- worker {i}\n{out[-4000:]}" for i, out in enumerate(outputs)))
+        pytest.fail(
+            failure + "".join(f"\n--- worker {i}\n{out[-4000:]}" for i, out in enumerate(outputs))
+        )
     print("".join(outputs))
     results = []
     for index in range(2):

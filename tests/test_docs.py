@@ -40,7 +40,9 @@ OTHER_STYLES = re.compile(
 def package_modules():
     """Every module of the package (``__main__`` too: it runs nothing on import)."""
     names = [keras_applications_bn.__name__]
-    for info in pkgutil.walk_packages(keras_applications_bn.__path__, keras_applications_bn.__name__ + "."):
+    for info in pkgutil.walk_packages(
+        keras_applications_bn.__path__, keras_applications_bn.__name__ + "."
+    ):
         names.append(info.name)
     return [importlib.import_module(name) for name in names]
 
@@ -52,7 +54,8 @@ def own_members(module):
     names = getattr(module, "__all__", None)
     if names is None:
         names = [
-            name for name, obj in vars(module).items()
+            name
+            for name, obj in vars(module).items()
             if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
         ]
     for name in names:
@@ -75,7 +78,10 @@ def public_callables():
             found.append((name, obj, False))
             if inspect.isclass(obj):
                 for attr, member in vars(obj).items():
-                    if attr.startswith("_") or not (callable(member) or isinstance(member, (property, classmethod, staticmethod))):
+                    if attr.startswith("_") or not (
+                        callable(member)
+                        or isinstance(member, (property, classmethod, staticmethod))
+                    ):
                         continue
                     overrides = any(hasattr(base, attr) for base in obj.__mro__[1:])
                     found.append((f"{name}.{attr}", getattr(obj, attr), overrides))
@@ -84,7 +90,11 @@ def public_callables():
 
 def test_every_public_name_is_found():
     names = {name.rsplit(".", 1)[-1] for name, _, _ in public_callables()}
-    exported = {n for n in keras_applications_bn.__all__ if not inspect.ismodule(getattr(keras_applications_bn, n))}
+    exported = {
+        n
+        for n in keras_applications_bn.__all__
+        if not inspect.ismodule(getattr(keras_applications_bn, n))
+    }
     assert exported <= names
     assert {"adapt_bn_statistics", "fetch_file", "verify", "AdaptBNStatistics", "main"} <= names
 
@@ -102,6 +112,8 @@ def test_every_public_callable_has_a_docstring_in_one_style():
             other_style.append(f"{name}: {OTHER_STYLES.search(own).group(0).strip()!r}")
     for module in package_modules():  # module docstrings open each reference page
         if OTHER_STYLES.search(module.__doc__ or ""):
-            other_style.append(f"{module.__name__}: {OTHER_STYLES.search(module.__doc__).group(0).strip()!r}")
+            other_style.append(
+                f"{module.__name__}: {OTHER_STYLES.search(module.__doc__).group(0).strip()!r}"
+            )
     assert missing == [], "public callables without a docstring"
     assert other_style == [], "docstrings not in the Google/Keras style (Args:, Returns:, Raises:)"

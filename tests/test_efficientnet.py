@@ -45,7 +45,11 @@ def config_table(build, **kwargs):
     model = build(**kwargs)
     table = []
     for layer in model.layers:
-        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "requires", "inference_mode")}
+        config = {
+            k: v
+            for k, v in layer.get_config().items()
+            if k not in ("name", "requires", "inference_mode")
+        }
         table.append((type(layer).__name__, layer.name, config))
     return model, table
 
@@ -58,9 +62,15 @@ def config_table(build, **kwargs):
         pytest.param("efficientnet", "EfficientNetB1", {}, marks=pytest.mark.slow, id="b1"),
         pytest.param("efficientnet_v2", "EfficientNetV2B1", {}, marks=pytest.mark.slow, id="v2-b1"),
         # one channel: v2 rescales to [-1, 1] instead of normalising
-        pytest.param("efficientnet_v2", "EfficientNetV2B0", {"input_shape": (32, 32, 1)}, id="v2-b0-1channel"),
-        pytest.param("efficientnet_v2", "EfficientNetV2B0", {"include_preprocessing": False},
-                     id="v2-b0-no-preprocessing"),
+        pytest.param(
+            "efficientnet_v2", "EfficientNetV2B0", {"input_shape": (32, 32, 1)}, id="v2-b0-1channel"
+        ),
+        pytest.param(
+            "efficientnet_v2",
+            "EfficientNetV2B0",
+            {"include_preprocessing": False},
+            id="v2-b0-no-preprocessing",
+        ),
     ],
 )
 def test_every_layer_config_matches_keras(module, fn, kwargs):
@@ -82,10 +92,17 @@ def test_v2_b0_to_b3_preprocessing_follows_the_variant_not_the_name():
     from keras_applications_bn.efficientnet_v2 import EfficientNetV2B0, EfficientNetV2S
 
     model = EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3), name="mine")
-    assert model.name == "mine" and [type(l).__name__ for l in model.layers[1:3]] == ["Rescaling", "Normalization"]
+    assert model.name == "mine" and [type(l).__name__ for l in model.layers[1:3]] == [
+        "Rescaling",
+        "Normalization",
+    ]
     with pytest.raises(KeyError):
-        keras.applications.EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3), name="mine")
-    s = EfficientNetV2S(weights=None, include_top=False, input_shape=(32, 32, 3), name="efficientnetv2-b0")
+        keras.applications.EfficientNetV2B0(
+            weights=None, include_top=False, input_shape=(32, 32, 3), name="mine"
+        )
+    s = EfficientNetV2S(
+        weights=None, include_top=False, input_shape=(32, 32, 3), name="efficientnetv2-b0"
+    )
     assert type(s.layers[2]).__name__ == "Conv2D" and s.layers[1].offset == -1
 
 
@@ -124,7 +141,9 @@ def test_v1_imagenet_weights_give_keras_outputs(served_file, tmp_path, monkeypat
 
     shape = (32, 32, 3)
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    reference = keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=shape)
+    reference = keras.applications.EfficientNetB0(
+        weights=None, include_top=False, input_shape=shape
+    )
     norm = next(l for l in reference.layers if isinstance(l, keras.layers.Normalization))
     norm.set_weights([mean, std, np.array(1)])  # the official files' values
     norm.finalize_state()  # what loading a file does; set_weights alone does not
@@ -133,10 +152,19 @@ def test_v1_imagenet_weights_give_keras_outputs(served_file, tmp_path, monkeypat
     asked = served_file(path)
     monkeypatch.setattr(keras_efficientnet.file_utils, "get_file", lambda *a, **k: str(path))
 
-    model = EfficientNetB0(weights="imagenet", include_top=False, input_shape=shape, inference_bn=True)
+    model = EfficientNetB0(
+        weights="imagenet", include_top=False, input_shape=shape, inference_bn=True
+    )
     assert asked == ["efficientnetb0_notop"]
-    keras_imagenet = keras.applications.EfficientNetB0(weights="imagenet", include_top=False, input_shape=shape)
-    assert [type(l).__name__ for l in model.layers[1:5]] == ["Rescaling", "Normalization", "Rescaling", "ZeroPadding2D"]
+    keras_imagenet = keras.applications.EfficientNetB0(
+        weights="imagenet", include_top=False, input_shape=shape
+    )
+    assert [type(l).__name__ for l in model.layers[1:5]] == [
+        "Rescaling",
+        "Normalization",
+        "Rescaling",
+        "ZeroPadding2D",
+    ]
     assert [(type(l).__name__, len(l.get_weights())) for l in model.layers] == [
         (type(l).__name__, len(l.get_weights())) for l in keras_imagenet.layers
     ]
@@ -154,16 +182,25 @@ def test_v1_imagenet_weights_give_keras_outputs(served_file, tmp_path, monkeypat
 
     # a weights file given by path loads as Keras loads it: no correction
     model = EfficientNetB0(weights=str(path), include_top=False, input_shape=shape)
-    assert [type(l).__name__ for l in model.layers[1:4]] == ["Rescaling", "Normalization", "ZeroPadding2D"]
+    assert [type(l).__name__ for l in model.layers[1:4]] == [
+        "Rescaling",
+        "Normalization",
+        "ZeroPadding2D",
+    ]
 
 
 @pytest.mark.parametrize(
     "module,fn,key",
-    [("efficientnet", "EfficientNetB0", "efficientnetb0"), ("efficientnet_v2", "EfficientNetV2B0", "efficientnetv2-b0")],
+    [
+        ("efficientnet", "EfficientNetB0", "efficientnetb0"),
+        ("efficientnet_v2", "EfficientNetV2B0", "efficientnetv2-b0"),
+    ],
 )
 def test_imagenet_top_loads_the_registry_file_with_top(served_file, tmp_path, module, fn, key):
     shape = (224, 224, 3)
     reference = getattr(keras.applications, fn)(weights=None, input_shape=shape)
     asked = served_file(save_official_layout(reference, tmp_path / f"{key}.h5"))
     model = ours(module, fn)(weights="imagenet")
-    assert asked == [key] and model.name == reference.name and model.input_shape == (None, 224, 224, 3)
+    assert (
+        asked == [key] and model.name == reference.name and model.input_shape == (None, 224, 224, 3)
+    )

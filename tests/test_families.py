@@ -43,7 +43,9 @@ def test_families_keep_their_variants_in_one_table(module):
     assert all(isinstance(row, dict) for row in mod.VARIANTS.values())
     source = inspect.getsource(mod)
     for model in models:
-        assert f'**VARIANTS["{model}"]' in source.split(f"def {model}(")[1].split("\ndef ")[0], model
+        assert f'**VARIANTS["{model}"]' in source.split(f"def {model}(")[1].split("\ndef ")[0], (
+            model
+        )
 
 
 def test_model_function_refuses_what_the_model_table_lacks():
@@ -70,7 +72,8 @@ def test_model_docstring_describes_every_parameter():
     with pytest.raises(ValueError, match=r"no description of parameter\(s\) \['depth'\]"):
         docs.model_docstring(ResNet50, docs.ModelDoc(top="the top"))
     doc = docs.model_docstring(
-        ResNet50, docs.ModelDoc(top="the top", args={"depth": "layers: {depth}, of\nweights."}),
+        ResNet50,
+        docs.ModelDoc(top="the top", args={"depth": "layers: {depth}, of\nweights."}),
         depth=50,
     )
     assert "        include_top: whether to include the top.\n" in doc

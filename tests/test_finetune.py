@@ -60,7 +60,9 @@ def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     for path in ("early/kernel", "early/bias"):
         np.testing.assert_array_equal(after[path], before[path])
     for path in ("middle/kernel", "middle/bias"):  # first update: same gradients in all three runs
-        np.testing.assert_allclose(after[path] - before[path], tenth[path] - before[path], rtol=1e-4, atol=1e-8)
+        np.testing.assert_allclose(
+            after[path] - before[path], tenth[path] - before[path], rtol=1e-4, atol=1e-8
+        )
         assert np.abs(after[path] - before[path]).max() > 1e-4
     for path in ("head/kernel", "bn/gamma"):
         np.testing.assert_allclose(after[path], full[path], rtol=1e-6, atol=1e-7)
@@ -68,11 +70,14 @@ def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     assert not np.allclose(after["middle/kernel"], full["middle/kernel"])
 
 
-@pytest.mark.parametrize("make", [
-    lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
-    lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.1),
-    lambda lr: keras.optimizers.RMSprop(lr, momentum=0.5),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
+        lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.1),
+        lambda lr: keras.optimizers.RMSprop(lr, momentum=0.5),
+    ],
+)
 def test_scaling_every_variable_equals_the_scaled_learning_rate_over_several_steps(make):
     _, scaled = fitted(LayerwiseLR(make(0.05), {"*": 0.3}), steps=4)
     _, direct = fitted(make(0.05 * 0.3), steps=4)
@@ -86,7 +91,10 @@ def test_multiplier_matching_and_lr_multipliers():
     factors = {v.path: opt.multiplier(v) for v in model.trainable_variables}
     assert factors["middle/kernel"] == 0.5 and factors["early/kernel"] == 1.0
     assert lr_multipliers(model, {0: 0.01, "middle": 0.1, -1: 1.0}) == {
-        "early": 0.01, "bn": 0.01, "middle": 0.1, "head": 1.0,
+        "early": 0.01,
+        "bn": 0.01,
+        "middle": 0.1,
+        "head": 1.0,
     }
     with pytest.raises(ValueError, match="No layer named"):
         lr_multipliers(model, {"nope": 1.0})
@@ -96,8 +104,16 @@ BAD_MULTIPLIERS = {
     "nan": ({"early": float("nan")}, ValueError, r"finite and >= 0, got nan for 'early'"),
     "inf": ({"early": float("inf")}, ValueError, r"finite and >= 0, got inf for 'early'"),
     "negative": ([("mid*", 0.5), ("early", -1)], ValueError, r">= 0, got -1.0 for 'early'"),
-    "a string factor": ({"early": "abc"}, TypeError, r"the factor for 'early' must be a number, got 'abc'"),
-    "a bool factor": ({"early": True}, TypeError, r"the factor for 'early' must be a number, got True"),
+    "a string factor": (
+        {"early": "abc"},
+        TypeError,
+        r"the factor for 'early' must be a number, got 'abc'",
+    ),
+    "a bool factor": (
+        {"early": True},
+        TypeError,
+        r"the factor for 'early' must be a number, got True",
+    ),
     "a number key": ({0: 0.5}, TypeError, r"keys must be layer names or patterns \(str\), got 0"),
     "None": (None, TypeError, r"`multipliers` must be a dict .* got None"),
     "a string": ("conv1", TypeError, r"`multipliers` must be a dict .* got 'conv1'"),
@@ -126,22 +142,35 @@ def test_layerwise_lr_refuses_keywords_it_would_drop():
 def test_layerwise_lr_warns_about_a_pattern_that_matches_no_layer():
     x, y = data(8)
     model = mlp()
-    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"Early*": 0.0, "mid*": 0.5, "hed": 0}), loss=LOSS)
+    model.compile(
+        optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"Early*": 0.0, "mid*": 0.5, "hed": 0}),
+        loss=LOSS,
+    )
     with pytest.warns(UserWarning, match=r"'Early\*', 'hed' match no layer") as record:
         model.fit(x, y, verbose=0)
     assert "mid*" not in str(record[0].message)
     model = mlp()
-    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"early": 0.0, "mid*": 0.5}), loss=LOSS)
+    model.compile(
+        optimizer=LayerwiseLR(keras.optimizers.SGD(0.1), {"early": 0.0, "mid*": 0.5}), loss=LOSS
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.fit(x, y, verbose=0)
 
 
-@pytest.mark.parametrize("starts,error,match", [
-    (["early"], TypeError, r"`starts` must be a dict \{first_layer: multiplier\}.*got \['early'\]"),
-    ({"early": 0.1, 0: 1.0}, ValueError, r"'early' and 0 name the same layer"),
-    ({True: 0.1}, TypeError, r"`starts` must be a layer name or an index, got True"),
-], ids=["list", "same layer twice", "bool"])
+@pytest.mark.parametrize(
+    "starts,error,match",
+    [
+        (
+            ["early"],
+            TypeError,
+            r"`starts` must be a dict \{first_layer: multiplier\}.*got \['early'\]",
+        ),
+        ({"early": 0.1, 0: 1.0}, ValueError, r"'early' and 0 name the same layer"),
+        ({True: 0.1}, TypeError, r"`starts` must be a layer name or an index, got True"),
+    ],
+    ids=["list", "same layer twice", "bool"],
+)
 def test_lr_multipliers_refuses_bad_starts(starts, error, match):
     with pytest.raises(error, match=match):
         lr_multipliers(mlp(), starts)
@@ -151,7 +180,9 @@ def test_lr_multipliers_refuses_bad_starts(starts, error, match):
 def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
     path = tmp_path / "m.keras"
     model = mlp()
-    model.compile(optimizer=LayerwiseLR(keras.optimizers.Adam(1e-2), {"early": 0.0, "middle": 0.1}), loss=LOSS)
+    model.compile(
+        optimizer=LayerwiseLR(keras.optimizers.Adam(1e-2), {"early": 0.0, "middle": 0.1}), loss=LOSS
+    )
     x, y = data()
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     model.save(path)
@@ -180,8 +211,13 @@ assert 0 < step_middle < 0.2 * step_head, (step_middle, step_head)
 
 def small_resnet(inference_bn):
     keras.utils.set_random_seed(0)
-    return ResNet50(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3),
-                    inference_bn=inference_bn)
+    return ResNet50(
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        input_shape=(32, 32, 3),
+        inference_bn=inference_bn,
+    )
 
 
 def names(layers):
@@ -197,7 +233,10 @@ def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_pat
     assert names(frozen)[-1] == "conv2_block1_out"
     bn = base.get_layer("conv1_bn")
     assert bn.trainable and not bn.inference_mode and not bn.affine_trainable
-    assert not base.get_layer("conv1_conv").trainable and base.get_layer("conv2_block2_1_conv").trainable
+    assert (
+        not base.get_layer("conv1_conv").trainable
+        and base.get_layer("conv2_block2_1_conv").trainable
+    )
     trainable = {v.path for v in model.trainable_weights}
     assert "conv1_bn/gamma" not in trainable and "conv2_block2_1_bn/gamma" in trainable
     # in fit the frozen BN still normalises with batch statistics and re-learns them
@@ -231,23 +270,38 @@ def test_freeze_pinned_layers_stay_pinned_and_index_works():
 
 def test_unfreeze_from_start_inside_a_frozen_keras_model_pins_its_bn_layers():
     keras.utils.set_random_seed(0)
-    base = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg",
-                                          input_shape=(32, 32, 3))
+    base = keras.applications.MobileNetV2(
+        weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    )
     base.trainable = False  # Keras 3: every BN now runs in inference mode
     inputs = keras.Input((32, 32, 3))
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
     unfrozen = unfreeze(model, start="block_16_expand")
     assert names(unfrozen)[-1] == "head"
     assert base.trainable and not base.get_layer("block_15_project").trainable
-    assert not base.get_layer("bn_Conv1").trainable and type(base.get_layer("bn_Conv1")) is keras.layers.BatchNormalization
+    assert (
+        not base.get_layer("bn_Conv1").trainable
+        and type(base.get_layer("bn_Conv1")) is keras.layers.BatchNormalization
+    )
     late = base.get_layer("block_16_expand_BN")
     assert isinstance(late, BatchNormalization) and late.inference_mode and late.trainable
     trainable = {v.path.split("/")[0] for v in model.trainable_weights}
-    assert trainable == {"block_16_expand", "block_16_expand_BN", "block_16_depthwise", "block_16_depthwise_BN",
-                         "block_16_project", "block_16_project_BN", "Conv_1", "Conv_1_bn", "head"}
+    assert trainable == {
+        "block_16_expand",
+        "block_16_expand_BN",
+        "block_16_depthwise",
+        "block_16_depthwise_BN",
+        "block_16_project",
+        "block_16_project_BN",
+        "Conv_1",
+        "Conv_1_bn",
+        "head",
+    }
     # every BN still uses its moving statistics: training=True output == inference output
     x = np.random.default_rng(1).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5
+    )
     assert len(bn_layers(model)) == 52
 
 
@@ -279,17 +333,57 @@ def nested(model):
 
 
 REFUSED = {
-    "freeze, foreign BN in batch mode": (False, lambda m: freeze(m), TypeError, "'bn1' is a ForeignBN"),
+    "freeze, foreign BN in batch mode": (
+        False,
+        lambda m: freeze(m),
+        TypeError,
+        "'bn1' is a ForeignBN",
+    ),
     "freeze until it": (False, lambda m: freeze(m, until="bn1"), TypeError, "'bn1' is a ForeignBN"),
     "freeze nested": (False, lambda m: freeze(nested(m)), TypeError, "'bn1' is a ForeignBN"),
     "unfreeze, foreign BN frozen": (True, lambda m: unfreeze(m), TypeError, "'bn1' is a ForeignBN"),
-    "unfreeze from it": (True, lambda m: unfreeze(m, start="bn1"), TypeError, "'bn1' is a ForeignBN"),
-    "set_inference_bn": (False, lambda m: set_inference_bn(m, True), TypeError, "'bn1' is a ForeignBN"),
-    "freeze until a typo": (False, lambda m: freeze(m, until="Bn2"), ValueError, "No layer named 'Bn2'"),
-    "unfreeze from an index out of range": (True, lambda m: unfreeze(m, start=9), IndexError, "out of range"),
-    "freeze a string": (False, lambda m: freeze("x"), TypeError, "`model` must be a Keras model or layer, got 'x'"),
-    "unfreeze None": (True, lambda m: unfreeze(None), TypeError, "`model` must be a Keras model or layer, got None"),
-    "lr_multipliers None": (True, lambda m: lr_multipliers(None, {}), TypeError, "`model` must be a Keras model"),
+    "unfreeze from it": (
+        True,
+        lambda m: unfreeze(m, start="bn1"),
+        TypeError,
+        "'bn1' is a ForeignBN",
+    ),
+    "set_inference_bn": (
+        False,
+        lambda m: set_inference_bn(m, True),
+        TypeError,
+        "'bn1' is a ForeignBN",
+    ),
+    "freeze until a typo": (
+        False,
+        lambda m: freeze(m, until="Bn2"),
+        ValueError,
+        "No layer named 'Bn2'",
+    ),
+    "unfreeze from an index out of range": (
+        True,
+        lambda m: unfreeze(m, start=9),
+        IndexError,
+        "out of range",
+    ),
+    "freeze a string": (
+        False,
+        lambda m: freeze("x"),
+        TypeError,
+        "`model` must be a Keras model or layer, got 'x'",
+    ),
+    "unfreeze None": (
+        True,
+        lambda m: unfreeze(None),
+        TypeError,
+        "`model` must be a Keras model or layer, got None",
+    ),
+    "lr_multipliers None": (
+        True,
+        lambda m: lr_multipliers(None, {}),
+        TypeError,
+        "`model` must be a Keras model",
+    ),
 }
 
 
@@ -343,9 +437,18 @@ def test_pinning_freezing_and_unfreezing_from_a_callback_apply_from_the_next_epo
         if epoch == 0:
             tool(model)
 
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
-              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
-    trained = {path for path in snapshots[0] if not np.array_equal(snapshots[0][path], snapshots[1][path])}
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)],
+    )
+    trained = {
+        path for path in snapshots[0] if not np.array_equal(snapshots[0][path], snapshots[1][path])
+    }
     if case == "set_inference_bn":  # pinned: moving statistics no longer change, gamma still trains
         assert "b1/moving_mean" not in trained and "b1/gamma" in trained
     elif case == "set_inference_bn(False)":
@@ -374,8 +477,11 @@ def test_unfreeze_lets_the_same_optimizer_train_the_new_weights_without_recompil
 
 def test_layerwise_lr_says_which_argument_is_which():
     factors = {"early": 0.1}
-    with pytest.raises(TypeError, match=r"LayerwiseLR\(optimizer, multipliers\) takes a Keras optimizer first "
-                                        r"and the multipliers second; `optimizer` got \{'early': 0.1\} of type dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"LayerwiseLR\(optimizer, multipliers\) takes a Keras optimizer first "
+        r"and the multipliers second; `optimizer` got \{'early': 0.1\} of type dict",
+    ):
         LayerwiseLR(factors)
     with pytest.raises(TypeError, match=r"`optimizer` got 'adam' of type str"):
         LayerwiseLR("adam", factors)

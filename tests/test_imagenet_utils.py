@@ -24,10 +24,21 @@ DTYPES = ["float32", "float64", "float16", "uint8", "int32"]
 # every family module and its keras.applications twin; mode None: Keras' returns
 # its input unchanged (the model preprocesses itself)
 MODULES = {
-    "resnet": "caffe", "resnet50": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "resnet_v2": "tf", "inception_v3": "tf", "inception_resnet_v2": "tf", "xception": "tf",
-    "mobilenet": "tf", "mobilenet_v2": "tf", "nasnet": "tf", "densenet": "torch",
-    "mobilenet_v3": None, "efficientnet": None, "efficientnet_v2": None,
+    "resnet": "caffe",
+    "resnet50": "caffe",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "resnet_v2": "tf",
+    "inception_v3": "tf",
+    "inception_resnet_v2": "tf",
+    "xception": "tf",
+    "mobilenet": "tf",
+    "mobilenet_v2": "tf",
+    "nasnet": "tf",
+    "densenet": "torch",
+    "mobilenet_v3": None,
+    "efficientnet": None,
+    "efficientnet_v2": None,
 }
 
 
@@ -46,9 +57,13 @@ def _compare_with_keras(ours, theirs, x, **kwargs):
     got, expected = ours(mine, **kwargs), theirs(keras_own, **kwargs)
     assert type(got) is type(expected)
     assert got.dtype == expected.dtype
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected)
+    )
     # the argument itself: overwritten exactly as Keras overwrites it, or untouched
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(keras_own))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(keras_own)
+    )
     assert (got is mine) == (expected is keras_own)
     if isinstance(x, np.ndarray):
         assert np.shares_memory(got, mine) == np.shares_memory(expected, keras_own)
@@ -71,7 +86,9 @@ def test_preprocess_matches_keras_in_place_and_result(mode, data_format):
             if in_place and mode != "caffe":
                 assert got is mine
             if dtype.startswith("float"):  # Keras' tensor path takes float tensors only
-                _compare_with_keras(ours, theirs, x, data_format=data_format, mode=mode, tensor=True)
+                _compare_with_keras(
+                    ours, theirs, x, data_format=data_format, mode=mode, tensor=True
+                )
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -85,7 +102,9 @@ def test_module_preprocess_input_matches_its_keras_twin(module):
             assert got is mine  # the identity, as Keras'
         else:
             assert not np.array_equal(got, x)
-    _compare_with_keras(ours, theirs, _images("float32", "channels_first", 4), data_format="channels_first")
+    _compare_with_keras(
+        ours, theirs, _images("float32", "channels_first", 4), data_format="channels_first"
+    )
     _compare_with_keras(ours, theirs, _images("float16", "channels_last", 4), tensor=True)
 
 
@@ -97,7 +116,8 @@ def test_preprocess_symbolic_input_matches_keras():
         assert keras.backend.is_keras_tensor(got) and got.shape == expected.shape == (None, 5, 6, 3)
         x = _images("float32", "channels_last", 4)
         np.testing.assert_array_equal(
-            keras.Model(inputs, got).predict(x, verbose=0), keras.Model(inputs, expected).predict(x, verbose=0)
+            keras.Model(inputs, got).predict(x, verbose=0),
+            keras.Model(inputs, expected).predict(x, verbose=0),
         )
 
 
@@ -118,7 +138,9 @@ def test_preprocess_inputs_keras_refuses():
         from_int_tensor = imagenet_utils.preprocess_input(keras.ops.convert_to_tensor(x), mode=mode)
         assert from_int_tensor.dtype == keras.config.floatx()
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(from_int_tensor), expected)
-    assert not keras.backend.is_float_dtype(theirs(keras.ops.convert_to_tensor(x), mode="caffe").dtype)
+    assert not keras.backend.is_float_dtype(
+        theirs(keras.ops.convert_to_tensor(x), mode="caffe").dtype
+    )
 
 
 def test_preprocess_integer_images_and_lists():
@@ -159,7 +181,9 @@ def class_index_server(http_server, monkeypatch):
     entry = weights_lib.get("imagenet_class_index")
     http_server.put(entry.path, data)
     monkeypatch.setitem(
-        weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest())
+        weights_lib.REGISTRY,
+        entry.name,
+        dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest()),
     )
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
@@ -187,7 +211,9 @@ def test_decode_predictions_reuses_keras_cache_offline(isolated_keras_home, monk
     entry = weights_lib.get("imagenet_class_index")
     # the synthetic index is not the official file; pin its own hash
     monkeypatch.setitem(
-        weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest())
+        weights_lib.REGISTRY,
+        entry.name,
+        dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest()),
     )
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
@@ -198,7 +224,9 @@ def test_decode_predictions_reuses_keras_cache_offline(isolated_keras_home, monk
 def test_decode_predictions_offline_and_missing(monkeypatch):
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
-    with pytest.raises(weights_lib.WeightsError, match="imagenet_class_index.json.*KERAS_APPLICATIONS_BN_OFFLINE"):
+    with pytest.raises(
+        weights_lib.WeightsError, match="imagenet_class_index.json.*KERAS_APPLICATIONS_BN_OFFLINE"
+    ):
         imagenet_utils.decode_predictions(np.zeros((1, 1000)))
 
 
@@ -212,21 +240,43 @@ def test_decode_predictions_rejects_bad_shapes():
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(weights=None, include_top=False, input_shape=(31, 64, 3)), ValueError, "at least 32x32"),
-        (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), ValueError, "3 input channels"),
-        (dict(weights="imagenet", include_top=True, input_shape=(64, 64, 3)), ValueError, r"\(224, 224, 3\)"),
+        (
+            dict(weights=None, include_top=False, input_shape=(31, 64, 3)),
+            ValueError,
+            "at least 32x32",
+        ),
+        (
+            dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)),
+            ValueError,
+            "3 input channels",
+        ),
+        (
+            dict(weights="imagenet", include_top=True, input_shape=(64, 64, 3)),
+            ValueError,
+            r"\(224, 224, 3\)",
+        ),
         (dict(weights="imagenet", include_top=True, classes=10), ValueError, "classes"),
-        (dict(weights="imagenet", classifier_activation="relu"), ValueError, "classifier_activation"),
+        (
+            dict(weights="imagenet", classifier_activation="relu"),
+            ValueError,
+            "classifier_activation",
+        ),
         (dict(weights="imagnet"), ValueError, "not found.*'imagenet'"),
         (dict(weights="/no/such/file.h5"), ValueError, "not found"),
         (dict(weights=3), TypeError, "weights"),
         (dict(weights=None, include_top=False, pooling="mean"), ValueError, "pooling"),
         (dict(weights=None, include_top="no"), TypeError, "include_top"),
         (dict(weights=None, include_top=False, input_shape=(64, 64)), ValueError, "3 entries"),
-        (dict(weights=None, include_top=True, input_shape=(None, None, 3)), ValueError, "static size"),
+        (
+            dict(weights=None, include_top=True, input_shape=(None, None, 3)),
+            ValueError,
+            "static size",
+        ),
     ],
 )
-def test_model_arguments_are_validated_before_any_download(kwargs, error, match, http_server, monkeypatch):
+def test_model_arguments_are_validated_before_any_download(
+    kwargs, error, match, http_server, monkeypatch
+):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
     with pytest.raises(error, match=match):
         ResNet50(**kwargs)
@@ -242,8 +292,17 @@ def test_input_tensor_shape_is_validated_and_used():
 
 
 def test_default_shapes_follow_keras():
-    assert imagenet_utils.obtain_input_shape(None, default_size=224, min_size=32, include_top=True, weights=None) == (224, 224, 3)
-    assert imagenet_utils.obtain_input_shape(None, default_size=224, min_size=32, include_top=False, weights="imagenet") == (None, None, 3)
     assert imagenet_utils.obtain_input_shape(
-        (3, 64, 64), default_size=224, min_size=32, include_top=False, weights=None, data_format="channels_first"
+        None, default_size=224, min_size=32, include_top=True, weights=None
+    ) == (224, 224, 3)
+    assert imagenet_utils.obtain_input_shape(
+        None, default_size=224, min_size=32, include_top=False, weights="imagenet"
+    ) == (None, None, 3)
+    assert imagenet_utils.obtain_input_shape(
+        (3, 64, 64),
+        default_size=224,
+        min_size=32,
+        include_top=False,
+        weights=None,
+        data_format="channels_first",
     ) == (3, 64, 64)

@@ -65,7 +65,7 @@ def _cycle():
         stack.append(node)
         for nxt in sorted(GRAPH[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -129,7 +129,11 @@ def test_only_the_internals_shim_imports_keras_src():
         if any(
             (isinstance(n, ast.ImportFrom) and (n.module or "").startswith("keras.src"))
             or (isinstance(n, ast.Import) and any(a.name.startswith("keras.src") for a in n.names))
-            or (isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith("keras.src."))
+            or (
+                isinstance(n, ast.Constant)
+                and isinstance(n.value, str)
+                and n.value.startswith("keras.src.")
+            )
             for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         )
     )
@@ -166,7 +170,9 @@ def test_the_weights_modules_and_the_cli_share_only_public_names():
     """Each module of ``weights/`` (and the command line's entry point) uses only
     the names of the others that have no leading underscore: what one module
     needs of another is that module's public surface."""
-    checked = [n for n in MODULES if n.startswith(f"{PACKAGE}.weights") or n == f"{PACKAGE}.__main__"]
+    checked = [
+        n for n in MODULES if n.startswith(f"{PACKAGE}.weights") or n == f"{PACKAGE}.__main__"
+    ]
     assert len(checked) >= 8
     reached = {n: _private_names_reached(n, MODULES[n]) for n in checked}
     assert {n: r for n, r in reached.items() if r} == {}
@@ -180,8 +186,11 @@ def _shim_attributes():
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_attribute":
             names.update(
-                arg.value for arg in node.args
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("_")
+                arg.value
+                for arg in node.args
+                if isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+                and arg.value.startswith("_")
             )
     return names
 

@@ -63,5 +63,7 @@ def test_every_layer_config_is_keras():
 
 def test_imagenet_loads_the_official_file(monkeypatch):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_OFFLINE", "1")
-    with pytest.raises(WeightsError, match="inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"):
+    with pytest.raises(
+        WeightsError, match="inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    ):
         InceptionResNetV2(weights="imagenet", include_top=False)

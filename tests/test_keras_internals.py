@@ -45,7 +45,9 @@ def test_convnext_layers_are_keras_own():
 def test_layer_tracking_accessors():
     inner = _model()
     outer = keras.Sequential([inner, keras.layers.Dense(2, name="outer_dense")])
-    direct = [layer for layer in ki.sublayers(outer) if not isinstance(layer, keras.layers.InputLayer)]
+    direct = [
+        layer for layer in ki.sublayers(outer) if not isinstance(layer, keras.layers.InputLayer)
+    ]
     assert direct == [inner, outer.get_layer("outer_dense")]
     walked = ki.sublayers(outer, include_self=True, recursive=True)
     assert walked[0] is outer and inner.get_layer("bn") in walked

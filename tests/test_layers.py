@@ -41,7 +41,12 @@ def test_unpinned_layer_is_keras_batch_normalization():
 
 def test_weights_keep_keras_order_and_trainability():
     layer = _layer_with_stats(True)
-    assert [w.path.split("/")[-1] for w in layer.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [w.path.split("/")[-1] for w in layer.weights] == [
+        "gamma",
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    ]
     assert [w.path.split("/")[-1] for w in layer.trainable_weights] == ["gamma", "beta"]
 
 
@@ -89,12 +94,19 @@ def test_files_saved_by_an_earlier_version_load(file_name):
     assert type(model.get_layer("conv_bn")) is BatchNormalization
     assert model.get_layer("conv_bn").inference_mode is True
     x = np.load(EARLIER_FILES / "x.npy")
-    np.testing.assert_allclose(model.predict(x, verbose=0), np.load(EARLIER_FILES / "y.npy"), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), np.load(EARLIER_FILES / "y.npy"), rtol=1e-6
+    )
 
 
 def test_default_is_keras_behaviour():
     assert BatchNormalization().inference_mode is False
-    assert BatchNormalization.from_config(keras.layers.BatchNormalization().get_config()).inference_mode is False
+    assert (
+        BatchNormalization.from_config(
+            keras.layers.BatchNormalization().get_config()
+        ).inference_mode
+        is False
+    )
 
 
 def test_inference_mode_must_be_bool():
@@ -112,7 +124,9 @@ def test_batch_norm_helper_pins_and_names():
     layer = model.get_layer("stem_bn")
     assert isinstance(layer, BatchNormalization) and layer.inference_mode and layer.axis == 3
     # unpinned: Keras' own layer, as keras.applications builds it
-    free = keras.Model(inputs, batch_norm(inputs, False, name="free_bn", epsilon=1e-5)).get_layer("free_bn")
+    free = keras.Model(inputs, batch_norm(inputs, False, name="free_bn", epsilon=1e-5)).get_layer(
+        "free_bn"
+    )
     assert type(free) is keras.layers.BatchNormalization and free.axis == 3 and free.epsilon == 1e-5
 
 
@@ -121,12 +135,19 @@ def test_the_optimizer_wrapper_is_registered_like_the_layers():
     # "keras_applications_bn>LayerwiseLR" before; that name still loads
     from keras_applications_bn import LayerwiseLR
 
-    assert keras.saving.get_registered_name(LayerwiseLR) == "import keras_applications_bn>LayerwiseLR"
-    assert keras.saving.get_registered_object("import keras_applications_bn>LayerwiseLR") is LayerwiseLR
+    assert (
+        keras.saving.get_registered_name(LayerwiseLR) == "import keras_applications_bn>LayerwiseLR"
+    )
+    assert (
+        keras.saving.get_registered_object("import keras_applications_bn>LayerwiseLR")
+        is LayerwiseLR
+    )
     assert keras.saving.get_registered_object("keras_applications_bn>LayerwiseLR") is LayerwiseLR
     optimizer = LayerwiseLR(keras.optimizers.SGD(0.1), {"conv*": 0.5})
     config = keras.saving.serialize_keras_object(optimizer)
-    config["registered_name"] = "keras_applications_bn>LayerwiseLR"  # as an earlier version saved it
+    config["registered_name"] = (
+        "keras_applications_bn>LayerwiseLR"  # as an earlier version saved it
+    )
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, LayerwiseLR)
     assert restored.get_config()["multipliers"] == optimizer.get_config()["multipliers"]

@@ -47,7 +47,12 @@ def test_installed_reference_is_1_0_8():
 
 def test_every_model_module_is_covered():
     assert len(MODEL_MODULES) >= 15 and len(MODEL_FUNCTIONS) >= 38
-    assert {m.__name__.rsplit(".", 1)[-1] for m in MODEL_MODULES} >= {"resnet", "resnext", "vgg16", "nasnet"}
+    assert {m.__name__.rsplit(".", 1)[-1] for m in MODEL_MODULES} >= {
+        "resnet",
+        "resnext",
+        "vgg16",
+        "nasnet",
+    }
 
 
 @pytest.mark.parametrize("module,fn", MODEL_FUNCTIONS, ids=lambda v: getattr(v, "__name__", v))
@@ -55,7 +60,9 @@ def test_model_functions_check_injected_modules_before_building(module, fn):
     """Every model function: a wrong module, a tf_keras module, or another unknown
     keyword is refused at once (no model is built: these calls take milliseconds)."""
     function = getattr(module, fn)
-    with pytest.raises(TypeError, match=r"`backend` must be Keras 3's `keras.backend`.*module 'keras.layers'"):
+    with pytest.raises(
+        TypeError, match=r"`backend` must be Keras 3's `keras.backend`.*module 'keras.layers'"
+    ):
         function(weights=None, backend=keras.layers)
     with pytest.raises(TypeError, match=r"`layers` is module 'tf_keras.layers', a tf_keras"):
         function(weights=None, layers=fake_module("tf_keras.layers"))
@@ -98,16 +105,25 @@ def test_keras2_named_keras_is_refused_as_tf_keras(monkeypatch):
         legacy.check_injected_module("layers", layers2)
 
 
-def test_preprocess_input_and_decode_predictions_of_every_module_accept_injected_modules(monkeypatch):
+def test_preprocess_input_and_decode_predictions_of_every_module_accept_injected_modules(
+    monkeypatch,
+):
     monkeypatch.setattr(
         imagenet_utils, "_class_index", {i: (f"n{i:08d}", f"class{i}") for i in range(1000)}
     )
     x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
     preds = np.random.default_rng(1).uniform(size=(2, 1000)).astype("float32")
     for module in MODEL_MODULES:
-        np.testing.assert_array_equal(module.preprocess_input(x, **KERAS3), module.preprocess_input(x))
-        assert module.decode_predictions(preds, top=2, **KERAS3) == module.decode_predictions(preds, top=2)
-        for function, args in ((module.preprocess_input, (x,)), (module.decode_predictions, (preds,))):
+        np.testing.assert_array_equal(
+            module.preprocess_input(x, **KERAS3), module.preprocess_input(x)
+        )
+        assert module.decode_predictions(preds, top=2, **KERAS3) == module.decode_predictions(
+            preds, top=2
+        )
+        for function, args in (
+            (module.preprocess_input, (x,)),
+            (module.decode_predictions, (preds,)),
+        ):
             with pytest.raises(TypeError, match="`models` is module 'tf_keras.models', a tf_keras"):
                 function(*args, models=fake_module("tf_keras.models"))
             with pytest.raises(TypeError, match="unexpected keyword argument 'modes'"):
@@ -120,7 +136,9 @@ def test_imagenet_utils_preprocess_input_matches_1_0_8(mode):
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     # both overwrite a float array in place: each gets its own copy
     ours = imagenet_utils.preprocess_input(x.copy(), None, mode, **KERAS3)
-    reference = ka108_imagenet_utils.preprocess_input(x.copy(), None, mode, **keras_applications_108_modules())
+    reference = ka108_imagenet_utils.preprocess_input(
+        x.copy(), None, mode, **keras_applications_108_modules()
+    )
     np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-4)
     with pytest.raises(TypeError, match="Invalid keyword argument.*colour"):
         imagenet_utils.preprocess_input(x, mode=mode, colour="rgb")
@@ -128,19 +146,31 @@ def test_imagenet_utils_preprocess_input_matches_1_0_8(mode):
 
 def test_get_submodules_from_kwargs_matches_1_0_8():
     kwargs = dict(KERAS3)
-    assert kab.get_submodules_from_kwargs(kwargs) == ka108.get_submodules_from_kwargs(kwargs) == (
-        keras.backend, keras.layers, keras.models, keras.utils
+    assert (
+        kab.get_submodules_from_kwargs(kwargs)
+        == ka108.get_submodules_from_kwargs(kwargs)
+        == (keras.backend, keras.layers, keras.models, keras.utils)
     )
     assert kwargs == KERAS3  # read, not popped
     # a key left out: Keras 3's module (1.0.8 fell back to what Keras 2.2 had registered)
     assert kab.get_submodules_from_kwargs({"layers": keras.layers}) == (
-        keras.backend, keras.layers, keras.models, keras.utils
+        keras.backend,
+        keras.layers,
+        keras.models,
+        keras.utils,
     )
-    assert kab.get_submodules_from_kwargs({}) == (keras.backend, keras.layers, keras.models, keras.utils)
+    assert kab.get_submodules_from_kwargs({}) == (
+        keras.backend,
+        keras.layers,
+        keras.models,
+        keras.utils,
+    )
     for bad in ({"weights": None}, {**KERAS3, "name": "x"}):
         with pytest.raises(TypeError):
             ka108.get_submodules_from_kwargs(bad)
-        with pytest.raises(TypeError, match="Invalid keyword argument.*(weights|name).*backend, layers"):
+        with pytest.raises(
+            TypeError, match="Invalid keyword argument.*(weights|name).*backend, layers"
+        ):
             kab.get_submodules_from_kwargs(bad)
     with pytest.raises(TypeError, match="`backend` is module 'tf_keras.backend', a tf_keras"):
         kab.get_submodules_from_kwargs({"backend": fake_module("tf_keras.backend")})
@@ -161,7 +191,9 @@ def test_correct_pad_matches_1_0_8():
         if h is not None:  # an array or an eager tensor works as well
             x = np.zeros((1, h, w, 3), "float32")
             assert kab.correct_pad(keras.backend, x, kernel) == expected
-            assert kab.correct_pad(keras.backend, keras.ops.convert_to_tensor(x), kernel) == expected
+            assert (
+                kab.correct_pad(keras.backend, keras.ops.convert_to_tensor(x), kernel) == expected
+            )
     with pytest.raises(TypeError, match="`backend` must be"):
         kab.correct_pad(keras.layers, keras.Input((8, 8, 3)), 3)
     with pytest.raises(ValueError, match="`inputs` must be a 4D tensor"):
@@ -194,12 +226,24 @@ def test_obtain_input_shape_matches_1_0_8_positionally():
     """1.0.8's positional signature; the same shape, ValueError or channel warning."""
     cases = 0
     for data_format in ("channels_last", "channels_first"):
+
         def shape(h, w, c, data_format=data_format):
             return (h, w, c) if data_format == "channels_last" else (c, h, w)
 
-        shapes = [None, shape(224, 224, 3), shape(32, 32, 3), shape(31, 40, 3), shape(200, 100, 3),
-                  shape(None, None, 3), shape(64, 64, 1), shape(64, 64, 4), shape(None, 48, 3)]
-        for input_shape, require_flatten, weights in itertools.product(shapes, (True, False), (None, "imagenet")):
+        shapes = [
+            None,
+            shape(224, 224, 3),
+            shape(32, 32, 3),
+            shape(31, 40, 3),
+            shape(200, 100, 3),
+            shape(None, None, 3),
+            shape(64, 64, 1),
+            shape(64, 64, 4),
+            shape(None, 48, 3),
+        ]
+        for input_shape, require_flatten, weights in itertools.product(
+            shapes, (True, False), (None, "imagenet")
+        ):
             args = (input_shape, 224, 32, data_format, require_flatten, weights)
             ours = _outcome(lambda args=args: imagenet_utils._obtain_input_shape(*args))
             reference = _outcome(lambda args=args: ka108_imagenet_utils._obtain_input_shape(*args))
@@ -207,4 +251,8 @@ def test_obtain_input_shape_matches_1_0_8_positionally():
             cases += 1
     assert cases == 72
     # weights is optional, as in 1.0.8
-    assert imagenet_utils._obtain_input_shape(None, 299, 75, "channels_last", False) == (None, None, 3)
+    assert imagenet_utils._obtain_input_shape(None, 299, 75, "channels_last", False) == (
+        None,
+        None,
+        3,
+    )

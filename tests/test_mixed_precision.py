@@ -19,7 +19,11 @@ FAMILIES = {
     "EfficientNetB0": (EfficientNetB0, {}, "stem_conv", "stem_bn"),
 }
 CASES = [
-    pytest.param(family, policy, marks=() if (family, policy) == ("MobileNet", "mixed_float16") else pytest.mark.slow)
+    pytest.param(
+        family,
+        policy,
+        marks=() if (family, policy) == ("MobileNet", "mixed_float16") else pytest.mark.slow,
+    )
     for family in FAMILIES
     for policy in ("mixed_float16", "mixed_bfloat16")
 ]
@@ -37,8 +41,14 @@ def policy(request):
 def build(family, inference_bn):
     fn, kwargs, _, _ = FAMILIES[family]
     keras.utils.set_random_seed(0)
-    base = fn(weights=None, include_top=False, pooling="avg", input_shape=(32, 32, 3),
-              inference_bn=inference_bn, **kwargs)
+    base = fn(
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        input_shape=(32, 32, 3),
+        inference_bn=inference_bn,
+        **kwargs,
+    )
     inputs = keras.Input((32, 32, 3))
     return keras.Model(inputs, keras.layers.Dense(2, dtype="float32", name="head")(base(inputs)))
 
@@ -52,16 +62,22 @@ def test_pinned_contract_and_adapt_under_mixed_precision(family, policy):
     layers = bn_layers(model)
     assert base.get_layer(conv_name).compute_dtype == compute
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")  # conv outputs whose squares overflow float16
+    x = rng.uniform(0, 255, (16, 32, 32, 3)).astype(
+        "float32"
+    )  # conv outputs whose squares overflow float16
 
     # adapt_bn_statistics: moments in >= float32, combined in float64, written as float32
     assert adapt_bn_statistics(model, x, batch_size=8) == 16
-    conv = keras.Model(base.inputs, base.get_layer(conv_name).output).predict(x, batch_size=8, verbose=0)
+    conv = keras.Model(base.inputs, base.get_layer(conv_name).output).predict(
+        x, batch_size=8, verbose=0
+    )
     assert conv.dtype == compute
     conv = np.asarray(conv, np.float64)
     bn = base.get_layer(bn_name)
     assert bn.moving_mean.dtype == bn.moving_variance.dtype == "float32"
-    np.testing.assert_allclose(bn.moving_mean.numpy(), conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4
+    )
     np.testing.assert_allclose(bn.moving_variance.numpy(), conv.var(axis=(0, 1, 2)), rtol=1e-4)
     assert all(np.isfinite(layer.moving_variance.numpy()).all() for layer in layers)
 
@@ -69,7 +85,9 @@ def test_pinned_contract_and_adapt_under_mixed_precision(family, policy):
     twin = build(family, inference_bn=False)
     twin.set_weights(model.get_weights())
     pinned = np.asarray(model.predict(x, batch_size=8, verbose=0), np.float32)
-    np.testing.assert_allclose(pinned, twin.predict(x, batch_size=8, verbose=0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        pinned, twin.predict(x, batch_size=8, verbose=0), rtol=1e-3, atol=1e-3
+    )
     # (eager calls compared with eager calls: in 16 bits a random-weight EfficientNet's
     # compiled and eager passes differ by more than the pinned/unpinned difference;
     # EfficientNet's drop-connect Dropout is switched off for the training=True call)
@@ -77,18 +95,28 @@ def test_pinned_contract_and_adapt_under_mixed_precision(family, policy):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
     inference = np.asarray(twin(x[:8], training=False), np.float32)
-    np.testing.assert_allclose(np.asarray(model(x[:8], training=True), np.float32), inference, rtol=1e-3, atol=1e-3)
-    assert not np.allclose(np.asarray(twin(x[:8], training=True), np.float32), inference, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(
+        np.asarray(model(x[:8], training=True), np.float32), inference, rtol=1e-3, atol=1e-3
+    )
+    assert not np.allclose(
+        np.asarray(twin(x[:8], training=True), np.float32), inference, rtol=1e-2, atol=1e-2
+    )
 
     # fit: moving statistics unchanged, gamma/beta train
     optimizer = keras.optimizers.SGD(0.05)
     if policy == "mixed_float16":  # a small initial loss scale, so that no step is skipped
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=64.0)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    moving = [layer.moving_mean.numpy().copy() for layer in layers] + [layer.moving_variance.numpy().copy() for layer in layers]
-    affine = [v.numpy().copy() for layer in layers for v in (layer.gamma, layer.beta) if v is not None]
+    moving = [layer.moving_mean.numpy().copy() for layer in layers] + [
+        layer.moving_variance.numpy().copy() for layer in layers
+    ]
+    affine = [
+        v.numpy().copy() for layer in layers for v in (layer.gamma, layer.beta) if v is not None
+    ]
     model.fit(x, np.arange(16) % 2, batch_size=8, epochs=1, verbose=0)
-    after = [layer.moving_mean.numpy() for layer in layers] + [layer.moving_variance.numpy() for layer in layers]
+    after = [layer.moving_mean.numpy() for layer in layers] + [
+        layer.moving_variance.numpy() for layer in layers
+    ]
     assert all(np.array_equal(a, b) for a, b in zip(moving, after))
     trained = [v.numpy() for layer in layers for v in (layer.gamma, layer.beta) if v is not None]
     assert sum(not np.array_equal(a, b) for a, b in zip(affine, trained)) > 0.9 * len(affine)

@@ -11,7 +11,9 @@ from keras_applications_bn.mobilenet_v2 import MobileNetV2, preprocess_input
 
 from architectures import Arch, assert_same_outputs, images, randomize_bn, save_official_layout
 
-BASE = "/tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+BASE = (
+    "/tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+)
 
 
 def serve(http_server, tmp_path, key, model):
@@ -32,7 +34,10 @@ def test_imagenet_picks_the_file_of_its_alpha_and_size(tmp_path, http_server, mo
     )
     serve(http_server, tmp_path, "mobilenet_v2_0.35_96", top)
     ours = MobileNetV2(
-        weights="imagenet", alpha=0.35, input_shape=(96, 96, 3), classifier_activation=None,
+        weights="imagenet",
+        alpha=0.35,
+        input_shape=(96, 96, 3),
+        classifier_activation=None,
         inference_bn=True,
     )
     assert http_server.requests == [BASE + "0.35_96.h5"]
@@ -43,7 +48,9 @@ def test_imagenet_picks_the_file_of_its_alpha_and_size(tmp_path, http_server, mo
     # a size without weights loads the 224 file, with a warning, and is named after it;
     # an integer alpha names the file as Keras does (float(alpha): "1.0")
     headless = randomize_bn(
-        keras.applications.MobileNetV2(weights=None, alpha=1.0, include_top=False, input_shape=(40, 40, 3)),
+        keras.applications.MobileNetV2(
+            weights=None, alpha=1.0, include_top=False, input_shape=(40, 40, 3)
+        ),
         seed=6,
     )
     serve(http_server, tmp_path, "mobilenet_v2_1.0_224_notop", headless)
@@ -57,7 +64,9 @@ def test_imagenet_picks_the_file_of_its_alpha_and_size(tmp_path, http_server, mo
 
 @pytest.mark.parametrize("alpha", [0.25, 0.6, 1.5])
 def test_imagenet_refuses_widths_without_weights(alpha):
-    with pytest.raises(ValueError, match=r"`alpha` must be one of 0\.35, 0\.5, 0\.75, 1\.0, 1\.3 or 1\.4"):
+    with pytest.raises(
+        ValueError, match=r"`alpha` must be one of 0\.35, 0\.5, 0\.75, 1\.0, 1\.3 or 1\.4"
+    ):
         MobileNetV2(weights="imagenet", alpha=alpha)
 
 
@@ -82,7 +91,9 @@ def test_without_weights_no_warning_and_the_name_follows_the_rows(recwarn):
 @pytest.mark.parametrize("alpha", [0.75, 1.3])
 def test_same_layers_as_keras_for_other_widths(alpha):
     """Above 1 the last convolution widens too (Conv_1: 1280 * alpha, rounded)."""
-    arch = Arch(f"mobilenet_v2-{alpha}", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": alpha})
+    arch = Arch(
+        f"mobilenet_v2-{alpha}", "mobilenet_v2", "MobileNetV2", (32, 32, 3), {"alpha": alpha}
+    )
     kwargs = dict(weights=None, input_shape=arch.shape, classes=10)
     ours = arch.layer_table(arch.ours, **kwargs)
     assert ours == arch.layer_table(arch.keras, **kwargs)

@@ -29,7 +29,9 @@ def serve(http_server, tmp_path, monkeypatch, key, model):
     http_server.put(entry.path, local.read_bytes())
 
 
-def test_imagenet_picks_the_file_of_its_variant_and_alpha(tmp_path, http_server, monkeypatch, recwarn):
+def test_imagenet_picks_the_file_of_its_variant_and_alpha(
+    tmp_path, http_server, monkeypatch, recwarn
+):
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
     kwargs = dict(alpha=0.75, input_shape=(224, 224, 3), classifier_activation=None)
     top = randomize_bn(keras.applications.MobileNetV3Small(weights=None, **kwargs), seed=5)
@@ -51,10 +53,20 @@ def test_imagenet_picks_the_file_of_its_variant_and_alpha(tmp_path, http_server,
         ),
         seed=6,
     )
-    serve(http_server, tmp_path, monkeypatch, "mobilenet_v3_large_minimalistic_224_1.0_float_notop", headless)
+    serve(
+        http_server,
+        tmp_path,
+        monkeypatch,
+        "mobilenet_v3_large_minimalistic_224_1.0_float_notop",
+        headless,
+    )
     with pytest.warns(UserWarning, match="the input is 32x48, so the weights for 224x224"):
         ours = MobileNetV3Large(
-            weights="imagenet", alpha=1, minimalistic=True, include_top=False, input_shape=(32, 48, 3),
+            weights="imagenet",
+            alpha=1,
+            minimalistic=True,
+            include_top=False,
+            input_shape=(32, 48, 3),
             inference_bn=True,
         )
     assert http_server.requests[-1] == BASE + "large_minimalistic_224_1.0_float_no_top_v2.h5"
@@ -64,7 +76,11 @@ def test_imagenet_picks_the_file_of_its_variant_and_alpha(tmp_path, http_server,
 
 @pytest.mark.parametrize(
     "fn,alpha,minimalistic",
-    [(MobileNetV3Small, 0.5, False), (MobileNetV3Large, 1.25, False), (MobileNetV3Small, 0.75, True)],
+    [
+        (MobileNetV3Small, 0.5, False),
+        (MobileNetV3Large, 1.25, False),
+        (MobileNetV3Small, 0.75, True),
+    ],
 )
 def test_imagenet_refuses_widths_without_weights(fn, alpha, minimalistic):
     which = "1.0 for the minimalistic" if minimalistic else "0.75 or 1.0"
@@ -77,7 +93,11 @@ def test_any_size_with_the_top_and_the_default_is_unknown_as_in_keras(monkeypatc
     monkeypatch.setattr(weights_lib, "load_weights", lambda model, *a, **k: model)  # no download
     with pytest.warns(UserWarning, match="input is of unspecified size"):
         model = MobileNetV3Small(weights="imagenet")
-    assert model.input_shape == keras.applications.MobileNetV3Small(weights=None).input_shape == (None, None, None, 3)
+    assert (
+        model.input_shape
+        == keras.applications.MobileNetV3Small(weights=None).input_shape
+        == (None, None, None, 3)
+    )
     assert model.output_shape == (None, 1000)
     model = MobileNetV3Small(weights=None, input_shape=(40, 56, 3), classes=7)
     assert model.output_shape == (None, 7)
@@ -93,9 +113,15 @@ def test_preprocessing_is_inside_the_model():
     x = images((32, 32, 3), n=2) * 255.0
     assert preprocess_input(x) is x
     assert preprocess_input(x) is keras.applications.mobilenet_v3.preprocess_input(x)
-    with_rescaling = MobileNetV3Small(weights=None, alpha=0.75, input_shape=(32, 32, 3), classifier_activation=None)
+    with_rescaling = MobileNetV3Small(
+        weights=None, alpha=0.75, input_shape=(32, 32, 3), classifier_activation=None
+    )
     without = MobileNetV3Small(
-        weights=None, alpha=0.75, input_shape=(32, 32, 3), classifier_activation=None, include_preprocessing=False
+        weights=None,
+        alpha=0.75,
+        input_shape=(32, 32, 3),
+        classifier_activation=None,
+        include_preprocessing=False,
     )
     assert isinstance(with_rescaling.layers[1], keras.layers.Rescaling)
     assert not any(isinstance(layer, keras.layers.Rescaling) for layer in without.layers)
@@ -105,7 +131,10 @@ def test_preprocessing_is_inside_the_model():
 
 def test_same_layers_as_keras_without_preprocessing_and_dropout():
     arch = Arch(
-        "v3", "mobilenet_v3", "MobileNetV3Large", (40, 32, 3),
+        "v3",
+        "mobilenet_v3",
+        "MobileNetV3Large",
+        (40, 32, 3),
         {"alpha": 1.5, "include_preprocessing": False, "dropout_rate": 0.0},
     )
     kwargs = dict(weights=None, input_shape=arch.shape, classes=5)
@@ -128,25 +157,42 @@ def test_pinned_hard_sigmoid_saves_and_reloads_as_legacy_h5(tmp_path):
     ours.save(tmp_path / "ours.h5")
     reloaded = keras.saving.load_model(tmp_path / "ours.h5")
     x = images((32, 32, 3), n=2) * 255.0
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
     # unpinned, ours has Keras' own operations (test_contract compares them), and
     # the limitation of Keras' model
     unpinned = MobileNetV3Small(**kwargs)
     assert not any(isinstance(op, Affine) for op in unpinned.operations)
     unpinned.save(tmp_path / "unpinned.h5")
-    with pytest.raises(ValueError, match="Only input tensors may be passed as positional arguments"):
+    with pytest.raises(
+        ValueError, match="Only input tensors may be passed as positional arguments"
+    ):
         keras.saving.load_model(tmp_path / "unpinned.h5")
 
 
 def test_registry_has_the_official_files_and_hashes():
     from keras.src.applications import mobilenet_v3
 
-    entries = [e for e in weights_lib.REGISTRY.values() if e.model in ("MobileNetV3Small", "MobileNetV3Large")]
+    entries = [
+        e
+        for e in weights_lib.REGISTRY.values()
+        if e.model in ("MobileNetV3Small", "MobileNetV3Large")
+    ]
     assert len(entries) == 2 * len(mobilenet_v3.WEIGHTS_HASHES) == 12
     for name, (top_hash, notop_hash) in mobilenet_v3.WEIGHTS_HASHES.items():
-        top, notop = weights_lib.get(f"mobilenet_v3_{name}"), weights_lib.get(f"mobilenet_v3_{name}_notop")
+        top, notop = (
+            weights_lib.get(f"mobilenet_v3_{name}"),
+            weights_lib.get(f"mobilenet_v3_{name}_notop"),
+        )
         assert top.url == mobilenet_v3.BASE_WEIGHT_PATH + f"weights_mobilenet_v3_{name}.h5"
-        assert notop.url == mobilenet_v3.BASE_WEIGHT_PATH + f"weights_mobilenet_v3_{name}_no_top_v2.h5"
+        assert (
+            notop.url == mobilenet_v3.BASE_WEIGHT_PATH + f"weights_mobilenet_v3_{name}_no_top_v2.h5"
+        )
         assert (top.file_hash, notop.file_hash) == (top_hash, notop_hash)
         assert (top.include_top, notop.include_top) == (True, False)
-        assert top.model == notop.model == ("MobileNetV3Large" if name.startswith("large") else "MobileNetV3Small")
+        assert (
+            top.model
+            == notop.model
+            == ("MobileNetV3Large" if name.startswith("large") else "MobileNetV3Small")
+        )

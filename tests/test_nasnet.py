@@ -33,11 +33,20 @@ def configs_and_weight_paths(build, **kwargs):
 @pytest.mark.parametrize(
     "skip_reduction",
     # skip_reduction=True is NASNetLarge's form: the slow lane, with that member
-    [pytest.param(True, marks=pytest.mark.slow, id="large-like"), pytest.param(False, id="mobile-like")],
+    [
+        pytest.param(True, marks=pytest.mark.slow, id="large-like"),
+        pytest.param(False, id="mobile-like"),
+    ],
 )
 def test_builder_matches_keras_layer_by_layer(skip_reduction):
-    kwargs = dict(SMALL, skip_reduction=skip_reduction, weights=None, include_top=True,
-                  input_shape=(40, 33, 3), classes=7)
+    kwargs = dict(
+        SMALL,
+        skip_reduction=skip_reduction,
+        weights=None,
+        include_top=True,
+        input_shape=(40, 33, 3),
+        classes=7,
+    )
     ours, our_paths = configs_and_weight_paths(nasnet.NASNet, inference_bn=True, **kwargs)
     expected, expected_paths = configs_and_weight_paths(keras_nasnet.NASNet, **kwargs)
     assert ours == expected
@@ -59,7 +68,10 @@ def test_exports_and_preprocessing_match_keras():
     assert nasnet.decode_predictions is imagenet_utils.decode_predictions
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     np.testing.assert_allclose(
-        nasnet.preprocess_input(x.copy()), keras.applications.nasnet.preprocess_input(x.copy()), rtol=1e-6, atol=1e-6
+        nasnet.preprocess_input(x.copy()),
+        keras.applications.nasnet.preprocess_input(x.copy()),
+        rtol=1e-6,
+        atol=1e-6,
     )
 
 
@@ -67,11 +79,15 @@ def test_configurations_are_keras():
     """NASNetMobile is NASNet-A (4 @ 1056), NASNetLarge (6 @ 4032), as Keras builds them."""
     source = inspect.getsource(keras_nasnet)
     for fn, config in nasnet.VARIANTS.items():
-        body = source[source.index(f"def {fn}("):]
+        body = source[source.index(f"def {fn}(") :]
         body = body[: body.index("\n\n@")] if "\n\n@" in body else body
         assert set(config) == {
-            "penultimate_filters", "num_blocks", "stem_block_filters", "skip_reduction",
-            "filter_multiplier", "default_size",
+            "penultimate_filters",
+            "num_blocks",
+            "stem_block_filters",
+            "skip_reduction",
+            "filter_multiplier",
+            "default_size",
         }
         for arg, value in config.items():
             assert f"{arg}={value}," in body, (fn, arg)
@@ -90,19 +106,27 @@ def test_headless_default_sizes():
 
 def test_unknown_height_or_width_is_refused():
     for shape in [(None, None, 3), (64, None, 3)]:
-        with pytest.raises(ValueError, match="static input height and width.*input_shape=\\(224, 224, 3\\)"):
+        with pytest.raises(
+            ValueError, match="static input height and width.*input_shape=\\(224, 224, 3\\)"
+        ):
             nasnet.NASNet(**SMALL, weights=None, include_top=False, input_shape=shape)
     with pytest.raises(ValueError, match="static"):
-        nasnet.NASNet(**SMALL, weights=None, include_top=False, input_tensor=keras.Input((None, None, 3)))
+        nasnet.NASNet(
+            **SMALL, weights=None, include_top=False, input_tensor=keras.Input((None, None, 3))
+        )
     # Keras refuses it with ImageNet weights as well
     with pytest.raises(ValueError, match="static"):
-        keras.applications.NASNetMobile(weights="imagenet", include_top=False, input_shape=(None, None, 3))
+        keras.applications.NASNetMobile(
+            weights="imagenet", include_top=False, input_shape=(None, None, 3)
+        )
     with pytest.raises(ValueError, match="static"):
         nasnet.NASNetMobile(weights="imagenet", include_top=False, input_shape=(None, None, 3))
 
 
 def test_input_tensor_sets_the_size():
-    model = nasnet.NASNet(**SMALL, weights=None, include_top=False, input_tensor=keras.Input((48, 40, 3)))
+    model = nasnet.NASNet(
+        **SMALL, weights=None, include_top=False, input_tensor=keras.Input((48, 40, 3))
+    )
     assert model.input_shape == (None, 48, 40, 3)
 
 

@@ -25,8 +25,13 @@ def small_net():
 
 
 def stats(model):
-    return [(layer.moving_mean.numpy().astype(np.float64), layer.moving_variance.numpy().astype(np.float64))
-            for layer in bn_layers(model)]
+    return [
+        (
+            layer.moving_mean.numpy().astype(np.float64),
+            layer.moving_variance.numpy().astype(np.float64),
+        )
+        for layer in bn_layers(model)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +75,12 @@ def test_prior_zero_replaces_and_bad_priors_are_refused(models):
         np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(b, d, rtol=1e-6)
     before = stats(model)
-    for bad, error in ((-1, ValueError), (float("nan"), ValueError), (True, TypeError), ("8", TypeError)):
+    for bad, error in (
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (True, TypeError),
+        ("8", TypeError),
+    ):
         with pytest.raises(error, match="prior"):
             adapt_bn_statistics(model, x, prior=bad)
     for (a, b), (c, d) in zip(before, stats(model)):  # nothing changed

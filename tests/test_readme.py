@@ -20,16 +20,22 @@ def test_readme_is_at_most_200_lines():
 
 
 def test_every_docs_page_is_in_the_nav():
-    pages = {p.relative_to(REPO_ROOT / "docs").as_posix() for p in (REPO_ROOT / "docs").rglob("*.md")}
+    pages = {
+        p.relative_to(REPO_ROOT / "docs").as_posix() for p in (REPO_ROOT / "docs").rglob("*.md")
+    }
     in_nav = nav_pages()
     assert "index.md" in in_nav and "reference/models.md" in in_nav  # the parser reads the nav
-    assert pages - in_nav == set(), f"docs pages missing from mkdocs.yml's nav: {sorted(pages - in_nav)}"
+    assert pages - in_nav == set(), (
+        f"docs pages missing from mkdocs.yml's nav: {sorted(pages - in_nav)}"
+    )
     assert in_nav - pages == set(), f"nav entries without a page: {sorted(in_nav - pages)}"
 
 
 def test_readme_links_to_docs_pages_exist():
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    targets = {t.split("#")[0] for t in re.findall(r"\]\(((?:docs|examples)/[^)\s]+|[A-Z]+\.md)\)", text)}
+    targets = {
+        t.split("#")[0] for t in re.findall(r"\]\(((?:docs|examples)/[^)\s]+|[A-Z]+\.md)\)", text)
+    }
     assert "docs/weights.md" in targets
     missing = sorted(t for t in targets if not (REPO_ROOT / t).is_file())
     assert missing == [], f"README links to missing files: {missing}"
@@ -42,7 +48,10 @@ def readme_model_table():
     start = text.index("| model | module | input size")
     lines = text[start:].split("\n\n", 1)[0].splitlines()[2:]  # without the header and |---|
     keys = ("model", "module", "size", "mode", "files", "hash")
-    rows = [dict(zip(keys, (cell.strip() for cell in line.strip().strip("|").split("|")))) for line in lines]
+    rows = [
+        dict(zip(keys, (cell.strip() for cell in line.strip().strip("|").split("|"))))
+        for line in lines
+    ]
     for row in rows:
         row["module"] = re.match(r"`keras_applications_bn\.(\w+)`", row["module"]).group(1)
     return rows
@@ -55,7 +64,9 @@ def test_readme_model_table_states_the_registry():
     side in parentheses; the preprocessing mode; the widths (``alpha``) and the
     number of official files, and whether their hashes are pinned."""
     rows = readme_model_table()
-    assert [row["module"] for row in rows] == list(dict.fromkeys(m.module for m in registry.MODELS.values()))
+    assert [row["module"] for row in rows] == list(
+        dict.fromkeys(m.module for m in registry.MODELS.values())
+    )
     for row in rows:
         specs = registry.module_models(row["module"])
         models = [spec.model for spec in specs]
@@ -73,7 +84,9 @@ def test_readme_model_table_states_the_registry():
         assert {spec.min_size for spec in specs} == {specs[0].min_size}, where
 
         mode = registry.module_preprocessing(row["module"])
-        assert row["mode"].startswith("inside the model" if mode == "in-model" else f"`{mode}`"), where
+        assert row["mode"].startswith("inside the model" if mode == "in-model" else f"`{mode}`"), (
+            where
+        )
 
         files = [entry for entry in registry.REGISTRY.values() if entry.model in models]
         alphas = {float(a) for m in models for a in registry.variant_values(m, "alpha")}

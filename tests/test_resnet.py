@@ -3,7 +3,6 @@ modules as keras.applications offers them, the weight file of each function,
 input checks and preprocessing. Layer tables and official-layout loads are in
 the parametrised suites (tests/architectures.py)."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -32,17 +31,25 @@ def test_module_exports(module, fns):
         assert hasattr(reference, fn)
 
 
-@pytest.mark.parametrize("module,mode", [(resnet, "caffe"), (resnet_v2, "tf")], ids=["resnet", "resnet_v2"])
+@pytest.mark.parametrize(
+    "module,mode", [(resnet, "caffe"), (resnet_v2, "tf")], ids=["resnet", "resnet_v2"]
+)
 def test_preprocess_input_matches_keras(module, mode):
     reference = getattr(keras.applications, module.__name__.rsplit(".", 1)[-1]).preprocess_input
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
-    expected = imagenet_utils.preprocess_input(x.copy(), mode=mode)  # copies: float input changes in place
+    expected = imagenet_utils.preprocess_input(
+        x.copy(), mode=mode
+    )  # copies: float input changes in place
     np.testing.assert_allclose(module.preprocess_input(x.copy()), expected)
-    np.testing.assert_allclose(module.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(
+        module.preprocess_input(x.copy()), reference(x.copy()), rtol=1e-6, atol=1e-4
+    )
     chw = np.moveaxis(x, -1, 1)
     np.testing.assert_allclose(
         module.preprocess_input(chw.copy(), data_format="channels_first"),
-        reference(chw.copy(), data_format="channels_first"), rtol=1e-6, atol=1e-4,
+        reference(chw.copy(), data_format="channels_first"),
+        rtol=1e-6,
+        atol=1e-4,
     )
     assert f'"{mode}"' in module.__doc__
 
@@ -62,7 +69,9 @@ def test_imagenet_loads_the_file_of_the_function(fn, include_top, monkeypatch):
 
 
 def test_v2_pins_its_preactivation_and_post_bn():
-    model = resnet_v2.ResNet50V2(weights=None, include_top=False, input_shape=(32, 32, 3), inference_bn=True)
+    model = resnet_v2.ResNet50V2(
+        weights=None, include_top=False, input_shape=(32, 32, 3), inference_bn=True
+    )
     for name in ("conv2_block1_preact_bn", "conv2_block1_1_bn", "conv5_block3_2_bn", "post_bn"):
         assert model.get_layer(name).inference_mode
     assert [layer.name for layer in model.layers][-2:] == ["post_bn", "post_relu"]
@@ -74,12 +83,22 @@ def test_v2_downsamples_at_the_end_of_each_stage_but_the_last():
     model = resnet_v2.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
     sides = {
         name: model.get_layer(name).output.shape[1]
-        for name in ("pool1_pool", "conv2_block2_out", "conv2_block3_out", "conv3_block4_out",
-                     "conv4_block6_out", "conv5_block3_out")
+        for name in (
+            "pool1_pool",
+            "conv2_block2_out",
+            "conv2_block3_out",
+            "conv3_block4_out",
+            "conv4_block6_out",
+            "conv5_block3_out",
+        )
     }
     assert sides == {
-        "pool1_pool": 16, "conv2_block2_out": 16, "conv2_block3_out": 8,
-        "conv3_block4_out": 4, "conv4_block6_out": 2, "conv5_block3_out": 2,
+        "pool1_pool": 16,
+        "conv2_block2_out": 16,
+        "conv2_block3_out": 8,
+        "conv3_block4_out": 4,
+        "conv4_block6_out": 2,
+        "conv5_block3_out": 2,
     }
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)][1:]
     assert [layer.strides for layer in pools] == [(2, 2)] * 3

@@ -30,18 +30,29 @@ def test_registry_has_the_1_0_8_files_urls_and_hashes():
         assert (top.file_hash, notop.file_hash) == resnet_common.WEIGHTS_HASHES[key]
         assert top.fname == f"{key}_weights_tf_dim_ordering_tf_kernels.h5"
         assert notop.fname == f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-        assert (top.url, notop.url) == tuple(resnet_common.BASE_WEIGHTS_PATH + e.fname for e in (top, notop))
-        assert (top.model, notop.model, top.include_top, notop.include_top) == (model, model, True, False)
+        assert (top.url, notop.url) == tuple(
+            resnet_common.BASE_WEIGHTS_PATH + e.fname for e in (top, notop)
+        )
+        assert (top.model, notop.model, top.include_top, notop.include_top) == (
+            model,
+            model,
+            True,
+            False,
+        )
     assert weights_lib.resolve_names("ResNeXt101") == ["resnext101", "resnext101_notop"]
 
 
-def test_cli_fetches_resnext_files_from_a_mirror_of_their_github_origin(fault_server, monkeypatch, capsys):
+def test_cli_fetches_resnext_files_from_a_mirror_of_their_github_origin(
+    fault_server, monkeypatch, capsys
+):
     """The files live on github.com, not storage.googleapis.com: a mirror serves them
     under the same relative paths, and their hashes are still enforced."""
     data = b"resnext" * 1000
     for name in ("resnext50", "resnext50_notop"):
         entry = weights_lib.get(name)
-        assert entry.url.startswith("https://github.com/keras-team/keras-applications/releases/download/resnet/")
+        assert entry.url.startswith(
+            "https://github.com/keras-team/keras-applications/releases/download/resnet/"
+        )
         pinned = dataclasses.replace(entry, file_hash=hashlib.md5(data).hexdigest())
         monkeypatch.setitem(weights_lib.REGISTRY, name, pinned)
         fault_server.add(entry.path, data)
@@ -59,7 +70,9 @@ def test_grouped_convolution_is_a_grouped_convolution():
     groups, filters = 4, 8
     c = filters // groups
     inputs = keras.Input((6, 5, filters))
-    model = keras.Model(inputs, resnext.grouped_conv(inputs, filters, groups=groups, stride=2, name="b"))
+    model = keras.Model(
+        inputs, resnext.grouped_conv(inputs, filters, groups=groups, stride=2, name="b")
+    )
     depthwise = model.get_layer("b_2_conv").get_weights()[0]  # (3, 3, filters, c)
     assert depthwise.shape == (3, 3, filters, c)
     grouped = np.zeros((3, 3, c, filters), "float32")
@@ -90,10 +103,17 @@ def test_reduce_sum_layer():
 def test_signature_is_resnet_s_and_1_0_8_s_positional_order():
     for fn, default_name in ((resnext.ResNeXt50, "resnext50"), (resnext.ResNeXt101, "resnext101")):
         params = [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
-        expected = [(p.name, p.default) for p in inspect.signature(resnet.ResNet50).parameters.values()]
+        expected = [
+            (p.name, p.default) for p in inspect.signature(resnet.ResNet50).parameters.values()
+        ]
         assert params == [(n, default_name if n == "name" else d) for n, d in expected]
         assert [n for n, _ in params[:6]] == [
-            "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes"
+            "include_top",
+            "weights",
+            "input_tensor",
+            "input_shape",
+            "pooling",
+            "classes",
         ]  # 1.0.8's positional arguments
         assert "inference_bn" in fn.__doc__ and "resnext.preprocess_input" in fn.__doc__
     assert kab.ResNeXt50 is resnext.ResNeXt50 and kab.ResNeXt101 is resnext.ResNeXt101
@@ -107,7 +127,9 @@ def test_preprocess_input_matches_1_0_8():
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype("float32")
     expected = ka108_resnext.preprocess_input(x.copy(), **keras_applications_108_modules())
     tensor = keras.ops.convert_to_numpy(resnext.preprocess_input(keras.ops.convert_to_tensor(x)))
-    np.testing.assert_allclose(resnext.preprocess_input(x), expected, rtol=1e-6, atol=1e-5)  # in place, last
+    np.testing.assert_allclose(
+        resnext.preprocess_input(x), expected, rtol=1e-6, atol=1e-5
+    )  # in place, last
     np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-5)
 
 

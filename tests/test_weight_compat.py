@@ -32,7 +32,9 @@ CASES = [
     (arch, include_top, pooling)
     for arch in FORWARD
     for include_top, pooling in (
-        ((True, None), (False, None), (False, "avg"), (False, "max")) if arch.contract else ((True, None),)
+        ((True, None), (False, None), (False, "avg"), (False, "max"))
+        if arch.contract
+        else ((True, None),)
     )
 ]
 
@@ -46,24 +48,43 @@ SLOW_POOLING = {None, "max"}
 
 
 def case_marks(arch, include_top, pooling):
-    if not include_top and pooling in SLOW_POOLING and not (pooling == "max" and arch.fn == "MobileNetV2"):
+    if (
+        not include_top
+        and pooling in SLOW_POOLING
+        and not (pooling == "max" and arch.fn == "MobileNetV2")
+    ):
         return (pytest.mark.slow,)
     return ()
+
 
 # The fast lane checks one (another width, depth multiplier, a non-square input);
 # the others, the same code with other values, run in the slow lane.
 MOBILENET_VARIANTS = [
     pytest.param(
         Arch("mobilenet-a0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 0.5}),
-        marks=pytest.mark.slow, id="mobilenet-a0.5",
+        marks=pytest.mark.slow,
+        id="mobilenet-a0.5",
     ),
     pytest.param(
-        Arch("mobilenet-a0.75-dm2", "mobilenet", "MobileNet", (40, 32, 3), {"alpha": 0.75, "depth_multiplier": 2}),
+        Arch(
+            "mobilenet-a0.75-dm2",
+            "mobilenet",
+            "MobileNet",
+            (40, 32, 3),
+            {"alpha": 0.75, "depth_multiplier": 2},
+        ),
         id="mobilenet-a0.75-dm2",
     ),
     pytest.param(
-        Arch("mobilenet-a1.0-dropout0.5", "mobilenet", "MobileNet", (32, 32, 3), {"alpha": 1.0, "dropout": 0.5}),
-        marks=pytest.mark.slow, id="mobilenet-a1.0-dropout0.5",
+        Arch(
+            "mobilenet-a1.0-dropout0.5",
+            "mobilenet",
+            "MobileNet",
+            (32, 32, 3),
+            {"alpha": 1.0, "dropout": 0.5},
+        ),
+        marks=pytest.mark.slow,
+        id="mobilenet-a1.0-dropout0.5",
     ),
 ]
 
@@ -72,7 +93,9 @@ def randomize_top(model):
     """Random weights for the classifier (the last layer with weights), so it matters."""
     top = [layer for layer in model.layers if layer.weights][-1]
     kernel, bias = top.get_weights()
-    top.set_weights([np.random.default_rng(2).normal(0, 0.05, kernel.shape).astype("float32"), bias])
+    top.set_weights(
+        [np.random.default_rng(2).normal(0, 0.05, kernel.shape).astype("float32"), bias]
+    )
 
 
 def check_official_layout_loads(arch, tmp_path, **kwargs):
@@ -93,9 +116,9 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     ours = arch.fresh(arch.ours, weights=str(path), inference_bn=True, **kwargs)
     assert arch.table(ours) == expected_layers
     # every BN layer of Keras' model is here, ours and pinned (models without BN have none)
-    assert [isinstance(l, BatchNormalization) and l.inference_mode for l in bn_layers(ours)] == [True] * len(
-        bn_layers(reference)
-    )
+    assert [isinstance(l, BatchNormalization) and l.inference_mode for l in bn_layers(ours)] == [
+        True
+    ] * len(bn_layers(reference))
     assert bool(bn_layers(ours)) == arch.has_bn
     x = images(arch.shape, n=2, seed=3)
     expected = keras.ops.convert_to_numpy(reference(x, training=False))
@@ -107,7 +130,9 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
         # compiled against compiled: a compiled call rounds differently from an eager
         # one, and randomly initialised EfficientNetV2 amplifies that up to 15% (its
         # own eager and predict outputs differ so); ours and Keras' agree exactly
-        assert_same_outputs(ours.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=arch.rtol)
+        assert_same_outputs(
+            ours.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=arch.rtol
+        )
     return ours, reference
 
 
@@ -146,7 +171,9 @@ def test_large_model_same_layers_and_official_layout_lands_in_them(arch, tmp_pat
     ours = arch.ours(weights=str(path), inference_bn=True, **kwargs)
     assert arch.table(ours) == arch.table(reference)
     for a, b in zip(ours.layers, reference.layers):  # hyper-parameters too (rates, momenta)
-        config = {k: v for k, v in a.get_config().items() if k not in ("requires", "inference_mode")}
+        config = {
+            k: v for k, v in a.get_config().items() if k not in ("requires", "inference_mode")
+        }
         assert config == b.get_config()
         for u, v in zip(a.weights, b.weights):
             np.testing.assert_array_equal(u.numpy(), v.numpy())
@@ -160,17 +187,25 @@ def served_official_layout(http_server, tmp_path, key, model):
     return entry, local
 
 
-def test_imagenet_weights_through_the_loader(tmp_path, http_server, monkeypatch, isolated_keras_home):
+def test_imagenet_weights_through_the_loader(
+    tmp_path, http_server, monkeypatch, isolated_keras_home
+):
     """weights="imagenet": registry -> mirror -> hash check -> cache -> load."""
     arch = ARCHITECTURES[0]
-    reference = randomize_bn(arch.keras(weights=None, include_top=False, input_shape=arch.shape), seed=4)
+    reference = randomize_bn(
+        arch.keras(weights=None, include_top=False, input_shape=arch.shape), seed=4
+    )
     entry, local = served_official_layout(http_server, tmp_path, f"{arch.module}_notop", reference)
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
     # the official hash cannot match a file made here: pin this file's sha256 instead
-    monkeypatch.setitem(weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=digest))
+    monkeypatch.setitem(
+        weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=digest)
+    )
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
 
-    ours = arch.ours(weights="imagenet", include_top=False, input_shape=arch.shape, inference_bn=True)
+    ours = arch.ours(
+        weights="imagenet", include_top=False, input_shape=arch.shape, inference_bn=True
+    )
     cached = isolated_keras_home / "models" / entry.fname
     assert cached.is_file() and http_server.requests == ["/" + entry.path]
     x = images(arch.shape, n=2)
@@ -182,30 +217,42 @@ def test_imagenet_weights_through_the_loader(tmp_path, http_server, monkeypatch,
     assert len(http_server.requests) == 1
 
 
-def test_mobilenet_imagenet_picks_the_file_of_its_alpha_and_size(tmp_path, http_server, monkeypatch):
+def test_mobilenet_imagenet_picks_the_file_of_its_alpha_and_size(
+    tmp_path, http_server, monkeypatch
+):
     """The registry key follows alpha and the input size; other sizes fall back to
     the 224 file with a warning, as in Keras. MobileNet files have no pinned hash."""
     from keras_applications_bn.mobilenet import MobileNet
 
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
-    top = randomize_bn(keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(128, 128, 3)), seed=5)
+    top = randomize_bn(
+        keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(128, 128, 3)), seed=5
+    )
     randomize_top(top)
     entry, _ = served_official_layout(http_server, tmp_path, "mobilenet_2_5_128", top)
     assert entry.file_hash is None
 
     ours = MobileNet(weights="imagenet", alpha=0.25, input_shape=(128, 128, 3), inference_bn=True)
-    assert http_server.requests == ["/tensorflow/keras-applications/mobilenet/mobilenet_2_5_128_tf.h5"]
+    assert http_server.requests == [
+        "/tensorflow/keras-applications/mobilenet/mobilenet_2_5_128_tf.h5"
+    ]
     assert ours.name == "mobilenet_0.25_128"
     x = images((128, 128, 3), n=2)
     assert_same_outputs(ours(x), top(x, training=False))
 
     headless = randomize_bn(
-        keras.applications.MobileNet(weights=None, alpha=0.25, include_top=False, input_shape=(96, 96, 3)), seed=6
+        keras.applications.MobileNet(
+            weights=None, alpha=0.25, include_top=False, input_shape=(96, 96, 3)
+        ),
+        seed=6,
     )
     served_official_layout(http_server, tmp_path, "mobilenet_2_5_224_notop", headless)
     with pytest.warns(UserWarning, match="weights for 224x224"):
         ours = MobileNet(weights="imagenet", alpha=0.25, include_top=False, input_shape=(96, 96, 3))
-    assert http_server.requests[-1] == "/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5"
+    assert (
+        http_server.requests[-1]
+        == "/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5"
+    )
     assert ours.name == "mobilenet_0.25_224"
     x = images((96, 96, 3), n=2)
     assert_same_outputs(ours(x), headless(x, training=False))
@@ -228,7 +275,9 @@ def keras_pins(module):
     """``{file name: hash}`` of every ``get_file(name, url, ..., file_hash=...)``
     call in a keras.applications module's source."""
     source = inspect.getsource(module)
-    calls = re.findall(r'get_file\(\s*"([^"]+)",\s*\w+,\s*cache_subdir="models",\s*file_hash="(\w+)"', source)
+    calls = re.findall(
+        r'get_file\(\s*"([^"]+)",\s*\w+,\s*cache_subdir="models",\s*file_hash="(\w+)"', source
+    )
     return dict(calls)
 
 
@@ -286,7 +335,10 @@ def test_registry_has_every_resnet_file_and_hash():
         assert (top.file_hash, notop.file_hash) == resnet.WEIGHTS_HASHES[key]
         assert top.fname == f"{key}_weights_tf_dim_ordering_tf_kernels.h5"
         assert notop.fname == f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-        assert (top.url, notop.url) == (resnet.BASE_WEIGHTS_PATH + top.fname, resnet.BASE_WEIGHTS_PATH + notop.fname)
+        assert (top.url, notop.url) == (
+            resnet.BASE_WEIGHTS_PATH + top.fname,
+            resnet.BASE_WEIGHTS_PATH + notop.fname,
+        )
         assert (top.model, notop.model) == (model, model)
         assert (top.include_top, notop.include_top) == (True, False)
 
@@ -298,14 +350,21 @@ def test_registry_has_the_inception_resnet_v2_files_and_hashes():
 
     tree = ast.parse(inspect.getsource(inception_resnet_v2))
     fnames = [
-        node.value.value for node in ast.walk(tree)
+        node.value.value
+        for node in ast.walk(tree)
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "fname"
     ]
     hashes = [
-        kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-        for kw in node.keywords if kw.arg == "file_hash"
+        kw.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg == "file_hash"
     ]
-    top, notop = weights_lib.get("inception_resnet_v2"), weights_lib.get("inception_resnet_v2_notop")
+    top, notop = (
+        weights_lib.get("inception_resnet_v2"),
+        weights_lib.get("inception_resnet_v2_notop"),
+    )
     assert [top.fname, notop.fname] == fnames
     assert [top.file_hash, notop.file_hash] == hashes
     assert (top.url, notop.url) == tuple(inception_resnet_v2.BASE_WEIGHT_URL + f for f in fnames)
@@ -316,7 +375,9 @@ def keras_get_file_calls(module):
     """``[(cache file name, URL, hash)]`` of every ``get_file(name, URL_CONSTANT,
     cache_subdir="models", file_hash=...)`` call in a keras.applications module."""
     source = inspect.getsource(module)
-    calls = re.findall(r'get_file\(\s*"([^"]+)",\s*(\w+),\s*cache_subdir="models",\s*file_hash="(\w+)"', source)
+    calls = re.findall(
+        r'get_file\(\s*"([^"]+)",\s*(\w+),\s*cache_subdir="models",\s*file_hash="(\w+)"', source
+    )
     return [(fname, getattr(module, constant), file_hash) for fname, constant, file_hash in calls]
 
 
@@ -337,7 +398,10 @@ def test_registry_has_the_keras_files_names_urls_and_hashes(family, keys):
     assert len(expected) == len(entries)
     assert sorted((e.fname, e.url, e.file_hash) for e in entries) == sorted(expected)
     for key in keys:
-        assert (weights_lib.get(key).include_top, weights_lib.get(f"{key}_notop").include_top) == (True, False)
+        assert (weights_lib.get(key).include_top, weights_lib.get(f"{key}_notop").include_top) == (
+            True,
+            False,
+        )
     models = {e.model for e in entries}
     assert models == {getattr(keras.applications, m).__name__ for m in models}
 
@@ -353,16 +417,22 @@ def test_nasnet_cache_names_differ_from_the_url_basenames():
         assert entry.url.rsplit("/", 1)[-1] == url_name and entry.fname == cache_name
 
 
-def test_nasnet_imagenet_weights_cached_under_keras_name(tmp_path, http_server, monkeypatch, isolated_keras_home):
+def test_nasnet_imagenet_weights_cached_under_keras_name(
+    tmp_path, http_server, monkeypatch, isolated_keras_home
+):
     """NASNet-mobile-no-top.h5 is downloaded from its official path and cached as
     nasnet_mobile_no_top.h5, where Keras looks for it; the file loads by layer order."""
     from keras_applications_bn.nasnet import NASNetMobile
 
     shape = (32, 32, 3)
-    reference = randomize_bn(keras.applications.NASNetMobile(weights=None, include_top=False, input_shape=shape), seed=7)
+    reference = randomize_bn(
+        keras.applications.NASNetMobile(weights=None, include_top=False, input_shape=shape), seed=7
+    )
     entry, local = served_official_layout(http_server, tmp_path, "nasnet_mobile_notop", reference)
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
-    monkeypatch.setitem(weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=digest))
+    monkeypatch.setitem(
+        weights_lib.REGISTRY, entry.name, dataclasses.replace(entry, file_hash=digest)
+    )
     monkeypatch.setenv("KERAS_APPLICATIONS_BN_MIRROR", http_server.base_url)
 
     ours = NASNetMobile(weights="imagenet", include_top=False, input_shape=shape, inference_bn=True)
@@ -391,8 +461,13 @@ def test_registry_has_every_efficientnet_file_and_hash(family, prefix, variants)
         key = prefix + variant.lstrip("-")  # Keras' "-s" is the file efficientnetv2-s
         top, notop = weights_lib.get(key), weights_lib.get(f"{key}_notop")
         assert (top.fname, notop.fname) == (f"{key}.h5", f"{key}_notop.h5")
-        assert (top.url, notop.url) == (module.BASE_WEIGHTS_PATH + top.fname, module.BASE_WEIGHTS_PATH + notop.fname)
+        assert (top.url, notop.url) == (
+            module.BASE_WEIGHTS_PATH + top.fname,
+            module.BASE_WEIGHTS_PATH + notop.fname,
+        )
         assert (top.file_hash, notop.file_hash) == module.WEIGHTS_HASHES[variant]
         assert (top.include_top, notop.include_top) == (True, False)
-        model = ("EfficientNetV2" if prefix.endswith("-") else "EfficientNet") + variant.lstrip("-").upper()
+        model = ("EfficientNetV2" if prefix.endswith("-") else "EfficientNet") + variant.lstrip(
+            "-"
+        ).upper()
         assert hasattr(keras.applications, model) and (top.model, notop.model) == (model, model)

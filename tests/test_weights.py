@@ -141,7 +141,12 @@ def test_trust_on_first_use_catches_later_corruption_and_changes(fault_server):
     url = fault_server.add("mobilenet.h5", first)
     path = weights.fetch_file(url)  # no pinned hash
     record = manifest()["mobilenet.h5"]
-    assert record == {**record, "algorithm": "sha256", "digest": sha256(first), "trust": "first-use"}
+    assert record == {
+        **record,
+        "algorithm": "sha256",
+        "digest": sha256(first),
+        "trust": "first-use",
+    }
     with open(path, "r+b") as f:  # later corruption in the cache
         f.write(b"bitrot")
     fault_server.add("mobilenet.h5", hdf5_bytes(seed=2))  # and upstream now serves other bytes
@@ -293,9 +298,7 @@ def test_ctrl_c_mid_file_leaves_no_file_and_the_next_run_resumes(fault_server, m
 def test_killed_process_mid_file_then_a_new_run_resumes(fault_server):
     data = payload(400_000)
     url = fault_server.add("w.h5", data, faults=[("hold", 150_000)])
-    code = IMPORT_WEIGHTS + (
-        f"weights.fetch_file({url!r}, {md5(data)!r}, progress=False)\n"
-    )
+    code = IMPORT_WEIGHTS + (f"weights.fetch_file({url!r}, {md5(data)!r}, progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], env=python_env(), stderr=subprocess.PIPE)
     part = os.path.join(cache_dir(), weights.STATE_DIR, "files", "w.h5.part")
     deadline = time.monotonic() + 60
@@ -465,8 +468,14 @@ def test_bad_environment_values_are_named(monkeypatch, fault_server):
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e300, 86_401, -1.0])
-def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_named(fault_server, monkeypatch, value):
-    monkeypatch.setitem(weights.REGISTRY, "testnet", weights.WeightFile("testnet", "test/w.h5", None, "TestNet", True))
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_named(
+    fault_server, monkeypatch, value
+):
+    monkeypatch.setitem(
+        weights.REGISTRY,
+        "testnet",
+        weights.WeightFile("testnet", "test/w.h5", None, "TestNet", True),
+    )
     monkeypatch.setenv(weights.MIRROR_ENV, fault_server.base_url)
     for call in (
         lambda: weights.fetch_file(fault_server.url("w.h5"), timeout=value),
@@ -484,8 +493,15 @@ def test_numpy_scalars_are_numbers(fault_server):
     np = pytest.importorskip("numpy")
     data = payload()
     url = fault_server.add("w.h5", data)
-    for timeout, retries in [(np.float32(5), np.int64(1)), (np.float64(2.5), np.int32(0)), (np.int64(7), np.uint8(2))]:
-        assert open(weights.fetch_file(url, md5(data), timeout=timeout, retries=retries), "rb").read() == data
+    for timeout, retries in [
+        (np.float32(5), np.int64(1)),
+        (np.float64(2.5), np.int32(0)),
+        (np.int64(7), np.uint8(2)),
+    ]:
+        assert (
+            open(weights.fetch_file(url, md5(data), timeout=timeout, retries=retries), "rb").read()
+            == data
+        )
     with pytest.raises(TypeError, match="retries"):
         weights.fetch_file(url, md5(data), retries=np.float64(1.0))
     with pytest.raises(TypeError, match="timeout"):
@@ -494,7 +510,9 @@ def test_numpy_scalars_are_numbers(fault_server):
 
 @pytest.mark.parametrize("variable", ["OFFLINE_ENV", "QUIET_ENV"])
 @pytest.mark.parametrize("value", ["2", "enabled", "y", "-1", "on please"])
-def test_a_boolean_variable_with_another_value_is_refused(fault_server, monkeypatch, variable, value):
+def test_a_boolean_variable_with_another_value_is_refused(
+    fault_server, monkeypatch, variable, value
+):
     data = payload()
     url = fault_server.add("w.h5", data)
     monkeypatch.setenv(getattr(weights, variable), value)
@@ -509,10 +527,21 @@ def test_a_boolean_variable_with_another_value_is_refused(fault_server, monkeypa
     assert fault_server.log == []
 
 
-@pytest.mark.parametrize("value, offline", [
-    ("1", True), ("TRUE", True), (" Yes ", True), ("on", True),
-    ("0", False), ("False", False), ("NO", False), ("off", False), ("", False), ("  ", False),
-])
+@pytest.mark.parametrize(
+    "value, offline",
+    [
+        ("1", True),
+        ("TRUE", True),
+        (" Yes ", True),
+        ("on", True),
+        ("0", False),
+        ("False", False),
+        ("NO", False),
+        ("off", False),
+        ("", False),
+        ("  ", False),
+    ],
+)
 def test_the_accepted_boolean_values(fault_server, monkeypatch, value, offline):
     data = payload()
     url = fault_server.add("w.h5", data)
@@ -561,14 +590,21 @@ def test_registry_rows_are_the_files_main_had_before_the_split():
     with open(REPO_ROOT / "tests" / "data" / "weights_registry.json") as f:
         snapshot = json.load(f)
     rows = [
-        {**{k: v for k, v in dataclasses.asdict(e).items() if k != "variant"}, "url": e.url, "fname": e.fname}
+        {
+            **{k: v for k, v in dataclasses.asdict(e).items() if k != "variant"},
+            "url": e.url,
+            "fname": e.fname,
+        }
         for e in weights.REGISTRY.values()
     ]
     assert rows == snapshot
 
 
 def test_lookup_finds_a_file_by_model_top_and_variant():
-    assert weights.lookup("MobileNet", alpha=0.5, rows=128, include_top=False).name == "mobilenet_5_0_128_notop"
+    assert (
+        weights.lookup("MobileNet", alpha=0.5, rows=128, include_top=False).name
+        == "mobilenet_5_0_128_notop"
+    )
     assert weights.lookup("MobileNetV2", alpha=1.4, rows=224).name == "mobilenet_v2_1.4_224"
     small = weights.lookup("MobileNetV3Small", alpha=1.0, minimalistic=True, include_top=False)
     assert small.name == "mobilenet_v3_small_minimalistic_224_1.0_float_notop"
@@ -577,7 +613,10 @@ def test_lookup_finds_a_file_by_model_top_and_variant():
     # every model file is reachable by its structured key, and by exactly one
     for entry in weights.REGISTRY.values():
         if entry.model is not None:
-            assert weights.lookup(entry.model, include_top=entry.include_top, **dict(entry.variant)) is entry
+            assert (
+                weights.lookup(entry.model, include_top=entry.include_top, **dict(entry.variant))
+                is entry
+            )
     with pytest.raises(ValueError, match=r"alpha=0\.35, rows=96"):
         weights.lookup("MobileNetV2", alpha=0.2, rows=224)
     with pytest.raises(ValueError, match="alpha"):
@@ -635,7 +674,9 @@ def test_model_table_is_keras_input_rules(monkeypatch):
                 arch.keras(weights=None)
             assert sizes.value.args == (spec.default_size, spec.min_size), arch.id
         if arch.module == "resnext":  # 1.0.8's, with Keras 3's modules injected
-            preprocess = functools.partial(resnext_108.preprocess_input, **keras_applications_108_modules())
+            preprocess = functools.partial(
+                resnext_108.preprocess_input, **keras_applications_108_modules()
+            )
         else:
             preprocess = getattr(keras.applications, arch.module).preprocess_input
         try:
@@ -644,7 +685,9 @@ def test_model_table_is_keras_input_rules(monkeypatch):
         except _Stop as e:
             mode = e.args[0]
         assert spec.preprocessing == mode, arch.id
-        assert spec.module == arch.module or (arch.fn, arch.module) == ("ResNet50", "resnet50"), arch.id
+        assert spec.module == arch.module or (arch.fn, arch.module) == ("ResNet50", "resnet50"), (
+            arch.id
+        )
 
 
 def test_model_docstrings_are_filled_from_the_registry():
@@ -655,7 +698,9 @@ def test_model_docstrings_are_filled_from_the_registry():
 
     from keras_applications_bn._models import docs as docs_lib
 
-    fields = re.compile(r"\{(default_sizes?|min_size|mode|sizes|alphas|minimalistic_alphas|files|\w+_size)\}")
+    fields = re.compile(
+        r"\{(default_sizes?|min_size|mode|sizes|alphas|minimalistic_alphas|files|\w+_size)\}"
+    )
     for module in sorted({spec.module for spec in weights.registry.MODELS.values()} | {"resnet50"}):
         mod = importlib.import_module(f"keras_applications_bn.{module}")
         specs = weights.registry.module_models("resnet" if module == "resnet50" else module)
@@ -667,7 +712,9 @@ def test_model_docstrings_are_filled_from_the_registry():
             if not hasattr(mod, spec.model):
                 continue  # resnet50 offers ResNet50 only
             assert str(spec.default_size) in text, spec.model
-            assert f"({spec.default_size}, {spec.default_size}, 3)" in getattr(mod, spec.model).__doc__ or (
+            assert f"({spec.default_size}, {spec.default_size}, 3)" in getattr(
+                mod, spec.model
+            ).__doc__ or (
                 module.startswith("mobilenet")  # several sizes: tests/test_mobilenet*.py
             ), spec.model
     sizes = [spec.default_size for spec in weights.registry.module_models("efficientnet")]
@@ -679,8 +726,16 @@ def test_model_docstrings_are_filled_from_the_registry():
 def test_resolve_names_accepts_names_models_and_patterns():
     assert weights.resolve_names(["resnet50"]) == ["resnet50"]
     assert weights.resolve_names("ResNet50") == ["resnet50", "resnet50_notop"]
-    assert weights.resolve_names(["resnet50", "resnet50_*", "resnet50"]) == ["resnet50", "resnet50_notop"]
-    assert weights.resolve_names(["resnet50*"]) == ["resnet50", "resnet50_notop", "resnet50v2", "resnet50v2_notop"]
+    assert weights.resolve_names(["resnet50", "resnet50_*", "resnet50"]) == [
+        "resnet50",
+        "resnet50_notop",
+    ]
+    assert weights.resolve_names(["resnet50*"]) == [
+        "resnet50",
+        "resnet50_notop",
+        "resnet50v2",
+        "resnet50v2_notop",
+    ]
     with pytest.raises(ValueError, match="resnet50_notop"):
         weights.resolve_names(["resnet50_nontop"])
 

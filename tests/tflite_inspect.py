@@ -49,7 +49,9 @@ def tflite_affine_chains(path_or_content):
 
     def vector_constant(op):  # a constant of shape (C,) or (1, ..., 1, C)
         return any(
-            t >= 0 and t not in produced and t not in inputs
+            t >= 0
+            and t not in produced
+            and t not in inputs
             and sum(d > 1 for d in shapes.get(t, ())) == 1
             for t in op["inputs"]
         )

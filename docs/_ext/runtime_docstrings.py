@@ -36,7 +36,10 @@ class RuntimeDocstrings(griffe.Extension):
 def _set_docstring(obj, text, template):
     old = obj.docstring or template
     obj.docstring = griffe.Docstring(
-        text, lineno=old.lineno if obj.docstring else None,
-        endlineno=old.endlineno if obj.docstring else None, parent=obj,
-        parser=old.parser, parser_options=old.parser_options,
+        text,
+        lineno=old.lineno if obj.docstring else None,
+        endlineno=old.endlineno if obj.docstring else None,
+        parent=obj,
+        parser=old.parser,
+        parser_options=old.parser_options,
     )

@@ -174,12 +174,20 @@ def squeeze_excite(x, squeezed_filters, *, activation, name):
     shape = (filters, 1, 1) if axis == 1 else (1, 1, filters)
     se = layers.Reshape(shape, name=f"{name}se_reshape")(se)
     se = layers.Conv2D(
-        squeezed_filters, 1, padding="same", activation=activation,
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}se_reduce",
+        squeezed_filters,
+        1,
+        padding="same",
+        activation=activation,
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}se_reduce",
     )(se)
     se = layers.Conv2D(
-        filters, 1, padding="same", activation="sigmoid",
-        kernel_initializer=EFFICIENTNET_CONV_INIT, name=f"{name}se_expand",
+        filters,
+        1,
+        padding="same",
+        activation="sigmoid",
+        kernel_initializer=EFFICIENTNET_CONV_INIT,
+        name=f"{name}se_expand",
     )(se)
     return layers.multiply([x, se], name=f"{name}se_excite")
 
@@ -195,8 +203,16 @@ def drop_connect_residual(x, shortcut, drop_rate, *, name):
 
 
 def efficientnet_stages(
-    x, stages, *, block_of, round_filters, depth_coefficient, total_blocks,
-    drop_connect_rate, activation, norm,
+    x,
+    stages,
+    *,
+    block_of,
+    round_filters,
+    depth_coefficient,
+    total_blocks,
+    drop_connect_rate,
+    activation,
+    norm,
 ):
     """The stages of EfficientNet (v1 and v2): each stage's block (``block_of(stage)``)
     repeated ``round_repeats(stage.repeats, depth_coefficient)`` times, the first
@@ -210,18 +226,30 @@ def efficientnet_stages(
         filters_in, filters_out = round_filters(stage.filters_in), round_filters(stage.filters_out)
         for j in range(round_repeats(stage.repeats, depth_coefficient)):
             x = block(
-                x, filters_in=filters_in if j == 0 else filters_out, filters_out=filters_out,
-                kernel_size=stage.kernel_size, strides=stage.strides if j == 0 else 1,
-                expand_ratio=stage.expand_ratio, se_ratio=stage.se_ratio,
-                drop_rate=drop_connect_rate * index / total_blocks, activation=activation,
-                norm=norm, name=f"block{i}{chr(ord('a') + j)}_",
+                x,
+                filters_in=filters_in if j == 0 else filters_out,
+                filters_out=filters_out,
+                kernel_size=stage.kernel_size,
+                strides=stage.strides if j == 0 else 1,
+                expand_ratio=stage.expand_ratio,
+                se_ratio=stage.se_ratio,
+                drop_rate=drop_connect_rate * index / total_blocks,
+                activation=activation,
+                norm=norm,
+                name=f"block{i}{chr(ord('a') + j)}_",
             )
             index += 1
     return x
 
 
 def efficientnet_top(
-    x, *, include_top, pooling, dropout_rate, classes, classifier_activation,
+    x,
+    *,
+    include_top,
+    pooling,
+    dropout_rate,
+    classes,
+    classifier_activation,
     bias_initializer="zeros",
 ):
     """EfficientNet's (v1 and v2) top: global average pooling (``avg_pool``),
@@ -233,7 +261,9 @@ def efficientnet_top(
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)
     return layers.Dense(
-        int(classes), activation=classifier_activation,
-        kernel_initializer=EFFICIENTNET_DENSE_INIT, bias_initializer=bias_initializer,
+        int(classes),
+        activation=classifier_activation,
+        kernel_initializer=EFFICIENTNET_DENSE_INIT,
+        bias_initializer=bias_initializer,
         name="predictions",
     )(x)

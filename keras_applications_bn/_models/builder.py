@@ -110,8 +110,14 @@ def check_weights(weights):
 
 
 def validate_arguments(
-    *, weights, include_top, classes, classifier_activation, pooling=None,
-    inference_bn=False, alpha=NOT_GIVEN,
+    *,
+    weights,
+    include_top,
+    classes,
+    classifier_activation,
+    pooling=None,
+    inference_bn=False,
+    alpha=NOT_GIVEN,
 ):
     """Check the arguments every model function takes; raise a clear error.
 
@@ -158,13 +164,15 @@ def _check_input_tensor(input_tensor):
     except (AttributeError, TypeError, ValueError):
         shape = None
     what = (
-        f"{type(input_tensor).__name__} of shape {shape}" if shape is not None
+        f"{type(input_tensor).__name__} of shape {shape}"
+        if shape is not None
         else describe(input_tensor)
     )
     hint = (
         f" For images of this shape pass `input_shape={shape[1:]}` or "
         f"`input_tensor=keras.Input({shape[1:]})`."
-        if shape is not None and len(shape) == 4 else ""
+        if shape is not None and len(shape) == 4
+        else ""
     )
     raise TypeError(
         "`input_tensor` must be a Keras tensor (a symbolic one, such as "
@@ -243,8 +251,19 @@ def weight_sizes(model):
 
 
 def model_input(
-    *, model, input_tensor, input_shape, include_top, weights, classes, classifier_activation,
-    pooling, inference_bn=False, alpha=NOT_GIVEN, top_fixes_size=True, default_size=None,
+    *,
+    model,
+    input_tensor,
+    input_shape,
+    include_top,
+    weights,
+    classes,
+    classifier_activation,
+    pooling,
+    inference_bn=False,
+    alpha=NOT_GIVEN,
+    top_fixes_size=True,
+    default_size=None,
 ):
     """What every model function starts with: `validate_arguments`, then
     `image_input` under the size rules of ``model`` in the registry
@@ -266,9 +285,13 @@ def model_input(
     )
     spec = registry.model_spec(model)
     return image_input(
-        input_tensor, input_shape, include_top=include_top and top_fixes_size,
-        weights=weights, default_size=spec.default_size if default_size is None else default_size,
-        min_size=spec.min_size, weight_sizes=weight_sizes(model),
+        input_tensor,
+        input_shape,
+        include_top=include_top and top_fixes_size,
+        weights=weights,
+        default_size=spec.default_size if default_size is None else default_size,
+        min_size=spec.min_size,
+        weight_sizes=weight_sizes(model),
     )
 
 
@@ -286,7 +309,14 @@ def pooling_head(x, pooling, *, named=True):
 
 
 def classifier_head(
-    x, *, include_top, pooling, classes, classifier_activation, named_pooling=True, name="predictions"
+    x,
+    *,
+    include_top,
+    pooling,
+    classes,
+    classifier_activation,
+    named_pooling=True,
+    name="predictions",
 ):
     """Global average pooling and a Dense layer named ``name``, or
     ``pooling_head(x, pooling, named=named_pooling)``."""

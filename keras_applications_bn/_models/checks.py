@@ -412,10 +412,14 @@ def check_path(value, argname):
         ValueError: ``value`` is empty.
     """
     if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}.")
+        raise TypeError(
+            f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}."
+        )
     path = os.fspath(value)
     if not isinstance(path, str):
-        raise TypeError(f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}.")
+        raise TypeError(
+            f"`{argname}` must be a path (a str or os.PathLike), got {describe(value)}."
+        )
     if not path:
         raise ValueError(f"`{argname}` must be a path, got an empty string.")
     return path

@@ -66,7 +66,9 @@ def model_facts(model):
     its file with the top) where it has one such file."""
     facts = dict(model=model, module=registry.model_spec(model).module, **input_facts(model))
     minimalistic = registry.variant_values(model, "minimalistic")
-    alphas = registry.variant_values(model, "alpha", **({"minimalistic": False} if minimalistic else {}))
+    alphas = registry.variant_values(
+        model, "alpha", **({"minimalistic": False} if minimalistic else {})
+    )
     for key, values, last in (
         ("sizes", registry.variant_values(model, "rows"), "or"),
         ("alphas", alphas, "and"),
@@ -132,8 +134,7 @@ PINNED_BN_WITHOUT_GAMMA_DOC = (
 
 #: ``inference_bn`` described for models without BatchNormalization (VGG, ConvNeXt).
 NO_BN_DOC = (
-    "accepted for a uniform signature; this model has no BatchNormalization, "
-    "so it changes nothing."
+    "accepted for a uniform signature; this model has no BatchNormalization, so it changes nothing."
 )
 
 #: The argument descriptions every model function shares; a family's
@@ -232,7 +233,9 @@ def model_docstring(fn, doc, **facts):
     parameters = list(inspect.signature(fn).parameters)
     missing = [p for p in parameters if p not in texts]
     if missing:
-        raise ValueError(f"{fn.__name__}: no description of parameter(s) {missing} in its ModelDoc.")
+        raise ValueError(
+            f"{fn.__name__}: no description of parameter(s) {missing} in its ModelDoc."
+        )
     pinned = ", optionally with every BatchNormalization pinned" if doc.inference_bn else ""
     summary = f"    {_indented(doc.summary, 4)}\n\n" if doc.summary else ""
     args = "".join(f"        {p}: {_indented(texts[p], 12)}\n" for p in parameters)

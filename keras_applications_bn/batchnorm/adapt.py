@@ -112,7 +112,9 @@ class _Adaptation:
         for cls in self._classes:
             if cls not in subclasses:
                 subclasses[cls] = type(
-                    f"_Adapting{cls.__name__}", (cls,), {"call": _adapting_call, "_adaptation": self}
+                    f"_Adapting{cls.__name__}",
+                    (cls,),
+                    {"call": _adapting_call, "_adaptation": self},
                 )
         try:
             for layer, cls in zip(self._layers, self._classes):
@@ -210,7 +212,9 @@ def _with_prior(layer, mean, variance, prior, samples):
     )
 
 
-def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0):
+def adapt_bn_statistics(
+    model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0
+):
     """Re-estimate BN moving statistics on ``data`` (AdaBN, "precise BN").
 
     Runs ``model`` once over ``data`` and sets each BatchNormalization layer's
@@ -328,7 +332,9 @@ def _checked_arguments(model, layers, batch_size, steps, verbose, prior):
     layers = selected_bn_layers(model, layers)
     for layer in layers:
         if layer.renorm:
-            raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
+            raise ValueError(
+                f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support."
+            )
     batch_size = check_positive_int(batch_size, "batch_size")
     steps = check_positive_int(steps, "steps", allow_none=True)
     prior = check_prior(prior)

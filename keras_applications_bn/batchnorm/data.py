@@ -52,7 +52,9 @@ def is_array(data):
     if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
         return True
     return (
-        hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")
+        hasattr(data, "shape")
+        and hasattr(data, "dtype")
+        and hasattr(data, "__getitem__")
         and not is_dataset(data)
     )
 
@@ -143,7 +145,9 @@ def is_one_shot(data):
     """Whether ``data`` can be read only once (a generator or another iterator)."""
     if is_array(data) or is_dataset(data):
         return False
-    return iter(data) is data  # an iterator is its own iterator; a list or a dataset makes a new one
+    return (
+        iter(data) is data
+    )  # an iterator is its own iterator; a list or a dataset makes a new one
 
 
 def check_data(model, data, batch_size, steps):
@@ -192,7 +196,8 @@ def iterable_dataset(data, expected=None):
         return None
     check_batch(expected, first, "each batch from `data`")
     signature = keras.tree.map_structure(
-        lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(np.asarray(a).dtype)), first
+        lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(np.asarray(a).dtype)),
+        first,
     )
 
     def generate():

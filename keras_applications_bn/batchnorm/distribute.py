@@ -122,4 +122,3 @@ def distributed_batches(strategy, data, batch_size, expected):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
-

@@ -41,7 +41,11 @@ def bn_layers(model):
 
 
 def _models(model):
-    return [m for m in keras_internals.sublayers(model, include_self=True, recursive=True) if isinstance(m, keras.Model)]
+    return [
+        m
+        for m in keras_internals.sublayers(model, include_self=True, recursive=True)
+        if isinstance(m, keras.Model)
+    ]
 
 
 def forget_traced_functions(model):

@@ -122,7 +122,9 @@ def _format_summary(model, rows):
         for row in rows
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     counts = {mode: sum(row["mode"] == mode for row in rows) for mode in _MODE_TEXT}
     lines.insert(

@@ -18,7 +18,14 @@ _EXPORTS = {
     "MissingExtraError": "formats",
 }
 
-__all__ = ["to_keras", "fold_batch_norm", "FoldReport", "export_model", "FORMATS", "MissingExtraError"]
+__all__ = [
+    "to_keras",
+    "fold_batch_norm",
+    "FoldReport",
+    "export_model",
+    "FORMATS",
+    "MissingExtraError",
+]
 
 
 def __getattr__(name):

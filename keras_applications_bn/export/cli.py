@@ -39,7 +39,9 @@ def default_output(model_file, fmt, fold_bn=False):
 
 
 def _is_saved_model(path):
-    return any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
+    return any(
+        os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")
+    )
 
 
 def _check_output(out, model_file, fmt, overwrite):
@@ -71,8 +73,7 @@ def _check_output(out, model_file, fmt, overwrite):
         return
     if not overwrite:
         raise ValueError(
-            f"OUT {out!r} exists; pass --overwrite to replace it, or choose another "
-            "path with -o."
+            f"OUT {out!r} exists; pass --overwrite to replace it, or choose another path with -o."
         )
     if fmt == "savedmodel":
         if os.path.islink(out) or not os.path.isdir(out) or not _is_saved_model(out):
@@ -113,7 +114,9 @@ def _write_beside(out, write):
 def _size(path):
     if os.path.isdir(path):
         total = sum(
-            os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+            os.path.getsize(os.path.join(root, f))
+            for root, _, files in os.walk(path)
+            for f in files
         )
     else:
         total = os.path.getsize(path)
@@ -180,7 +183,9 @@ def export_command(
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
         ) from e
     if not isinstance(model, keras.Model):
-        raise ValueError(f"MODEL_FILE {model_file!r} holds a {type(model).__name__}, not a Keras model.")
+        raise ValueError(
+            f"MODEL_FILE {model_file!r} holds a {type(model).__name__}, not a Keras model."
+        )
     if fold_bn:
         print(f"[{next(step)}/{steps}] folding BatchNormalization", flush=True)
         model = fold.fold_batch_norm(model, moving_statistics=moving_statistics)
@@ -194,8 +199,12 @@ def export_command(
 
 def _cmd_export(args):
     return export_command(
-        args.model_file, args.to, fold_bn=args.fold_bn, output=args.output,
-        moving_statistics=args.moving_statistics, overwrite=args.overwrite,
+        args.model_file,
+        args.to,
+        fold_bn=args.fold_bn,
+        output=args.output,
+        moving_statistics=args.moving_statistics,
+        overwrite=args.overwrite,
     )
 
 
@@ -206,24 +215,34 @@ def add_command(command):
         command: ``command(name, help, func)`` adds the sub-command ``name`` that
             runs ``func(args)`` and returns its ``argparse`` parser.
     """
-    p = command("export", "write a saved Keras model for deployment (BN folded with --fold-bn)", _cmd_export)
+    p = command(
+        "export", "write a saved Keras model for deployment (BN folded with --fold-bn)", _cmd_export
+    )
     p.add_argument("model_file", metavar="MODEL_FILE", help="a .keras or .h5 model file")
     p.add_argument(
-        "--to", required=True, choices=["keras", "savedmodel", "tflite", "onnx"],
+        "--to",
+        required=True,
+        choices=["keras", "savedmodel", "tflite", "onnx"],
         help="keras: .keras with Keras' own classes; savedmodel: TensorFlow SavedModel; "
         "tflite: TFLite flatbuffer; onnx: ONNX (needs the onnx extra)",
     )
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the layer before it")
     p.add_argument(
-        "--moving-statistics", action="store_true",
+        "--fold-bn", action="store_true", help="fold BatchNormalization into the layer before it"
+    )
+    p.add_argument(
+        "--moving-statistics",
+        action="store_true",
         help="with --fold-bn: also fold BN layers that are not pinned, with their moving statistics",
     )
     p.add_argument(
-        "-o", "--output", metavar="OUT",
+        "-o",
+        "--output",
+        metavar="OUT",
         help="output path (default: next to MODEL_FILE, e.g. NAME.export.keras, "
         "NAME_folded.tflite, NAME_savedmodel); never MODEL_FILE itself",
     )
     p.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace OUT if it exists (written beside it first, then moved into place)",
     )

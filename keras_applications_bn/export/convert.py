@@ -131,8 +131,12 @@ def _layer_scale(layer, x):
     if len(x.shape) != 4:
         return None
     return keras.layers.DepthwiseConv2D(
-        1, use_bias=False, data_format="channels_last", name=layer.name,
-        dtype=layer.dtype_policy, trainable=layer.trainable,
+        1,
+        use_bias=False,
+        data_format="channels_last",
+        name=layer.name,
+        dtype=layer.dtype_policy,
+        trainable=layer.trainable,
     )
 
 
@@ -199,7 +203,9 @@ def to_keras(model):
         reshaped = type(layer) is LayerScale  # gamma (C,) -> a 1x1 depthwise kernel
         measure = math.prod if reshaped else tuple
         if [measure(w.shape) for w in new.weights] != [measure(w.shape) for w in layer.weights]:
-            raise ValueError(f"Cannot copy the weights of layer {layer.name!r} into its Keras copy.")
+            raise ValueError(
+                f"Cannot copy the weights of layer {layer.name!r} into its Keras copy."
+            )
         for source, target in zip(layer.weights, new.weights):
             target.assign(keras.ops.reshape(source, target.shape) if reshaped else source)
     return copy

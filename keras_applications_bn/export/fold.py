@@ -123,8 +123,10 @@ def _fold_plan(graph):
             continue
         x = node.input_tensors[0]
         producer = keras_internals.producer(x)
-        if producer is None or getattr(producer, "_inbound_nodes", None) is None or isinstance(
-            producer, keras.layers.InputLayer
+        if (
+            producer is None
+            or getattr(producer, "_inbound_nodes", None) is None
+            or isinstance(producer, keras.layers.InputLayer)
         ):
             keep("its input is a model input")
             continue
@@ -143,7 +145,11 @@ def _fold_plan(graph):
             continue
         others = [op.name for op in consumers.get(id(x), []) if op is not bn]
         if others or id(x) in outputs:
-            what = f"also feeds {', '.join(repr(o) for o in others)}" if others else "is also a model output"
+            what = (
+                f"also feeds {', '.join(repr(o) for o in others)}"
+                if others
+                else "is also a model output"
+            )
             keep(f"the output of {producer.name!r} {what}")
             continue
         if getattr(producer, "quantization_mode", None) or getattr(producer, "lora_enabled", False):
@@ -216,8 +222,10 @@ def _constant_rescaling(layer, rank):
     variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), np.float64).reshape(-1)
     scale = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
     return keras.layers.Rescaling(
-        scale=[float(v) for v in scale], offset=[float(v) for v in -mean * scale],
-        name=layer.name, dtype=layer.dtype_policy,
+        scale=[float(v) for v in scale],
+        offset=[float(v) for v in -mean * scale],
+        name=layer.name,
+        dtype=layer.dtype_policy,
     )
 
 

@@ -40,9 +40,13 @@ def check_format(fmt):
         MissingExtraError: the packages the format needs are not installed.
     """
     if not isinstance(fmt, str):
-        raise TypeError(f"`format` must be one of {', '.join(map(repr, FORMATS))}, got {describe(fmt)}.")
+        raise TypeError(
+            f"`format` must be one of {', '.join(map(repr, FORMATS))}, got {describe(fmt)}."
+        )
     if fmt not in FORMATS:
-        raise ValueError(f"Unsupported export format {fmt!r} (`format`): use one of {', '.join(FORMATS)}.")
+        raise ValueError(
+            f"Unsupported export format {fmt!r} (`format`): use one of {', '.join(FORMATS)}."
+        )
     missing = []
     for module in FORMATS[fmt][1]:
         try:
@@ -51,7 +55,9 @@ def check_format(fmt):
             missing.append(module)
     if missing:
         hint = (
-            'pip install "keras-applications-bn[onnx]"' if fmt == "onnx" else f"pip install {' '.join(missing)}"
+            'pip install "keras-applications-bn[onnx]"'
+            if fmt == "onnx"
+            else f"pip install {' '.join(missing)}"
         )
         raise MissingExtraError(
             f"Exporting to {fmt} needs {', '.join(missing)}, which is not installed: {hint}"
@@ -114,7 +120,9 @@ def export_model(model, path, format, *, fold_bn=False, moving_statistics=False,
         model.save(path)
     else:
         keras_format = {"savedmodel": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}[format]
-        if not keras_internals.has_been_called(model):  # Keras' ONNX export needs a model that ran once
+        if not keras_internals.has_been_called(
+            model
+        ):  # Keras' ONNX export needs a model that ran once
             zeros = [np.zeros([d or 1 for d in t.shape], t.dtype) for t in model.inputs]
             model(zeros[0] if len(zeros) == 1 else zeros)
         model.export(path, format=keras_format, verbose=False)

@@ -108,10 +108,17 @@ class AdaptBNStatistics(keras.callbacks.Callback):
     def _adapt(self, where):
         data = self.data() if _fresh_data(self.data) else self.data
         self.samples = adapt_bn_statistics(
-            self.model, data, batch_size=self.batch_size, steps=self.steps, verbose=0, prior=self.prior
+            self.model,
+            data,
+            batch_size=self.batch_size,
+            steps=self.steps,
+            verbose=0,
+            prior=self.prior,
         )
         if self.verbose:
-            print(f"AdaptBNStatistics: BN statistics re-estimated on {self.samples} samples ({where}).")
+            print(
+                f"AdaptBNStatistics: BN statistics re-estimated on {self.samples} samples ({where})."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.when == "epoch_end":
@@ -190,7 +197,9 @@ class GradualUnfreezing(keras.callbacks.Callback):
     def __init__(self, schedule, lr_factor=None, verbose=0):
         super().__init__()
         if not isinstance(schedule, dict):
-            raise TypeError(f"`schedule` must be a non-empty dict {{epoch: stage}}, got {describe(schedule)}.")
+            raise TypeError(
+                f"`schedule` must be a non-empty dict {{epoch: stage}}, got {describe(schedule)}."
+            )
         if not schedule:
             raise ValueError("`schedule` must be a non-empty dict {epoch: stage}, got {}.")
         checked = {}
@@ -217,10 +226,12 @@ class GradualUnfreezing(keras.callbacks.Callback):
             for pattern in stage:
                 matches = [layer for layer in leaves if fnmatch.fnmatchcase(layer.name, pattern)]
                 if not matches:
-                    raise ValueError(f"GradualUnfreezing: no layer of {self.model.name!r} matches {pattern!r}.")
+                    raise ValueError(
+                        f"GradualUnfreezing: no layer of {self.model.name!r} matches {pattern!r}."
+                    )
                 chosen += [layer for layer in matches if all(layer is not c for c in chosen)]
             return chosen
-        return leaves[_position(leaves, stage, "schedule"):]
+        return leaves[_position(leaves, stage, "schedule") :]
 
     def on_train_begin(self, logs=None):
         if keras.backend.backend() == "jax":
@@ -260,7 +271,9 @@ class GradualUnfreezing(keras.callbacks.Callback):
         newly = [layer for layer in chosen if layer.weights and not _trains(layer)]
         _freeze_unfreeze(self.model, chosen, mode="unfreeze")
         if self.lr_factor is not None and newly:
-            wrapper = next(opt for opt in optimizer_chain(self.model.optimizer) if isinstance(opt, LayerwiseLR))
+            wrapper = next(
+                opt for opt in optimizer_chain(self.model.optimizer) if isinstance(opt, LayerwiseLR)
+            )
             wrapper.multipliers[:0] = [(layer.name, float(self.lr_factor)) for layer in newly]
         self.unfrozen[epoch] = [layer.name for layer in newly]
         self.model.make_train_function(force=True)

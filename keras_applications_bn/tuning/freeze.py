@@ -128,6 +128,7 @@ def _keep_bn_modes(model, modes):
 
 def _containers(model, leaf):
     """The models from ``model`` down to the one that holds ``leaf``."""
+
     def path(node):
         for sub in ki.sublayers(node):
             if sub is leaf:
@@ -139,7 +140,6 @@ def _containers(model, leaf):
         return None
 
     return path(model) or [model]
-
 
 
 def _freeze_unfreeze(model, chosen, mode):

@@ -75,12 +75,18 @@ def _normalise_multipliers(multipliers):
     )
     if isinstance(multipliers, collections.abc.Mapping):
         items = list(multipliers.items())
-    elif isinstance(multipliers, (str, bytes)) or not isinstance(multipliers, collections.abc.Iterable):
+    elif isinstance(multipliers, (str, bytes)) or not isinstance(
+        multipliers, collections.abc.Iterable
+    ):
         raise TypeError(f"{expected}, got {describe(multipliers)}.")
     else:
         items = list(multipliers)
         for item in items:
-            if isinstance(item, (str, bytes)) or not isinstance(item, collections.abc.Sequence) or len(item) != 2:
+            if (
+                isinstance(item, (str, bytes))
+                or not isinstance(item, collections.abc.Sequence)
+                or len(item) != 2
+            ):
                 raise TypeError(f"{expected}; got the item {describe(item)}.")
     result = []
     for pattern, factor in items:
@@ -111,7 +117,10 @@ def _assign_in_each_replica(targets):
     def update(strategy, values):
         for (variable, _), value in zip(targets, values):
             strategy.extended.update(
-                getattr(variable, "value", variable), lambda v, t: v.assign(t), args=(value,), group=False
+                getattr(variable, "value", variable),
+                lambda v, t: v.assign(t),
+                args=(value,),
+                group=False,
             )
 
     tf.__internal__.distribute.interim.maybe_merge_call(
@@ -134,9 +143,7 @@ def _checked_optimizer(optimizer, name, kwargs):
             f"learning_rate={kwargs['learning_rate']!r}."
         )
     if kwargs:
-        raise ValueError(
-            f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`."
-        )
+        raise ValueError(f"LayerwiseLR does not take {sorted(kwargs)}; set them on `optimizer`.")
     if isinstance(optimizer, dict) and "class_name" in optimizer:  # a serialized optimizer
         optimizer = keras.optimizers.deserialize(optimizer)
     check_not_tf_keras(optimizer, "optimizer")
@@ -170,7 +177,8 @@ def _unmatched(multipliers, variables):
     """The patterns of ``multipliers`` that match no layer name of ``variables``."""
     names = {name for v in variables for name in _layer_names(v)}
     return [
-        pattern for pattern, _ in multipliers
+        pattern
+        for pattern, _ in multipliers
         if not any(fnmatch.fnmatchcase(name, pattern) for name in names)
     ]
 
@@ -342,9 +350,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         unmatched = self.unmatched_patterns(var_list)
         if unmatched:
             _warn_unmatched(unmatched, len(var_list))
-        self.inner_optimizer.build(
-            [v for v in var_list if self.multiplier(v) != 0.0]
-        )
+        self.inner_optimizer.build([v for v in var_list if self.multiplier(v) != 0.0])
         super().build(var_list)
 
     def apply(self, grads, trainable_variables=None):

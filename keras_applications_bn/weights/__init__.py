@@ -229,7 +229,11 @@ def verify(names=None, *, cache_dir=None):
         entry = REGISTRY[name]
         results.append(
             integrity.check_cached(
-                directory, entry.fname, integrity.parse_digest(entry.file_hash), force=True, name=name
+                directory,
+                entry.fname,
+                integrity.parse_digest(entry.file_hash),
+                force=True,
+                name=name,
             )
         )
         seen.add(entry.fname)
@@ -316,7 +320,9 @@ def load_weights(model, weights, *, name, include_top=True):
         except ValueError as e:
             raise ValueError(loading.mismatch_message(model, path, e)) from None
         except OSError as e:  # h5py: a damaged file that passed the quick checks
-            raise loading.unreadable_weights(path, f"cannot be read as weights ({e})", cached) from None
+            raise loading.unreadable_weights(
+                path, f"cannot be read as weights ({e})", cached
+            ) from None
     for w in caught:  # the load worked: pass Keras' own warnings on
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model

@@ -233,7 +233,9 @@ def forget_target(name, directory):
     try:
         registry.get(name)  # the error with similar registry names
     except ValueError as e:
-        raise ValueError(f"{e} No file named {fname!r} is in the cache {directory} either.") from None
+        raise ValueError(
+            f"{e} No file named {fname!r} is in the cache {directory} either."
+        ) from None
     return fname  # pragma: no cover - get() raised
 
 

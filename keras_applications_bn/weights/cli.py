@@ -57,7 +57,14 @@ def _cmd_list(args):
         size = os.path.getsize(path) if cached else entry.size
         top = {True: "top", False: "notop", None: "-"}[entry.include_top]
         rows.append(
-            (name, entry.model or "-", top, _hash_kind(entry), "yes" if cached else "no", _size(size))
+            (
+                name,
+                entry.model or "-",
+                top,
+                _hash_kind(entry),
+                "yes" if cached else "no",
+                _size(size),
+            )
         )
     header = ("NAME", "MODEL", "TOP", "HASH", "CACHED", "SIZE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -119,7 +126,9 @@ def _cmd_verify(args):
         checks = weights.verify(args.names or None)
     manifest = os.path.join(directory, cache.STATE_DIR, "manifest.json")
     for problem in damaged:
-        print(f"DAMAGED  {manifest}: {problem}; ignored (never followed; dropped at its next write).")
+        print(
+            f"DAMAGED  {manifest}: {problem}; ignored (never followed; dropped at its next write)."
+        )
     bad = len(damaged)
     for check in checks:
         if check.status == "missing" and not args.names:
@@ -175,7 +184,9 @@ def add_commands(command):
 
     p = command("verify", "re-hash cached files against pinned or first-use hashes", _cmd_verify)
     p.add_argument(
-        "names", nargs="*", metavar="NAME",
+        "names",
+        nargs="*",
+        metavar="NAME",
         help="files to check (default: every cached file); a named file that is missing fails",
     )
 

@@ -186,7 +186,10 @@ class Download:
 
     def _restart(self):
         self.discard()
-        self.info = {"url": self.source, "expected": self.expected.hexdigest if self.expected else None}
+        self.info = {
+            "url": self.source,
+            "expected": self.expected.hexdigest if self.expected else None,
+        }
         self.hasher = hashlib.new(self.algorithm)
         self.offset = 0
 
@@ -201,7 +204,9 @@ class Download:
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
             etag = self.info.get("etag")
-            validator = etag if etag and not etag.startswith("W/") else self.info.get("last_modified")
+            validator = (
+                etag if etag and not etag.startswith("W/") else self.info.get("last_modified")
+            )
             if validator:
                 headers["If-Range"] = validator
         request = urllib.request.Request(self.source, headers=headers)
@@ -238,7 +243,9 @@ class Download:
         Returns ``(total, append)``: the file's size when the server says it, and
         whether the body continues the partial file (a ``206`` to our ``Range``).
         """
-        wrong_type = integrity.content_type_problem(self.fname, response.headers.get("Content-Type"))
+        wrong_type = integrity.content_type_problem(
+            self.fname, response.headers.get("Content-Type")
+        )
         if wrong_type:
             self.discard()
             raise WeightsError(

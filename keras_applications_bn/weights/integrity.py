@@ -59,7 +59,9 @@ def parse_digest(file_hash, argument="file_hash"):
     if file_hash is None:
         return None
     if not isinstance(file_hash, str):
-        raise TypeError(f"`{argument}` must be a hex string or None, got {type(file_hash).__name__}.")
+        raise TypeError(
+            f"`{argument}` must be a hex string or None, got {type(file_hash).__name__}."
+        )
     digest = file_hash.strip().lower()
     if digest and all(c in "0123456789abcdef" for c in digest):
         if len(digest) == 32:
@@ -125,7 +127,10 @@ def hdf5_signature_offset(f, size):
 
 def _describe_start(head):
     text = head.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in text:
+    if (
+        text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
+        or b"<html" in text
+    ):
         return " (it starts like an HTML page: a server's error or login page?)"
     if text.startswith((b"{", b"[")):
         return " (it starts like JSON)"

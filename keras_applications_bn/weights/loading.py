@@ -71,7 +71,9 @@ def _describe_saved(path):
                 raw = f.attrs.get("model_config")
                 if raw is None:
                     tensors = []
-                    f.visititems(lambda _, obj: tensors.append(1) if isinstance(obj, h5py.Dataset) else None)
+                    f.visititems(
+                        lambda _, obj: tensors.append(1) if isinstance(obj, h5py.Dataset) else None
+                    )
                     return f"another architecture ({len(tensors)} weight tensors)"
                 config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         inner = config.get("config") or {}

@@ -80,8 +80,14 @@ _RELEASES = "keras-team/keras-applications/releases/download/"
 def _file(name, model, include_top, variant, path, file_hash, *, cache_fname=None, origin=ORIGIN):
     """One row of the table: a `WeightFile` with its ``variant`` from a dict."""
     return WeightFile(
-        name, path, file_hash, model, include_top,
-        cache_fname=cache_fname, origin=origin, variant=tuple(sorted((variant or {}).items())),
+        name,
+        path,
+        file_hash,
+        model,
+        include_top,
+        cache_fname=cache_fname,
+        origin=origin,
+        variant=tuple(sorted((variant or {}).items())),
     )
 
 
@@ -90,6 +96,8 @@ def _file(name, model, include_top, variant, path, file_hash, *, cache_fname=Non
 #         path under the origin, pinned hash (None: trusted on first use), [cache name, origin])
 # The paths and hashes are facts copied from Keras' (and keras_applications 1.0.8's)
 # source; tests/test_weights.py and tests/test_weight_compat.py check them against it.
+# A data table, one row per file: kept as written (the formatter would give each field a line).
+# fmt: off
 _FILES = (
     # Data files
     _file("imagenet_class_index", None, None, None,
@@ -550,6 +558,7 @@ _FILES = (
           "0f678c91647380debd923963594981b3", origin=GITHUB_ORIGIN),
 
 )
+# fmt: on
 
 #: Every official file this package knows, by name.
 REGISTRY = {f.name: f for f in _FILES}
@@ -587,6 +596,7 @@ class ModelSpec:
 # One row per model function: (model, module, default size, minimum size,
 # preprocessing mode), as keras.applications (keras_applications 1.0.8 for
 # ResNeXt) has them; tests/test_weights.py checks them against Keras.
+# fmt: off
 _MODELS = tuple(ModelSpec(*row) for row in (
     ("ResNet50", "resnet", 224, 32, "caffe"),
     ("ResNet101", "resnet", 224, 32, "caffe"),
@@ -631,6 +641,7 @@ _MODELS = tuple(ModelSpec(*row) for row in (
     ("ConvNeXtLarge", "convnext", 224, 32, "in-model"),
     ("ConvNeXtXLarge", "convnext", 224, 32, "in-model"),
 ))
+# fmt: on
 
 #: Every model function's `ModelSpec`, by the function's name.
 MODELS = {m.model: m for m in _MODELS}
@@ -680,8 +691,10 @@ def variant_values(model, argument, **fixed):
     values = set()
     for entry in REGISTRY.values():
         variant = dict(entry.variant)
-        if entry.model == model and argument in variant and all(
-            variant.get(k) == v for k, v in fixed.items()
+        if (
+            entry.model == model
+            and argument in variant
+            and all(variant.get(k) == v for k, v in fixed.items())
         ):
             values.add(variant[argument])
     return tuple(sorted(values))
@@ -707,9 +720,7 @@ def lookup(model, *, include_top=True, **variant):
             lists the variants that exist.
     """
     key = tuple(sorted(variant.items()))
-    candidates = [
-        f for f in REGISTRY.values() if f.model == model and f.include_top == include_top
-    ]
+    candidates = [f for f in REGISTRY.values() if f.model == model and f.include_top == include_top]
     for entry in candidates:
         if entry.variant == key:
             return entry
@@ -720,9 +731,7 @@ def lookup(model, *, include_top=True, **variant):
         raise ValueError(
             f"No official weights for model={model!r} with include_top={include_top!r}.{hint}"
         )
-    known = ", ".join(
-        "(" + ", ".join(f"{k}={v!r}" for k, v in f.variant) + ")" for f in candidates
-    )
+    known = ", ".join("(" + ", ".join(f"{k}={v!r}" for k, v in f.variant) + ")" for f in candidates)
     asked = ", ".join(f"{k}={v!r}" for k, v in key) or "no variant arguments"
     raise ValueError(
         f"No official {model} weights for {asked} (include_top={include_top!r}). "

@@ -83,7 +83,9 @@ def remove_entry(path):
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        raise WeightsError(f"{path} is a directory where the cache keeps a file; remove it and retry.")
+        raise WeightsError(
+            f"{path} is a directory where the cache keeps a file; remove it and retry."
+        )
     os.unlink(path)
 
 
@@ -246,7 +248,11 @@ _MANIFEST_FIELDS = {
     "digest": (True, _is_digest, "a lower-case md5 or sha256 hex digest"),
     "size": (False, _optional(lambda v: _is_int(v) and v >= 0), "an int >= 0 or null"),
     "mtime_ns": (False, _optional(_is_int), "an int or null"),
-    "trust": (True, lambda v: isinstance(v, str) and v in ("pinned", "first-use"), "'pinned' or 'first-use'"),
+    "trust": (
+        True,
+        lambda v: isinstance(v, str) and v in ("pinned", "first-use"),
+        "'pinned' or 'first-use'",
+    ),
     "url": (False, _optional(lambda v: isinstance(v, str)), "a string or null"),
 }
 

@@ -90,8 +90,11 @@ def _setting(value, argument, env, default, kind, *, positive, maximum=None):
     if not _is_number(value, kind):
         error = ValueError if source.startswith("$") else TypeError
         raise error(f"{source} must be {what}, got {raw!r}.")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0) or (
-        maximum is not None and value > maximum
+    if (
+        not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+        or (maximum is not None and value > maximum)
     ):
         raise ValueError(f"{source} must be {what}, got {raw!r}.")
     return kind(value)

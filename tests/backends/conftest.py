@@ -46,7 +46,9 @@ BACKEND = REQUESTED
 class _NoTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError(f"TensorFlow is not available under the {BACKEND} backend in tests/backends")
+            raise ImportError(
+                f"TensorFlow is not available under the {BACKEND} backend in tests/backends"
+            )
         return None
 
 

@@ -46,7 +46,12 @@ def official_pair(arch, path, include_top):
     reference = randomize_bn(arch.keras(weights=None, **kwargs), seed=1)
     if include_top:
         top = [layer for layer in reference.layers if layer.weights][-1]
-        top.set_weights([np.random.default_rng(2).normal(0, 0.05, w.shape).astype("float32") for w in top.get_weights()])
+        top.set_weights(
+            [
+                np.random.default_rng(2).normal(0, 0.05, w.shape).astype("float32")
+                for w in top.get_weights()
+            ]
+        )
     save_official_layout(reference, path)
     return reference, arch.ours(weights=str(path), inference_bn=True, **kwargs)
 
@@ -118,7 +123,9 @@ def gamma_beta(model):
 SELECTION = os.environ.get("KAB_BACKENDS_ARCHS", "family")
 if SELECTION not in ("family", "all"):
     raise ValueError(f"KAB_BACKENDS_ARCHS must be 'family' or 'all', got {SELECTION!r}")
-SELECTED = ARCHITECTURES if SELECTION == "all" else [arch for arch in ARCHITECTURES if arch.contract]
+SELECTED = (
+    ARCHITECTURES if SELECTION == "all" else [arch for arch in ARCHITECTURES if arch.contract]
+)
 
 # Each architecture loads an official-layout file once: the contract members
 # headless (the model their contract tests then use), the others with the top.
@@ -127,7 +134,9 @@ OTHERS = [arch for arch in SELECTED if arch not in CONTRACT]
 
 @pytest.mark.parametrize("arch", OTHERS, ids=str)
 def test_official_layout_loads_with_keras_outputs(arch, tmp_path):
-    check_same_outputs(arch, *official_pair(arch, tmp_path / "official_layout.h5", include_top=True))
+    check_same_outputs(
+        arch, *official_pair(arch, tmp_path / "official_layout.h5", include_top=True)
+    )
 
 
 def test_official_layout_loads_headless_with_keras_outputs(pinned):
@@ -143,7 +152,9 @@ def test_training_call_equals_inference(pinned):
     arch, _, base = pinned
     x = images(arch.shape, n=N)
     before = bn_state(base)
-    np.testing.assert_allclose(numpy(base(x, training=True)), numpy(base(x, training=False)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        numpy(base(x, training=True)), numpy(base(x, training=False)), rtol=1e-5, atol=1e-5
+    )
     assert_same_state(before, bn_state(base))
 
 
@@ -217,10 +228,18 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
         # 1.2e-5 of it (ResNet50's conv5 on TensorFlow); a wrong moment (another
         # layer's inputs, per-batch averages, a Bessel factor) is off by far more
         np.testing.assert_allclose(
-            numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(mean).max()), err_msg=layer.name
+            numpy(layer.moving_mean),
+            mean,
+            rtol=1e-4,
+            atol=1e-4 * max(1.0, np.abs(mean).max()),
+            err_msg=layer.name,
         )
         np.testing.assert_allclose(
-            numpy(layer.moving_variance), var, rtol=1e-3, atol=1e-4 * max(1.0, var.max()), err_msg=layer.name
+            numpy(layer.moving_variance),
+            var,
+            rtol=1e-3,
+            atol=1e-4 * max(1.0, var.max()),
+            err_msg=layer.name,
         )
 
     # two batches: the first layer (whose inputs no BN changes) gets the moments
@@ -231,7 +250,9 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
     assert kab.adapt_bn_statistics(base, x, batch_size=N) == 2 * N
     np.testing.assert_allclose(numpy(first.moving_mean), mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(numpy(first.moving_variance), var, rtol=1e-3, atol=1e-5)
-    per_batch = np.mean([channel_moments(a, first.axis)[1] for a in np.split(first_inputs, 2)], axis=0)
+    per_batch = np.mean(
+        [channel_moments(a, first.axis)[1] for a in np.split(first_inputs, 2)], axis=0
+    )
     assert not np.allclose(per_batch, var, rtol=1e-2), "the two batches should differ"
 
     # nothing else changed, and the model is still pinned
@@ -289,7 +310,9 @@ def test_layerwise_lr_scales_each_layers_update_in_fit(make_optimizer):
         optimizer = make_optimizer()
         if kind == "layerwise":
             optimizer = kab.LayerwiseLR(optimizer, factors)
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # one step
         moves[kind] = {v.path: numpy(v) - start[v.path] for v in model.trainable_variables}
         assert int(numpy(optimizer.iterations)) == 1
@@ -299,7 +322,9 @@ def test_layerwise_lr_scales_each_layers_update_in_fit(make_optimizer):
     for path, plain in moves["plain"].items():
         factor = expected_factor[path.split("/")[0]]
         assert np.abs(plain).max() > 0, path
-        np.testing.assert_allclose(moves["layerwise"][path], factor * plain, rtol=1e-4, atol=1e-6, err_msg=path)
+        np.testing.assert_allclose(
+            moves["layerwise"][path], factor * plain, rtol=1e-4, atol=1e-6, err_msg=path
+        )
 
 
 if keras.backend.backend() == "torch":
@@ -328,7 +353,10 @@ if keras.backend.backend() == "torch":
 
 def test_set_inference_bn_pins_plain_keras_layers_without_recompiling():
     model = small_network(keras_bn=True)
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     x, y = images((16, 16, 3), n=N), labels(N)
     model.fit(x, y, epochs=1, verbose=0)  # traced with BN in training mode
     assert kab.set_inference_bn(model) == 2
@@ -337,7 +365,9 @@ def test_set_inference_bn_pins_plain_keras_layers_without_recompiling():
     model.fit(x, y, epochs=1, verbose=0)  # no recompile
     assert_same_state(before, bn_state(model))
     assert all(not np.array_equal(a, b) for a, b in zip(params, gamma_beta(model)))
-    np.testing.assert_allclose(numpy(model(x, training=True)), numpy(model(x, training=False)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        numpy(model(x, training=True)), numpy(model(x, training=False)), rtol=1e-5, atol=1e-5
+    )
 
     kab.set_inference_bn(model, enabled=False)
     model.fit(x, y, epochs=1, verbose=0)
@@ -357,7 +387,9 @@ def test_keras_file_keeps_mode_and_layerwise_lr(tmp_path):
 
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     layers = kab.bn_layers(reloaded)
-    assert len(layers) == 2 and all(isinstance(l, BatchNormalization) and l.inference_mode for l in layers)
+    assert len(layers) == 2 and all(
+        isinstance(l, BatchNormalization) and l.inference_mode for l in layers
+    )
     assert isinstance(reloaded.optimizer, kab.LayerwiseLR)
     assert reloaded.optimizer.multipliers == [("conv1*", 0.0)]
     assert_same_outputs(reloaded(x, training=True), expected)
@@ -383,5 +415,10 @@ def test_preprocess_input_treats_tensors_as_keras_does(mode):
     np.testing.assert_array_equal(numpy(mine), numpy(theirs))  # changed alike, or both untouched
     assert (got is mine) == (expected is theirs)
     variable = keras.Variable(x, trainable=False)  # never updated, by Keras' either
-    np.testing.assert_allclose(numpy(imagenet_utils.preprocess_input(variable, mode=mode)), numpy(expected), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(
+        numpy(imagenet_utils.preprocess_input(variable, mode=mode)),
+        numpy(expected),
+        rtol=1e-6,
+        atol=1e-4,
+    )
     np.testing.assert_array_equal(numpy(variable), x)

@@ -1,6 +1,7 @@
 """Save a tiny model with every registered class of keras_applications_bn (x.npy, y.npy,
 model.keras, model.h5): the files were written by this script at commit 1b8fa22, whose
 registered names were "keras_applications_bn>...", to check that such files keep loading."""
+
 import sys
 
 import keras
