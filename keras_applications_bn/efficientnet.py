@@ -18,6 +18,9 @@ with ``weights=None``, the ImageNet statistics in the official files), so
 standard deviation where the variance belongs; with ``weights="imagenet"`` a
 further ``Rescaling`` corrects for it, as in Keras. With ``inference_bn=True``
 every BatchNormalization runs in inference mode.
+
+Longer than the package's ~400-line guide: its eight model functions repeat
+Keras' signatures, one argument a line.
 """
 
 import collections

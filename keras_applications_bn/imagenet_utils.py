@@ -2,7 +2,10 @@
 (`preprocess_input`), prediction decoding (`decode_predictions`) and
 the input shape rules (`obtain_input_shape`).
 
-The helpers that build every model live in ``keras_applications_bn._models``."""
+The helpers that build every model live in ``keras_applications_bn._models``.
+
+A little over the package's ~400-line guide: it mirrors Keras' module of this name,
+and its functions are kept together as Keras keeps them."""
 
 import json
 import warnings

@@ -16,6 +16,9 @@ Keras pins. Default input: any size from {min_size}x{min_size}. Preprocessing is
 model (a ``Rescaling`` layer from [0, 255] to [-1, 1]; ``include_preprocessing``)
 and this module's ``preprocess_input`` returns its input unchanged, as in Keras.
 With ``inference_bn=True`` every BatchNormalization runs in inference mode.
+
+Longer than the package's ~400-line guide: the two block tables of the paper
+and the model functions' Keras signatures, one argument a line.
 """
 
 from keras import layers

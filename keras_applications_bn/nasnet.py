@@ -21,6 +21,9 @@ the top; any static size from {min_size}x{min_size} without the top.
 ``channels_last`` only, as in Keras; like Keras, NASNetMobile refuses the PyTorch
 backend. Preprocessing: ``"{mode}"`` mode. With ``inference_bn=True`` every
 BatchNormalization runs in inference mode.
+
+Longer than the package's ~400-line guide: the NASNet-A cells (normal and
+reduction) and the two model functions' Keras signatures, one argument a line.
 """
 
 import keras

@@ -10,6 +10,9 @@ model function's name.
 `imagenet_utils` keeps what Keras' module of that name has (preprocessing,
 prediction decoding, `obtain_input_shape`); these names
 were there before and remain importable from it.
+
+A little over the package's ~400-line guide: the steps every model function
+shares (arguments, input, top, weights, declaration) belong together.
 """
 
 import os

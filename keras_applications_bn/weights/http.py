@@ -7,6 +7,9 @@ supports it; connection errors, timeouts and HTTP 5xx/408/429 are retried with
 bounded exponential backoff; 4xx answers and hash mismatches are not. (Which URL
 may be used: ``urls``; the lock that one
 download holds: ``download``.)
+
+A little over the package's ~400-line guide: one class, the download engine,
+whose steps (open, resume, stream, verify) read best together.
 """
 
 import hashlib
