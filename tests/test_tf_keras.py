@@ -139,7 +139,7 @@ def test_import_under_legacy_keras_fails_and_names_what_works():
         import importlib.util, keras, tensorflow as tf
         print("keras", keras.__version__.split(".")[0], "tf.keras", tf.keras.__name__.split(".")[0])
         # the helper alone (the package itself refuses to import): tf.keras is tf_keras
-        spec = importlib.util.spec_from_file_location("h", {str(REPO_ROOT / "keras_applications_bn" / "_tf_keras.py")!r})
+        spec = importlib.util.spec_from_file_location("h", {str(REPO_ROOT / "keras_applications_bn" / "_models" / "tf_keras.py")!r})
         helper = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(helper)
         print("detected", [helper.is_tf_keras(o) for o in (tf.keras, tf.keras.layers, tf.keras.layers.Dense(2), keras)])
