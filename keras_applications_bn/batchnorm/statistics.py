@@ -5,6 +5,7 @@
 :func:`bn_summary` describes every layer's mode and statistics.
 """
 
+import contextlib
 import difflib
 import itertools
 import math
@@ -147,7 +148,10 @@ def reset_bn_statistics(model, layers=None):
 def _adapting_call(self, inputs, training=None, mask=None):
     """Normalise with this batch's moments and record them in the running pass."""
     del training  # the pass always uses batch statistics in the adapted layers
-    x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+    # at least float32, and float64 stays float64 (keras.backend.result_type would
+    # give float32 for float64 on JAX and PyTorch, as JAX does without x64)
+    wide = keras.backend.standardize_dtype(inputs.dtype) == "float64"
+    x = ops.cast(inputs, "float64" if wide else "float32")
     axes = [a for a in range(len(x.shape)) if a != self.axis % len(x.shape)]
     if mask is None:
         mean, variance = ops.moments(x, axes=axes)
@@ -161,6 +165,8 @@ def _adapting_call(self, inputs, training=None, mask=None):
         shape[self.axis] = x.shape[self.axis]
         variance = ops.sum(weight * ops.square(x - ops.reshape(mean, shape)), axis=axes) / safe
     count, mean, variance = _cross_replica_moments(count, mean, variance)
+    if self._adaptation.processes is not None:
+        count, mean, variance = self._adaptation.processes.moments(count, mean, variance)
     self._adaptation.record(self, count, mean, variance)
     outputs = ops.batch_normalization(
         x,
@@ -185,10 +191,12 @@ class _Adaptation:
     Each forward pass starts with :meth:`start_pass`; the layers then
     :meth:`record` their batch moments, in call order, read back with
     :meth:`calls`. Records are kept per thread, because MirroredStrategy traces
-    each replica's pass in its own thread.
+    each replica's pass in its own thread. ``processes`` (a :class:`_Processes`,
+    or ``None``) combines each layer's moments across processes.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers, processes=None):
+        self.processes = processes
         self._layers = list(layers)
         self._classes = [layer.__class__ for layer in self._layers]
         self._records = threading.local()
@@ -603,6 +611,195 @@ def _iterable_dataset(data, expected=None):
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
+# -- across processes: JAX (keras.distribution, multi-process), PyTorch (torch.distributed)
+#
+# Each process runs the pass (eagerly) on its own data: its share of each global
+# batch. Each adapted layer all-gathers every process's (count, mean, variance) and
+# combines them in float64, in process order, so every process normalises with, and
+# records, the moments of the whole global batch: the same numbers on every process.
+# Before the pass and before each batch the processes also agree that every one of
+# them is ready (has a batch, or has none left), so a process that runs out of
+# batches early or fails is an error on every process, not a collective that waits.
+
+
+class _Processes:
+    """The processes one adapt_bn_statistics pass spans, and an all-gather among them.
+
+    ``backend`` is ``"jax"`` or ``"torch"``; ``index`` is this process's number,
+    ``count`` how many there are; ``device`` is where torch.distributed gathers.
+    """
+
+    def __init__(self, backend, index, count, device=None):
+        self.backend = backend
+        self.index = index
+        self.count = count
+        self._device = device
+
+    def gather(self, values):
+        """Every process's ``values`` (1-D, float64, the same length on each), stacked
+        in process order: an array of shape ``(processes, len(values))``."""
+        values = np.ascontiguousarray(np.ravel(values), np.float64)
+        if self.backend == "torch":
+            import torch
+            import torch.distributed as dist
+
+            tensor = torch.from_numpy(values).to(self._device)
+            parts = [torch.empty_like(tensor) for _ in range(self.count)]
+            dist.all_gather(parts, tensor)
+            return np.stack([part.cpu().numpy() for part in parts])
+        from jax.experimental import multihost_utils
+
+        # as 32-bit words: exact whether or not JAX runs with 64-bit floats
+        words = np.asarray(multihost_utils.process_allgather(values.view(np.uint32)), np.uint32)
+        return np.ascontiguousarray(words).view(np.float64).reshape(self.count, -1)
+
+    def moments(self, count, mean, variance):
+        """``(count, mean, variance)`` of this process's batch -> those of the global
+        batch (all processes' batches): exact, float64, in process order."""
+        channels = int(np.size(ops.convert_to_numpy(mean)))
+        local = np.concatenate(
+            [
+                [float(ops.convert_to_numpy(count))],
+                np.ravel(ops.convert_to_numpy(mean)),
+                np.ravel(ops.convert_to_numpy(variance)),
+            ]
+        )
+        rows = self.gather(local)
+        counts = rows[:, :1]
+        means = np.where(counts > 0, rows[:, 1 : 1 + channels], 0.0)  # an empty share adds nothing
+        m2 = np.where(counts > 0, rows[:, 1 + channels :], 0.0) * counts
+        total = float(counts.sum())
+        global_mean = (counts * means).sum(axis=0) / max(total, 1.0)
+        global_m2 = (m2 + counts * np.square(means - global_mean)).sum(axis=0)
+        shape = ops.shape(mean)
+        return (
+            ops.convert_to_tensor(total, dtype=count.dtype),
+            ops.reshape(ops.convert_to_tensor(global_mean, dtype=mean.dtype), shape),
+            ops.reshape(ops.convert_to_tensor(global_m2 / max(total, 1.0), dtype=variance.dtype), shape),
+        )
+
+    def agree(self, status, samples=0, signature=()):
+        """Check that every process is where this one is; the global number of samples.
+
+        ``status`` is 1 (this process has a batch of ``samples`` samples), 0 (it
+        has none left) or an exception it raised. ``signature`` (numbers that must
+        be equal on every process) describes what it adapts. Raises on every
+        process when one failed, when some have a batch and others not, or when
+        the signatures differ. Returns the global number of samples (0 when no
+        process has a batch left).
+        """
+        error = status if isinstance(status, BaseException) else None
+        rows = self.gather([-1 if error is not None else status, samples, *signature])
+        failed = [i for i in range(self.count) if rows[i, 0] < 0]
+        if failed:
+            if error is not None:
+                raise error
+            raise RuntimeError(
+                f"adapt_bn_statistics: process(es) {failed} of {self.count} failed (see their "
+                f"error); process {self.index} stops too. No statistics were changed."
+            )
+        if len({tuple(row[2:]) for row in rows}) > 1:
+            raise ValueError(
+                "adapt_bn_statistics: the processes do not adapt the same BN layers "
+                f"(layers and channels per process: {[tuple(int(v) for v in row[2:]) for row in rows]}); "
+                "call it with the same model and `layers` on every process."
+            )
+        have = [i for i in range(self.count) if rows[i, 0] > 0]
+        if have and len(have) < self.count:
+            done = [i for i in range(self.count) if rows[i, 0] == 0]
+            raise ValueError(
+                f"adapt_bn_statistics: the processes passed different numbers of batches: "
+                f"process(es) {done} had no batch left where process(es) {have} had one. Each "
+                "process passes its own share of every global batch, so every process needs "
+                "the same number of batches (torch's DistributedSampler pads the data to that; "
+                "for arrays, give every process as many samples). No statistics were changed."
+            )
+        return int(rows[:, 1].sum())
+
+    def local_batch(self, batch_size):
+        """The per-process batch of a global ``batch_size`` (for array ``data``)."""
+        if batch_size % self.count:
+            raise ValueError(
+                f"adapt_bn_statistics: `batch_size`={batch_size} is the global batch, split "
+                f"evenly across the {self.count} processes, so it must be divisible by "
+                f"{self.count}; pass a multiple of {self.count} (e.g. "
+                f"{max(self.count, batch_size - batch_size % self.count)})."
+            )
+        return batch_size // self.count
+
+    def local_weights(self, model):
+        """A context in which ``model`` computes with this process's copies of its
+        weights (JAX: a weight replicated across processes is read from the copy on
+        this process's devices), so the pass runs on this process's data alone."""
+        if self.backend != "jax":
+            return contextlib.nullcontext()
+        mapping = []
+        for variable in model.variables:
+            value = variable.value
+            if not getattr(value, "is_fully_addressable", True):
+                mapping.append((variable, value.addressable_data(0)))
+        return keras.StatelessScope(state_mapping=mapping) if mapping else contextlib.nullcontext()
+
+
+def _processes(model):
+    """The processes an adapt_bn_statistics pass of ``model`` spans, or ``None``.
+
+    PyTorch: an initialised ``torch.distributed`` process group of 2 or more
+    processes (as DDP uses). JAX: a run of 2 or more processes
+    (``keras.distribution.initialize``) with a ``keras.distribution`` set, or a
+    model whose weights live on several processes' devices. ``None`` otherwise,
+    and under TensorFlow (tf.distribute has its own path).
+    """
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return None
+        device = torch.device("cpu")
+        if dist.get_backend() == "nccl":
+            device = torch.device("cuda", torch.cuda.current_device())
+        return _Processes("torch", dist.get_rank(), dist.get_world_size(), device)
+    if backend != "jax":
+        return None
+    import jax
+
+    if jax.process_count() < 2:
+        return None
+    values = [(variable, variable.value) for variable in model.variables]
+    spread = [(v, value) for v, value in values if not getattr(value, "is_fully_addressable", True)]
+    if keras.distribution.distribution() is None and not spread:
+        return None
+    sharded = [v.path for v, value in spread if not value.is_fully_replicated]
+    if sharded:
+        raise ValueError(
+            f"adapt_bn_statistics: {len(sharded)} weight(s) of {model.name!r} (e.g. "
+            f"{sharded[0]!r}) are split across processes (a ModelParallel layout spanning "
+            "hosts); across processes the pass needs every weight whole on each process "
+            "(DataParallel, or model-parallel within each process)."
+        )
+    return _Processes("jax", jax.process_index(), jax.process_count())
+
+
+def _agreed_batches(processes, batches):
+    """``(batch, samples in the global batch)`` for each of this process's
+    ``batches``, once every process has agreed that it has its share too."""
+    batches = iter(batches)
+    while True:
+        try:
+            x = next(batches)
+            status = 1
+        except StopIteration:
+            x, status = None, 0
+        except Exception as error:  # passed on to every process by agree()
+            x, status = None, error
+        samples = processes.agree(status, 0 if x is None else len(keras.tree.flatten(x)[0]))
+        if x is None:
+            return
+        yield x, samples
+
+
 def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, verbose="auto", prior=0):
     """Re-estimate BN moving statistics on ``data`` (AdaBN, "precise BN").
 
@@ -680,32 +877,44 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             (for example, one started from inside this pass's ``data``).
     """
     check_model(model)
-    layers = _selected(model, layers)
-    for layer in layers:
-        if layer.renorm:
-            raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
-    steps = check_positive_int(steps, "steps", allow_none=True)
-    check_prior(prior)
-    if verbose == "auto":
-        verbose = 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {describe(verbose)}.")
-    total = _check_data(model, data, batch_size, steps)
-    expected = _model_input_shape(model)
+    processes = _processes(model)
+    try:
+        layers = _selected(model, layers)
+        for layer in layers:
+            if layer.renorm:
+                raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
+        steps = check_positive_int(steps, "steps", allow_none=True)
+        check_prior(prior)
+        if verbose == "auto":
+            verbose = 1
+        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2, got {describe(verbose)}.")
+        if processes is not None and _is_array(data):
+            batch_size = processes.local_batch(check_positive_int(batch_size, "batch_size"))
+        total = _check_data(model, data, batch_size, steps)
+        expected = _model_input_shape(model)
 
-    busy = [layer.name for layer in bn_layers(model) if _Adaptation.running_on(layer)]
-    if busy:
-        raise RuntimeError(
-            f"adapt_bn_statistics is already running on {model.name!r} (BN layer {busy[0]!r}); "
-            "adapt one model with one pass at a time (not from inside another pass's `data`)."
-        )
+        busy = [layer.name for layer in bn_layers(model) if _Adaptation.running_on(layer)]
+        if busy:
+            raise RuntimeError(
+                f"adapt_bn_statistics is already running on {model.name!r} (BN layer {busy[0]!r}); "
+                "adapt one model with one pass at a time (not from inside another pass's `data`)."
+            )
+    except Exception as error:
+        if processes is None:
+            raise
+        processes.agree(error)  # raises it here, and an error on every other process
+    if processes is not None:
+        channels = sum(int(np.prod(layer.moving_mean.shape)) for layer in layers if layer.built)
+        processes.agree(1, signature=(len(layers), channels))
 
     moments = {id(layer): _Moments() for layer in layers}
     names = {id(layer): layer.name for layer in layers}
     progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
     samples = done = 0
     strategy = _distribution_strategy(model)
-    with _Adaptation(layers) as adaptation:
+    local = processes.local_weights(model) if processes is not None else contextlib.nullcontext()
+    with _Adaptation(layers, processes) as adaptation, local:
         step = _adapting_step(model, layers, strategy)
         if strategy is None:
             batches = _batches(data, batch_size, expected)
@@ -713,7 +922,11 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             batches = _distributed_batches(strategy, data, batch_size, expected)
         if steps is not None:
             batches = itertools.islice(batches, steps)
+        if processes is not None:
+            batches = _agreed_batches(processes, batches)
         for index, x in enumerate(batches):
+            if processes is not None:
+                x, global_samples = x
             results = step(adaptation, x)  # (re)tracing sets step.order
             for key, moment in zip(step.order, results):
                 count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
@@ -725,7 +938,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
                         "statistics were changed."
                     )
                 moments[key].add(count, mean, variance)
-            samples += step.samples(x)
+            samples += step.samples(x) if processes is None else global_samples
             done = index + 1
             if progress is not None:
                 progress.update(done, finalize=False)
