@@ -6,13 +6,13 @@
 # Also: make test-slow (tests marked slow), make test-all (both), make docs (the site),
 #   make lint (ruff: lint rules and format check), make bench (comparisons with keras.applications, BN folding on TensorFlow),
 #   make bench-backends (BN folding's speed on JAX and PyTorch),
-#   make test-export (optional stage: SavedModel/TFLite/ONNX export of every family;
-#   CI runs it when KAB_CI_EXPORT=1)
-# Optional stage (CI runs it after `make test` when KAB_CI_BACKENDS=1):
+#   make test-export (the export stage: SavedModel/TFLite/ONNX export of every family)
 #   make test-backends - creates .venv-backends with the "backends" extras (CPU torch
-#                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
-#                 and once with KERAS_BACKEND=torch, one architecture per family
-#                 (KAB_BACKENDS_ARCHS=all: every entry of tests/architectures.py, slower)
+#                 2.13.0, jax, keras-hub), runs tests/backends once with KERAS_BACKEND=jax
+#                 and once with KERAS_BACKEND=torch: one architecture per family
+#                 (KAB_BACKENDS_ARCHS=all: every entry of tests/architectures.py, slower),
+#                 KerasHub's backbones, keras.distribution (JAX) and DDP (PyTorch)
+# CI (`bash .ci/run`) runs lint, test, test-slow, docs, test-export and test-backends.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -100,6 +100,8 @@ bench-backends: $(BACKENDS_VENV)/.installed-backends
 	cd benchmarks && KERAS_BACKEND=torch $(abspath $(BACKENDS_PY)) bench_fold.py
 
 # The same tests once per backend; a backend that cannot be imported fails the stage.
+# The distribution tests start their own processes on 127.0.0.1 and kill them after a
+# time limit (tests/backends/test_distribution.py).
 test-backends: $(BACKENDS_VENV)/.installed-backends
 	KERAS_BACKEND=jax $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
 	KERAS_BACKEND=torch $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)

@@ -15,11 +15,13 @@ TEST_EXTRAS = [
     "pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21",
     "tf_keras", "keras_applications==1.0.8", "keras-hub==0.32.0",
 ]
-# The optional backend stage (`make test-backends`): tests/backends under JAX and
-# PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
-# plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
-# keras_applications 1.0.8 builds ResNeXt's reference model (tests/architectures.py).
-BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax", "keras_applications==1.0.8"]
+# The backend stage (`make test-backends`): tests/backends under JAX and PyTorch.
+# torch is pinned to the CPU build that pip finds on the CI machine (a plain
+# `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
+# keras_applications 1.0.8 builds ResNeXt's reference model (tests/architectures.py);
+# keras-hub's backbones run there too, and without TensorFlow KerasHub's `fit`
+# reads its data with grain (the [grain] extra).
+BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax", "keras_applications==1.0.8", "keras-hub[grain]==0.32.0"]
 
 setup(
     name="keras-applications-bn",

@@ -16,7 +16,7 @@ Each process:
    2-class head under the distribution (``weights=None`` here, to run offline,
    with BN statistics estimated on the training images;
    ``weights="imagenet"`` downloads once per process);
-2. fits it with ``LayerwiseLR(SGD, {stem: 0, blocks: 0.1})`` on its share of
+2. fits it with ``LayerwiseLR(SGD with gradient clipping, {stem: 0, blocks: 0.1})`` on its share of
    each global batch (``batch_size`` in ``fit`` is the per-process batch);
 3. runs ``adapt_bn_statistics`` on its share of images of a shifted domain (there
    ``batch_size`` is the global batch): each layer combines the moments of all
@@ -78,7 +78,11 @@ def launch(argv, processes, timeout=900):
                 KERAS_DISTRIBUTION_PROCESS_ID=str(index),
             )
             report = os.path.join(results, f"process{index}.json")
-            procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env
+                )
+            )
         deadline = time.monotonic() + timeout
         try:
             while any(p.poll() is None for p in procs):
@@ -121,7 +125,9 @@ def share(x, index, processes, global_batch):
     import numpy as np
 
     size = global_batch // processes
-    return np.concatenate([x[s + index * size : s + (index + 1) * size] for s in range(0, len(x), global_batch)])
+    return np.concatenate(
+        [x[s + index * size : s + (index + 1) * size] for s in range(0, len(x), global_batch)]
+    )
 
 
 def loopback_collectives():
@@ -133,7 +139,9 @@ def loopback_collectives():
         from jax._src.lib import _jax
 
         if not isinstance(_jax.make_gloo_tcp_collectives, functools.partial):
-            _jax.make_gloo_tcp_collectives = functools.partial(_jax.make_gloo_tcp_collectives, hostname="127.0.0.1")
+            _jax.make_gloo_tcp_collectives = functools.partial(
+                _jax.make_gloo_tcp_collectives, hostname="127.0.0.1"
+            )
     except (ImportError, AttributeError):
         pass
 
@@ -156,7 +164,9 @@ def run(args):
     processes, index = jax.process_count(), jax.process_index()
     local_batch = check_batch(args.global_batch, processes)
     # the data is already each process's own share: nothing for Keras to shard
-    distribution = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=not multi)
+    distribution = keras.distribution.DataParallel(
+        devices=jax.devices(), auto_shard_dataset=not multi
+    )
 
     n, epochs = (64, 1) if args.quick else (256, 3)
     x, y = images(n, seed=1)
@@ -165,12 +175,19 @@ def run(args):
 
     def build():
         base = kab.MobileNet(
-            weights=None, include_top=False, pooling="avg", alpha=0.25, input_shape=IMAGE, inference_bn=True
+            weights=None,
+            include_top=False,
+            pooling="avg",
+            alpha=0.25,
+            input_shape=IMAGE,
+            inference_bn=True,
         )
         inputs = keras.Input(IMAGE)
         model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
         model.compile(
-            kab.LayerwiseLR(keras.optimizers.SGD(1e-3, momentum=0.9), MULTIPLIERS),
+            kab.LayerwiseLR(
+                keras.optimizers.SGD(1e-2, momentum=0.9, global_clipnorm=1.0), MULTIPLIERS
+            ),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         return model
@@ -189,9 +206,12 @@ def run(args):
     with distribution.scope():
         model = build()
         model.set_weights(start)
-        mine = (share(x, index, processes, args.global_batch), share(y, index, processes, args.global_batch))
-        if not multi:
-            mine, local_batch = (x, y), args.global_batch  # one process: Keras splits each batch over the devices
+        mine = (
+            share(x, index, processes, args.global_batch),
+            share(y, index, processes, args.global_batch),
+        )
+        if not multi:  # one process: Keras splits each global batch over the devices
+            mine, local_batch = (x, y), args.global_batch
         history = model.fit(*mine, batch_size=local_batch, epochs=epochs, shuffle=False, verbose=0)
         pinned = kab.bn_layers(model)
         before = dict(zip([v.path for v in model.weights], start))
@@ -202,7 +222,12 @@ def run(args):
         samples = kab.adapt_bn_statistics(model, data, batch_size=args.global_batch, verbose=0)
 
     def variances(m):
-        return np.concatenate([keras.ops.convert_to_numpy(layer.moving_variance).ravel() for layer in kab.bn_layers(m)])
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(layer.moving_variance).ravel()
+                for layer in kab.bn_layers(m)
+            ]
+        )
 
     def devices_agree(m):
         """Whether every device of this process holds the same copy of every statistic."""
@@ -227,7 +252,9 @@ def run(args):
         "head_changed": moved["head/kernel"],
         "fit_vs_one_device": vs_one,
         "adapted_samples": samples,
-        "adapt_vs_one_device": float(np.abs(variances(model) - reference).max() / np.abs(reference).max()),
+        "adapt_vs_one_device": float(
+            np.abs(variances(model) - reference).max() / np.abs(reference).max()
+        ),
         "adapted_variance_checksum": float(variances(model).sum()),
         "devices_agree": devices_agree(model),
         "pinned_after_adapt": all(layer.inference_mode for layer in pinned),
@@ -237,9 +264,18 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images, one epoch")
-    parser.add_argument("--processes", type=int, default=2, help="processes to start on 127.0.0.1 (default 2)")
-    parser.add_argument("--devices", type=int, default=0, help="instead: one process with this many CPU devices")
-    parser.add_argument("--global-batch", type=int, default=16, help="the global batch (default 16)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="processes to start on 127.0.0.1 (default 2)"
+    )
+    parser.add_argument(
+        "--devices", type=int, default=0, help="instead: one process with this many CPU devices"
+    )
+    parser.add_argument(
+        "--global-batch", type=int, default=16, help="the global batch (default 16)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="stop every process after this many seconds"
+    )
     parser.add_argument("--report", help=argparse.SUPPRESS)  # set by the launcher
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -258,21 +294,33 @@ def main(argv=None):
         print(f"\n1 process, {reports[0]['devices']} CPU devices, DataParallel")
     else:
         check_batch(args.global_batch, args.processes)  # before starting anything
-        reports = launch(argv, args.processes)
-        print(f"\n{len(reports)} processes on 127.0.0.1, {reports[0]['devices']} devices, DataParallel")
+        reports = launch(argv, args.processes, args.timeout)
+        print(
+            f"\n{len(reports)} processes on 127.0.0.1, {reports[0]['devices']} devices, DataParallel"
+        )
     first = reports[0]
     print("loss per epoch:", ", ".join(f"{loss:.4f}" for loss in first["losses"]))
-    print(f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}")
-    print(f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
-          f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}")
-    print(f"LayerwiseLR vs one device: largest weight difference {max(r['fit_vs_one_device'] for r in reports):.1e} "
-          f"(the head moved {first['head_changed']:.1e})")
+    print(
+        f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}"
+    )
+    print(
+        f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
+        f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}"
+    )
+    print(
+        f"LayerwiseLR vs one device: largest weight difference {max(r['fit_vs_one_device'] for r in reports):.1e} "
+        f"(the head moved {first['head_changed']:.1e})"
+    )
     checksums = [r["adapted_variance_checksum"] for r in reports]
-    print(f"adapt_bn_statistics: {first['adapted_samples']} samples; vs one device "
-          f"{max(r['adapt_vs_one_device'] for r in reports):.1e} (relative); variance checksum per process: "
-          + ", ".join(f"{c:.9g}" for c in checksums))
-    print("same statistics on every process and device:",
-          len(set(checksums)) == 1 and all(r["devices_agree"] for r in reports))
+    print(
+        f"adapt_bn_statistics: {first['adapted_samples']} samples; vs one device "
+        f"{max(r['adapt_vs_one_device'] for r in reports):.1e} (relative); variance checksum per process: "
+        + ", ".join(f"{c:.9g}" for c in checksums)
+    )
+    print(
+        "same statistics on every process and device:",
+        len(set(checksums)) == 1 and all(r["devices_agree"] for r in reports),
+    )
     return reports
 
 

@@ -18,7 +18,7 @@ process its share of every global batch, a PyTorch loss and loop. It:
    estimated on the training images; ``weights="imagenet"`` downloads once per
    process);
 2. trains it: DDP averages the gradients over the processes, and
-   ``LayerwiseLR(SGD, {stem: 0, blocks: 0.1})`` applies them (``apply``, the
+   ``LayerwiseLR(SGD with gradient clipping, {stem: 0, blocks: 0.1})`` applies them (``apply``, the
    step of any Keras optimizer);
 3. runs ``adapt_bn_statistics`` on a ``DataLoader`` with a ``DistributedSampler``
    over images of a shifted domain: each layer combines the moments of all
@@ -67,7 +67,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(argv, processes, timeout=600):
+def launch(argv, processes, timeout=900):
     """Start ``processes`` copies of this script on 127.0.0.1 with torchrun's variables;
     stop them all if one fails or ``timeout`` seconds pass. Their reports."""
     port = str(free_port())
@@ -76,10 +76,14 @@ def launch(argv, processes, timeout=600):
         for rank in range(processes):
             env = dict(os.environ, KERAS_BACKEND="torch", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
             env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes))
-            if sys.platform.startswith("linux"):
-                env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's own connections on the loopback too
+            if sys.platform.startswith("linux"):  # gloo's own connections on the loopback too
+                env.setdefault("GLOO_SOCKET_IFNAME", "lo")
             report = os.path.join(results, f"process{rank}.json")
-            procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__), *argv, "--report", report], env=env
+                )
+            )
         deadline = time.monotonic() + timeout
         try:
             while any(p.poll() is None for p in procs):
@@ -122,7 +126,14 @@ def build(start=None):
 
     import keras_applications_bn as kab
 
-    base = kab.MobileNet(weights=None, include_top=False, pooling="avg", alpha=0.25, input_shape=IMAGE, inference_bn=True)
+    base = kab.MobileNet(
+        weights=None,
+        include_top=False,
+        pooling="avg",
+        alpha=0.25,
+        input_shape=IMAGE,
+        inference_bn=True,
+    )
     inputs = keras.Input(IMAGE)
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
     if start is not None:
@@ -137,10 +148,16 @@ def train(model, dataset, batch_size, epochs, ddp):
 
     import keras_applications_bn as kab
 
-    optimizer = kab.LayerwiseLR(keras.optimizers.SGD(1e-3, momentum=0.9), MULTIPLIERS)
+    optimizer = kab.LayerwiseLR(
+        keras.optimizers.SGD(1e-2, momentum=0.9, global_clipnorm=1.0), MULTIPLIERS
+    )
     optimizer.build(model.trainable_variables)
-    sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=False) if ddp else None
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False)
+    sampler = (
+        torch.utils.data.distributed.DistributedSampler(dataset, shuffle=False) if ddp else None
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, shuffle=False
+    )
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     loss_fn = torch.nn.CrossEntropyLoss()
     losses = []
@@ -151,7 +168,9 @@ def train(model, dataset, batch_size, epochs, ddp):
             model.zero_grad()
             loss.backward()  # DDP all-reduces (averages) the gradients here
             with torch.no_grad():
-                optimizer.apply([v.value.grad for v in model.trainable_variables], model.trainable_variables)
+                optimizer.apply(
+                    [v.value.grad for v in model.trainable_variables], model.trainable_variables
+                )
             total.append(float(loss.detach()))
         losses.append(sum(total) / len(total))
     return losses
@@ -192,15 +211,26 @@ def run(args):
         losses = train(model, train_set, local_batch, epochs, ddp=True)
         pinned = kab.bn_layers(model)
         after = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights}
-        moved = {v.path: float(np.abs(after[v.path] - w).max()) for v, w in zip(model.weights, start)}
+        moved = {
+            v.path: float(np.abs(after[v.path] - w).max()) for v, w in zip(model.weights, start)
+        }
         vs_one = max(float(np.abs(after[v.path] - w).max()) for v, w in zip(model.weights, fitted))
 
-        sampler = torch.utils.data.distributed.DistributedSampler(torch.from_numpy(shifted), shuffle=False)
-        loader = torch.utils.data.DataLoader(torch.from_numpy(shifted), batch_size=local_batch, sampler=sampler)
+        sampler = torch.utils.data.distributed.DistributedSampler(
+            torch.from_numpy(shifted), shuffle=False
+        )
+        loader = torch.utils.data.DataLoader(
+            torch.from_numpy(shifted), batch_size=local_batch, sampler=sampler
+        )
         samples = kab.adapt_bn_statistics(model, loader, verbose=0)
 
         def variances(m):
-            return np.concatenate([keras.ops.convert_to_numpy(layer.moving_variance).ravel() for layer in kab.bn_layers(m)])
+            return np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(layer.moving_variance).ravel()
+                    for layer in kab.bn_layers(m)
+                ]
+            )
 
         reference = variances(one)
         return {
@@ -208,14 +238,18 @@ def run(args):
             "processes": dist.get_world_size(),
             "losses": losses,
             "moving_statistics_changed_in_training": max(
-                moved[v.path] for layer in pinned for v in (layer.moving_mean, layer.moving_variance)
+                moved[v.path]
+                for layer in pinned
+                for v in (layer.moving_mean, layer.moving_variance)
             ),
             "stem_changed": max(moved["conv1/kernel"], moved["conv1_bn/gamma"]),
             "first_block_changed": moved["conv_dw_1/kernel"],
             "head_changed": moved["head/kernel"],
             "fit_vs_one_device": vs_one,
             "adapted_samples": samples,
-            "adapt_vs_one_device": float(np.abs(variances(model) - reference).max() / np.abs(reference).max()),
+            "adapt_vs_one_device": float(
+                np.abs(variances(model) - reference).max() / np.abs(reference).max()
+            ),
             "adapted_variance_checksum": float(variances(model).sum()),
             "pinned_after_adapt": all(layer.inference_mode for layer in pinned),
         }
@@ -226,8 +260,15 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images, one epoch")
-    parser.add_argument("--processes", type=int, default=2, help="processes to start on 127.0.0.1 (default 2)")
-    parser.add_argument("--global-batch", type=int, default=16, help="the global batch (default 16)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="processes to start on 127.0.0.1 (default 2)"
+    )
+    parser.add_argument(
+        "--global-batch", type=int, default=16, help="the global batch (default 16)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="stop every process after this many seconds"
+    )
     parser.add_argument("--report", help=argparse.SUPPRESS)  # set by the launcher
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -240,19 +281,27 @@ def main(argv=None):
         return report
 
     check_batch(args.global_batch, args.processes)  # before starting anything
-    reports = launch(argv, args.processes)
+    reports = launch(argv, args.processes, args.timeout)
     first = reports[0]
     print(f"\n{len(reports)} processes on 127.0.0.1 (gloo), DistributedDataParallel")
     print("loss per epoch:", ", ".join(f"{loss:.4f}" for loss in first["losses"]))
-    print(f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}")
-    print(f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
-          f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}")
-    print(f"LayerwiseLR vs one device: largest weight difference {max(r['fit_vs_one_device'] for r in reports):.1e} "
-          f"(the head moved {first['head_changed']:.1e})")
+    print(
+        f"pinned BN moving statistics changed during training: {first['moving_statistics_changed_in_training']:g}"
+    )
+    print(
+        f"stem (factor 0) changed: {first['stem_changed']:g}; first block (0.1): "
+        f"{first['first_block_changed']:.2e}; head (1.0): {first['head_changed']:.2e}"
+    )
+    print(
+        f"LayerwiseLR vs one device: largest weight difference {max(r['fit_vs_one_device'] for r in reports):.1e} "
+        f"(the head moved {first['head_changed']:.1e})"
+    )
     checksums = [r["adapted_variance_checksum"] for r in reports]
-    print(f"adapt_bn_statistics: {first['adapted_samples']} samples; vs one device "
-          f"{max(r['adapt_vs_one_device'] for r in reports):.1e} (relative); variance checksum per process: "
-          + ", ".join(f"{c:.9g}" for c in checksums))
+    print(
+        f"adapt_bn_statistics: {first['adapted_samples']} samples; vs one device "
+        f"{max(r['adapt_vs_one_device'] for r in reports):.1e} (relative); variance checksum per process: "
+        + ", ".join(f"{c:.9g}" for c in checksums)
+    )
     print("same statistics on every process:", len(set(checksums)) == 1)
     return reports
 

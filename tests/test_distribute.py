@@ -189,3 +189,36 @@ def test_two_workers_layerwise_lr_fit_and_adapt_bn_statistics_match_one_device(t
     first, second = (np.load(tmp_path / f"worker{i}.json.npz") for i in range(2))
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_keras_fit_under_multi_worker_strategy_still_fails_as_the_docs_show(tmp_path):
+    """docs/scaling-out-tensorflow.md shows a minimal reproduction of Keras' `fit`
+    failing under MultiWorkerMirroredStrategy (why the workers train with a custom
+    loop). Its script, run on 2 workers, must still fail that way; when a Keras
+    release fixes it, this fails: update the page, examples/multi_worker.py and the
+    worker scenario."""
+    page = (REPO_ROOT / "docs" / "scaling-out-tensorflow.md").read_text(encoding="utf-8")
+    section = page[page.index("## `model.fit` under MultiWorkerMirroredStrategy fails in Keras") :]
+    script = tmp_path / "mwms_fit.py"
+    script.write_text(section.split("```python\n", 1)[1].split("```", 1)[0])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = python_env()
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=240)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, output in zip(procs, outputs):
+        assert "fit ran" not in output, "Keras' fit now works under MultiWorkerMirroredStrategy: update the docs"
+        assert proc.returncode != 0, output[-3000:]
+        assert "ValueError: Attempt to convert a value (PerReplica:" in output, output[-3000:]

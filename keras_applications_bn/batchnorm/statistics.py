@@ -829,6 +829,20 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     MultiWorkerMirroredStrategy every worker calls this with the same ``data``
     (each takes its shard), and every worker gets the same statistics.
 
+    Across processes on JAX (2 or more processes, ``keras.distribution.initialize``,
+    with a ``keras.distribution`` set or in scope) and on PyTorch (an initialised
+    ``torch.distributed`` process group, as DDP uses), every process calls this
+    with its own share of the data, as it trains: its i-th batch is its part of
+    the i-th global batch (a ``DistributedSampler``'s loader, or an array whose
+    ``batch_size`` is then the global batch, split evenly across the processes).
+    Every adapted layer gathers the moments of all processes' parts before
+    normalising and combines them exactly, in float64, so every process gets the
+    statistics one device gets from the global batches, and the return value is
+    the global number of samples. Every process must give the same number of
+    batches: if one runs out early, or fails, every process raises instead of
+    waiting for it. On the devices of one process (JAX's DataParallel or
+    ModelParallel) nothing is needed: each batch is one global batch.
+
     Arguments and ``data``'s shape (for a single-input model: each batch must
     match the model's input) are checked before the pass. If any batch gives a
     non-finite mean or variance (NaN or inf in ``data``, or values that overflow)
@@ -849,7 +863,8 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
             never ends needs ``steps``: without it the pass runs until the
             generator stops (the progress bar shows how far it got); an infinite
             ``tf.data.Dataset`` without ``steps`` is refused.
-        batch_size: batch size for array or tensor ``data`` (ignored otherwise).
+        batch_size: batch size for array or tensor ``data`` (ignored otherwise);
+            the global batch under a distribution or across processes.
         steps: stop after this many batches (default: all of ``data``).
         layers: adapt only these BN layers of ``model`` (layer objects or their
             names; default: all); the others keep their statistics and run in
@@ -872,9 +887,12 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
         TypeError: an argument, or ``data``, has the wrong type.
         ValueError: a bad argument value, a batch that does not match the model's
             input, ``data`` that gives no batch, or a batch whose mean or variance
-            is not finite.
+            is not finite; across processes also a ``batch_size`` the processes
+            cannot split evenly, processes that give different numbers of batches
+            or adapt different layers, and (JAX) weights split across processes.
         RuntimeError: another adapt_bn_statistics pass is running on ``model``
-            (for example, one started from inside this pass's ``data``).
+            (for example, one started from inside this pass's ``data``), or
+            another process of the pass failed.
     """
     check_model(model)
     processes = _processes(model)

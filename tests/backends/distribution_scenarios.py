@@ -57,7 +57,9 @@ def classifier(dtype=None):
 
     x = image = keras.Input(IMAGE)
     for name, filters, strides in (("conv1", 4, 2), ("block1", 8, 1), ("block2", 8, 2)):
-        x = keras.layers.Conv2D(filters, 3, strides=strides, use_bias=False, name=name, dtype=dtype)(x)
+        x = keras.layers.Conv2D(
+            filters, 3, strides=strides, use_bias=False, name=name, dtype=dtype
+        )(x)
         x = kab.layers.BatchNormalization(inference_mode=True, name=f"{name}_bn", dtype=dtype)(x)
         x = keras.layers.ReLU(dtype=dtype)(x)
     base = keras.Model(image, keras.layers.GlobalAveragePooling2D(dtype=dtype)(x), name="backbone")
@@ -88,7 +90,9 @@ def fit_data(n=16):
     import numpy as np
 
     rng = np.random.default_rng(5)
-    return rng.uniform(0.0, 1.0, (n,) + IMAGE).astype("float32"), (np.arange(n) % CLASSES).astype("int64")
+    return rng.uniform(0.0, 1.0, (n,) + IMAGE).astype("float32"), (np.arange(n) % CLASSES).astype(
+        "int64"
+    )
 
 
 def adapt_data(n=20):
@@ -129,7 +133,10 @@ def moved(model, start):
     """How far each weight moved from ``start`` (max |difference|), by path."""
     import numpy as np
 
-    return {path: float(np.abs(value - w0).max()) for (path, value), w0 in zip(weights_of(model).items(), start)}
+    return {
+        path: float(np.abs(value - w0).max())
+        for (path, value), w0 in zip(weights_of(model).items(), start)
+    }
 
 
 def differences(model, reference):
@@ -158,7 +165,8 @@ def max_relative_difference(actual, expected):
     import numpy as np
 
     return max(
-        float(np.abs(a - e).max()) / max(float(np.abs(e).max()), 1e-12) for a, e in zip(actual, expected)
+        float(np.abs(a - e).max()) / max(float(np.abs(e).max()), 1e-12)
+        for a, e in zip(actual, expected)
     )
 
 
@@ -197,7 +205,9 @@ def assert_pinned(model, start, what):
     now = weights_of(model)
     for layer in layers:
         for variable in (layer.moving_mean, layer.moving_variance):
-            np.testing.assert_array_equal(now[variable.path], values[variable.path], err_msg=f"{what}: {variable.path}")
+            np.testing.assert_array_equal(
+                now[variable.path], values[variable.path], err_msg=f"{what}: {variable.path}"
+            )
 
 
 def imagenet_backbone(args):
@@ -208,7 +218,11 @@ def imagenet_backbone(args):
     import keras_applications_bn as kab
 
     model = kab.MobileNet(
-        weights="imagenet", include_top=False, alpha=0.25, input_shape=(32, 32, 3), inference_bn=True
+        weights="imagenet",
+        include_top=False,
+        alpha=0.25,
+        input_shape=(32, 32, 3),
+        inference_bn=True,
     )
     expected = list(np.load(args["weights_npz"]).values())
     assert len(model.weights) == len(expected)
@@ -258,7 +272,9 @@ def loopback_gloo():
     from jax._src.lib import _jax
 
     if not isinstance(_jax.make_gloo_tcp_collectives, functools.partial):
-        _jax.make_gloo_tcp_collectives = functools.partial(_jax.make_gloo_tcp_collectives, hostname="127.0.0.1")
+        _jax.make_gloo_tcp_collectives = functools.partial(
+            _jax.make_gloo_tcp_collectives, hostname="127.0.0.1"
+        )
 
 
 def jax_fit(start, x, y, batch_size, distribution=None):
@@ -269,7 +285,9 @@ def jax_fit(start, x, y, batch_size, distribution=None):
     with distribution.scope() if distribution else contextlib.nullcontext():
         model = classifier()
         model.set_weights(start)
-        model.compile(make_optimizer(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            make_optimizer(), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
         model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return model
 
@@ -333,7 +351,9 @@ def jax_devices(args):
         model, samples = jax_adapt(x, GLOBAL_BATCH, distribution)
         assert samples == len(x), (name, samples)
         assert_same_on_every_device(model, f"adapt under {name}")
-        result["adapt"][name] = max_relative_difference(bn_statistics(model), bn_statistics(reference))
+        result["adapt"][name] = max_relative_difference(
+            bn_statistics(model), bn_statistics(reference)
+        )
         log(f"adapt_bn_statistics under {name}")
     result_file(args, result, [])
 
@@ -350,8 +370,12 @@ def jax_process(args):
     processes, index = args["processes"], args["index"]
     keras.distribution.initialize(f"127.0.0.1:{args['port']}", processes, index)
     if jax.process_count() != processes:
-        raise SystemExit(f"started as one of {processes} processes, but JAX counts {jax.process_count()}")
-    log(f"process {index} of {processes}: {len(jax.devices())} devices, {len(jax.local_devices())} here")
+        raise SystemExit(
+            f"started as one of {processes} processes, but JAX counts {jax.process_count()}"
+        )
+    log(
+        f"process {index} of {processes}: {len(jax.devices())} devices, {len(jax.local_devices())} here"
+    )
     # each process passes its own share of the data (NumPy arrays): nothing to shard
     data_parallel = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
     result = {"index": index, "processes": processes}
@@ -369,7 +393,9 @@ def jax_process(args):
     x, y = fit_data()
     one = jax_fit(start, x, y, GLOBAL_BATCH)  # one device, no distribution: the reference
     local = GLOBAL_BATCH // processes
-    model = jax_fit(start, share(x, index, processes), share(y, index, processes), local, data_parallel)
+    model = jax_fit(
+        start, share(x, index, processes), share(y, index, processes), local, data_parallel
+    )
     assert_pinned(model, start, "DataParallel across processes")
     assert_same_on_every_device(model, "DataParallel across processes")
     result["fit"] = {"vs_one_device": differences(model, one), "moved": moved(model, start)}
@@ -406,11 +432,15 @@ def refusals(scope, model, batches, index):
         )
         # process 1 passes one batch less than process 0
         mine = batches if index == 0 else batches[:-1]
-        errors["batches"] = expect_error(ValueError, lambda: kab.adapt_bn_statistics(model, mine, verbose=0))
+        errors["batches"] = expect_error(
+            ValueError, lambda: kab.adapt_bn_statistics(model, mine, verbose=0)
+        )
         # process 1's data pipeline breaks after one batch
         kind = OSError if index == 1 else RuntimeError
         data = failing_batches(batches, 1) if index == 1 else batches
-        errors["failure"] = expect_error(kind, lambda: kab.adapt_bn_statistics(model, data, verbose=0))
+        errors["failure"] = expect_error(
+            kind, lambda: kab.adapt_bn_statistics(model, data, verbose=0)
+        )
     log("bad input refused on every process")
     return errors
 
@@ -430,8 +460,12 @@ def torch_fit(start, x, y, ddp=False):
     optimizer.build(model.trainable_variables)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     processes = torch.distributed.get_world_size() if ddp else 1
-    sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=False) if ddp else None
-    loader = torch.utils.data.DataLoader(dataset, batch_size=GLOBAL_BATCH // processes, sampler=sampler, shuffle=False)
+    sampler = (
+        torch.utils.data.distributed.DistributedSampler(dataset, shuffle=False) if ddp else None
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=GLOBAL_BATCH // processes, sampler=sampler, shuffle=False
+    )
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     loss_fn = torch.nn.CrossEntropyLoss()
     for images, labels in loader:
@@ -439,7 +473,9 @@ def torch_fit(start, x, y, ddp=False):
         model.zero_grad()
         loss.backward()  # DDP averages the gradients over the processes
         with torch.no_grad():
-            optimizer.apply([v.value.grad for v in model.trainable_variables], model.trainable_variables)
+            optimizer.apply(
+                [v.value.grad for v in model.trainable_variables], model.trainable_variables
+            )
     return model
 
 
@@ -460,16 +496,23 @@ def torch_process(args):
     # the one-device references, before the process group exists
     one = torch_fit(start, x, y)
     reference = float64_backbone()
-    assert kab.adapt_bn_statistics(reference, adapt_x, batch_size=GLOBAL_BATCH, verbose=0) == len(adapt_x)
+    assert kab.adapt_bn_statistics(reference, adapt_x, batch_size=GLOBAL_BATCH, verbose=0) == len(
+        adapt_x
+    )
     expected = bn_statistics(reference)
     log("one-device references")
 
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{args['port']}", rank=index, world_size=processes,
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{args['port']}",
+        rank=index,
+        world_size=processes,
         timeout=datetime.timedelta(seconds=args.get("collective_timeout", 120)),
     )
     if dist.get_world_size() != processes:
-        raise SystemExit(f"started as one of {processes} processes, but the group has {dist.get_world_size()}")
+        raise SystemExit(
+            f"started as one of {processes} processes, but the group has {dist.get_world_size()}"
+        )
     result = {"index": index, "processes": processes}
     try:
         model, expected_weights = imagenet_backbone(args)
@@ -488,9 +531,14 @@ def torch_process(args):
         model = float64_backbone()
         samples = kab.adapt_bn_statistics(model, mine, batch_size=GLOBAL_BATCH, verbose=0)
         statistics = bn_statistics(model)
-        result["adapt"] = {"array": max_relative_difference(statistics, expected), "samples": samples}
+        result["adapt"] = {
+            "array": max_relative_difference(statistics, expected),
+            "samples": samples,
+        }
         # ... and a DataLoader with a DistributedSampler, as the training reads its data
-        sampler = torch.utils.data.distributed.DistributedSampler(torch.from_numpy(adapt_x), shuffle=False)
+        sampler = torch.utils.data.distributed.DistributedSampler(
+            torch.from_numpy(adapt_x), shuffle=False
+        )
         loader = torch.utils.data.DataLoader(
             torch.from_numpy(adapt_x), batch_size=GLOBAL_BATCH // processes, sampler=sampler
         )
@@ -514,5 +562,7 @@ if __name__ == "__main__":
     sys.meta_path.insert(0, _NoTensorFlow())
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     scenario, arguments = sys.argv[1], json.loads(sys.argv[2])
-    {"jax_devices": jax_devices, "jax_process": jax_process, "torch_process": torch_process}[scenario](arguments)
+    {"jax_devices": jax_devices, "jax_process": jax_process, "torch_process": torch_process}[
+        scenario
+    ](arguments)
     log("done")

@@ -16,7 +16,6 @@ of hanging the stage. Processes talk on 127.0.0.1 only.
 """
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,9 +25,10 @@ import keras
 import numpy as np
 import pytest
 
-from architectures import save_official_layout
-from conftest import REPO_ROOT, python_env
 from keras_applications_bn.weights import registry
+
+from architectures import save_official_layout
+from conftest import REPO_ROOT, python_env, run_python
 
 BACKEND = keras.backend.backend()
 SCENARIOS = REPO_ROOT / "tests" / "backends" / "distribution_scenarios.py"
@@ -39,7 +39,8 @@ jax_only = pytest.mark.skipif(
     BACKEND != "jax", reason="keras.distribution on JAX: the stage's KERAS_BACKEND=jax run runs it"
 )
 torch_only = pytest.mark.skipif(
-    BACKEND != "torch", reason="torch.distributed (DDP): the stage's KERAS_BACKEND=torch run runs it"
+    BACKEND != "torch",
+    reason="torch.distributed (DDP): the stage's KERAS_BACKEND=torch run runs it",
 )
 
 
@@ -60,8 +61,15 @@ def run_processes(name, tmp_path, envs, timeout=TIMEOUT, **args):
         log = open(tmp_path / f"{name}{index}.log", "w+")
         logs.append(log)
         out = str(tmp_path / f"{name}{index}.json")
-        command = [sys.executable, str(SCENARIOS), name, json.dumps({**args, "index": index, "out": out})]
-        procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True))
+        command = [
+            sys.executable,
+            str(SCENARIOS),
+            name,
+            json.dumps({**args, "index": index, "out": out}),
+        ]
+        procs.append(
+            subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        )
     deadline = time.monotonic() + timeout
     failure = None
     try:
@@ -86,7 +94,9 @@ def run_processes(name, tmp_path, envs, timeout=TIMEOUT, **args):
             outputs.append(log.read())
             log.close()
     if failure:
-        pytest.fail(failure + "".join(f"\n--- process {i}\n{out[-5000:]}" for i, out in enumerate(outputs)))
+        pytest.fail(
+            failure + "".join(f"\n--- process {i}\n{out[-5000:]}" for i, out in enumerate(outputs))
+        )
     print("".join(outputs))
     results = []
     for index in range(len(envs)):
@@ -119,16 +129,23 @@ def process_envs(tmp_path, mirror, n, **extra):
     for index in range(n):
         home = tmp_path / f"keras_home{index}"
         home.mkdir()
-        envs.append({"KERAS_HOME": str(home), "KERAS_APPLICATIONS_BN_MIRROR": mirror.base_url, **extra})
+        envs.append(
+            {"KERAS_HOME": str(home), "KERAS_APPLICATIONS_BN_MIRROR": mirror.base_url, **extra}
+        )
     return envs
 
 
 def check_fit(fit, what):
     """The LayerwiseLR step moved what it should and matches one device."""
     moved = fit["moved"]
+    print(
+        f"{what}: LayerwiseLR vs one device {max(fit['vs_one_device'].values()):.1e} (moves up to {max(moved.values()):.1e})"
+    )
     # factor 0: untouched; 0.1, 0.3 and 1: trained; moving statistics: pinned
     assert moved["conv1/kernel"] == 0.0 and moved["conv1_bn/gamma"] == 0.0, (what, moved)
-    assert moved["block1/kernel"] > 0 and moved["block2_bn/gamma"] > 0 and moved["head/kernel"] > 0, (what, moved)
+    assert (
+        moved["block1/kernel"] > 0 and moved["block2_bn/gamma"] > 0 and moved["head/kernel"] > 0
+    ), (what, moved)
     assert all(v == 0.0 for path, v in moved.items() if "moving" in path), (what, moved)
     scale = max(moved.values())
     worst = max(fit["vs_one_device"].items(), key=lambda item: item[1])
@@ -139,9 +156,14 @@ def check_fit(fit, what):
 
 def check_refusals(errors, index):
     assert "batch_size" in errors["batch_size"] and "divisible by 2" in errors["batch_size"], errors
-    assert errors["batches"].startswith("ValueError") and "different numbers of batches" in errors["batches"], errors
+    assert (
+        errors["batches"].startswith("ValueError")
+        and "different numbers of batches" in errors["batches"]
+    ), errors
     if index == 1:  # its own error
-        assert errors["failure"].startswith("OSError") and "pipeline broke" in errors["failure"], errors
+        assert errors["failure"].startswith("OSError") and "pipeline broke" in errors["failure"], (
+            errors
+        )
     else:  # told that process 1 failed, instead of waiting for it
         assert errors["failure"].startswith("RuntimeError") and "[1]" in errors["failure"], errors
 
@@ -152,6 +174,7 @@ def check_processes(results, tmp_path, name):
         assert result["index"] == index and result["processes"] == PROCESSES, result
         check_fit(result["fit"], f"process {index}")
         adapt = result["adapt"]
+        print(f"process {index}: adapt_bn_statistics vs one device {adapt}")
         assert adapt["samples"] == 20, adapt  # the global count, on every process
         # float64 models: combining the processes' moments is exact up to rounding
         assert max(v for k, v in adapt.items() if k != "samples") <= 1e-10, adapt
@@ -163,11 +186,19 @@ def check_processes(results, tmp_path, name):
 
 
 @jax_only
-def test_jax_data_parallel_and_model_parallel_on_two_devices_match_one_device(tmp_path, imagenet_mirror):
+def test_jax_data_parallel_and_model_parallel_on_two_devices_match_one_device(
+    tmp_path, imagenet_mirror
+):
     """One process, 2 CPU devices: DataParallel and ModelParallel (conv and Dense
     kernels split by a layout map) against one device."""
     server, entry, npz = imagenet_mirror
-    env = process_envs(tmp_path, server, 1, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_ENABLE_X64="1")
+    env = process_envs(
+        tmp_path,
+        server,
+        1,
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_ENABLE_X64="1",
+    )
     (result,) = run_processes("jax_devices", tmp_path, env, weights_npz=npz)
     assert server.requests == ["/" + entry.path]  # one download for the process, not one per device
     assert result["devices"] == 2
@@ -175,8 +206,12 @@ def test_jax_data_parallel_and_model_parallel_on_two_devices_match_one_device(tm
         check_fit(fit, name)
     assert result["fit"]["DataParallel"]["split_weights"] == []
     assert sorted(result["fit"]["ModelParallel"]["split_weights"]) == [
-        "block1/kernel", "block2/kernel", "conv1/kernel", "head/kernel"
+        "block1/kernel",
+        "block2/kernel",
+        "conv1/kernel",
+        "head/kernel",
     ]
+    print(f"adapt_bn_statistics vs one device: {result['adapt']}")
     for name, difference in result["adapt"].items():
         assert difference <= 1e-10, (name, difference)
 
@@ -186,16 +221,73 @@ def test_jax_data_parallel_across_two_processes_matches_one_device(tmp_path, ima
     """2 processes on 127.0.0.1 (keras.distribution.initialize), one CPU device each."""
     server, entry, npz = imagenet_mirror
     envs = process_envs(tmp_path, server, PROCESSES, JAX_ENABLE_X64="1")
-    results = run_processes("jax_process", tmp_path, envs, processes=PROCESSES, port=free_port(), weights_npz=npz)
+    results = run_processes(
+        "jax_process", tmp_path, envs, processes=PROCESSES, port=free_port(), weights_npz=npz
+    )
     assert server.requests == ["/" + entry.path] * PROCESSES  # once per process
     check_processes(results, tmp_path, "jax_process")
 
 
 @torch_only
-def test_torch_distributed_data_parallel_across_two_processes_matches_one_device(tmp_path, imagenet_mirror):
+def test_torch_distributed_data_parallel_across_two_processes_matches_one_device(
+    tmp_path, imagenet_mirror
+):
     """2 processes on 127.0.0.1 (gloo), DistributedDataParallel and DistributedSampler."""
     server, entry, npz = imagenet_mirror
     envs = process_envs(tmp_path, server, PROCESSES, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    results = run_processes("torch_process", tmp_path, envs, processes=PROCESSES, port=free_port(), weights_npz=npz)
+    results = run_processes(
+        "torch_process", tmp_path, envs, processes=PROCESSES, port=free_port(), weights_npz=npz
+    )
     assert server.requests == ["/" + entry.path] * PROCESSES  # once per process
     check_processes(results, tmp_path, "torch_process")
+
+
+# ---------------------------------------------------------------------------
+# the examples of docs/scaling-out-jax.md and docs/scaling-out-pytorch.md
+# ---------------------------------------------------------------------------
+
+
+def run_example(module, checks, timeout=300):
+    """``examples/<module>.py --quick`` (2 processes on 127.0.0.1, which its launcher
+    stops after ``timeout`` seconds), after checking that it refuses a global batch
+    the processes cannot split and a process count below 1 before starting any."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT / "examples")!r})
+import {module} as example
+for bad, message in ((["--global-batch", "15"], "does not split evenly across 2 processes"),
+                     (["--processes", "0"], "at least 1")):
+    try:
+        example.main(["--quick", *bad])
+    except ValueError as error:
+        assert message in str(error), error
+    else:
+        raise AssertionError(bad)
+result = example.main(["--quick", "--timeout", "{timeout}"])
+assert [r["process"] for r in result] == [0, 1] and result[0]["processes"] == 2, result
+for r in result:
+    assert r["moving_statistics_changed_in_training"] == 0.0 and r["stem_changed"] == 0.0, r
+    assert r["first_block_changed"] > 0 and r["head_changed"] > 0, r
+    assert r["fit_vs_one_device"] <= 1e-6, r  # float32 rounding (measured 1.2e-7)
+    assert r["adapt_vs_one_device"] <= 1e-4, r  # float32 (measured 2-5e-6)
+    assert r["adapted_samples"] == 32 and r["pinned_after_adapt"], r
+assert len({{r["adapted_variance_checksum"] for r in result}}) == 1, result
+{checks}
+print("checks ok")
+"""
+    return run_python(code, cwd=str(REPO_ROOT), timeout=timeout + 60)
+
+
+@jax_only
+def test_jax_example_two_processes_match_one_device():
+    proc = run_example(
+        "scale_out_jax",
+        'assert all(r["devices"] == 2 and r["devices_agree"] for r in result), result',
+    )
+    assert "same statistics on every process and device: True" in proc.stdout
+
+
+@torch_only
+def test_torch_example_two_processes_match_one_device():
+    proc = run_example("scale_out_torch", "")
+    assert "same statistics on every process: True" in proc.stdout
