@@ -776,8 +776,8 @@ def _processes(model):
         raise ValueError(
             f"adapt_bn_statistics: {len(sharded)} weight(s) of {model.name!r} (e.g. "
             f"{sharded[0]!r}) are split across processes (a ModelParallel layout spanning "
-            "hosts); across processes the pass needs every weight whole on each process "
-            "(DataParallel, or model-parallel within each process)."
+            "hosts); across processes the pass needs every weight replicated on every "
+            "device (a DataParallel layout), or each process's weights on its own devices."
         )
     return _Processes("jax", jax.process_index(), jax.process_count())
 
@@ -921,10 +921,16 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     except Exception as error:
         if processes is None:
             raise
-        processes.agree(error)  # raises it here, and an error on every other process
+        failure = error
+    else:
+        failure = None
     if processes is not None:
-        channels = sum(int(np.prod(layer.moving_mean.shape)) for layer in layers if layer.built)
-        processes.agree(1, signature=(len(layers), channels))
+        # every process learns whether all are ready: a refused call raises on each
+        signature = (0, 0)
+        if failure is None:
+            channels = sum(int(np.prod(layer.moving_mean.shape)) for layer in layers if layer.built)
+            signature = (len(layers), channels)
+        processes.agree(1 if failure is None else failure, signature=signature)
 
     moments = {id(layer): _Moments() for layer in layers}
     names = {id(layer): layer.name for layer in layers}

@@ -418,6 +418,16 @@ def jax_process(args):
     log("adapt_bn_statistics under DataParallel across processes")
 
     result["errors"] = refusals(data_parallel.scope, model, batches, index)
+    # a layout that splits a weight over both processes' devices: refused on both
+    mesh = keras.distribution.DeviceMesh((1, processes), ["batch", "model"], jax.devices())
+    layout_map = keras.distribution.LayoutMap(mesh)
+    layout_map["block2/kernel"] = (None, None, None, "model")
+    split = keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
+    with split.scope():
+        model = float64_backbone()
+        result["errors"]["split"] = expect_error(
+            ValueError, lambda: kab.adapt_bn_statistics(model, batches, verbose=0)
+        )
     result_file(args, result, fitted + statistics)
 
 
@@ -434,6 +444,12 @@ def refusals(scope, model, batches, index):
         mine = batches if index == 0 else batches[:-1]
         errors["batches"] = expect_error(
             ValueError, lambda: kab.adapt_bn_statistics(model, mine, verbose=0)
+        )
+        # process 1 passes images of the wrong size: refused before the pass, on both
+        data = batches[0][:, :8, :8] if index == 1 else batches[0]
+        kind = ValueError if index == 1 else RuntimeError
+        errors["shape"] = expect_error(
+            kind, lambda: kab.adapt_bn_statistics(model, data, batch_size=GLOBAL_BATCH, verbose=0)
         )
         # process 1's data pipeline breaks after one batch
         kind = OSError if index == 1 else RuntimeError

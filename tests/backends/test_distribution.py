@@ -155,16 +155,22 @@ def check_fit(fit, what):
 
 
 def check_refusals(errors, index):
+    if "split" in errors:  # JAX: a weight split over both processes' devices
+        assert "block2/kernel" in errors["split"] and "split across processes" in errors["split"], (
+            errors
+        )
     assert "batch_size" in errors["batch_size"] and "divisible by 2" in errors["batch_size"], errors
     assert (
         errors["batches"].startswith("ValueError")
         and "different numbers of batches" in errors["batches"]
     ), errors
-    if index == 1:  # its own error
+    if index == 1:  # its own errors
+        assert errors["shape"].startswith("ValueError") and "shaped" in errors["shape"], errors
         assert errors["failure"].startswith("OSError") and "pipeline broke" in errors["failure"], (
             errors
         )
     else:  # told that process 1 failed, instead of waiting for it
+        assert errors["shape"].startswith("RuntimeError") and "[1]" in errors["shape"], errors
         assert errors["failure"].startswith("RuntimeError") and "[1]" in errors["failure"], errors
 
 
@@ -225,6 +231,7 @@ def test_jax_data_parallel_across_two_processes_matches_one_device(tmp_path, ima
         "jax_process", tmp_path, envs, processes=PROCESSES, port=free_port(), weights_npz=npz
     )
     assert server.requests == ["/" + entry.path] * PROCESSES  # once per process
+    assert all("split" in result["errors"] for result in results)
     check_processes(results, tmp_path, "jax_process")
 
 
