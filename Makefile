@@ -13,6 +13,11 @@
 #                 2.13.0 and jax), runs tests/backends once with KERAS_BACKEND=jax
 #                 and once with KERAS_BACKEND=torch, one architecture per family
 #                 (KAB_BACKENDS_ARCHS=all: every entry of tests/architectures.py, slower)
+# The compatibility stage (CI runs it after the others):
+#   make test-compat - for each combination of COMPAT_COMBINATIONS in turn: a fresh
+#                 .venv-compat/<name> with that Python, TensorFlow and Keras, the package
+#                 installed, and the tests marked compat; one combination:
+#                 make test-compat COMPAT=tf2.18-keras3.8-py3.12 (.ci/compat.sh)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -21,7 +26,22 @@ TEST_JOBS ?= 2
 BACKENDS_VENV ?= .venv-backends
 BACKENDS_PY := $(BACKENDS_VENV)/bin/python
 
-.PHONY: demo test test-slow test-all test-export test-backends bench bench-backends docs lint clean
+# The combinations `make test-compat` runs, tf<V>-keras<V>-py<X.Y> (V: X.Y.Z exactly, or
+# X.Y for its newest patch release): the oldest TensorFlow and Keras setup.py declares,
+# on its oldest Python; one in the middle; the newest TensorFlow on the oldest and the
+# newest Python it has wheels for (3.10, 3.13), each with the newest Keras that installs
+# there (Keras 3.13 and later need Python 3.11). `make test` runs TensorFlow 2.21 and
+# Keras 3.15 on Python 3.11.
+COMPAT_COMBINATIONS := tf2.16.1-keras3.3.3-py3.10 tf2.18-keras3.8-py3.12 \
+	tf2.21-keras3.12-py3.10 tf2.21-keras3.15-py3.13
+COMPAT ?= $(COMPAT_COMBINATIONS)
+# The files with tests marked compat (the others import packages the stage does not
+# install); tests/test_versions.py checks this list against the markers.
+COMPAT_TESTS := tests/test_versions.py tests/test_contract.py tests/test_weight_compat.py \
+	tests/test_bn_statistics.py tests/test_finetune.py tests/test_convert.py \
+	tests/test_deploy.py tests/test_cli.py tests/test_keras_internals.py tests/test_layers.py
+
+.PHONY: demo test test-slow test-all test-export test-backends test-compat bench bench-backends docs lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -104,5 +124,10 @@ test-backends: $(BACKENDS_VENV)/.installed-backends
 	KERAS_BACKEND=jax $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
 	KERAS_BACKEND=torch $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
 
+# The compatibility stage: a fresh virtualenv per combination of COMPAT, one after
+# another (installing TensorFlow is most of the time; see CONTRIBUTING.md).
+test-compat:
+	COMPAT_TESTS="$(COMPAT_TESTS)" PYTEST_ARGS="$(PYTEST_ARGS)" bash .ci/compat.sh $(COMPAT)
+
 clean:
-	rm -rf $(VENV) $(BACKENDS_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(BACKENDS_VENV) .venv-compat build *.egg-info .pytest_cache

@@ -11,6 +11,7 @@ import types
 import h5py
 import keras
 import numpy as np
+import pytest
 
 from keras_applications_bn.weights import registry
 
@@ -233,6 +234,25 @@ FUNCTIONS = [a for i, a in enumerate(ARCHITECTURES) if all(b.fn != a.fn for b in
 KERAS_FUNCTIONS = [a for a in FUNCTIONS if a.reference is None]
 # The smallest member of each family
 FAMILIES = [a for a in ARCHITECTURES if a.contract]
+# The compatibility stage (`make test-compat`: the tests marked compat, on each
+# combination of Python, TensorFlow and Keras, within its time budget) runs the
+# pinned-model suites (contract, save/reload, folding) on COMPAT_FAMILIES: ResNet50
+# and MobileNetV3 (depthwise convolutions, squeeze-and-excitation, Keras graph
+# operations, the Affine layer); and the official-layout load of test_weight_compat.py
+# on COMPAT_WEIGHT_FAMILIES, which adds the families that use Keras layers others do
+# not (EfficientNet's Rescaling and Normalization, ConvNeXt's LayerScale and
+# StochasticDepth through keras.src).
+COMPAT_FAMILIES = ("resnet50", "mobilenet_v3_small")
+COMPAT_WEIGHT_FAMILIES = COMPAT_FAMILIES + ("efficientnetb0", "convnext_tiny")
+
+
+def compat_params(archs):
+    """``archs`` as pytest parameters (id: the architecture's), those of
+    COMPAT_FAMILIES marked compat."""
+    return [
+        pytest.param(a, id=a.id, marks=(pytest.mark.compat,) if a.id in COMPAT_FAMILIES else ())
+        for a in archs
+    ]
 
 
 def layer_table(model):

@@ -61,6 +61,7 @@ def adapted():
     return model, x, before, samples
 
 
+@pytest.mark.compat
 def test_first_bn_layer_gets_the_exact_population_statistics(adapted):
     model, x, _, samples = adapted
     assert samples == len(x)
@@ -73,6 +74,7 @@ def test_first_bn_layer_gets_the_exact_population_statistics(adapted):
     assert np.max(np.abs(per_batch / var - 1)) > 1e-3
 
 
+@pytest.mark.compat
 def test_touches_only_moving_statistics_and_keeps_the_weights_list(adapted):
     model, _, before, _ = adapted
     after = snapshot(model)
@@ -82,6 +84,7 @@ def test_touches_only_moving_statistics_and_keeps_the_weights_list(adapted):
     assert changed == stats
 
 
+@pytest.mark.compat
 def test_layers_keep_their_class_and_mode(adapted):
     model = adapted[0]
     for layer in bn_layers(model):
@@ -92,6 +95,7 @@ def test_layers_keep_their_class_and_mode(adapted):
     np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.compat
 def test_official_layout_h5_still_loads_after_adapting(adapted, tmp_path):
     model = adapted[0]
     official = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
@@ -104,6 +108,7 @@ def test_official_layout_h5_still_loads_after_adapting(adapted, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.compat
 def test_dataset_iterable_and_array_give_the_same_statistics():
     x = images(60, seed=5, size=16)
     y = np.zeros(60)
@@ -135,6 +140,7 @@ def test_steps_limits_the_batches():
     np.testing.assert_allclose(model.get_layer("bn_a").moving_variance.numpy(), var, rtol=1e-5)
 
 
+@pytest.mark.compat
 def test_keras_applications_model_nested_in_another_model():
     keras.utils.set_random_seed(2)
     base = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg",
@@ -189,6 +195,7 @@ def test_only_the_given_layers_and_errors():
         adapt_bn_statistics(model, images(0))
 
 
+@pytest.mark.compat
 def test_reset_restores_initial_statistics_and_nothing_else():
     model = resnet(inference_bn=False)
     adapt_bn_statistics(model, images(20))

@@ -62,6 +62,7 @@ def tiny():
     return model, kab.to_keras(model)
 
 
+@pytest.mark.compat
 def test_copy_is_made_of_keras_classes(tiny, tmp_path):
     model, copy = tiny
     assert_keras_only(copy)
@@ -77,6 +78,7 @@ def test_copy_is_made_of_keras_classes(tiny, tmp_path):
     assert "keras_applications_bn" not in saved_config(copy, tmp_path / "copy.keras")
 
 
+@pytest.mark.compat
 def test_same_weights_and_outputs_also_in_a_training_call(tiny):
     model, copy = tiny
     for a, b in zip(model.weights, copy.weights, strict=True):
@@ -89,6 +91,7 @@ def test_same_weights_and_outputs_also_in_a_training_call(tiny):
     np.testing.assert_allclose(copy(x, training=True), expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.compat
 def test_copy_of_a_model_with_keras_graph_operations(tiny):
     """Keras' own graph operations (the copy's ``x + 3.0``, as in
     keras.applications' MobileNetV3) are reused: converting the copy again (as
@@ -114,6 +117,7 @@ def test_original_is_unchanged(tiny):
     copy.get_layer("head").kernel.assign(before)
 
 
+@pytest.mark.compat
 def test_nested_family_backbone_is_converted():
     """A pinned MobileNetV3 (BN and Affine ops) nested in a classifier."""
     shape = (32, 32, 3)
@@ -147,6 +151,7 @@ def test_released_and_affine_frozen_layers_keep_batch_statistics():
     np.testing.assert_allclose(copy(x, training=True), model(x, training=True), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.compat
 def test_resnext_grouped_sum_becomes_keras_sum_operation(tmp_path):
     """ResNeXt's ReduceSum (1.0.8's Lambda sum) becomes Keras' own sum operation."""
     inputs = keras.Input((4, 4, 2, 3, 5))
@@ -161,6 +166,7 @@ def test_resnext_grouped_sum_becomes_keras_sum_operation(tmp_path):
     np.testing.assert_allclose(copy(x), x.sum(axis=-2) / np.sqrt(1 + 1e-3), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.compat
 def test_sequential_and_plain_keras_models():
     seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), BatchNormalization(inference_mode=True)])
     copy = kab.to_keras(seq)

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from architectures import CONTRACT, images, randomize_bn
+from architectures import CONTRACT, compat_params, images, randomize_bn
 from keras_applications_bn import BatchNormalization, fold_batch_norm
 from keras_applications_bn.export import deploy
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
@@ -52,7 +52,7 @@ def float64():
         keras.backend.clear_session()
 
 
-@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+@pytest.mark.parametrize("arch", compat_params(CONTRACT))
 def test_fold_gives_the_pinned_models_outputs(arch, float64):
     model = arch.ours(weights=None, input_shape=arch.shape, inference_bn=True)
     randomize_bn(model)
@@ -116,6 +116,7 @@ def small_model(pinned=True, keras_bn=False):
     return model
 
 
+@pytest.mark.compat
 def test_fold_formula_and_report():
     model = small_model()
     folded = fold_batch_norm(model)
@@ -153,6 +154,7 @@ def test_fold_refuses_batch_statistics_unless_asked():
         fold_batch_norm(model, moving_statistics="yes")
 
 
+@pytest.mark.compat
 def test_fold_nested_and_sequential(tmp_path):
     base = small_model()
     outer = keras.Sequential([keras.Input((8, 8, 3)), base, keras.layers.Dense(2, name="head")])
@@ -171,6 +173,7 @@ def test_fold_nested_and_sequential(tmp_path):
     assert scaled_error(reloaded.predict(x, verbose=0), outer.predict(x, verbose=0)) < 1e-5
 
 
+@pytest.mark.compat
 def test_cli_export_keras_with_fold(tmp_path, capsys):
     model = small_model()
     src = str(tmp_path / "model.keras")

@@ -51,6 +51,7 @@ def fitted(optimizer, steps=1, seed=0):
 # -- layer-wise learning rates ---------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     lr = 1e-2
     before, after = fitted(LayerwiseLR(keras.optimizers.Adam(lr), {"early": 0.0, "middle": 0.1}))
@@ -67,6 +68,7 @@ def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     assert not np.allclose(after["middle/kernel"], full["middle/kernel"])
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("make", [
     lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
     lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.1),
@@ -146,6 +148,7 @@ def test_lr_multipliers_refuses_bad_starts(starts, error, match):
         lr_multipliers(mlp(), starts)
 
 
+@pytest.mark.compat
 @pytest.mark.slow
 def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
     path = tmp_path / "m.keras"
@@ -187,6 +190,7 @@ def names(layers):
     return [layer.name for layer in layers]
 
 
+@pytest.mark.compat
 def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_path):
     base = small_resnet(inference_bn=False)
     inputs = keras.Input((32, 32, 3))
@@ -215,6 +219,7 @@ def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_pat
     assert not lbn.gamma.trainable
 
 
+@pytest.mark.compat
 def test_freeze_pinned_layers_stay_pinned_and_index_works():
     base = small_resnet(inference_bn=True)
     frozen = freeze(base, until=3)
@@ -228,6 +233,7 @@ def test_freeze_pinned_layers_stay_pinned_and_index_works():
         freeze(base, until=1000)
 
 
+@pytest.mark.compat
 def test_unfreeze_from_start_inside_a_frozen_keras_model_pins_its_bn_layers():
     keras.utils.set_random_seed(0)
     base = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg",

@@ -8,6 +8,9 @@ import pytest
 
 from keras_applications_bn._models import keras_internals as ki
 
+# every accessor, on every combination of the compatibility stage (make test-compat)
+pytestmark = pytest.mark.compat
+
 
 def _model():
     inputs = keras.Input((4,))

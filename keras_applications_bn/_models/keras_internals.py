@@ -26,6 +26,7 @@ __all__ = [
     "optimizer_variables",
     "optimizer_trainable_variables",
     "optimizer_moving_averages",
+    "uses_renorm",
 ]
 
 
@@ -161,3 +162,15 @@ def optimizer_moving_averages(optimizer):
         "Optimizer._model_variables_moving_average",
         _OPTIMIZER_USE,
     )
+
+
+# ---------------------------------------------------------------------------
+# BatchNormalization options that only some supported Keras versions have
+# ---------------------------------------------------------------------------
+
+
+def uses_renorm(layer):
+    """Whether BatchNormalization ``layer`` uses batch renormalization
+    (``renorm=True``). Keras' layer has the option since Keras 3.14; a layer of an
+    earlier Keras has no ``renorm`` attribute, and never renormalizes."""
+    return bool(getattr(layer, "renorm", False))

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_applications_bn._models import keras_internals
 from keras_applications_bn._models.checks import check_model, check_positive_int, check_prior, describe
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers, fit_mode
 
@@ -682,7 +683,7 @@ def adapt_bn_statistics(model, data, batch_size=32, steps=None, layers=None, ver
     check_model(model)
     layers = _selected(model, layers)
     for layer in layers:
-        if layer.renorm:
+        if keras_internals.uses_renorm(layer):
             raise ValueError(f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support.")
     steps = check_positive_int(steps, "steps", allow_none=True)
     check_prior(prior)
