@@ -11,9 +11,10 @@
 # tensorflow==2.18.*, keras==3.8.* on Python 3.12, tf2.16.1-keras3.3.3-py3.10 is
 # tensorflow==2.16.1, keras==3.3.3 on Python 3.10. Python X.Y is found as pythonX.Y
 # on PATH or in pyenv's versions (COMPAT_PYTHON overrides it for one combination). Its
-# virtualenv, .venv-compat/<name>, is made afresh and removed after it passes
-# (COMPAT_KEEP=1 keeps it). Every combination runs even if one fails; the stage
-# fails if any did, and prints each one's install and test times at the end.
+# virtualenv, .venv-compat/<name>, is made afresh (an old one is removed first) and
+# kept afterwards, for a look after a failure (removing a TensorFlow virtualenv took
+# over a minute here; `make clean` removes them). Every combination runs even if one
+# fails; the stage fails if any did, and prints each one's install and test times.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,13 +93,11 @@ assert all(v == n or v.startswith(n + '.') for v, n in zip(found, named)), (foun
     fi
     if [ "$status" = passed ]; then
         SUMMARY+=("$name: passed ($times)")
-        [ "${COMPAT_KEEP:-0}" = 1 ] || rm -rf "$venv"
     else
-        SUMMARY+=("$name: FAILED at $status ($times; its virtualenv is kept in $venv)")
+        SUMMARY+=("$name: FAILED at $status ($times; virtualenv: $venv)")
         failed=1
     fi
 done
-rmdir .venv-compat 2>/dev/null || true
 
 echo "=== compat summary"
 printf '%s\n' "${SUMMARY[@]}"

@@ -149,6 +149,21 @@ def test_lr_multipliers_refuses_bad_starts(starts, error, match):
 
 
 @pytest.mark.compat
+def test_layerwise_lr_counts_steps_with_the_inner_optimizer():
+    """The wrapper's ``iterations`` is the inner optimizer's, even after something
+    assigns it (Keras before 3.5 does, in ``Optimizer.__init__``)."""
+    inner = keras.optimizers.SGD(0.1)
+    optimizer = LayerwiseLR(inner, {"early": 0.5})
+    optimizer.iterations = keras.Variable(7, dtype="int64", trainable=False)
+    assert optimizer.iterations is inner.iterations
+    model = mlp()
+    model.compile(optimizer=optimizer, loss=LOSS)
+    x, y = data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert int(optimizer.iterations.numpy()) == int(inner.iterations.numpy()) == 2
+
+
+@pytest.mark.compat
 @pytest.mark.slow
 def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
     path = tmp_path / "m.keras"

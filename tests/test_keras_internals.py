@@ -108,3 +108,16 @@ def test_a_missing_class_is_a_clear_error(module, name, call, monkeypatch):
     monkeypatch.delattr(importlib.import_module(module), name)
     with _clear(f"{module}.{name}"):
         call()
+
+
+def test_uses_renorm_reads_a_missing_option_as_off():
+    """Keras' BatchNormalization has ``renorm`` since Keras 3.14; a layer of an
+    earlier Keras has no such attribute and does not renormalize."""
+
+    class EarlierKerasBN:
+        pass
+
+    assert ki.uses_renorm(EarlierKerasBN()) is False
+    assert ki.uses_renorm(keras.layers.BatchNormalization()) is False
+    if hasattr(keras.layers.BatchNormalization(), "renorm"):
+        assert ki.uses_renorm(keras.layers.BatchNormalization(renorm=True)) is True
