@@ -404,6 +404,7 @@ print("RESULT" + json.dumps(loaded))
 FAST_RELOAD = [a for a in FAMILIES if a.id in ("resnext50", "mobilenet_v3_small")]
 
 
+@pytest.mark.slow  # ~50 s of fresh-process loading: the fast lane stays within 6 minutes
 def test_copies_reload_from_keras_and_h5_with_keras_alone(tmp_path):
     """ResNeXt50 and MobileNetV3Small: see reload_without_the_package."""
     assert len(FAST_RELOAD) == 2
