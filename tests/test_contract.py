@@ -246,6 +246,7 @@ def test_default_behaves_like_keras(arch):
     )
 
 
+@pytest.mark.slow  # two fits of a full model: the fast lane stays within 6 minutes
 def test_set_inference_bn_takes_effect_after_compile_and_fit():
     arch = CONTRACT[0]
     base = randomize_bn(arch.ours(weights=None, include_top=False, input_shape=arch.shape))
