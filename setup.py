@@ -12,7 +12,7 @@ VERSION = re.search(
 # keras_applications 1.0.8: the reference of its API and of ResNeXt (tests/test_legacy.py)
 # keras-hub: tests/test_keras_hub.py (0.32.0 installs without changing keras/tensorflow/numpy)
 TEST_EXTRAS = [
-    "pytest>=7",
+    "pytest>=7.3",
     "pytest-xdist>=3",
     "scikit-learn>=1.3",
     "mlxtend>=0.23",
@@ -21,11 +21,23 @@ TEST_EXTRAS = [
     "keras_applications==1.0.8",
     "keras-hub==0.32.0",
 ]
-# The optional backend stage (`make test-backends`): tests/backends under JAX and
-# PyTorch. torch is pinned to the CPU build that pip finds on the CI machine (a
-# plain `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
-# keras_applications 1.0.8 builds ResNeXt's reference model (tests/architectures.py).
-BACKEND_EXTRAS = ["pytest>=7", "torch==2.13.0", "jax", "keras_applications==1.0.8"]
+# The backend stage (`make test-backends`): tests/backends under JAX and PyTorch.
+# torch is pinned to the CPU build that pip finds on the CI machine (a plain
+# `torch` would pull a multi-GB CUDA build); jax from PyPI runs on the CPU.
+# keras_applications 1.0.8 builds ResNeXt's reference model (tests/architectures.py);
+# keras-hub's backbones run there too, and without TensorFlow KerasHub's `fit`
+# reads its data with grain (the [grain] extra).
+BACKEND_EXTRAS = [
+    "pytest>=7.3",
+    "torch==2.13.0",
+    "jax",
+    "keras_applications==1.0.8",
+    "keras-hub[grain]==0.32.0",
+]
+# The compatibility stage (`make test-compat`): only what its subset of the suite
+# (the tests marked compat) needs besides the package: pytest, its workers, and
+# keras_applications 1.0.8 for ResNeXt's reference model.
+COMPAT_EXTRAS = ["pytest>=7.3", "pytest-xdist>=3", "keras_applications==1.0.8"]
 
 setup(
     name="keras-applications-bn",
@@ -39,12 +51,16 @@ setup(
     license="MIT",
     packages=find_packages(include=["keras_applications_bn", "keras_applications_bn.*"]),
     python_requires=">=3.10",
-    install_requires=["tensorflow>=2.16", "keras>=3.0", "numpy", "h5py"],
+    # The floors are the oldest versions `make test-compat` runs (and that
+    # keras_applications_bn/_models/versions.py checks at import): Keras 3.0.0-3.3.2
+    # have no clone_model(call_function=...), which to_keras and fold_batch_norm need.
+    install_requires=["tensorflow>=2.16.1", "keras>=3.3.3", "numpy", "h5py"],
     extras_require={
         "demo": ["scikit-learn>=1.3", "mlxtend>=0.23"],
         "examples": ["scikit-learn>=1.3", "mlxtend>=0.23", "scikit-image>=0.21", "matplotlib>=3.7"],
         "test": TEST_EXTRAS,
         "backends": BACKEND_EXTRAS,
+        "compat": COMPAT_EXTRAS,
         "bench": ["matplotlib>=3.7"],
         # `make lint`: one pinned ruff, so that a new release's rules never fail CI by surprise
         "lint": ["ruff==0.17.6"],

@@ -84,6 +84,65 @@ def step_times(repeats=7, batch=8):
     return rows
 
 
+def train_steps(rounds=7, batch=8, steps=3, models=None):
+    """The pinned fine-tuning step against the BN-free step it could at best reach.
+
+    Three classifiers on the same backbone (``train_on_batch``, backbone
+    trainable): ours pinned (``inference_bn=True``), its ``fold_batch_norm`` copy
+    (no BN at all: what fusing the pinned BN into the convolutions could reach),
+    and keras.applications' model with BN in training mode. Paired rounds
+    (``bench_fold.paired_rounds``: the three back to back in a rotating order,
+    each timing ``steps`` steps); the median of the per-round ratios pinned /
+    folded and keras / pinned, with quartiles, wall-clock and CPU time, and an A/A
+    control (the pinned classifier against a second copy of itself).
+    """
+    from bench_fold import paired_rounds, summarize
+
+    from keras_applications_bn import fold_batch_norm
+
+    rows = []
+    for spec in models or FINETUNE_MODELS:
+        kwargs = dict(weights=None, input_shape=spec.shape, include_top=False, pooling="avg")
+        pinned_base = spec.ours(inference_bn=True, **kwargs)
+        twin_base = spec.ours(inference_bn=True, **kwargs)
+        twin_base.set_weights(pinned_base.get_weights())
+        keras_base = spec.keras(**kwargs)
+        keras_base.set_weights(pinned_base.get_weights())
+        folded_base = fold_batch_norm(pinned_base)
+        x = np.random.default_rng(0).uniform(0, 1, (batch,) + spec.shape).astype("float32")
+        y = np.arange(batch) % 10
+        models_ = [
+            classifier(base, spec.shape, True)
+            for base in (folded_base, pinned_base, keras_base, twin_base)
+        ]
+        for m in models_:  # trace and warm up
+            m.train_on_batch(x, y)
+        fns = [lambda m=m: [m.train_on_batch(x, y) for _ in range(steps)] for m in models_]
+        folded, pinned, keras_trainable, twin = paired_rounds(fns, rounds, warmup=1)
+        for label, a, b in (
+            ("pinned / folded (no BN)", pinned, folded),
+            ("keras trainable BN / pinned", keras_trainable, pinned),
+            ("A/A control: pinned vs pinned", twin, pinned),
+        ):
+            ratios = summarize(a, b)
+            row = {
+                "model": spec.fn,
+                "comparison": label,
+                "ratio": ratios["wall"]["median"],
+                "IQR": f"{ratios['wall']['q1']:.2f}-{ratios['wall']['q3']:.2f}",
+                "CPU ratio": ratios["cpu"]["median"],
+                "CPU IQR": f"{ratios['cpu']['q1']:.2f}-{ratios['cpu']['q3']:.2f}",
+                "ratios": ratios,
+            }
+            rows.append(row)
+            print(
+                f"  {spec.fn:12s} {label:38s} {row['ratio']:.3f} [{row['IQR']}] "
+                f"CPU {row['CPU ratio']:.3f} [{row['CPU IQR']}]",
+                flush=True,
+            )
+    return rows
+
+
 _MEMORY_CHILD = """
 import json, os, resource, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -137,7 +196,22 @@ def memory(repeats=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--train-steps-only",
+        action="store_true",
+        help="only the pinned / folded / keras-trainable paired rounds (any backend)",
+    )
+    parser.add_argument("--models", default=None, help="a subset of ResNet50,MobileNet,InceptionV3")
     args = parser.parse_args()
+    models = [m for m in FINETUNE_MODELS if not args.models or m.fn in args.models.split(",")]
+    import keras
+
+    trained = train_steps(rounds=args.repeats, models=models)
+    save_results(f"train_steps_{keras.backend.backend()}", trained)
+    print()
+    print_table(trained, ["model", "comparison", "ratio", "IQR", "CPU ratio", "CPU IQR"])
+    if args.train_steps_only:
+        return
     steps = step_times(repeats=args.repeats)
     mem = memory()
     print()

@@ -5,19 +5,23 @@
 Runs (each alternating ours and Keras, medians of repeats):
 1. inference throughput (bench_inference), 2. fine-tuning step time and
 5. peak memory (bench_finetune), 3. cold start and 4. import time
-(bench_startup), 6. the folded model's predict and compiled-call speed (bench_fold). Writes benchmarks/results/*.json, prints a Markdown table of
-ratios with their targets, and draws the ratios into a PNG.
+(bench_startup), 6. the folded model's predict and compiled-call speed (bench_fold),
+7. adapt_bn_statistics against predict (bench_adapt), 8. the pinned fine-tuning step
+against the folded (BN-free) one and Keras' trainable-BN one (bench_finetune).
+Writes benchmarks/results/*.json, prints a Markdown table of ratios with their
+targets, and draws the ratios into a PNG.
 """
 
 import argparse
 import time
 
+import bench_adapt
 import bench_finetune
 import bench_fold
 import bench_inference
 import bench_startup
 
-from common import CONTROL, environment, save_results
+from common import environment, save_results
 
 # (benchmark, what the ratio means, target, whether higher is better)
 TARGETS = {
@@ -27,10 +31,13 @@ TARGETS = {
     "import": ("our time / keras time", 1.10, False),
     "peak memory": ("our RSS / keras RSS", 1.03, False),
     "folding": ("other time / folded time, median of paired rounds", 1.0, True),
+    "adapt": ("adapt time / predict time, median of paired rounds", bench_adapt.TARGET, False),
+    "pinned step": ("pinned step time / folded (no BN) step time, paired rounds", 1.02, False),
+    "keras step": ("keras trainable-BN step time / pinned step time, paired rounds", 1.0, True),
 }
 
 
-def summarize(inference, steps, cold, imports, memory, fold=()):
+def summarize(inference, steps, cold, imports, memory, fold=(), adapt=(), train=()):
     rows = []
     for r in inference:
         rows.append(
@@ -58,10 +65,25 @@ def summarize(inference, steps, cold, imports, memory, fold=()):
                     r[f"vs {other}"],
                 )
             )
+    for r in adapt:
+        rows.append(
+            (
+                "adapt",
+                f"{r['model']} {r['size']}x{r['size']}, {r['case']} (quartiles {r['IQR']}; "
+                f"CPU time {r['CPU ratio']:.2f})",
+                r["ratio"],
+            )
+        )
+    for r in train:
+        bench = "keras step" if r["comparison"].startswith("keras") else "pinned step"
+        what = (
+            f"{r['model']}: {r['comparison']} (quartiles {r['IQR']}; CPU time {r['CPU ratio']:.2f})"
+        )
+        rows.append((bench, what, r["ratio"]))
     out = []
     for bench, what, ratio in rows:
         meaning, target, higher = TARGETS[bench]
-        if CONTROL in what:  # no target: it shows the noise floor
+        if "A/A control" in what:  # no target: it shows the noise floor
             out.append(
                 {
                     "benchmark": bench,
@@ -157,8 +179,12 @@ def main():
     memory = bench_finetune.memory(repeats=1 if args.quick else 3)
     section("6. BN folding")
     fold = bench_fold.run(rounds=r or 15)
+    section("7. adapt_bn_statistics")
+    adapt = bench_adapt.run(rounds=r or 5, samples=64 if args.quick else 128)
+    section("8. pinned, folded and Keras trainable-BN fine-tuning steps")
+    train = bench_finetune.train_steps(rounds=r or 7)
     seconds = time.perf_counter() - start
-    summary = summarize(inference, steps, cold, imports, memory, fold)
+    summary = summarize(inference, steps, cold, imports, memory, fold, adapt, train)
     save_results("summary", summary, {"environment": env, "seconds": seconds})
     print()
     print(markdown(summary, env, seconds))

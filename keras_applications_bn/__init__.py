@@ -13,7 +13,11 @@ modules and other tools are imported lazily, on first use.
 import importlib
 
 from keras_applications_bn._models import tf_keras as _tf_keras
+from keras_applications_bn._models import versions as _versions
 
+# An unsupported Keras or TensorFlow: one ImportError that names the versions found
+# and needed, before either is imported (see _models.versions).
+_versions.check_versions()
 # Fail at import, not with a model that silently never trains (see _tf_keras).
 _tf_keras.check_environment()
 

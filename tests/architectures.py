@@ -11,6 +11,7 @@ import types
 import h5py
 import keras
 import numpy as np
+import pytest
 
 from keras_applications_bn.weights import registry
 
@@ -290,6 +291,24 @@ FUNCTIONS = [a for i, a in enumerate(ARCHITECTURES) if all(b.fn != a.fn for b in
 KERAS_FUNCTIONS = [a for a in FUNCTIONS if a.reference is None]
 # The smallest member of each family
 FAMILIES = [a for a in ARCHITECTURES if a.contract]
+# The compatibility stage (`make test-compat`: the tests marked compat, on each
+# combination of Python, TensorFlow and Keras, within its time budget) runs the pinned
+# model contract (test_pinned_model_contract) and the official-layout weight load with
+# the top (test_weight_compat.py) on one model of every family (the smallest, FAMILIES),
+# and the longer suites (save and reload in a fresh process, Keras' default behaviour,
+# folding) on COMPAT_FAMILIES: ResNet50 and MobileNetV3 (depthwise convolutions,
+# squeeze-and-excitation, Keras graph operations, the Affine layer).
+COMPAT_FAMILIES = ("resnet50", "mobilenet_v3_small")
+COMPAT_WEIGHT_FAMILIES = tuple(a.id for a in FAMILIES)
+
+
+def compat_params(archs, families=COMPAT_FAMILIES):
+    """``archs`` as pytest parameters (id: the architecture's), those of
+    ``families`` (ids; default COMPAT_FAMILIES) marked compat."""
+    return [
+        pytest.param(a, id=a.id, marks=(pytest.mark.compat,) if a.id in families else ())
+        for a in archs
+    ]
 
 
 def layer_table(model):

@@ -4,6 +4,7 @@ import functools
 import http.server
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 import threading
@@ -281,6 +282,64 @@ def python_env():
         [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
     return env
+
+
+def free_ports(n=1):
+    """``n`` distinct free TCP ports on 127.0.0.1 (all bound at once, then released)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_together(commands, tmp_path, *, timeout, what="process"):
+    """Start one process per ``(argv, extra_env)`` in ``commands``, all at once, each
+    importing this checkout; kill them all as soon as one fails or ``timeout`` seconds
+    pass (a collective that never completes fails the test instead of hanging the run).
+
+    Returns each one's output; fails the test with the end of each output otherwise.
+    """
+    procs, logs = [], []
+    try:
+        for index, (argv, extra) in enumerate(commands):
+            env = python_env()
+            env.update(extra)
+            log = open(tmp_path / f"{what}{index}.log", "w+")
+            logs.append(log)
+            procs.append(
+                subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            )
+        deadline = time.monotonic() + timeout
+        failure = None
+        while failure is None:
+            if any(p.poll() not in (None, 0) for p in procs):
+                failure = f"a {what} failed"
+            elif all(p.poll() == 0 for p in procs):
+                break
+            elif time.monotonic() > deadline:
+                failure = f"timed out after {timeout} s (a collective that never completed?)"
+            else:
+                time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        outputs = []
+        for log in logs:
+            log.seek(0)
+            outputs.append(log.read())
+            log.close()
+    if failure:
+        pytest.fail(
+            failure + "".join(f"\n--- {what} {i}\n{out[-5000:]}" for i, out in enumerate(outputs))
+        )
+    print("".join(outputs))
+    return outputs
 
 
 def synthetic_class_index():

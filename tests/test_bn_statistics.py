@@ -67,6 +67,7 @@ def adapted():
     return model, x, before, samples
 
 
+@pytest.mark.compat
 def test_first_bn_layer_gets_the_exact_population_statistics(adapted):
     model, x, _, samples = adapted
     assert samples == len(x)
@@ -81,6 +82,7 @@ def test_first_bn_layer_gets_the_exact_population_statistics(adapted):
     assert np.max(np.abs(per_batch / var - 1)) > 1e-3
 
 
+@pytest.mark.compat
 def test_touches_only_moving_statistics_and_keeps_the_weights_list(adapted):
     model, _, before, _ = adapted
     after = snapshot(model)
@@ -92,6 +94,7 @@ def test_touches_only_moving_statistics_and_keeps_the_weights_list(adapted):
     assert changed == stats
 
 
+@pytest.mark.compat
 def test_layers_keep_their_class_and_mode(adapted):
     model = adapted[0]
     for layer in bn_layers(model):
@@ -104,6 +107,7 @@ def test_layers_keep_their_class_and_mode(adapted):
     )
 
 
+@pytest.mark.compat
 def test_official_layout_h5_still_loads_after_adapting(adapted, tmp_path):
     model = adapted[0]
     official = keras.applications.ResNet50(
@@ -117,6 +121,7 @@ def test_official_layout_h5_still_loads_after_adapting(adapted, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.compat
 def test_dataset_iterable_and_array_give_the_same_statistics():
     x = images(60, seed=5, size=16)
     y = np.zeros(60)
@@ -150,6 +155,7 @@ def test_steps_limits_the_batches():
     np.testing.assert_allclose(model.get_layer("bn_a").moving_variance.numpy(), var, rtol=1e-5)
 
 
+@pytest.mark.compat
 def test_keras_applications_model_nested_in_another_model():
     keras.utils.set_random_seed(2)
     base = keras.applications.MobileNetV2(
@@ -205,6 +211,7 @@ def test_only_the_given_layers_and_errors():
         adapt_bn_statistics(model, images(0))
 
 
+@pytest.mark.compat
 def test_reset_restores_initial_statistics_and_nothing_else():
     model = resnet(inference_bn=False)
     adapt_bn_statistics(model, images(20))
@@ -239,19 +246,22 @@ def test_bn_summary_reports_modes_and_statistics():
     assert rows["conv2_block1_1_bn"]["var_max"] == 0.0
 
 
-def test_benchmark_measures_both_side_by_side():
+def test_benchmark_measures_both_side_by_side(monkeypatch):
     import importlib.util
 
     from conftest import REPO_ROOT
 
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(
         "bench_adapt", REPO_ROOT / "benchmarks" / "bench_adapt.py"
     )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    result = bench.measure(size=32, samples=64, batch_size=32, repeats=1)
-    assert result["predict_s"] > 0 and result["adapt_s"] > 0
-    assert result["ratio"] == result["adapt_s"] / result["predict_s"]
+    adapt, control = bench.measure(bench.MODELS[0], 32, samples=64, batch_size=32, rounds=2)
+    assert adapt["case"] == "adapt / predict" and "A/A control" in control["case"]
+    for row in (adapt, control):
+        assert row["predict s"] > 0 and row["ratio"] > 0 and row["CPU ratio"] > 0
+        assert row["ratio"] == row["ratios"]["wall"]["median"]
 
 
 # -- bad input: a clear error, and the model exactly as it was ----------------------------

@@ -37,6 +37,7 @@ def cached(fname):
     return os.path.join(weights.default_cache_dir(), fname)
 
 
+@pytest.mark.compat
 def test_list_shows_every_registry_file_offline(test_files, capsys, monkeypatch):
     monkeypatch.setenv(weights.OFFLINE_ENV, "1")
     with open(cached("testnet.h5"), "wb") as f:
@@ -53,6 +54,7 @@ def test_list_shows_every_registry_file_offline(test_files, capsys, monkeypatch)
     assert "testnet " in out and "resnet50" not in out
 
 
+@pytest.mark.compat
 def test_fetch_by_model_name_then_verify_and_path(test_files, fault_server, capsys):
     assert main(["fetch", "TestNet", "--quiet"]) == EXIT_OK
     out = capsys.readouterr().out
@@ -79,6 +81,7 @@ def test_fetch_by_model_name_then_verify_and_path(test_files, fault_server, caps
     assert open(cached("testnet.h5"), "rb").read() == DATA
 
 
+@pytest.mark.compat
 def test_fetch_failure_and_usage_errors_have_distinct_exit_codes(test_files, fault_server, capsys):
     fault_server.add("test/testnet.h5", DATA, faults=[("wrong", None)])
     assert main(["fetch", "testnet", "testnet_notop", "-q"]) == EXIT_FAILED
@@ -109,6 +112,7 @@ def test_fetch_all_offline_reports_every_missing_file(monkeypatch, capsys):
     assert os.listdir(weights.default_cache_dir()) in ([], [weights.STATE_DIR])
 
 
+@pytest.mark.compat
 def test_forget_drops_the_trust_record(test_files, fault_server, capsys):
     assert main(["fetch", "testnet_notop", "-q"]) == EXIT_OK
     fault_server.add("test/testnet_notop.h5", hdf5_bytes(160_000, seed=1))  # upstream changed
@@ -134,6 +138,7 @@ def test_help_reads_well(capsys):
         assert "exit codes:" in capsys.readouterr().out
 
 
+@pytest.mark.compat
 @pytest.mark.slow  # a fresh process importing TensorFlow; main() itself is tested above
 def test_module_entry_point_exit_code():
     """The real ``python -m`` entry point (one subprocess: it imports TensorFlow)."""

@@ -64,6 +64,7 @@ def tiny():
     return model, kab.to_keras(model)
 
 
+@pytest.mark.compat
 def test_copy_is_made_of_keras_classes(tiny, tmp_path):
     model, copy = tiny
     assert_keras_only(copy)
@@ -79,6 +80,7 @@ def test_copy_is_made_of_keras_classes(tiny, tmp_path):
     assert "keras_applications_bn" not in saved_config(copy, tmp_path / "copy.keras")
 
 
+@pytest.mark.compat
 def test_same_weights_and_outputs_also_in_a_training_call(tiny):
     model, copy = tiny
     for a, b in zip(model.weights, copy.weights, strict=True):
@@ -91,6 +93,7 @@ def test_same_weights_and_outputs_also_in_a_training_call(tiny):
     np.testing.assert_allclose(copy(x, training=True), expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.compat
 def test_copy_of_a_copy_is_equal(tiny):
     """Converting the copy again (as export_model does with fold_batch_norm's
     model) gives an equal copy."""
@@ -196,6 +199,7 @@ def test_original_is_unchanged(tiny):
     copy.get_layer("head").kernel.assign(before)
 
 
+@pytest.mark.compat
 def test_nested_family_backbone_is_converted():
     """A pinned MobileNetV3 (BN and Affine ops) nested in a classifier. Compiled
     and eager calls are compared separately: with random weights and inputs up
@@ -240,6 +244,7 @@ def test_released_and_affine_frozen_layers_keep_batch_statistics():
     )
 
 
+@pytest.mark.compat
 def test_resnext_grouped_sum_becomes_keras_layers(tmp_path):
     """ResNeXt's ReduceSum (1.0.8's Lambda sum) becomes a Reshape, an
     AveragePooling2D over the summed axis and a Rescaling by its length (named as
@@ -290,6 +295,7 @@ def test_resnext_grouped_sum_becomes_keras_layers(tmp_path):
     assert type(summed.operations[-1]).__name__ == "Sum"
 
 
+@pytest.mark.compat
 def test_sequential_and_plain_keras_models():
     seq = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(3), BatchNormalization(inference_mode=True)]
@@ -411,10 +417,20 @@ def test_copies_reload_from_keras_and_h5_with_keras_alone(tmp_path):
     reload_without_the_package(FAST_RELOAD, tmp_path)
 
 
+# the other families in 4 parts (one fresh process each), so that the slow lane's two
+# workers share them: as one test it held one worker for 7 minutes
+OTHER_RELOAD = [a for a in FAMILIES if a not in FAST_RELOAD]
+RELOAD_PARTS = [OTHER_RELOAD[i::4] for i in range(4)]
+
+
 @pytest.mark.slow
-def test_every_family_reloads_from_keras_and_h5_with_keras_alone(tmp_path):
+@pytest.mark.parametrize(
+    "part", RELOAD_PARTS, ids=["+".join(a.id for a in part) for part in RELOAD_PARTS]
+)
+def test_every_family_reloads_from_keras_and_h5_with_keras_alone(part, tmp_path):
     """The smallest member of every other family: see reload_without_the_package."""
-    reload_without_the_package([a for a in FAMILIES if a not in FAST_RELOAD], tmp_path)
+    assert sum(len(p) for p in RELOAD_PARTS) == len(OTHER_RELOAD) > 0
+    reload_without_the_package(part, tmp_path)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from keras_applications_bn import BatchNormalization, fold_batch_norm
 from keras_applications_bn.__main__ import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from keras_applications_bn.export import formats
 
-from architectures import CONTRACT, images, randomize_bn
+from architectures import CONTRACT, compat_params, images, randomize_bn
 
 # Families whose BN layers do not all follow a convolution: pre-activation
 # blocks (ResNetV2, DenseNet: BN after an addition, a pooling, a concatenation),
@@ -54,7 +54,7 @@ def float64():
         keras.backend.clear_session()
 
 
-@pytest.mark.parametrize("arch", CONTRACT, ids=str)
+@pytest.mark.parametrize("arch", compat_params(CONTRACT))
 def test_fold_gives_the_pinned_models_outputs(arch, float64):
     model = arch.ours(weights=None, input_shape=arch.shape, inference_bn=True)
     randomize_bn(model)
@@ -118,6 +118,7 @@ def small_model(pinned=True, keras_bn=False):
     return model
 
 
+@pytest.mark.compat
 def test_fold_formula_and_report():
     model = small_model()
     folded = fold_batch_norm(model)
@@ -216,6 +217,7 @@ def test_export_and_fold_take_numpy_bools_and_check_model_and_path(tmp_path, cap
     assert not (tmp_path / "z.keras").exists()
 
 
+@pytest.mark.compat
 def test_fold_nested_and_sequential(tmp_path):
     base = small_model()
     outer = keras.Sequential([keras.Input((8, 8, 3)), base, keras.layers.Dense(2, name="head")])
@@ -234,6 +236,7 @@ def test_fold_nested_and_sequential(tmp_path):
     assert scaled_error(reloaded.predict(x, verbose=0), outer.predict(x, verbose=0)) < 1e-5
 
 
+@pytest.mark.compat
 def test_cli_export_keras_with_fold(tmp_path, capsys):
     model = small_model()
     src = str(tmp_path / "model.keras")

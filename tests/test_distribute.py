@@ -10,10 +10,8 @@ processes on 127.0.0.1, each with its own TF_CONFIG.
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -22,7 +20,7 @@ import pytest
 from keras_applications_bn import weights as weights_lib
 
 from architectures import CONTRACT, save_official_layout
-from conftest import REPO_ROOT, python_env
+from conftest import REPO_ROOT, free_ports, python_env, run_together
 
 pytestmark = [
     pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute"),
@@ -125,66 +123,22 @@ def test_one_vs_two_replicas_layerwise_lr_fit_and_adapt_bn_statistics_agree(tmp_
         assert difference <= 1e-5, (source, difference)
 
 
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def run_workers(name, tmp_path, timeout, **args):
     """Start 2 MultiWorkerMirroredStrategy workers together, each with its TF_CONFIG;
-    kill both as soon as one fails or the time is up. Their outputs."""
+    kill both as soon as one fails or the time is up. The JSON each wrote."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    procs, logs = [], []
-    for index in range(2):
-        env = python_env()
-        env["TF_CONFIG"] = json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+    commands = [
+        (
+            scenario_command(name, out=str(tmp_path / f"worker{index}.json"), **args),
+            {
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                )
+            },
         )
-        log = open(tmp_path / f"worker{index}.log", "w+")
-        logs.append(log)
-        procs.append(
-            subprocess.Popen(
-                scenario_command(name, out=str(tmp_path / f"worker{index}.json"), **args),
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    deadline = time.monotonic() + timeout
-    failure = None
-    try:
-        while any(p.poll() is None for p in procs):
-            if any(p.poll() not in (None, 0) for p in procs):
-                failure = "a worker failed"
-                break
-            if time.monotonic() > deadline:
-                failure = f"timed out after {timeout}s"
-                break
-            time.sleep(0.2)
-        if failure is None and any(p.returncode != 0 for p in procs):
-            failure = "a worker failed"
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        outputs = []
-        for log in logs:
-            log.seek(0)
-            outputs.append(log.read())
-            log.close()
-    if failure:
-        pytest.fail(
-            failure + "".join(f"\n--- worker {i}\n{out[-4000:]}" for i, out in enumerate(outputs))
-        )
-    print("".join(outputs))
+        for index in range(2)
+    ]
+    run_together(commands, tmp_path, timeout=timeout, what="worker")
     results = []
     for index in range(2):
         with open(tmp_path / f"worker{index}.json") as f:
@@ -206,3 +160,46 @@ def test_two_workers_layerwise_lr_fit_and_adapt_bn_statistics_match_one_device(t
     first, second = (np.load(tmp_path / f"worker{i}.json.npz") for i in range(2))
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_keras_fit_under_multi_worker_strategy_still_fails_as_the_docs_show(tmp_path):
+    """docs/scaling-out-tensorflow.md shows a minimal reproduction of Keras' `fit`
+    failing under MultiWorkerMirroredStrategy (why the workers train with a custom
+    loop). Its script, run on 2 workers, must still fail that way; when a Keras
+    release fixes it, this fails: update the page, examples/multi_worker.py and the
+    worker scenario."""
+    page = (REPO_ROOT / "docs" / "scaling-out-tensorflow.md").read_text(encoding="utf-8")
+    section = page[page.index("## `model.fit` under MultiWorkerMirroredStrategy fails in Keras") :]
+    script = tmp_path / "mwms_fit.py"
+    script.write_text(section.split("```python\n", 1)[1].split("```", 1)[0])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = python_env()
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=240)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, output in zip(procs, outputs):
+        assert "fit ran" not in output, (
+            "Keras' fit now works under MultiWorkerMirroredStrategy: update the docs"
+        )
+        assert proc.returncode != 0, output[-3000:]
+        assert "ValueError: Attempt to convert a value (PerReplica:" in output, output[-3000:]

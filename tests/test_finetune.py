@@ -52,6 +52,7 @@ def fitted(optimizer, steps=1, seed=0):
 # -- layer-wise learning rates ---------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     lr = 1e-2
     before, after = fitted(LayerwiseLR(keras.optimizers.Adam(lr), {"early": 0.0, "middle": 0.1}))
@@ -70,6 +71,7 @@ def test_adam_multiplier_zero_freezes_and_point_one_equals_a_tenth_of_the_lr():
     assert not np.allclose(after["middle/kernel"], full["middle/kernel"])
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     "make",
     [
@@ -176,6 +178,22 @@ def test_lr_multipliers_refuses_bad_starts(starts, error, match):
         lr_multipliers(mlp(), starts)
 
 
+@pytest.mark.compat
+def test_layerwise_lr_counts_steps_with_the_inner_optimizer():
+    """The wrapper's ``iterations`` is the inner optimizer's, even after something
+    assigns it (Keras before 3.5 does, in ``Optimizer.__init__``)."""
+    inner = keras.optimizers.SGD(0.1)
+    optimizer = LayerwiseLR(inner, {"early": 0.5})
+    optimizer.iterations = keras.Variable(7, dtype="int64", trainable=False)
+    assert optimizer.iterations is inner.iterations
+    model = mlp()
+    model.compile(optimizer=optimizer, loss=LOSS)
+    x, y = data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert int(optimizer.iterations.numpy()) == int(inner.iterations.numpy()) == 2
+
+
+@pytest.mark.compat
 @pytest.mark.slow
 def test_layerwise_lr_is_saved_with_the_model_and_applies_after_loading(tmp_path):
     path = tmp_path / "m.keras"
@@ -224,6 +242,7 @@ def names(layers):
     return [layer.name for layer in layers]
 
 
+@pytest.mark.compat
 def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_path):
     base = small_resnet(inference_bn=False)
     inputs = keras.Input((32, 32, 3))
@@ -255,6 +274,7 @@ def test_freeze_until_keeps_batch_statistics_mode_and_freezes_gamma_beta(tmp_pat
     assert not lbn.gamma.trainable
 
 
+@pytest.mark.compat
 def test_freeze_pinned_layers_stay_pinned_and_index_works():
     base = small_resnet(inference_bn=True)
     frozen = freeze(base, until=3)
@@ -268,6 +288,7 @@ def test_freeze_pinned_layers_stay_pinned_and_index_works():
         freeze(base, until=1000)
 
 
+@pytest.mark.compat
 def test_unfreeze_from_start_inside_a_frozen_keras_model_pins_its_bn_layers():
     keras.utils.set_random_seed(0)
     base = keras.applications.MobileNetV2(

@@ -1,5 +1,9 @@
 """The BN tools on KerasHub image backbones (built from their constructors, no download).
 
+The main suite runs these under TensorFlow; tests/backends/test_keras_hub.py
+collects the same tests under JAX and PyTorch (`make test-backends`), so they
+use only Keras' backend-neutral API.
+
 KerasHub backbones hold BatchNormalization layers in functional sub-graphs and,
 for EfficientNet, HGNetV2 and others, as attributes of subclassed blocks: the
 tools must find them wherever Keras tracks them and keep their modes.
@@ -26,6 +30,11 @@ def with_head(backbone):
         features = features[list(features)[-1]]  # the deepest level
     x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+
+
+def numpy(x):
+    """A model's output as a NumPy array, on every backend (a PyTorch output requires grad)."""
+    return keras.ops.convert_to_numpy(x)
 
 
 def images(n=8, seed=0):
@@ -75,7 +84,7 @@ def test_tools_on_keras_hub_backbone(name):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
     np.testing.assert_allclose(
-        model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5
+        numpy(model(x, training=True)), numpy(model(x, training=False)), rtol=1e-5, atol=1e-5
     )
     leaves = [layer for layer in _leaf_layers(model) if layer.weights]
     first_half = leaves[: len(leaves) // 2]
@@ -144,5 +153,8 @@ def test_keras_hub_image_classifier_nested_backbone():
     classifier.fit(x, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, moving(classifier)))
     np.testing.assert_allclose(
-        classifier(x, training=True), classifier(x, training=False), rtol=1e-5, atol=1e-5
+        numpy(classifier(x, training=True)),
+        numpy(classifier(x, training=False)),
+        rtol=1e-5,
+        atol=1e-5,
     )

@@ -8,6 +8,9 @@ import pytest
 
 from keras_applications_bn._models import keras_internals as ki
 
+# every accessor, on every combination of the compatibility stage (make test-compat)
+pytestmark = pytest.mark.compat
+
 
 def _model():
     inputs = keras.Input((4,))
@@ -149,3 +152,16 @@ def test_has_been_called(monkeypatch):
     monkeypatch.delattr(model, "_called")
     with _clear("_called"):
         ki.has_been_called(model)
+
+
+def test_uses_renorm_reads_a_missing_option_as_off():
+    """Keras' BatchNormalization has ``renorm`` since Keras 3.14; a layer of an
+    earlier Keras has no such attribute and does not renormalize."""
+
+    class EarlierKerasBN:
+        pass
+
+    assert ki.uses_renorm(EarlierKerasBN()) is False
+    assert ki.uses_renorm(keras.layers.BatchNormalization()) is False
+    if hasattr(keras.layers.BatchNormalization(), "renorm"):
+        assert ki.uses_renorm(keras.layers.BatchNormalization(renorm=True)) is True

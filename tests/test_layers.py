@@ -19,6 +19,7 @@ def _layer_with_stats(inference_mode):
     return layer
 
 
+@pytest.mark.compat
 def test_pinned_layer_ignores_training_flag():
     layer = _layer_with_stats(True)
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
@@ -29,6 +30,7 @@ def test_pinned_layer_ignores_training_flag():
     np.testing.assert_array_equal(layer.moving_variance.numpy(), np.full(4, 4.0))
 
 
+@pytest.mark.compat
 def test_unpinned_layer_is_keras_batch_normalization():
     ours, theirs = _layer_with_stats(False), keras.layers.BatchNormalization(momentum=0.5)
     theirs.build((None, 4))
@@ -39,6 +41,7 @@ def test_unpinned_layer_is_keras_batch_normalization():
     assert not np.allclose(ours.moving_mean.numpy(), 3.0)
 
 
+@pytest.mark.compat
 def test_weights_keep_keras_order_and_trainability():
     layer = _layer_with_stats(True)
     assert [w.path.split("/")[-1] for w in layer.weights] == [
@@ -50,6 +53,7 @@ def test_weights_keep_keras_order_and_trainability():
     assert [w.path.split("/")[-1] for w in layer.trainable_weights] == ["gamma", "beta"]
 
 
+@pytest.mark.compat
 def test_mode_is_in_the_config_and_round_trips():
     layer = BatchNormalization(inference_mode=True, epsilon=1e-5, name="bn")
     config = layer.get_config()
@@ -61,6 +65,7 @@ def test_mode_is_in_the_config_and_round_trips():
     assert keras.saving.deserialize_keras_object(serialized).inference_mode
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("name", ["BatchNormalization", "CustomScaleLayer", "Affine", "ReduceSum"])
 def test_registered_names_say_what_to_import(name):
     # Keras quotes the registered name when a process without this package loads a
@@ -72,6 +77,7 @@ def test_registered_names_say_what_to_import(name):
     assert keras.saving.get_registered_object(f"keras_applications_bn>{name}") is cls
 
 
+@pytest.mark.compat
 def test_config_says_how_to_load_it_first():
     layer = BatchNormalization(inference_mode=True, name="bn")
     config = layer.get_config()
@@ -99,6 +105,7 @@ def test_files_saved_by_an_earlier_version_load(file_name):
     )
 
 
+@pytest.mark.compat
 def test_default_is_keras_behaviour():
     assert BatchNormalization().inference_mode is False
     assert (

@@ -17,6 +17,7 @@ from keras_applications_bn.layers import BatchNormalization
 
 from architectures import (
     ARCHITECTURES,
+    COMPAT_WEIGHT_FAMILIES,
     FORWARD,
     LARGE,
     Arch,
@@ -54,6 +55,10 @@ def case_marks(arch, include_top, pooling):
         and not (pooling == "max" and arch.fn == "MobileNetV2")
     ):
         return (pytest.mark.slow,)
+    if (
+        arch.id in COMPAT_WEIGHT_FAMILIES and include_top
+    ):  # on each combination of `make test-compat`
+        return (pytest.mark.compat,)
     return ()
 
 

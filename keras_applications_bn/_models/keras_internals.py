@@ -32,6 +32,7 @@ __all__ = [
     "has_been_called",
     "producer_inputs",
     "add_and_multiply_ops",
+    "uses_renorm",
 ]
 
 
@@ -235,3 +236,15 @@ def has_been_called(model):
     """Whether ``model`` has run once (``Layer._called``); Keras' ONNX export
     needs a model that did."""
     return bool(_attribute(model, "_called", "Layer._called", "exporting to ONNX"))
+
+
+# ---------------------------------------------------------------------------
+# BatchNormalization options that only some supported Keras versions have
+# ---------------------------------------------------------------------------
+
+
+def uses_renorm(layer):
+    """Whether BatchNormalization ``layer`` uses batch renormalization
+    (``renorm=True``). Keras' layer has the option since Keras 3.14; a layer of an
+    earlier Keras has no ``renorm`` attribute, and never renormalizes."""
+    return bool(getattr(layer, "renorm", False))

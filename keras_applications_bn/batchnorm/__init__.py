@@ -9,7 +9,8 @@ but ``fit_mode`` is importable from ``keras_applications_bn`` itself too.
 
 Modules: ``pinning`` (find and pin), ``selection`` (the ``layers`` argument),
 ``reset``, ``adapt`` (the pass), ``data`` (what ``data`` may be), ``step`` (the
-compiled forward pass), ``distribute`` (tf.distribute), ``summary``.
+compiled forward pass), ``distribute`` (tf.distribute), ``processes`` (the pass
+across the processes of JAX and PyTorch), ``summary``.
 """
 
 from keras_applications_bn.batchnorm.adapt import adapt_bn_statistics

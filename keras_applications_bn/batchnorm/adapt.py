@@ -1,11 +1,13 @@
 """Re-estimating BatchNormalization statistics on data: adapt_bn_statistics (AdaBN, precise BN).
 
-The pass itself lives here; what ``data`` may be is in ``data.py``, the
-compiled forward pass in ``step.py``, and everything tf.distribute in
-``distribute.py``. A little over 400 lines: a fifth of them is the public
-docstring of adapt_bn_statistics.
+The pass itself lives here (with the float64 combination of the batches'
+moments, all channels at once); what ``data`` may be is in ``data.py``, the
+compiled forward pass and the fused kernels in ``step.py``, everything
+tf.distribute in ``distribute.py``, and the pass across processes (JAX,
+PyTorch) in ``processes.py``.
 """
 
+import contextlib
 import itertools
 import threading
 import warnings
@@ -14,22 +16,34 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_applications_bn._models import keras_internals
 from keras_applications_bn._models.checks import (
     check_keras_model,
     check_positive_int,
     check_prior,
     check_verbose,
 )
-from keras_applications_bn.batchnorm.data import check_data, iter_batches, model_input_shape
+from keras_applications_bn.batchnorm.data import (
+    check_data,
+    is_array,
+    iter_batches,
+    model_input_shape,
+)
 from keras_applications_bn.batchnorm.distribute import (
     DistributedAdaptingStep,
     cross_replica_moments,
     distributed_batches,
     distribution_strategy,
+    in_replicas,
 )
 from keras_applications_bn.batchnorm.pinning import TRACED_STEPS, bn_layers
+from keras_applications_bn.batchnorm.processes import (
+    ProcessesAdaptingStep,
+    agreed_batches,
+    process_group,
+)
 from keras_applications_bn.batchnorm.selection import selected_bn_layers
-from keras_applications_bn.batchnorm.step import AdaptingStep
+from keras_applications_bn.batchnorm.step import AdaptingStep, fused_moments
 
 __all__ = ["adapt_bn_statistics"]
 
@@ -53,8 +67,17 @@ def _adapting_call(self, inputs, training=None, mask=None):
     """
     if not self._adaptation.recording():
         return super(type(self), self).call(inputs, training=training, mask=mask)
-    # the pass always uses batch statistics in the adapted layers
-    x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+    # the pass always uses batch statistics in the adapted layers; at least float32,
+    # and float64 stays float64 (keras.backend.result_type would give float32 for
+    # float64 on JAX and PyTorch, as JAX does without x64)
+    wide = keras.backend.standardize_dtype(inputs.dtype) == "float64"
+    x = ops.cast(inputs, "float64" if wide else "float32")
+    if mask is None and _normalises_alone(self._adaptation):
+        fused = fused_moments(x, self)  # one kernel where the backend has one
+        if fused is not None:
+            outputs, count, mean, variance = fused
+            self._adaptation.record(self, count, mean, variance)
+            return ops.cast(outputs, self.compute_dtype)
     axes = [a for a in range(len(x.shape)) if a != self.axis % len(x.shape)]
     if mask is None:
         mean, variance = ops.moments(x, axes=axes)
@@ -68,6 +91,8 @@ def _adapting_call(self, inputs, training=None, mask=None):
         shape[self.axis] = x.shape[self.axis]
         variance = ops.sum(weight * ops.square(x - ops.reshape(mean, shape)), axis=axes) / safe
     count, mean, variance = cross_replica_moments(count, mean, variance)
+    if self._adaptation.processes is not None:  # across processes: gathered on the host
+        count, mean, variance = self._adaptation.processes.moments(count, mean, variance)
     self._adaptation.record(self, count, mean, variance)
     outputs = ops.batch_normalization(
         x,
@@ -79,6 +104,12 @@ def _adapting_call(self, inputs, training=None, mask=None):
         epsilon=self.epsilon,
     )
     return ops.cast(outputs, self.compute_dtype)
+
+
+def _normalises_alone(adaptation):
+    """Whether a layer normalises with its own batch's moments, not with moments
+    combined with other replicas' or processes' (which a fused kernel cannot use)."""
+    return not in_replicas() and adaptation.processes is None
 
 
 class _Adaptation:
@@ -95,9 +126,12 @@ class _Adaptation:
     because MirroredStrategy traces each replica's pass in its own thread; an
     adapted layer called in a thread with no open pass (a ``predict`` from
     another thread) runs its own class's ``call`` and records nothing.
+    ``processes`` (a ``processes.Processes``, or ``None``) combines each layer's
+    moments across processes.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers, processes=None):
+        self.processes = processes
         self._layers = list(layers)
         self._classes = [layer.__class__ for layer in self._layers]
         self._records = threading.local()
@@ -147,10 +181,16 @@ class _Adaptation:
         return self._records.calls
 
 
-def _adapting_step(model, layers, strategy=None):
+def _adapting_step(model, layers, strategy=None, processes=None, compile=True):
+    """The model's step for a pass over ``layers`` (cached per model while what it
+    traced stays the same); ``compile=False`` gives an eager one."""
+    if processes is not None:
+        # eager, so nothing to cache: each layer gathers on the host inside its call
+        return ProcessesAdaptingStep(model, processes)
     adapted = {id(layer) for layer in layers}
     signature = (
         strategy,
+        compile,
         tuple(sorted(adapted)),
         tuple(
             (type(layer), getattr(layer, "inference_mode", False), layer.trainable)
@@ -160,42 +200,78 @@ def _adapting_step(model, layers, strategy=None):
     )
     cached = TRACED_STEPS.get(model)
     if cached is None or cached[0] != signature:
-        step = AdaptingStep(model) if strategy is None else DistributedAdaptingStep(model, strategy)
+        if strategy is None:
+            step = AdaptingStep(model, compile=compile)
+        else:
+            step = DistributedAdaptingStep(model, strategy)
         cached = (signature, step)
         TRACED_STEPS[model] = cached
     return cached[1]
 
 
 class _Moments:
-    """Exact running count, mean and sum of squared deviations per channel (float64).
+    """Exact running count, mean and sum of squared deviations of every channel of
+    every adapted layer (float64), all channels updated at once.
 
     Batches are combined with Chan et al.'s parallel formula, so the result is the
     mean and (biased) variance over every value seen, whatever the batch sizes.
+    Each layer owns a slice of the arrays (its channels, in ``layers``' order).
     """
 
-    def __init__(self):
-        self.count = 0.0
-        self.mean = None
-        self.m2 = None
+    def __init__(self, layers):
+        self.slices, start = {}, 0
+        for layer in layers:
+            channels = int(layer.moving_mean.shape[0])
+            self.slices[id(layer)] = slice(start, start + channels)
+            start += channels
+        self.count = np.zeros(start)
+        self.mean = np.zeros(start)
+        self.m2 = np.zeros(start)
+        self._plans = {}
 
-    def add(self, count, mean, variance):
-        count = float(count)
-        if count <= 0:
-            return
-        mean = np.asarray(mean, np.float64)
-        m2 = np.asarray(variance, np.float64) * count
-        if self.mean is None:
-            self.count, self.mean, self.m2 = count, mean, m2
-            return
-        total = self.count + count
-        delta = mean - self.mean
-        self.mean = self.mean + delta * (count / total)
-        self.m2 = self.m2 + m2 + np.square(delta) * (self.count * count / total)
-        self.count = total
+    def add(self, vector, layout):
+        """Add one batch: ``vector`` holds each call's count, means and variances
+        in turn, ``layout`` its ``(layer id, channels)`` (``step.stacked``)."""
+        for where, count, mean, variance in self._plan(layout):
+            keep = vector[count] > 0
+            where = where[keep]
+            count = vector[count[keep]]
+            mean = vector[mean[keep]]
+            m2 = vector[variance[keep]] * count
+            total = self.count[where] + count
+            delta = mean - self.mean[where]
+            self.mean[where] += delta * (count / total)
+            self.m2[where] = (
+                self.m2[where] + m2 + np.square(delta) * (self.count[where] * count / total)
+            )
+            self.count[where] = total
 
-    @property
-    def variance(self):
-        return self.m2 / self.count
+    def _plan(self, layout):
+        """Index arrays reading ``layout``'s vector: per group of calls (a layer called
+        twice in a pass adds its calls in turn), the channels' positions in the
+        totals and those of their count, means and variances in the vector."""
+        key = tuple(layout)
+        if key not in self._plans:
+            groups, seen, offset = [], {}, 0
+            for layer_id, channels in layout:
+                rank = seen[layer_id] = seen.get(layer_id, -1) + 1
+                if rank == len(groups):
+                    groups.append([[], [], [], []])
+                where, count, mean, variance = groups[rank]
+                where.append(np.arange(channels) + self.slices[layer_id].start)
+                count.append(np.full(channels, offset))
+                mean.append(np.arange(channels) + offset + 1)
+                variance.append(np.arange(channels) + offset + 1 + channels)
+                offset += 1 + 2 * channels
+            self._plans[key] = [[np.concatenate(a) for a in group] for group in groups]
+        return self._plans[key]
+
+    def get(self, layer):
+        """``layer``'s ``(mean, variance)``, or ``None`` if no data reached it."""
+        where = self.slices[id(layer)]
+        if not np.all(self.count[where] > 0):
+            return None
+        return self.mean[where], self.m2[where] / self.count[where]
 
 
 def _with_prior(layer, mean, variance, prior, samples):
@@ -243,6 +319,20 @@ def adapt_bn_statistics(
     MultiWorkerMirroredStrategy every worker calls this with the same ``data``
     (each takes its shard), and every worker gets the same statistics.
 
+    Across processes on JAX (2 or more processes, ``keras.distribution.initialize``,
+    with a ``keras.distribution`` set or in scope) and on PyTorch (an initialised
+    ``torch.distributed`` process group, as DDP uses), every process calls this
+    with its own share of the data, as it trains: its i-th batch is its part of
+    the i-th global batch (a ``DistributedSampler``'s loader, or an array whose
+    ``batch_size`` is then the global batch, split evenly across the processes).
+    Every adapted layer gathers the moments of all processes' parts before
+    normalising and combines them exactly, in float64, so every process gets the
+    statistics one device gets from the global batches, and the return value is
+    the global number of samples. Every process must give the same number of
+    batches: if one runs out early, or fails, every process raises instead of
+    waiting for it. On the devices of one process (JAX's DataParallel or
+    ModelParallel) nothing is needed: each batch is one global batch.
+
     Arguments and ``data``'s shape (for a single-input model: each batch must
     match the model's input) are checked before the pass. If any batch gives a
     non-finite mean or variance (NaN or inf in ``data``, or values that overflow)
@@ -271,7 +361,8 @@ def adapt_bn_statistics(
             generator stops (the progress bar shows how far it got); an infinite
             ``tf.data.Dataset`` without ``steps`` is refused.
         batch_size: batch size for array or tensor ``data`` (not used
-            otherwise, but checked: a positive int, NumPy ints included).
+            otherwise, but checked: a positive int, NumPy ints included); the
+            global batch under a distribution or across processes.
         steps: stop after this many batches (default: all of ``data``); a
             positive int (``2.0`` and ``True`` are refused with a TypeError).
         layers: adapt only these BN layers of ``model`` (layer objects or their
@@ -297,17 +388,30 @@ def adapt_bn_statistics(
             ``verbose``...).
         ValueError: a bad argument value, a batch that does not match the model's
             input, ``data`` that gives no batch, or a batch whose mean or variance
-            is not finite.
+            is not finite; across processes also a ``batch_size`` the processes
+            cannot split evenly, processes that give different numbers of batches
+            or adapt different layers, and (JAX) weights split across processes.
         RuntimeError: another adapt_bn_statistics pass is running on ``model``
-            (for example, one started from inside this pass's ``data``).
+            (for example, one started from inside this pass's ``data``), or
+            another process of the pass failed.
     """
-    # every argument, on every path (whatever kind `data` is), before the pass
-    layers, batch_size, steps, verbose, prior = _checked_arguments(
-        model, layers, batch_size, steps, verbose, prior
-    )
-    total = check_data(model, data, batch_size, steps)  # the number of batches, if known
-    _refuse_a_second_pass(model)
-    moments, samples = _run_pass(model, layers, data, batch_size, steps, verbose, total)
+    processes = process_group(model)  # None within one process
+    try:
+        # every argument, on every path (whatever kind `data` is), before the pass
+        layers, batch_size, steps, verbose, prior = _checked_arguments(
+            model, layers, batch_size, steps, verbose, prior
+        )
+        if processes is not None and is_array(data):
+            batch_size = processes.local_batch(batch_size)  # this process's share
+        total = check_data(model, data, batch_size, steps)  # the number of batches, if known
+        _refuse_a_second_pass(model)
+    except Exception as error:
+        if processes is not None:
+            processes.start(failure=error)  # every process raises, not only this one
+        raise
+    if processes is not None:
+        processes.start(layers=layers)
+    moments, samples = _run_pass(model, layers, data, batch_size, steps, verbose, total, processes)
     if samples == 0:
         raise ValueError("`data` gave no batches.")
     # statistics are written only now, after the whole pass succeeded
@@ -331,7 +435,7 @@ def _checked_arguments(model, layers, batch_size, steps, verbose, prior):
     check_keras_model(model)
     layers = selected_bn_layers(model, layers)
     for layer in layers:
-        if layer.renorm:
+        if keras_internals.uses_renorm(layer):
             raise ValueError(
                 f"{layer.name!r} uses renorm, which adapt_bn_statistics does not support."
             )
@@ -354,23 +458,31 @@ def _refuse_a_second_pass(model):
         )
 
 
-def _run_pass(model, layers, data, batch_size, steps, verbose, total):
+def _run_pass(model, layers, data, batch_size, steps, verbose, total, processes=None):
     """Run ``model`` once over ``data``, every layer of ``layers`` recording its batch moments.
 
+    Across ``processes`` (``None`` within one process) every batch is this
+    process's share of a global batch, once all processes agreed they have one.
+
     Returns:
-        ``(moments, samples)``: a ``_Moments`` per layer (by id) over every
+        ``(moments, samples)``: the ``_Moments`` of every layer over every
         batch, and the number of samples the batches held.
     """
-    moments = {id(layer): _Moments() for layer in layers}
+    moments = _Moments(layers)
     names = {id(layer): layer.name for layer in layers}
     progress = keras.utils.Progbar(total, verbose=verbose, unit_name="step") if verbose else None
     samples = done = 0
     strategy = distribution_strategy(model)
-    with _Adaptation(layers) as adaptation:
-        step = _adapting_step(model, layers, strategy)
-        for index, x in enumerate(_pass_batches(model, strategy, data, batch_size, steps)):
-            results = step(adaptation, x)  # (re)tracing sets step.order
-            _add_batch(moments, zip(step.order, results), index, names)
+    batches = _pass_batches(model, strategy, data, batch_size, steps)
+    local = contextlib.nullcontext()
+    if processes is not None:
+        batches = agreed_batches(processes, batches)
+        local = processes.local_weights(model)
+    with _Adaptation(layers, processes) as adaptation, local:
+        step = _adapting_step(model, layers, strategy, processes)
+        for index, x in enumerate(batches):
+            vector = step(adaptation, x)  # (re)tracing sets step.layout
+            _add_batch(moments, vector, step.layout, index, names)
             samples += step.samples(x)
             done = index + 1
             if progress is not None:
@@ -393,22 +505,25 @@ def _pass_batches(model, strategy, data, batch_size, steps):
     return batches
 
 
-def _add_batch(moments, results, index, names):
-    """Add batch ``index``'s ``(layer id, (count, mean, variance))`` results to ``moments``.
+def _add_batch(moments, vector, layout, index, names):
+    """Add batch ``index``'s moments to ``moments``: ``vector`` holds every call's
+    count, means and variances, ``layout`` its ``(layer id, channels)``.
 
     Raises:
         ValueError: a mean or variance is not finite (``names`` names the layers).
     """
-    for key, moment in results:
-        count, mean, variance = (ops.convert_to_numpy(t) for t in moment)
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
-            raise ValueError(
-                f"adapt_bn_statistics: batch {index} gave a non-finite (NaN or inf) "
-                f"mean or variance at BN layer {names[key]!r}. Does `data` contain "
-                "NaN or inf, or values too large for the model's dtype? No "
-                "statistics were changed."
-            )
-        moments[key].add(count, mean, variance)
+    vector = np.asarray(ops.convert_to_numpy(vector), np.float64)
+    if not np.all(np.isfinite(vector)):
+        ends = np.cumsum([1 + 2 * channels for _, channels in layout])
+        first = np.flatnonzero(~np.isfinite(vector))[0]
+        key = layout[int(np.searchsorted(ends, first, side="right"))][0]
+        raise ValueError(
+            f"adapt_bn_statistics: batch {index} gave a non-finite (NaN or inf) "
+            f"mean or variance at BN layer {names[key]!r}. Does `data` contain "
+            "NaN or inf, or values too large for the model's dtype? No "
+            "statistics were changed."
+        )
+    moments.add(vector, layout)
 
 
 def _assign(layers, moments, prior, samples):
@@ -420,11 +535,11 @@ def _assign(layers, moments, prior, samples):
     """
     unreached = []
     for layer in layers:
-        stats = moments[id(layer)]
-        if stats.mean is None:
+        stats = moments.get(layer)
+        if stats is None:
             unreached.append(layer.name)
             continue
-        mean, variance = _with_prior(layer, stats.mean, stats.variance, float(prior), samples)
+        mean, variance = _with_prior(layer, *stats, float(prior), samples)
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
     return unreached

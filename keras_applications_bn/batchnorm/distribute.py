@@ -4,7 +4,8 @@ Each replica runs the pass on its share of every global batch, split as the
 strategy splits it; each adapted layer all-reduces its moments across replicas
 and workers before normalising (as SyncBN does), so every replica normalises
 with, and reports, the moments of the whole global batch. Everything that
-combines moments or splits batches across devices or processes lives here.
+combines moments or splits batches across tf.distribute's devices and workers
+lives here; across the processes of JAX and PyTorch, ``processes.py``.
 """
 
 import keras
@@ -15,6 +16,7 @@ from keras_applications_bn.batchnorm.step import AdaptingStep
 __all__ = [
     "DistributedAdaptingStep",
     "cross_replica_moments",
+    "in_replicas",
     "distributed_batches",
     "distribution_strategy",
 ]
@@ -40,6 +42,17 @@ def distribution_strategy(model):
     return None
 
 
+def in_replicas():
+    """Whether this runs in one of several replicas (TensorFlow), whose moments
+    `cross_replica_moments` combines."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return context is not None and context.num_replicas_in_sync > 1
+
+
 def cross_replica_moments(count, mean, variance):
     """``(count, mean, variance)`` of one replica's batch -> those of the global batch.
 
@@ -50,11 +63,11 @@ def cross_replica_moments(count, mean, variance):
     """
     if keras.backend.backend() != "tensorflow":
         return count, mean, variance
+    if not in_replicas():
+        return count, mean, variance
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return count, mean, variance
     total_sum = tf.distribute.ReduceOp.SUM
     n = tf.cast(count, tf.float64)
     # a replica with no samples (a short last batch) adds nothing

@@ -1,21 +1,29 @@
 """The compiled forward pass of adapt_bn_statistics.
 
 ``AdaptingStep`` runs the model on one batch, compiled for the backend, and
-returns the batch moments every adapted layer recorded into the running pass;
-the pass under a tf.distribute strategy subclasses it (``distribute.py``).
+returns the batch moments every adapted layer recorded into the running pass,
+stacked into one vector (one transfer to the host per batch); the pass under a
+tf.distribute strategy subclasses it (``distribute.py``). ``fused_moments``
+normalises a batch with its own moments in one kernel where the backend has one.
 """
 
 import weakref
 
 import keras
+from keras import ops
 
-__all__ = ["AdaptingStep", "compiled"]
+__all__ = ["AdaptingStep", "compiled", "fused_moments"]
 
 
 def compiled(fn):
-    """``fn`` compiled for the current backend (eager where it is not TensorFlow;
-    under PyTorch without autograd, which would otherwise record the whole pass
-    because gamma/beta and the kernels require gradients)."""
+    """``fn`` compiled for the current backend, for TensorFlow and PyTorch
+    (``AdaptingStep`` compiles for JAX itself, the variables passed as arguments).
+
+    A ``tf.function`` on TensorFlow (not XLA: on CPU, where ``predict`` does not
+    use XLA either, it made the pass 1.7x slower); under PyTorch the eager call
+    without autograd, which would otherwise record the whole pass because
+    gamma/beta and the kernels require gradients; ``fn`` itself elsewhere.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -28,20 +36,94 @@ def compiled(fn):
     return fn
 
 
+def fused_moments(x, layer):
+    """Normalise ``x`` with its own batch moments in one fused kernel, where the
+    backend has one for this input; ``None`` where it does not.
+
+    The fused kernel (TensorFlow's ``FusedBatchNormV3``) reads each activation
+    once for the moments and once to normalise, where ``ops.moments`` +
+    ``ops.batch_normalization`` make several passes. Used for float32 inputs with
+    the channels last; the moments it gives are those ``ops.moments`` gives,
+    within float32 rounding. PyTorch's ``batch_norm`` is not used: its float32
+    moments drifted from the exact ones by up to 1.1e-4 deep in InceptionV3
+    (tests/backends/test_backends.py), ten times the unfused pass's error.
+
+    Returns:
+        ``(outputs, count, mean, variance)`` (the biased variance, as
+        ``ops.moments`` gives), or ``None``.
+    """
+    backend = keras.backend.backend()
+    rank = len(x.shape)
+    channels = x.shape[-1]
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype != "float32" or layer.axis % rank != rank - 1 or channels is None:
+        return None
+    if backend == "tensorflow":
+        return _tf_fused_moments(x, layer, channels)
+    return None
+
+
+def _scale_and_offset(layer, channels):
+    scale = ops.cast(layer.gamma, "float32") if layer.scale else ops.ones((channels,))
+    offset = ops.cast(layer.beta, "float32") if layer.center else ops.zeros((channels,))
+    return scale, offset
+
+
+def _tf_fused_moments(x, layer, channels):
+    import tensorflow as tf
+
+    # FusedBatchNormV3 takes 4-D inputs and an epsilon of at least 1.001e-5
+    if len(x.shape) != 4 or layer.epsilon < 1.001e-5:
+        return None
+    scale, offset = _scale_and_offset(layer, channels)
+    outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+        x, scale, offset, epsilon=layer.epsilon, data_format="NHWC", is_training=True
+    )
+    count = tf.cast(tf.size(x, out_type=tf.int64) // channels, tf.float32)
+    # the kernel returns the unbiased variance (Bessel's n / (n - 1), 1 for n = 1)
+    variance = variance * (tf.maximum(count, 2.0) - 1.0) / tf.maximum(count, 1.0)
+    return outputs, count, mean, variance
+
+
+def stacked(calls):
+    """``calls``' ``(layer, count, mean, variance)`` as one vector: each call's
+    count, means and variances in turn (float64 if any is, else float32), and the
+    layout ``[(layer id, channels), ...]`` that reads it."""
+    dtypes = {keras.backend.standardize_dtype(t.dtype) for _, *moments in calls for t in moments}
+    dtype = "float64" if "float64" in dtypes else "float32"
+    parts, layout = [], []
+    for layer, count, mean, variance in calls:
+        parts += [ops.reshape(ops.cast(count, dtype), (1,)), ops.cast(mean, dtype)]
+        parts.append(ops.cast(variance, dtype))
+        layout.append((id(layer), int(mean.shape[0])))
+    vector = ops.concatenate(parts, axis=0) if parts else ops.zeros((0,), dtype)
+    return vector, layout
+
+
 class AdaptingStep:
     """One compiled forward pass that returns every adapted layer's batch moments.
 
-    ``order`` names the layer (by id) of each returned ``(count, mean, variance)``;
-    it is recorded while the pass is traced. The step holds the model weakly, so
-    caching it per model keeps nothing alive; it holds the running pass's
-    ``_Adaptation`` (``adapt.py``) only during a call.
+    A call returns one vector (``stacked``); ``layout`` names the layer (by id)
+    and the number of channels of each call's count, means and variances in it.
+    It is recorded while the pass is traced (on every call when ``compile`` is
+    false). Compiled: a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX (the
+    model's variables are passed as arguments, so a step cached across passes
+    always sees the current weights), the eager call without autograd on PyTorch.
+    The step holds the model weakly, so caching it per model keeps nothing
+    alive; it holds the running pass's ``_Adaptation`` (``adapt.py``) only
+    during a call.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, compile=True):
         self._model = weakref.ref(model)
-        self.order = []
+        self.layout = []
         self._adaptation = None
-        self._function = compiled(self._forward)
+        if not compile:
+            self._function = self._forward
+        elif keras.backend.backend() == "jax":
+            self._function = self._jitted()
+        else:
+            self._function = compiled(self._forward)
 
     def _forward(self, x):
         adaptation = self._adaptation
@@ -51,8 +133,27 @@ class AdaptingStep:
             calls = adaptation.calls()
         finally:
             adaptation.end_pass()
-        self.order = [id(layer) for layer, *_ in calls]
-        return [tuple(moments) for _, *moments in calls]
+        vector, self.layout = stacked(calls)
+        return vector
+
+    def _jitted(self):
+        import jax
+
+        def run(trainable, non_trainable, x):
+            model = self._model()
+            mapping = list(zip(model.trainable_variables, trainable))
+            mapping += zip(model.non_trainable_variables, non_trainable)
+            with keras.StatelessScope(state_mapping=mapping):
+                return self._forward(x)
+
+        function = jax.jit(run)
+
+        def call(x):
+            model = self._model()
+            trainable = [v.value for v in model.trainable_variables]
+            return function(trainable, [v.value for v in model.non_trainable_variables], x)
+
+        return call
 
     def __call__(self, adaptation, x):
         """Run the pass on batch ``x``, the layers recording into ``adaptation``."""

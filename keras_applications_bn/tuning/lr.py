@@ -338,6 +338,12 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     def iterations(self):
         return self.inner_optimizer.iterations
 
+    @iterations.setter
+    def iterations(self, counter):
+        # Keras before 3.5 stores the optimizer's own step counter as `self.iterations`
+        # in `Optimizer.__init__`; the wrapper counts steps with the inner optimizer's.
+        self._own_iterations = counter
+
     def finalize_variable_values(self, var_list):
         self.inner_optimizer.finalize_variable_values(var_list)
 

@@ -9,6 +9,7 @@ a training-mode call and ``adapt_bn_statistics``. The shapes are the suites'
 small ones, so each case stays cheap.
 """
 
+import contextlib
 import os
 
 import keras
@@ -259,6 +260,35 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
     for before, after in zip(weights, base.trainable_weights):
         np.testing.assert_array_equal(before, numpy(after))
     assert all(layer.inference_mode for layer in kab.bn_layers(base))
+
+
+def float64_enabled():
+    """A context in which the backend computes in float64 (JAX needs x64 for it)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def test_adapt_bn_statistics_keeps_a_float64_model_in_float64():
+    """A float64 model's statistics are float64 moments of what each layer receives:
+    outside TensorFlow, Keras' type promotion turns float64 with float32 into
+    float32 (as JAX does without x64), which must not decide the pass's precision."""
+    with float64_enabled():
+        inputs = keras.Input((8, 8, 3), dtype="float64")
+        features = keras.layers.Conv2D(4, 3, dtype="float64", name="conv")(inputs)
+        outputs = BatchNormalization(inference_mode=True, dtype="float64", name="bn")(features)
+        model = keras.Model(inputs, outputs)
+        # a large mean: float32 rounds it
+        x = 3.0 + np.random.default_rng(0).gamma(2.0, 0.5, (N, 8, 8, 3))
+        received = numpy(keras.Model(inputs, features)(x)).astype(np.float64)
+        assert kab.adapt_bn_statistics(model, x, batch_size=N, verbose=0) == N
+        layer = model.get_layer("bn")
+        assert numpy(layer.moving_mean).dtype == np.float64
+        mean, var = channel_moments(received, -1)
+        np.testing.assert_allclose(numpy(layer.moving_mean), mean, rtol=1e-12)
+        np.testing.assert_allclose(numpy(layer.moving_variance), var, rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------

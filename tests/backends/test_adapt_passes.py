@@ -1,0 +1,149 @@
+"""adapt_bn_statistics' pass on any backend: exact moments, whichever way a layer is normalised.
+
+The pass returns every layer's moments in one vector per batch and combines
+them on the host for all channels at once; on TensorFlow a layer
+whose inputs allow it is normalised by its fused kernel, and on JAX the
+step is one ``jax.jit`` function with the variables as arguments. These cases
+check that a layer called twice, layers the fused kernel does not take (a tiny
+epsilon, a dense BN on TensorFlow, masks), uneven batches and a second pass after
+the weights changed all give the exact float64 statistics. Run by the TensorFlow
+lane (``tests/test_adapt_passes.py``) and by ``make test-backends``.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+import keras_applications_bn as kab
+from keras_applications_bn.batchnorm import adapt as adapt_module
+from keras_applications_bn.layers import BatchNormalization
+
+
+def numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def branching_network():
+    """BN layers whose inputs no BN changes: one shared by two convolutions (called
+    twice per batch), one with an epsilon below TensorFlow's fused kernel's least,
+    and one after a dense layer (rank 2)."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6, 6, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs)
+    b = keras.layers.Conv2D(4, 1, name="conv_b")(inputs)
+    shared = BatchNormalization(name="shared_bn")
+    tiny = BatchNormalization(epsilon=1e-6, name="tiny_epsilon_bn")(a)
+    dense = keras.layers.Dense(5, name="dense")(keras.layers.Flatten()(inputs))
+    outputs = [
+        keras.layers.Add()([shared(a), shared(b), tiny]),
+        BatchNormalization(name="dense_bn")(dense),
+    ]
+    return keras.Model(inputs, outputs)
+
+
+def pixels(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.gamma(2.0, 30.0, (n, 6, 6, 3)) + 20).astype("float32")
+
+
+def expected_moments(model, x):
+    """Float64 mean and variance over all samples of what each BN layer receives."""
+    outputs = ["conv_a", "conv_b", "dense"]
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in outputs])
+    a, b, dense = (np.asarray(o, np.float64) for o in probe.predict(x, batch_size=64, verbose=0))
+    a, b = a.reshape(-1, 4), b.reshape(-1, 4)
+    shared = np.concatenate([a, b])
+    return {
+        "shared_bn": (shared.mean(0), shared.var(0)),
+        "tiny_epsilon_bn": (a.mean(0), a.var(0)),
+        "dense_bn": (dense.mean(0), dense.var(0)),
+    }
+
+
+def assert_statistics(model, expected):
+    for name, (mean, variance) in expected.items():
+        layer = model.get_layer(name)
+        # float32 rounding of the forward pass and of the batch moments
+        np.testing.assert_allclose(
+            numpy(layer.moving_mean), mean, rtol=1e-5, atol=1e-4, err_msg=name
+        )
+        np.testing.assert_allclose(numpy(layer.moving_variance), variance, rtol=1e-5, err_msg=name)
+
+
+def test_every_path_gives_the_exact_moments_over_uneven_batches():
+    model = branching_network()
+    x = pixels(21)  # batches of 8, 8 and 5
+    assert kab.adapt_bn_statistics(model, x, batch_size=8, verbose=0) == 21
+    expected = expected_moments(model, x)
+    assert_statistics(model, expected)
+    # a layer called twice gets the moments of both calls, not those of the last one
+    shared = numpy(model.get_layer("shared_bn").moving_variance)
+    assert not np.allclose(shared, expected["tiny_epsilon_bn"][1], rtol=1e-2)
+
+
+def test_a_second_pass_sees_the_weights_as_they_are_now():
+    """The compiled step is cached per model; it must read the weights at each
+    pass (a ``jax.jit`` that closed over them would keep the first pass's)."""
+    model = branching_network()
+    x = pixels(16, seed=1)
+    kab.adapt_bn_statistics(model, x, batch_size=8, verbose=0)
+    before = numpy(model.get_layer("shared_bn").moving_mean).copy()
+    for name in ("conv_a", "conv_b", "dense"):
+        layer = model.get_layer(name)
+        layer.kernel.assign(2.0 * numpy(layer.kernel) + 0.05)
+        layer.bias.assign(numpy(layer.bias) + 1.0)
+    kab.adapt_bn_statistics(model, x, batch_size=8, verbose=0)
+    assert_statistics(model, expected_moments(model, x))
+    assert not np.allclose(numpy(model.get_layer("shared_bn").moving_mean), before, rtol=0.1)
+
+
+def test_the_eager_step_gives_the_compiled_steps_statistics(monkeypatch):
+    """The step can run uncompiled (a pass whose moments are combined across
+    processes on the host needs it); both give the same statistics."""
+    x = pixels(21, seed=2)
+    compiled = branching_network()
+    kab.adapt_bn_statistics(compiled, x, batch_size=8, verbose=0)
+    eager = branching_network()
+    step = functools.partial(adapt_module._adapting_step, compile=False)
+    monkeypatch.setattr(adapt_module, "_adapting_step", step)
+    kab.adapt_bn_statistics(eager, x, batch_size=8, verbose=0)
+    for a, b in zip(kab.bn_layers(compiled), kab.bn_layers(eager)):
+        for name in ("moving_mean", "moving_variance"):
+            np.testing.assert_allclose(
+                numpy(getattr(b, name)), numpy(getattr(a, name)), rtol=1e-5, atol=1e-6
+            )
+    assert_statistics(eager, expected_moments(eager, x))
+
+
+def test_masked_positions_are_left_out_and_an_empty_batch_adds_nothing():
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((5,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 3, mask_zero=True, name="embedding")(inputs)
+    outputs = BatchNormalization(name="masked_bn")(embedded)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(1, 10, (12, 5)).astype("int32")
+    tokens[:4, 3:] = 0  # padding in the first batch
+    tokens[4:8] = 0  # a batch of padding only: no values reach the layer
+    assert kab.adapt_bn_statistics(model, tokens, batch_size=4, verbose=0) == 12
+    table = numpy(model.get_layer("embedding").embeddings).astype(np.float64)
+    values = table[tokens[tokens != 0]]
+    layer = model.get_layer("masked_bn")
+    np.testing.assert_allclose(numpy(layer.moving_mean), values.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(numpy(layer.moving_variance), values.var(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["conv_b", "dense"])
+def test_a_non_finite_batch_names_the_first_layer_it_reaches(bad):
+    model = branching_network()
+    layer = model.get_layer(bad)
+    before = [numpy(v).copy() for v in model.weights]
+    layer.bias.assign(np.full(layer.bias.shape, np.inf, "float32"))
+    name = "shared_bn" if bad == "conv_b" else "dense_bn"
+    with pytest.raises(ValueError, match=rf"batch 0 gave a non-finite .*'{name}'"):
+        kab.adapt_bn_statistics(model, pixels(8), batch_size=8, verbose=0)
+    layer.bias.assign(before[[v.path for v in model.weights].index(layer.bias.path)])
+    for value, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(numpy(variable), value)
