@@ -18,6 +18,7 @@ import pytest
 
 import keras_applications_bn as kab
 from keras_applications_bn.batchnorm import adapt as adapt_module
+from keras_applications_bn.batchnorm import step as step_module
 from keras_applications_bn.layers import BatchNormalization
 
 
@@ -147,3 +148,36 @@ def test_a_non_finite_batch_names_the_first_layer_it_reaches(bad):
     layer.bias.assign(before[[v.path for v in model.weights].index(layer.bias.path)])
     for value, variable in zip(before, model.weights):
         np.testing.assert_array_equal(numpy(variable), value)
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 5, 6), (7, 6)], ids=["image", "dense"])
+def test_the_fused_kernel_gives_the_moments_and_outputs_of_the_unfused_pass(shape):
+    """Where the backend has a fused training-mode kernel (TensorFlow's for images,
+    PyTorch's for any rank), it gives the batch's exact moments (the biased
+    variance) and the outputs normalised with them; elsewhere (JAX, or a single
+    value per channel) there is none and the pass normalises with ``ops.moments``."""
+    layer = BatchNormalization(epsilon=1e-3)
+    layer.build(shape)
+    rng = np.random.default_rng(6)
+    channels = shape[-1]
+    layer.gamma.assign(rng.uniform(0.5, 1.5, channels).astype("float32"))
+    layer.beta.assign(rng.normal(size=channels).astype("float32"))
+    x = (rng.normal(size=shape) * rng.uniform(0.1, 3.0, channels) + 2.0).astype("float32")
+    fused = step_module.fused_moments(keras.ops.convert_to_tensor(x), layer)
+    backend = keras.backend.backend()
+    if backend == "jax" or (backend == "tensorflow" and len(shape) != 4):
+        assert fused is None
+        return
+    outputs, count, mean, variance = (numpy(t) for t in fused)
+    flat = x.reshape(-1, channels).astype(np.float64)
+    assert count == flat.shape[0]
+    np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(variance, flat.var(0), rtol=1e-5)
+    gamma, beta = numpy(layer.gamma), numpy(layer.beta)
+    expected = (x - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-3) * gamma + beta
+    assert outputs.shape == x.shape
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    if backend == "torch":
+        # one value per channel: the kernel's unbiased variance would be 0 / 0
+        single = x[:1, :1, :1] if len(shape) == 4 else x[:1]
+        assert step_module.fused_moments(keras.ops.convert_to_tensor(single), layer) is None

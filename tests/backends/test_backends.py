@@ -226,13 +226,16 @@ def test_adapt_bn_statistics_gives_population_statistics(pinned):
         mean, var = channel_moments(a, layer.axis)
         # float32 rounding of the two forward passes (compiled differently),
         # grown through depth, relative to each layer's scale: measured up to
-        # 1.2e-5 of it (ResNet50's conv5 on TensorFlow); a wrong moment (another
+        # 1.2e-5 of it (ResNet50's conv5 on TensorFlow) and 1.1e-4 (InceptionV3's
+        # last BN on PyTorch, whose fused kernel normalises as x * a + b; against
+        # a float64 forward pass it is 1.3e-4 off there, TensorFlow's fused kernel
+        # 7.8e-5 and Keras' unfused moments 5.4e-5); a wrong moment (another
         # layer's inputs, per-batch averages, a Bessel factor) is off by far more
         np.testing.assert_allclose(
             numpy(layer.moving_mean),
             mean,
             rtol=1e-4,
-            atol=1e-4 * max(1.0, np.abs(mean).max()),
+            atol=3e-4 * max(1.0, np.abs(mean).max()),
             err_msg=layer.name,
         )
         np.testing.assert_allclose(
