@@ -16,6 +16,7 @@ of hanging the stage. Processes talk on 127.0.0.1 only.
 """
 
 import json
+import os
 import sys
 
 import keras
@@ -160,7 +161,7 @@ def test_jax_data_parallel_and_model_parallel_on_two_devices_match_one_device(
         tmp_path,
         server,
         1,
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip(),
         JAX_ENABLE_X64="1",
     )
     (result,) = run_processes("jax_devices", tmp_path, env, weights_npz=npz)
@@ -233,8 +234,15 @@ assert [r["process"] for r in result] == [0, 1] and result[0]["processes"] == 2,
 for r in result:
     assert r["moving_statistics_changed_in_training"] == 0.0 and r["stem_changed"] == 0.0, r
     assert r["first_block_changed"] > 0 and r["head_changed"] > 0, r
-    assert r["fit_vs_one_device"] <= 1e-6, r  # float32 rounding (measured 1.2e-7)
-    assert r["adapt_vs_one_device"] <= 1e-4, r  # float32 (measured 2-5e-6)
+    # float32 rounding: gradients summed across devices/processes in another order
+    # (measured 3e-8 to 1.6e-6 from run to run); a process that trained on its
+    # share alone would differ by about the weights' moves (1e-4 to 1e-3)
+    assert r["fit_vs_one_device"] <= min(1e-5, r["first_block_changed"] / 50), r
+    # adaptation from the same weights (the example sets one device's): the
+    # moments are combined exactly, what is left is the float32 forward pass on
+    # other batch sizes (measured 4e-6 on JAX, 9e-6 on PyTorch); statistics of one
+    # process's share alone would differ by 10-30%
+    assert r["adapt_vs_one_device"] <= 1e-4, r
     assert r["adapted_samples"] == 32 and r["pinned_after_adapt"], r
 assert len({{r["adapted_variance_checksum"] for r in result}}) == 1, result
 {checks}
