@@ -44,23 +44,27 @@ COMPAT_TESTS := tests/test_versions.py tests/test_contract.py tests/test_weight_
 
 .PHONY: demo test test-slow test-all test-export test-backends test-compat test-compat-install bench bench-backends docs lint clean
 
+# pip writes the bytecode (.pyc) of what it installs: keep it so (no --no-compile). The
+# machines here set PYTHONDONTWRITEBYTECODE=1, so Python itself never caches it, and
+# without pip's every fresh process compiles TensorFlow from source (measured: the slow
+# lane, which starts many, took 27:50 instead of 22:21).
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-demo: $(PY) setup.py
-	$(PY) -m pip install --quiet --no-compile -e ".[demo]"
+	$(PY) -m pip install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.installed-test: $(PY) setup.py
-	$(PY) -m pip install --quiet --no-compile -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed-demo
 	KERAS_APPLICATIONS_BN_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) examples/demo.py
 
 $(VENV)/.installed-bench: $(PY) setup.py
-	$(PY) -m pip install --quiet --no-compile -e ".[bench]"
+	$(PY) -m pip install --quiet -e ".[bench]"
 	touch $@
 
 # Compare with keras.applications (about 12 minutes on 2 cores for sections 1-6; sections 7-8,
@@ -77,7 +81,7 @@ test-slow: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal -m "slow and not export" $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no test is marked slow
 
 $(VENV)/.installed-export: $(VENV)/.installed-test
-	$(PY) -m pip install --quiet --no-compile -e ".[test,onnx]"
+	$(PY) -m pip install --quiet -e ".[test,onnx]"
 	touch $@
 
 # The export stage: SavedModel, TFLite (folded and not) and ONNX of a pinned model of
@@ -90,7 +94,7 @@ test-all: $(VENV)/.installed-test
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -n $(TEST_JOBS) -m "not export" $(PYTEST_ARGS)
 
 $(VENV)/.installed-lint: $(PY) setup.py
-	$(PY) -m pip install --quiet --no-compile -e ".[lint]"
+	$(PY) -m pip install --quiet -e ".[lint]"
 	touch $@
 
 # ruff (ruff.toml): the lint rules, then the formatting, of every Python file.
@@ -99,7 +103,7 @@ lint: $(VENV)/.installed-lint
 	$(VENV)/bin/ruff format --check .
 
 $(VENV)/.installed-docs: $(PY) setup.py
-	$(PY) -m pip install --quiet --no-compile -e ".[docs]"
+	$(PY) -m pip install --quiet -e ".[docs]"
 	touch $@
 
 # The documentation site (docs/, mkdocs.yml) into build/site; --strict: a broken
@@ -109,10 +113,10 @@ docs: $(VENV)/.installed-docs
 
 $(BACKENDS_PY):
 	$(PYTHON) -m venv $(BACKENDS_VENV)
-	$(BACKENDS_PY) -m pip install --quiet --no-compile --upgrade pip
+	$(BACKENDS_PY) -m pip install --quiet --upgrade pip
 
 $(BACKENDS_VENV)/.installed-backends: $(BACKENDS_PY) setup.py
-	$(BACKENDS_PY) -m pip install --quiet --no-compile -e ".[backends]"
+	$(BACKENDS_PY) -m pip install --quiet -e ".[backends]"
 	touch $@
 
 # bench_fold (the folded model's predict and compiled-call speed) and bench_adapt (adapt/predict), paired rounds, on JAX and

@@ -100,7 +100,7 @@ for name in "$@"; do
         rm -rf "$venv"
     fi
     if [ "$ready" = 1 ] || { "$python" -m venv "$venv" \
-        && "$venv/bin/python" -m pip install --quiet --no-compile "tensorflow==$tf_pin" "keras==$keras_pin" "$SOURCE[compat]"; }; then
+        && "$venv/bin/python" -m pip install --quiet "tensorflow==$tf_pin" "keras==$keras_pin" "$SOURCE[compat]"; }; then
         installed=$SECONDS
         status=import
         # the installed package (not this checkout) imports, and the versions are the named ones

@@ -17,6 +17,71 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# The longest tests of each lane: nodeid (or its start) -> seconds, measured in a CI
+# run on 2 cores. pytest-xdist's worksteal scheduler gives each worker a contiguous
+# share of the collection and lets an idle one steal from the end of another's: a
+# long test left near the end of a share starts last and keeps one worker busy while
+# the other idles (a 5-minute tail of the slow lane, measured). They start the shares
+# instead, longest first, each to the share with the least of them so far.
+RELOAD = "tests/test_convert.py::test_every_family_reloads_from_keras_and_h5_with_keras_alone"
+LONGEST_FIRST = {
+    RELOAD + "[resnet50+resnet50v2+nasnet_mobile+convnext_tiny]": 303,
+    RELOAD + "[inception_v3+inception_resnet_v2+efficientnetb0]": 260,
+    "tests/test_contract.py::test_save_and_reload_in_new_process[others-1]": 211,
+    RELOAD + "[mobilenet+densenet121+efficientnetv2-b0]": 171,
+    RELOAD + "[vgg16+xception+mobilenet_v2]": 131,
+    "tests/test_distribute.py::test_every_model_builds_under_mirrored_strategy": 129,
+    "tests/test_convert.py::test_copies_reload_from_keras_and_h5_with_keras_alone": 123,
+    "tests/test_contract.py::test_save_and_reload_in_new_process[others-2]": 119,
+    "tests/test_examples.py::test_multi_worker_example": 90,
+    "tests/test_examples.py::test_blog_experiment": 89,
+    "tests/test_examples.py::test_domain_shift_adabn": 75,
+    "tests/test_distribute.py::test_one_vs_two_replicas": 70,
+    "tests/test_docs.py::test_fine_tuning_guide_snippets_run": 69,
+    "tests/test_contract.py::test_pinned_model_contract[inception_resnet_v2]": 67,  # fast lane
+    "tests/test_contract.py::test_pinned_model_contract[nasnet_mobile]": 64,
+}
+
+
+def order_longest_first(items, workers):
+    """Reorder ``items`` in place for ``workers`` worksteal workers: the
+    LONGEST_FIRST ones at the start of the shares (see there), the others after
+    them in their own order."""
+    seconds = {}
+    for item in items:
+        for prefix, measured in LONGEST_FIRST.items():
+            if item.nodeid.startswith(prefix):
+                seconds[item.nodeid] = measured
+                break
+    if workers < 2 or not seconds:
+        return
+    heads, totals = [[] for _ in range(workers)], [0] * workers
+    for item in sorted((i for i in items if i.nodeid in seconds), key=lambda i: -seconds[i.nodeid]):
+        w = totals.index(min(totals))
+        heads[w].append(item)
+        totals[w] += seconds[item.nodeid]
+    others = [i for i in items if i.nodeid not in seconds]
+    size = len(items) // workers  # worksteal's share of each worker but the last
+    ordered, start = [], 0
+    for w, head in enumerate(heads):
+        take = max(0, size - len(head)) if w < workers - 1 else len(others)
+        ordered += head + others[start : start + take]
+        start += take
+    items[:] = ordered + others[start:]
+
+
+class LongestFirst:
+    """After ``-m`` has deselected what a lane does not run: order_longest_first."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        order_longest_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(LongestFirst(), "kab-longest-first")
+
+
 def pytest_collection_modifyitems(items):
     """Members other than the smallest of each family run in the slow lane.
 
