@@ -6,6 +6,8 @@
 # what the subset imports, nothing else), an import
 # of the installed package from outside the checkout, and the tests marked
 # `compat` in the files COMPAT_TESTS lists (both set in the Makefile).
+# The tests run with KAB_COMPAT_STAGE=<the combination's name> (tests/architectures.py
+# reads it: the compiled-output comparisons there run on two families, not all).
 #
 # A combination is named tf<V>-keras<V>-py<X.Y>, V being X.Y.Z (that release) or
 # X.Y (its newest patch release on the package index): tf2.18-keras3.8-py3.12 is
@@ -24,6 +26,13 @@
 # (COMPAT_PHASE unset) does both, afresh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# pip installs no bytecode (--no-compile, below), and Python writes the bytecode of
+# what is imported as it is first imported (the install phase's import check, then the
+# tests): a combination's processes import a part of TensorFlow, so compiling every
+# module at install time (about 25 s of CPU a virtualenv, measured, beside the fast
+# lane in CI) is mostly work nothing reads. Some machines set PYTHONDONTWRITEBYTECODE,
+# which would make every process compile what it imports again.
+unset PYTHONDONTWRITEBYTECODE
 
 if [ "$#" -eq 0 ]; then
     echo "usage: $0 tf<V>-keras<V>-py<X.Y>... (V: X.Y or X.Y.Z)" >&2
@@ -100,7 +109,7 @@ for name in "$@"; do
         rm -rf "$venv"
     fi
     if [ "$ready" = 1 ] || { "$python" -m venv "$venv" \
-        && "$venv/bin/python" -m pip install --quiet "tensorflow==$tf_pin" "keras==$keras_pin" "$SOURCE[compat]"; }; then
+        && "$venv/bin/python" -m pip install --quiet --no-compile "tensorflow==$tf_pin" "keras==$keras_pin" "$SOURCE[compat]"; }; then
         installed=$SECONDS
         status=import
         # the installed package (not this checkout) imports, and the versions are the named ones
@@ -117,7 +126,7 @@ assert all(v == n or v.startswith(n + '.') for v, n in zip(found, named)), (foun
                 touch "$venv/.compat-ready"
                 status=passed
             else
-                TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" -m pytest -p no:cacheprovider -n "$(compat_jobs)" -m compat \
+                KAB_COMPAT_STAGE=$name TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" -m pytest -p no:cacheprovider -n "$(compat_jobs)" -m compat \
                     $COMPAT_TESTS ${PYTEST_ARGS:-} && status=passed
             fi
         fi

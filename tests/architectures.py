@@ -6,6 +6,7 @@ one entry to ARCHITECTURES.
 
 import dataclasses
 import importlib
+import os
 import types
 
 import h5py
@@ -300,6 +301,12 @@ FAMILIES = [a for a in ARCHITECTURES if a.contract]
 # squeeze-and-excitation, Keras graph operations, the Affine layer).
 COMPAT_FAMILIES = ("resnet50", "mobilenet_v3_small")
 COMPAT_WEIGHT_FAMILIES = tuple(a.id for a in FAMILIES)
+# Set by .ci/compat.sh (the combination's name) while a combination's tests run: there
+# the official-layout load compares compiled outputs (``predict``, against Keras') on
+# COMPAT_FAMILIES only, its eager outputs on every family; the fast lane compares both
+# on every family (a compiled call of each is two traces of the whole graph, a third
+# of the subset's time on each combination).
+COMPAT_STAGE = os.environ.get("KAB_COMPAT_STAGE", "")
 
 
 def compat_params(archs, families=COMPAT_FAMILIES):

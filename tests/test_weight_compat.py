@@ -17,6 +17,8 @@ from keras_applications_bn.layers import BatchNormalization
 
 from architectures import (
     ARCHITECTURES,
+    COMPAT_FAMILIES,
+    COMPAT_STAGE,
     COMPAT_WEIGHT_FAMILIES,
     FORWARD,
     LARGE,
@@ -131,7 +133,8 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     # the model has dropout, which a training-mode call applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
     assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
-    if arch.contract and kwargs.get("include_top"):  # the compiled path too, once per family
+    compiled = arch.contract and kwargs.get("include_top")  # once per family
+    if compiled and (not COMPAT_STAGE or arch.id in COMPAT_FAMILIES):
         # compiled against compiled: a compiled call rounds differently from an eager
         # one, and randomly initialised EfficientNetV2 amplifies that up to 15% (its
         # own eager and predict outputs differ so); ours and Keras' agree exactly
