@@ -115,17 +115,22 @@ $(BACKENDS_PY):
 	$(PYTHON) -m venv $(BACKENDS_VENV)
 	$(BACKENDS_PY) -m pip install --quiet --upgrade pip
 
+# The backend virtualenv (PyTorch, JAX, TensorFlow, KerasHub) is installed without
+# bytecode, and its commands run with Python writing the bytecode of what they import
+# (LAZY_BYTECODE): they import a part of it, so pip's compiling of every module (most of
+# the CPU of this install, beside CI's first stages) is mostly work nothing reads.
+LAZY_BYTECODE := env -u PYTHONDONTWRITEBYTECODE
 $(BACKENDS_VENV)/.installed-backends: $(BACKENDS_PY) setup.py
-	$(BACKENDS_PY) -m pip install --quiet -e ".[backends]"
+	$(BACKENDS_PY) -m pip install --quiet --no-compile -e ".[backends]"
 	touch $@
 
 # bench_fold (the folded model's predict and compiled-call speed) and bench_adapt (adapt/predict), paired rounds, on JAX and
 # PyTorch, in .venv-backends; see docs/performance.md.
 bench-backends: $(BACKENDS_VENV)/.installed-backends
-	cd benchmarks && KERAS_BACKEND=jax $(abspath $(BACKENDS_PY)) bench_fold.py
-	cd benchmarks && KERAS_BACKEND=torch $(abspath $(BACKENDS_PY)) bench_fold.py
-	cd benchmarks && KERAS_BACKEND=jax $(abspath $(BACKENDS_PY)) bench_adapt.py
-	cd benchmarks && KERAS_BACKEND=torch $(abspath $(BACKENDS_PY)) bench_adapt.py
+	cd benchmarks && KERAS_BACKEND=jax $(LAZY_BYTECODE) $(abspath $(BACKENDS_PY)) bench_fold.py
+	cd benchmarks && KERAS_BACKEND=torch $(LAZY_BYTECODE) $(abspath $(BACKENDS_PY)) bench_fold.py
+	cd benchmarks && KERAS_BACKEND=jax $(LAZY_BYTECODE) $(abspath $(BACKENDS_PY)) bench_adapt.py
+	cd benchmarks && KERAS_BACKEND=torch $(LAZY_BYTECODE) $(abspath $(BACKENDS_PY)) bench_adapt.py
 
 # The same tests once per backend; a backend that cannot be imported fails the stage.
 # The distribution tests start their own processes on 127.0.0.1 and kill them after a
@@ -134,8 +139,8 @@ bench-backends: $(BACKENDS_VENV)/.installed-backends
 # of the JAX run, measured; the benchmarks keep XLA's default).
 JAX_TEST_XLA_FLAGS := --xla_backend_optimization_level=0
 test-backends: $(BACKENDS_VENV)/.installed-backends
-	KERAS_BACKEND=jax XLA_FLAGS="$(strip $(XLA_FLAGS) $(JAX_TEST_XLA_FLAGS))" $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
-	KERAS_BACKEND=torch $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=jax XLA_FLAGS="$(strip $(XLA_FLAGS) $(JAX_TEST_XLA_FLAGS))" $(LAZY_BYTECODE) $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
+	KERAS_BACKEND=torch $(LAZY_BYTECODE) $(BACKENDS_PY) -m pytest tests/backends $(PYTEST_ARGS)
 
 # The compatibility stage: a fresh virtualenv per combination of COMPAT, one after
 # another (installing TensorFlow is most of the time; see CONTRIBUTING.md).
