@@ -133,8 +133,8 @@ def check_official_layout_loads(arch, tmp_path, **kwargs):
     # the model has dropout, which a training-mode call applies)
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in ours.layers)
     assert_same_outputs(ours(x, training=not dropout), expected, rtol=arch.rtol)
-    compiled = arch.contract and kwargs.get("include_top")  # once per family
-    if compiled and (not COMPAT_STAGE or arch.id in COMPAT_FAMILIES):
+    once_per_family = arch.contract and kwargs.get("include_top")
+    if once_per_family and (not COMPAT_STAGE or arch.id in COMPAT_FAMILIES):
         # compiled against compiled: a compiled call rounds differently from an eager
         # one, and randomly initialised EfficientNetV2 amplifies that up to 15% (its
         # own eager and predict outputs differ so); ours and Keras' agree exactly
