@@ -43,7 +43,11 @@ from keras_applications_bn.batchnorm.processes import (
     process_group,
 )
 from keras_applications_bn.batchnorm.selection import selected_bn_layers
-from keras_applications_bn.batchnorm.step import AdaptingStep, fused_moments
+from keras_applications_bn.batchnorm.step import (
+    AdaptingStep,
+    bias_absorbing_convs,
+    fused_moments,
+)
 
 __all__ = ["adapt_bn_statistics"]
 
@@ -72,11 +76,15 @@ def _adapting_call(self, inputs, training=None, mask=None):
     # float64 on JAX and PyTorch, as JAX does without x64)
     wide = keras.backend.standardize_dtype(inputs.dtype) == "float64"
     x = ops.cast(inputs, "float64" if wide else "float32")
+    bias = None
+    handed = self._adaptation.handed_over(inputs, self.axis % len(inputs.shape))
+    if handed is not None:  # normalise the convolution's output before its bias
+        x, bias = handed
     if mask is None and _normalises_alone(self._adaptation):
         fused = fused_moments(x, self)  # one kernel where the backend has one
         if fused is not None:
             outputs, count, mean, variance = fused
-            self._adaptation.record(self, count, mean, variance)
+            self._adaptation.record(self, count, _plus(mean, bias), variance)
             return ops.cast(outputs, self.compute_dtype)
     axes = [a for a in range(len(x.shape)) if a != self.axis % len(x.shape)]
     if mask is None:
@@ -93,7 +101,7 @@ def _adapting_call(self, inputs, training=None, mask=None):
     count, mean, variance = cross_replica_moments(count, mean, variance)
     if self._adaptation.processes is not None:  # across processes: gathered on the host
         count, mean, variance = self._adaptation.processes.moments(count, mean, variance)
-    self._adaptation.record(self, count, mean, variance)
+    self._adaptation.record(self, count, _plus(mean, bias), variance)
     outputs = ops.batch_normalization(
         x,
         mean=mean,
@@ -104,6 +112,28 @@ def _adapting_call(self, inputs, training=None, mask=None):
         epsilon=self.epsilon,
     )
     return ops.cast(outputs, self.compute_dtype)
+
+
+def _plus(mean, bias):
+    """The mean of the BN layer's input: ``mean`` (of the convolution's output
+    before its bias) plus ``bias``, or ``mean`` where no bias was handed over."""
+    return mean if bias is None else mean + ops.cast(bias, mean.dtype)
+
+
+def _bias_handing_call(self, inputs):
+    """A convolution's call during a pass (``step.bias_absorbing_convs``): its own
+    output, ``y + bias`` as Keras computes it, with ``y`` and the bias handed to
+    the pass for the BN layer that receives that output."""
+    adaptation = self._adaptation
+    if not adaptation.recording():
+        return super(type(self), self).call(inputs)
+    y = self.convolution_op(inputs, self.kernel)
+    axis = -1 if self.data_format == "channels_last" else 1
+    shape = [1] * len(y.shape)
+    shape[axis] = self.filters
+    outputs = ops.add(y, ops.reshape(self.bias, shape))
+    adaptation.hand_over(outputs, y, self.bias, axis % len(y.shape))
+    return outputs
 
 
 def _normalises_alone(adaptation):
@@ -130,9 +160,11 @@ class _Adaptation:
     moments across processes.
     """
 
-    def __init__(self, layers, processes=None):
+    def __init__(self, layers, processes=None, convs=()):
         self.processes = processes
-        self._layers = list(layers)
+        self._layers = list(layers) + list(convs)
+        self._calls = [_adapting_call] * (len(self._layers) - len(convs))
+        self._calls += [_bias_handing_call] * len(convs)
         self._classes = [layer.__class__ for layer in self._layers]
         self._records = threading.local()
 
@@ -143,12 +175,12 @@ class _Adaptation:
 
     def __enter__(self):
         subclasses = {}
-        for cls in self._classes:
+        for cls, call in zip(self._classes, self._calls):
             if cls not in subclasses:
                 subclasses[cls] = type(
                     f"_Adapting{cls.__name__}",
                     (cls,),
-                    {"call": _adapting_call, "_adaptation": self},
+                    {"call": call, "_adaptation": self},
                 )
         try:
             for layer, cls in zip(self._layers, self._classes):
@@ -165,9 +197,23 @@ class _Adaptation:
 
     def start_pass(self):
         self._records.calls = []
+        self._records.handed = {}
 
     def end_pass(self):
         self._records.calls = None
+        self._records.handed = {}
+
+    def hand_over(self, outputs, y, bias, axis):
+        """A convolution's ``outputs`` are ``y + bias`` along ``axis``."""
+        self._records.handed[id(outputs)] = (outputs, y, bias, axis)
+
+    def handed_over(self, inputs, axis):
+        """``(y, bias)`` where ``inputs`` is the very tensor a convolution returned
+        (`hand_over`) with its channels on ``axis``; ``None`` otherwise."""
+        handed = self._records.handed.get(id(inputs))
+        if handed is None or handed[0] is not inputs or handed[3] != axis:
+            return None
+        return handed[1], handed[2]
 
     def recording(self):
         """Whether this thread is in one of this pass's forward passes."""
@@ -181,9 +227,10 @@ class _Adaptation:
         return self._records.calls
 
 
-def _adapting_step(model, layers, strategy=None, processes=None, compile=True):
+def _adapting_step(model, layers, strategy=None, processes=None, compile=True, convs=()):
     """The model's step for a pass over ``layers`` (cached per model while what it
-    traced stays the same); ``compile=False`` gives an eager one."""
+    traced stays the same, ``convs`` handing their bias over included);
+    ``compile=False`` gives an eager one."""
     if processes is not None:
         # eager, so nothing to cache: each layer gathers on the host inside its call
         return ProcessesAdaptingStep(model, processes)
@@ -192,6 +239,7 @@ def _adapting_step(model, layers, strategy=None, processes=None, compile=True):
         strategy,
         compile,
         tuple(sorted(adapted)),
+        tuple(id(conv) for conv in convs),
         tuple(
             (type(layer), getattr(layer, "inference_mode", False), layer.trainable)
             for layer in bn_layers(model)
@@ -478,8 +526,9 @@ def _run_pass(model, layers, data, batch_size, steps, verbose, total, processes=
     if processes is not None:
         batches = agreed_batches(processes, batches)
         local = processes.local_weights(model)
-    with _Adaptation(layers, processes) as adaptation, local:
-        step = _adapting_step(model, layers, strategy, processes)
+    convs = bias_absorbing_convs(model)
+    with _Adaptation(layers, processes, convs) as adaptation, local:
+        step = _adapting_step(model, layers, strategy, processes, convs=convs)
         for index, x in enumerate(batches):
             vector = step(adaptation, x)  # (re)tracing sets step.layout
             _add_batch(moments, vector, step.layout, index, names)

@@ -4,7 +4,9 @@
 returns the batch moments every adapted layer recorded into the running pass,
 stacked into one vector (one transfer to the host per batch); the pass under a
 tf.distribute strategy subclasses it (``distribute.py``). ``fused_moments``
-normalises a batch with its own moments in one kernel where the backend has one.
+normalises a batch with its own moments in one kernel where the backend has one;
+``bias_absorbing_convs`` names the convolutions whose bias a JAX pass leaves to
+the BN layer after them.
 """
 
 import weakref
@@ -12,7 +14,9 @@ import weakref
 import keras
 from keras import ops
 
-__all__ = ["AdaptingStep", "compiled", "fused_moments"]
+from keras_applications_bn._models import keras_internals
+
+__all__ = ["AdaptingStep", "bias_absorbing_convs", "compiled", "fused_moments"]
 
 
 def compiled(fn):
@@ -67,6 +71,49 @@ def fused_moments(x, layer):
     if backend == "torch":
         return _torch_fused_moments(x, layer, channels)
     return None
+
+
+_CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D")
+
+
+def bias_absorbing_convs(model):
+    """The convolutions of ``model`` whose bias the pass may leave to the BN layer
+    they feed: on JAX, every ``Conv1D``/``Conv2D``/``Conv3D`` (Keras' own class, not a
+    subclass) with a bias, no activation, float32 compute, no LoRA and no
+    quantization; none on the other backends.
+
+    Why: a batch's moments read the BN layer's whole input before it can be
+    normalised. When that input is a convolution plus its bias, XLA on CPU writes
+    the sum out and reads it back three times (two reductions and the
+    normalisation), where ``predict`` applies the bias and the pinned BN in one
+    pass over the convolution's output. A BN layer normalising with its batch's
+    own moments gives the same output for ``y`` and ``y + bias``, whose mean is
+    ``y``'s plus the bias: so during the pass each such convolution also hands
+    ``y`` and its bias to the BN layer that receives its output (``adapt.py``),
+    which normalises ``y``, records its mean plus the bias, and leaves ``y +
+    bias`` unused, for XLA to drop (ResNet50, 128x128 on 2 CPU cores: 1.11-1.17x
+    ``predict``'s time before, 1.02-1.04x after). Anything else that reads the
+    convolution's output still gets ``y + bias``. TensorFlow's and PyTorch's
+    convolutions add their bias in the convolution's own kernel, and PyTorch runs
+    eagerly (nothing unused is dropped), so there the pass leaves them as they are.
+    """
+    if keras.backend.backend() != "jax":
+        return []
+    types = tuple(getattr(keras.layers, name) for name in _CONVOLUTIONS)
+    found, seen = [], set()
+    for layer in keras_internals.sublayers(model, include_self=True, recursive=True):
+        if (
+            type(layer) in types
+            and id(layer) not in seen
+            and layer.use_bias
+            and getattr(layer.activation, "__name__", None) == "linear"
+            and layer.compute_dtype == "float32"
+            and not getattr(layer, "lora_enabled", False)
+            and not getattr(layer, "quantization_mode", None)
+        ):
+            seen.add(id(layer))
+            found.append(layer)
+    return found
 
 
 def _scale_and_offset(layer, channels):

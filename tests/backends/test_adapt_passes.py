@@ -181,3 +181,116 @@ def test_the_fused_kernel_gives_the_moments_and_outputs_of_the_unfused_pass(shap
         # one value per channel: the kernel's unbiased variance would be 0 / 0
         single = x[:1, :1, :1] if len(shape) == 4 else x[:1]
         assert step_module.fused_moments(keras.ops.convert_to_tensor(single), layer) is None
+
+
+def biased_network(data_format="channels_last"):
+    """Convolutions with a bias before BN layers: ``conv_a`` feeds ``bn_a`` and,
+    through a ReLU, ``conv_b`` (so its ``y + bias`` must still reach that path);
+    ``conv_b`` feeds ``bn_b`` alone; ``conv_c`` feeds ``bn_c``, whose axis is not
+    the convolution's channel axis; ``conv_d`` has an activation before its BN."""
+    keras.utils.set_random_seed(7)
+    channels = -1 if data_format == "channels_last" else 1
+    shape = (6, 6, 3) if data_format == "channels_last" else (3, 6, 6)
+    inputs = keras.Input(shape)
+
+    def conv(name, filters=4, activation=None):
+        return keras.layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            data_format=data_format,
+            activation=activation,
+            bias_initializer=keras.initializers.RandomNormal(2.0, 3.0),
+            name=name,
+        )
+
+    a = conv("conv_a")(inputs)
+    b = conv("conv_b")(keras.layers.ReLU()(a))
+    c = conv("conv_c", filters=6)(inputs)
+    d = conv("conv_d", activation="relu")(inputs)
+    outputs = [
+        BatchNormalization(axis=channels, name="bn_a")(a),
+        BatchNormalization(axis=channels, name="bn_b")(b),
+        BatchNormalization(axis=2, name="bn_c")(c),  # per row, not per channel
+        BatchNormalization(axis=channels, name="bn_d")(d),
+    ]
+    return keras.Model(inputs, outputs)
+
+
+def biased_expected_moments(model, x, data_format):
+    names = ["conv_a", "conv_b", "conv_c", "conv_d"]
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    values = [np.asarray(o, np.float64) for o in probe.predict(x, batch_size=64, verbose=0)]
+    expected = {}
+    for name, value in zip(("bn_a", "bn_b", "bn_c", "bn_d"), values):
+        axis = 2 if name == "bn_c" else (3 if data_format == "channels_last" else 1)
+        flat = np.moveaxis(value, axis, -1).reshape(-1, value.shape[axis])
+        expected[name] = (flat.mean(0), flat.var(0))
+    return expected
+
+
+# TensorFlow's CPU convolutions take channels_last only
+FORMATS = ["channels_last"] + (
+    ["channels_first"] if keras.backend.backend() != "tensorflow" else []
+)
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_a_convolutions_bias_handed_to_its_bn_layer_gives_the_exact_moments(
+    data_format, monkeypatch
+):
+    """On JAX the pass normalises a biased convolution's output before its bias
+    (``step.bias_absorbing_convs``) and records its mean plus the bias; whatever
+    else reads that output still gets ``y + bias``. Where the BN axis is not the
+    convolution's channel axis, or an activation comes first, nothing is handed
+    over. The other backends hand nothing over."""
+    model = biased_network(data_format)
+    calls, handed = [], []
+    real_call, real_handed_over = adapt_module._adapting_call, adapt_module._Adaptation.handed_over
+
+    def adapting_call(self, inputs, training=None, mask=None):
+        calls.append(self.name)
+        return real_call(self, inputs, training=training, mask=mask)
+
+    def handed_over(self, inputs, axis):
+        found = real_handed_over(self, inputs, axis)
+        handed.append(found is not None)
+        return found
+
+    monkeypatch.setattr(adapt_module, "_adapting_call", adapting_call)
+    monkeypatch.setattr(adapt_module._Adaptation, "handed_over", handed_over)
+    x = pixels(20, seed=8)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    assert kab.adapt_bn_statistics(model, x, batch_size=8, verbose=0) == 20
+    expected = biased_expected_moments(model, x, data_format)
+    assert_statistics(model, expected)
+    convs = step_module.bias_absorbing_convs(model)
+    if keras.backend.backend() == "jax":
+        assert [layer.name for layer in convs] == ["conv_a", "conv_b", "conv_c"]
+        received = dict(zip(calls, handed))  # the last trace's
+        assert received == {"bn_a": True, "bn_b": True, "bn_c": False, "bn_d": False}
+    else:
+        assert convs == [] and not any(handed)
+    for layer in model.layers:  # every layer has its own class back
+        assert not type(layer).__name__.startswith("_Adapting"), layer.name
+    # the means carry the biases (around 2), which the inputs' moments alone do not
+    assert abs(float(np.mean(numpy(model.get_layer("bn_a").moving_mean)))) > 0.5
+
+
+def test_only_keras_own_biased_linear_float32_convolutions_hand_their_bias_over():
+    class OwnConv(keras.layers.Conv2D):
+        pass
+
+    inputs = keras.Input((6, 6, 3))
+    layers = [
+        keras.layers.Conv2D(2, 1, name="plain"),
+        keras.layers.Conv2D(2, 1, use_bias=False, name="no_bias"),
+        keras.layers.Conv2D(2, 1, activation="relu", name="relu"),
+        keras.layers.Conv2D(2, 1, dtype="float16", name="half"),
+        OwnConv(2, 1, name="subclass"),
+        keras.layers.DepthwiseConv2D(1, name="depthwise"),
+    ]
+    model = keras.Model(inputs, [layer(inputs) for layer in layers])
+    names = [layer.name for layer in step_module.bias_absorbing_convs(model)]
+    assert names == (["plain"] if keras.backend.backend() == "jax" else [])
