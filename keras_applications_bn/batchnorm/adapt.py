@@ -71,15 +71,15 @@ def _adapting_call(self, inputs, training=None, mask=None):
     """
     if not self._adaptation.recording():
         return super(type(self), self).call(inputs, training=training, mask=mask)
-    # the pass always uses batch statistics in the adapted layers; at least float32,
-    # and float64 stays float64 (keras.backend.result_type would give float32 for
-    # float64 on JAX and PyTorch, as JAX does without x64)
-    wide = keras.backend.standardize_dtype(inputs.dtype) == "float64"
-    x = ops.cast(inputs, "float64" if wide else "float32")
-    bias = None
     handed = self._adaptation.handed_over(inputs, self.axis % len(inputs.shape))
-    if handed is not None:  # normalise the convolution's output before its bias
+    if handed is not None:  # normalise the (float32) convolution's output before its bias
         x, bias = handed
+    else:
+        # the pass always uses batch statistics in the adapted layers; at least float32,
+        # and float64 stays float64 (keras.backend.result_type would give float32 for
+        # float64 on JAX and PyTorch, as JAX does without x64)
+        wide = keras.backend.standardize_dtype(inputs.dtype) == "float64"
+        x, bias = ops.cast(inputs, "float64" if wide else "float32"), None
     if mask is None and _normalises_alone(self._adaptation):
         fused = fused_moments(x, self)  # one kernel where the backend has one
         if fused is not None:
@@ -526,7 +526,8 @@ def _run_pass(model, layers, data, batch_size, steps, verbose, total, processes=
     if processes is not None:
         batches = agreed_batches(processes, batches)
         local = processes.local_weights(model)
-    convs = bias_absorbing_convs(model)
+    # a convolution another model's pass is running keeps that pass's class
+    convs = [c for c in bias_absorbing_convs(model) if not _Adaptation.running_on(c)]
     with _Adaptation(layers, processes, convs) as adaptation, local:
         step = _adapting_step(model, layers, strategy, processes, convs=convs)
         for index, x in enumerate(batches):
