@@ -530,16 +530,32 @@ def _run_pass(model, layers, data, batch_size, steps, verbose, total, processes=
     convs = [c for c in bias_absorbing_convs(model) if not _Adaptation.running_on(c)]
     with _Adaptation(layers, processes, convs) as adaptation, local:
         step = _adapting_step(model, layers, strategy, processes, convs=convs)
+        # one batch in flight, as `predict` keeps its batches: batch i + 1 is
+        # dispatched before batch i's moments are read back (which waits for them),
+        # so where the backend runs asynchronously (JAX, a GPU) the device is not
+        # idle while the host fetches the next batch and adds the last one
+        pending = None
         for index, x in enumerate(batches):
             vector = step(adaptation, x)  # (re)tracing sets step.layout
-            _add_batch(moments, vector, step.layout, index, names)
             samples += step.samples(x)
-            done = index + 1
-            if progress is not None:
-                progress.update(done, finalize=False)
+            if pending is not None:
+                done = _added(moments, pending, names, progress)
+            pending = (vector, list(step.layout), index)
+        if pending is not None:
+            done = _added(moments, pending, names, progress)
     if progress is not None and done:
         progress.update(done, finalize=True)
     return moments, samples
+
+
+def _added(moments, pending, names, progress):
+    """Add the batch ``pending`` (its vector, layout and index) to ``moments``
+    (`_add_batch`) and show it; returns how many batches are done."""
+    vector, layout, index = pending
+    _add_batch(moments, vector, layout, index, names)
+    if progress is not None:
+        progress.update(index + 1, finalize=False)
+    return index + 1
 
 
 def _pass_batches(model, strategy, data, batch_size, steps):

@@ -150,6 +150,39 @@ def test_a_non_finite_batch_names_the_first_layer_it_reaches(bad):
         np.testing.assert_array_equal(numpy(variable), value)
 
 
+def test_one_batch_is_in_flight_while_the_last_one_is_added(monkeypatch):
+    """The pass dispatches batch i + 1 before it reads batch i's moments back (so an
+    asynchronous device, JAX's or a GPU, is not idle while the host adds them, as
+    ``predict`` keeps its batches going); what it adds, and the index it names for a
+    non-finite batch, are those of the batch the moments came from."""
+    events = []
+    add_batch = adapt_module._add_batch
+
+    def spy(moments, vector, layout, index, names):
+        events.append(f"add {index}")
+        return add_batch(moments, vector, layout, index, names)
+
+    monkeypatch.setattr(adapt_module, "_add_batch", spy)
+    x = pixels(24, seed=6)
+
+    def batches(x):
+        for i in range(3):
+            events.append(f"batch {i}")
+            yield x[8 * i : 8 * (i + 1)]
+
+    model = branching_network()
+    assert kab.adapt_bn_statistics(model, batches(x), verbose=0) == 24
+    assert events == ["batch 0", "batch 1", "add 0", "batch 2", "add 1", "add 2"]
+    assert_statistics(model, expected_moments(model, x))
+    before = [numpy(v).copy() for v in model.weights]
+    bad = x.copy()
+    bad[9, 2, 2, 0] = np.nan  # in the second batch
+    with pytest.raises(ValueError, match=r"batch 1 gave a non-finite .*'shared_bn'"):
+        kab.adapt_bn_statistics(model, batches(bad), verbose=0)
+    for value, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(numpy(variable), value)
+
+
 @pytest.mark.parametrize("shape", [(8, 5, 5, 6), (7, 6)], ids=["image", "dense"])
 def test_the_fused_kernel_gives_the_moments_and_outputs_of_the_unfused_pass(shape):
     """Where the backend has a fused training-mode kernel (TensorFlow's for images,
