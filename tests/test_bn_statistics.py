@@ -262,6 +262,13 @@ def test_benchmark_measures_both_side_by_side(monkeypatch):
     for row in (adapt, control):
         assert row["predict s"] > 0 and row["ratio"] > 0 and row["CPU ratio"] > 0
         assert row["ratio"] == row["ratios"]["wall"]["median"]
+        assert row["best"] == row["ratios"]["wall"]["best"] > 0 and row["CPU best"] > 0
+    # best-of: each side's least time over the other's, not the least per-round ratio
+    from bench_fold import summarize
+
+    ratios = summarize([(2.0, 1.0), (3.0, 3.0)], [(1.0, 1.0), (4.0, 2.0)])
+    assert ratios["wall"]["best"] == 2.0 and ratios["wall"]["min"] == 0.75
+    assert ratios["cpu"]["best"] == 1.0
 
 
 # -- bad input: a clear error, and the model exactly as it was ----------------------------
