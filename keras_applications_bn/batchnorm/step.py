@@ -92,8 +92,9 @@ def bias_absorbing_convs(model):
     ``y`` and its bias to the BN layer that receives its output (``adapt.py``),
     which normalises ``y``, records its mean plus the bias, and leaves ``y +
     bias`` unused, for XLA to drop (ResNet50 against ``predict`` on 2 CPU cores,
-    ``benchmarks/bench_adapt.py``: 1.11-1.14x before, 1.00-1.10x in two runs after). Anything else that reads the
-    convolution's output still gets ``y + bias``. TensorFlow's and PyTorch's
+    ``benchmarks/bench_adapt.py``: 1.11-1.14x before, 1.00-1.10x in two runs
+    after). Anything else that reads the convolution's output still gets ``y +
+    bias``. TensorFlow's and PyTorch's
     convolutions add their bias in the convolution's own kernel, and PyTorch runs
     eagerly (nothing unused is dropped), so there the pass leaves them as they are.
     """
